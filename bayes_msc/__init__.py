@@ -1,0 +1,48 @@
+"""bayes_msc: Bayesian evidence synthesis of mesenchymal stromal cell therapy in ARDS.
+
+Library use::
+
+    import bayes_msc
+    result = bayes_msc.fit("mortality", seed=1)
+    result.prob_benefit()            # P(OR < 1) with its Monte Carlo SE
+    result.summary()                 # ArviZ summary, 95% equal-tailed intervals
+    register = bayes_msc.load_register("my_register/")
+
+Heavy dependencies (PyMC, nutpie) load on first use, so importing the package is cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+
+from . import runtime
+
+runtime.configure()
+
+try:
+    __version__ = version("bayes_msc")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+unknown"
+
+_LAZY = {
+    "fit": ("bayes_msc.api", "fit"),
+    "resolve_spec": ("bayes_msc.api", "resolve_spec"),
+    "load_register": ("bayes_msc.evidence.register", "load_register"),
+    "Register": ("bayes_msc.evidence.register", "Register"),
+    "load_spec": ("bayes_msc.spec", "load_spec"),
+    "AnalysisSpec": ("bayes_msc.spec", "AnalysisSpec"),
+    "FitResult": ("bayes_msc.results", "FitResult"),
+    "load_result": ("bayes_msc.results", "load_result"),
+    "PriorSet": ("bayes_msc.priors", "PriorSet"),
+    "InputError": ("bayes_msc.errors", "InputError"),
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module, attribute = _LAZY[name]
+        return getattr(import_module(module), attribute)
+    raise AttributeError(f"module 'bayes_msc' has no attribute {name!r}")

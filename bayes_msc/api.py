@@ -1,0 +1,177 @@
+"""The library entry point: :func:`fit`.
+
+``fit`` is the same pipeline the CLI runs — spec, register, evidence, model inputs,
+compiled model (reused when the structure was seen before), sampling, log-likelihood and
+log-prior, derived quantities, diagnostics, decisions — so a script and the command line
+give identical numbers for identical settings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from typing import TYPE_CHECKING
+
+from .errors import InputError
+from .priors import PriorSet
+from .results import FitResult, provenance_attrs
+from .spec import AnalysisSpec, load_spec
+
+if TYPE_CHECKING:
+    from .evidence.register import Register
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The outcome-specific pieces of the pipeline."""
+
+    build_evidence: Callable
+    make_inputs: Callable
+    build_model: Callable
+    derive: Callable  # (posterior Dataset, spec) -> posterior with derived variables
+    decide: Callable  # (posterior Dataset, spec) -> decisions
+    diagnostic_vars: tuple[str, ...]
+    summary_vars: tuple[str, ...]
+
+
+def _mortality_analysis() -> Analysis:
+    from .decisions import mortality_decisions, predictive_effect
+    from .evidence.mortality import build_mortality_evidence
+    from .models.mortality import build_mortality_model, mortality_inputs
+
+    def derive(posterior, spec):
+        new = predictive_effect(posterior["log_or"], posterior["tau"], spec.sampler.seed)
+        return posterior.assign(log_or_new=new)
+
+    def decide(posterior, spec):
+        return mortality_decisions(
+            posterior,
+            threshold_or=spec.decision.clinically_meaningful_or,
+            baseline_risk=spec.decision.baseline_risk,
+            ci_prob=spec.decision.ci_prob,
+        )
+
+    return Analysis(
+        build_evidence=build_mortality_evidence,
+        make_inputs=mortality_inputs,
+        build_model=build_mortality_model,
+        derive=derive,
+        decide=decide,
+        diagnostic_vars=("log_or", "tau", "baseline_logit", "study_effect_z", "study_log_or"),
+        summary_vars=("log_or", "tau", "study_log_or", "log_or_new"),
+    )
+
+
+ANALYSES: dict[str, Callable[[], Analysis]] = {"mortality": _mortality_analysis}
+
+
+def analysis_for(outcome: str) -> Analysis:
+    return ANALYSES[outcome]()
+
+
+def resolve_spec(
+    analysis: str | Path | AnalysisSpec,
+    *,
+    evidence: str | None = None,
+    priors: PriorSet | Iterable[str] | None = None,
+    prior_params: dict[str, float] | None = None,
+    seed: int | None = None,
+    chains: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+) -> AnalysisSpec:
+    """Load a spec and apply overrides; ``prior_params`` keys are ``role.parameter``."""
+    spec = analysis if isinstance(analysis, AnalysisSpec) else load_spec(analysis)
+    spec = spec.with_sampler(seed=seed, chains=chains, draws=draws, tune=tune)
+    if evidence is not None:
+        spec = spec.with_evidence(evidence_set=evidence)
+    if isinstance(priors, PriorSet):
+        spec = spec.with_priors(priors)
+    elif priors is not None:
+        prior_set = spec.priors
+        for name in ([priors] if isinstance(priors, str) else priors):
+            prior_set = prior_set.with_preset(spec.scale, name)
+        spec = spec.with_priors(prior_set)
+    for key, value in (prior_params or {}).items():
+        role, _, parameter = key.partition(".")
+        if not parameter:
+            raise InputError(f"prior parameter {key!r} must look like role.parameter, e.g. effect.sigma")
+        spec = spec.with_priors(spec.priors.with_parameter(role, parameter, value))
+    return spec
+
+
+def fit(
+    analysis: str | Path | AnalysisSpec = "mortality",
+    *,
+    data: "str | Path | Register | None" = None,
+    evidence: str | None = None,
+    priors: PriorSet | Iterable[str] | None = None,
+    prior_params: dict[str, float] | None = None,
+    seed: int | None = None,
+    chains: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    progress_bar: bool = False,
+) -> FitResult:
+    """Fit a named analysis (``"mortality"``), a spec path, or an :class:`AnalysisSpec`.
+
+    Parameters
+    ----------
+    data
+        A register directory (same schema as the package's ``data/``) or a loaded
+        :class:`Register`; default: the embedded register.
+    evidence
+        ``"full"`` (default) or ``"seed"`` (the four seed trials alone).
+    priors
+        Preset names (e.g. ``["sceptical", "halfnormal_1.0"]``) or a :class:`PriorSet`.
+    prior_params
+        Hyperparameter overrides, e.g. ``{"effect.sigma": 1.0}``.
+    seed, chains, draws, tune
+        Sampler overrides; the same seed gives bit-identical numbers.
+    """
+    spec = resolve_spec(
+        analysis, evidence=evidence, priors=priors, prior_params=prior_params,
+        seed=seed, chains=chains, draws=draws, tune=tune,
+    )
+    from .evidence.register import Register, load_register
+
+    register = data if isinstance(data, Register) else load_register(data)
+    return fit_spec(spec, register, progress_bar=progress_bar)
+
+
+def fit_spec(
+    spec: AnalysisSpec, register: "Register | None" = None, *, evidence: Any = None, progress_bar: bool = False
+) -> FitResult:
+    """Run the pipeline for a resolved spec on a register, or on pre-built ``evidence``
+    (simulated, or masked for leave-one-study-out)."""
+    from .diagnostics import diagnose
+    from .sampling import add_pointwise_groups, compile_analysis
+
+    parts = analysis_for(spec.outcome)
+    if evidence is None:
+        evidence = parts.build_evidence(register, spec)
+    if not evidence.studies:
+        raise InputError(f"no study in the register enters the {spec.name} analysis; see `bayes_msc data show`")
+    inputs = parts.make_inputs(evidence, spec.priors)
+
+    timings = {}
+    start = time.perf_counter()
+    compiled = compile_analysis(inputs, lambda i: parts.build_model(i, spec.priors))
+    timings["compile"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    tree = compiled.sample(spec.sampler, progress_bar=progress_bar)
+    timings["sample"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    tree["posterior"] = tree["posterior"].to_dataset().pipe(parts.derive, spec)
+    add_pointwise_groups(tree, compiled)
+    tree.attrs.update(provenance_attrs(spec, evidence.register_hash))
+    diagnostics = diagnose(tree, list(parts.diagnostic_vars))
+    decisions = parts.decide(tree["posterior"].to_dataset(), spec)
+    timings["postprocess"] = time.perf_counter() - start
+    return FitResult(spec, evidence, tree, diagnostics, decisions, parts.summary_vars, timings)

@@ -1,0 +1,148 @@
+"""Command line: ``python -m bayes_msc`` / ``bayes-msc``.
+
+Only the standard library is imported at module level so ``--help`` is instant; each
+command imports what it needs. User errors (:class:`bayes_msc.errors.InputError`) print one
+line and exit 2 — no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import InputError
+
+EXIT_INPUT_ERROR = 2
+EXIT_DIAGNOSTICS_FAILED = 3
+
+
+def _prior_param(text: str) -> tuple[str, float]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected role.parameter=value, got {text!r}")
+    try:
+        return key.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number (in {text!r})") from None
+
+
+def _add_fit_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("analysis", help="analysis name in models/ (e.g. mortality) or path to a spec .toml")
+    p.add_argument("--data", metavar="DIR", help="evidence register directory (default: the embedded register)")
+    p.add_argument("--evidence", choices=("full", "seed"), help="full register (default) or the four seed trials")
+    p.add_argument("--prior", action="append", metavar="NAME", help="prior preset (repeatable), e.g. sceptical, halfnormal_1.0")
+    p.add_argument("--prior-param", action="append", type=_prior_param, metavar="ROLE.PARAM=VALUE",
+                   help="override one hyperparameter, e.g. effect.sigma=1.0 (repeatable)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--chains", type=int)
+    p.add_argument("--draws", type=int)
+    p.add_argument("--tune", type=int)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bayes_msc",
+        description="Bayesian evidence synthesis for mesenchymal stromal cell therapy in ARDS.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    fit = sub.add_parser("fit", help="fit an analysis and print its summary")
+    _add_fit_options(fit)
+    fit.add_argument("--out", metavar="DIR", help="write posterior.nc and summary.json here")
+    fit.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
+    fit.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
+    fit.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
+
+    data = sub.add_parser("data", help="check or show an evidence register")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    check = data_sub.add_parser("check", help="validate a register")
+    check.add_argument("directory", nargs="?", help="register directory (default: the embedded register)")
+    show = data_sub.add_parser("show", help="per study: what enters each analysis, and why not")
+    show.add_argument("directory", nargs="?", help="register directory (default: the embedded register)")
+    show.add_argument("--analysis", default="mortality", help="analysis name or spec path (default mortality)")
+    show.add_argument("--evidence", choices=("full", "seed"))
+
+    priors = sub.add_parser("priors", help="list the named prior presets of an analysis")
+    priors.add_argument("analysis", nargs="?", default="mortality")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"bayes_msc: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        print("bayes_msc: interrupted", file=sys.stderr)
+        return 130
+
+
+def _cmd_fit(args) -> int:
+    from .api import fit
+    from .display import render_mortality
+
+    result = fit(
+        args.analysis,
+        data=args.data,
+        evidence=args.evidence,
+        priors=args.prior,
+        prior_params=dict(args.prior_param or []),
+        seed=args.seed,
+        chains=args.chains,
+        draws=args.draws,
+        tune=args.tune,
+        progress_bar=args.progress,
+    )
+    if args.out:
+        written = result.save(args.out)
+        print(f"wrote {', '.join(str(p) for p in written.values())}", file=sys.stderr)
+    if args.json:
+        from .results import _json_default
+
+        print(json.dumps(result.summary_dict(), indent=2, default=_json_default))
+    else:
+        print(render_mortality(result))
+    if not result.diagnostics.passed:
+        print(f"bayes_msc: WARNING: {result.diagnostics.verdict()}", file=sys.stderr)
+        if args.strict:
+            return EXIT_DIAGNOSTICS_FAILED
+    return 0
+
+
+def _cmd_data(args) -> int:
+    from .evidence.register import load_register
+
+    register = load_register(args.directory)
+    if args.data_command == "check":
+        counts = ", ".join(
+            f"{len(getattr(register, t))} {t}" for t in ("studies", "arms", "doses", "mortality")
+        )
+        print(f"{register.root}: valid ({counts}); content hash {register.content_hash[:16]}")
+        return 0
+    from .api import analysis_for, resolve_spec
+    from .display import render_inclusion
+
+    spec = resolve_spec(args.analysis, evidence=args.evidence)
+    evidence = analysis_for(spec.outcome).build_evidence(register, spec)
+    print(render_inclusion(evidence.inclusion, f"{spec.name} ({spec.evidence.evidence_set} evidence): what enters and why"))
+    return 0
+
+
+def _cmd_priors(args) -> int:
+    from .priors import presets_for
+    from .spec import load_spec
+
+    spec = load_spec(args.analysis)
+    chosen = spec.priors.names
+    for preset in presets_for(spec.scale):
+        mark = "*" if chosen.get(preset.role) == preset.name else " "
+        print(f"{mark} {preset.name:<22} {preset.role:<14} {preset.prior.describe()}")
+        print(f"      {preset.rationale}" + (f" [{preset.reference}]" if preset.reference else ""))
+    print("* = used by the spec")
+    return 0
+
+
+COMMANDS = {"fit": _cmd_fit, "data": _cmd_data, "priors": _cmd_priors}

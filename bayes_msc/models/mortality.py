@@ -1,0 +1,98 @@
+"""The mortality model: arm-based binomial likelihood with study baselines.
+
+For arm k of study j with n_jk patients and deaths_jk deaths::
+
+    deaths_jk ~ Binomial(n_jk, p_jk)
+    logit p_jk = baseline_j + treated_jk * study_log_or_j
+    study_log_or_j = log_or + tau * z_j,    z_j ~ Normal(0, 1)     (non-centred)
+
+``baseline_j`` (the study's control log-odds) has an independent prior per study, so each
+trial's randomised comparison stays intact: the pooled effect is learnt from within-study
+contrasts only. All arms of one study share that study's effect, so multi-arm trials are
+not double-counted against their control. The non-centred form avoids the funnel that makes
+few-study hierarchical models diverge. Partly reported counts enter through
+:func:`bayes_msc.models.likelihood.partial_report_logp`.
+
+A dose-response ``f(dose)`` will replace the constant ``log_or`` in a later version; the arm
+table already carries each arm's dose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..evidence.mortality import MortalityEvidence
+from ..priors import PriorSet
+from .inputs import ModelInputs, prior_data, prior_values
+from .likelihood import pack_partial_reports, partial_report_logp
+
+TOP_LEVEL = ("log_or", "tau")  # what SBC ranks and the summary leads with
+
+
+def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet) -> ModelInputs:
+    """Turn mortality evidence and priors into model data (pure; no PyMC)."""
+    arms = evidence.arms
+    exact = evidence.exact
+    values = {
+        "arm_study": arms["study_index"].to_numpy("int64"),
+        "arm_treated": arms["treated"].to_numpy("float64"),
+        "exact_arm": exact["arm_index"].to_numpy("int64"),
+        "exact_n": exact["n"].to_numpy("int64"),
+        "exact_deaths": exact["deaths"].to_numpy("int64"),
+        **prior_values(priors),
+    }
+    if evidence.partial:
+        packed = pack_partial_reports(evidence.partial)
+        values.update(
+            partial_arm=packed.arm_index,
+            partial_deaths=packed.deaths,
+            partial_n=packed.n,
+            partial_log_weight=packed.log_weight,
+        )
+    coords = {
+        "study": evidence.studies,
+        "arm": tuple(f"{s}/{a}" for s, a in zip(arms["study_id"], arms["arm_id"])),
+        "exact_report": tuple(f"{s}/{a}" for s, a in zip(exact["study_id"], exact["arm_id"])),
+        "partial_report": tuple(f"{r.study_id}/{'+'.join(r.arms)}" for r in evidence.partial),
+    }
+    # Hyperparameter values are data; only the prior families fix the graph.
+    structure = {"priors": list(priors.structure_key()), "dose_response": "none"}
+    return ModelInputs("mortality", values, coords, structure)
+
+
+def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
+    """Build the PyMC model; every value in ``inputs`` becomes a ``pm.Data`` container."""
+    import pymc as pm
+
+    with pm.Model(coords={k: list(v) for k, v in inputs.coords.items()}) as model:
+        data = {name: pm.Data(name, value) for name, value in inputs.values.items()}
+        baseline = priors.baseline.build(
+            "baseline_logit", prior_data(data, "baseline", priors.baseline), dims="study"
+        )
+        log_or = priors.effect.build("log_or", prior_data(data, "effect", priors.effect))
+        tau = priors.heterogeneity.build(
+            "tau", prior_data(data, "heterogeneity", priors.heterogeneity)
+        )
+        z = pm.Normal("study_effect_z", 0.0, 1.0, dims="study")
+        study_log_or = pm.Deterministic("study_log_or", log_or + tau * z, dims="study")
+        arm_logit = baseline[data["arm_study"]] + data["arm_treated"] * study_log_or[data["arm_study"]]
+        pm.Binomial(
+            "deaths",
+            n=data["exact_n"],
+            logit_p=arm_logit[data["exact_arm"]],
+            observed=data["exact_deaths"],
+            dims="exact_report",
+        )
+        if "partial_arm" in data:
+            pm.CustomDist(
+                "deaths_partial",
+                arm_logit[data["partial_arm"]],
+                data["partial_deaths"],
+                data["partial_n"],
+                data["partial_log_weight"],
+                logp=partial_report_logp,
+                signature="(c,k),(c,k),(c,k),(c)->()",
+                observed=np.zeros(len(inputs.coords["partial_report"])),
+                dims="partial_report",
+            )
+    return model

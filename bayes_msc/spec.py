@@ -1,0 +1,246 @@
+"""Analysis specs: the declarative description of one named analysis (``models/*.toml``).
+
+A spec says which evidence enters, how the model is shaped, which priors are used, what
+counts as a decision-relevant effect and how to sample. It is immutable; command-line and
+library overrides produce a new spec (``spec.with_...``), and the spec's hash is stored with
+every result so a reload against a different spec is caught.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, Location
+from .paths import resolve_spec_path
+from .priors import PriorSet, priors_from_table
+
+OUTCOME_SCALES = {"mortality": "log_odds_ratio"}
+EVIDENCE_SETS = ("full", "seed")
+DOSE_RESPONSE_FORMS = ("none",)
+
+
+@dataclass(frozen=True)
+class EvidenceSelection:
+    """Which studies and arms enter the analysis."""
+
+    evidence_set: str = "full"  # "full" register, or "seed": the four seed trials alone
+    product_classes: tuple[str, ...] = ()  # cell-arm product classes admitted
+    exclude_studies: tuple[str, ...] = ()
+    # Mortality timepoint rule: the reported day inside this window closest to its start;
+    # otherwise the trial's own endpoint (its latest row), flagged in the inclusion report.
+    timepoint_window_days: tuple[int, int] = (28, 31)
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    dose_response: str = "none"
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    """What the decision summaries are computed against."""
+
+    clinically_meaningful_or: float = 0.8  # P(OR < this) is reported as "clinically meaningful"
+    baseline_risk: float = 0.43  # control-arm risk at which ARR and NNT are stated
+    baseline_risk_source: str = ""
+    ci_prob: float = 0.95
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    chains: int = 4
+    draws: int = 1000
+    tune: int = 1000
+    target_accept: float = 0.95
+    maxdepth: int = 10
+    seed: int = 20261122
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    name: str
+    outcome: str
+    title: str
+    priors: PriorSet
+    evidence: EvidenceSelection = field(default_factory=EvidenceSelection)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    decision: DecisionSettings = field(default_factory=DecisionSettings)
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    path: str = ""  # where it was read from (not part of the hash)
+
+    @property
+    def scale(self) -> str:
+        return OUTCOME_SCALES[self.outcome]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "outcome": self.outcome,
+            "title": self.title,
+            "evidence": _plain(asdict(self.evidence)),
+            "model": asdict(self.model),
+            "priors": self.priors.to_dict(),
+            "decision": asdict(self.decision),
+            "sampler": asdict(self.sampler),
+        }
+
+    def content_hash(self) -> str:
+        """SHA-256 of the canonical JSON of everything that affects the numbers."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    # -- overrides (each returns a new spec) ---------------------------------------------
+    def with_sampler(self, **changes: Any) -> "AnalysisSpec":
+        changes = {k: v for k, v in changes.items() if v is not None}
+        sampler = replace(self.sampler, **changes)
+        _check_sampler(sampler, Location("command line"))
+        return replace(self, sampler=sampler)
+
+    def with_evidence(self, **changes: Any) -> "AnalysisSpec":
+        changes = {k: v for k, v in changes.items() if v is not None}
+        evidence = replace(self.evidence, **changes)
+        _check_evidence(evidence, Location("command line"))
+        return replace(self, evidence=evidence)
+
+    def with_priors(self, priors: PriorSet) -> "AnalysisSpec":
+        return replace(self, priors=priors)
+
+    def with_decision(self, **changes: Any) -> "AnalysisSpec":
+        changes = {k: v for k, v in changes.items() if v is not None}
+        decision = replace(self.decision, **changes)
+        _check_decision(decision, Location("command line"))
+        return replace(self, decision=decision)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- reading ----------------------------------------------------------------------------
+
+_TOP_KEYS = {"name", "outcome", "title", "evidence", "model", "priors", "decision", "sampler"}
+
+
+def load_spec(name_or_path: str | Path) -> AnalysisSpec:
+    """Read a spec by analysis name (``mortality`` → ``models/mortality.toml``) or by path."""
+    path = resolve_spec_path(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", Location(str(path))) from None
+    return spec_from_dict(raw, str(path))
+
+
+def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise InputError("unknown key", Location(where, field=sorted(unknown)[0]))
+    for key in ("name", "outcome"):
+        if not isinstance(raw.get(key), str):
+            raise InputError("required text value missing", Location(where, field=key))
+    outcome = raw["outcome"]
+    if outcome not in OUTCOME_SCALES:
+        raise InputError(
+            f"unknown outcome {outcome!r}; known: {', '.join(OUTCOME_SCALES)}",
+            Location(where, field="outcome"),
+        )
+    if "priors" not in raw:
+        raise InputError("a [priors] table is required", Location(where, field="priors"))
+    priors = priors_from_table(OUTCOME_SCALES[outcome], raw["priors"], where)
+    evidence = _section(EvidenceSelection, raw.get("evidence", {}), where, "evidence")
+    evidence = replace(
+        evidence,
+        product_classes=tuple(evidence.product_classes),
+        exclude_studies=tuple(evidence.exclude_studies),
+        timepoint_window_days=tuple(evidence.timepoint_window_days),
+    )
+    _check_evidence(evidence, Location(where))
+    model = _section(ModelSettings, raw.get("model", {}), where, "model")
+    if model.dose_response not in DOSE_RESPONSE_FORMS:
+        raise InputError(
+            f"unknown dose-response form {model.dose_response!r}; known: {', '.join(DOSE_RESPONSE_FORMS)}",
+            Location(where, field="model.dose_response"),
+        )
+    decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision")
+    _check_decision(decision, Location(where))
+    sampler = _section(SamplerSettings, raw.get("sampler", {}), where, "sampler")
+    _check_sampler(sampler, Location(where))
+    return AnalysisSpec(
+        name=raw["name"],
+        outcome=outcome,
+        title=str(raw.get("title", raw["name"])),
+        priors=priors,
+        evidence=evidence,
+        model=model,
+        decision=decision,
+        sampler=sampler,
+        path=where,
+    )
+
+
+def _section(cls, table: Any, where: str, name: str):
+    if not isinstance(table, dict):
+        raise InputError("must be a table", Location(where, field=name))
+    defaults = cls()
+    known = asdict(defaults)
+    for key, value in table.items():
+        if key not in known:
+            raise InputError("unknown key", Location(where, field=f"{name}.{key}"))
+        expected = type(known[key])
+        ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
+        if expected in (tuple, list):
+            ok = isinstance(value, list)
+        if isinstance(value, bool) and expected is not bool:
+            ok = False
+        if not ok:
+            raise InputError(
+                f"expected {expected.__name__}, got {value!r}", Location(where, field=f"{name}.{key}")
+            )
+    return replace(defaults, **{k: (float(v) if isinstance(known[k], float) else v) for k, v in table.items()})
+
+
+def _check_sampler(s: SamplerSettings, where: Location) -> None:
+    for key in ("chains", "draws", "tune", "maxdepth"):
+        if getattr(s, key) < 1:
+            raise InputError(f"must be >= 1, got {getattr(s, key)}", replace(where, field=f"sampler.{key}"))
+    if not 0.5 <= s.target_accept < 1:
+        raise InputError(
+            f"must be in [0.5, 1), got {s.target_accept}", replace(where, field="sampler.target_accept")
+        )
+    if s.seed < 0:
+        raise InputError(f"must be >= 0, got {s.seed}", replace(where, field="sampler.seed"))
+
+
+def _check_evidence(e: EvidenceSelection, where: Location) -> None:
+    if e.evidence_set not in EVIDENCE_SETS:
+        raise InputError(
+            f"unknown evidence set {e.evidence_set!r}; known: {', '.join(EVIDENCE_SETS)}",
+            replace(where, field="evidence.evidence_set"),
+        )
+    lo, hi = (tuple(e.timepoint_window_days) + (None, None))[:2]
+    if not (isinstance(lo, int) and isinstance(hi, int) and 0 < lo <= hi):
+        raise InputError(
+            "must be two whole days [first, last] with first <= last",
+            replace(where, field="evidence.timepoint_window_days"),
+        )
+
+
+def _check_decision(d: DecisionSettings, where: Location) -> None:
+    if not 0 < d.baseline_risk < 1:
+        raise InputError(f"must be in (0, 1), got {d.baseline_risk}", replace(where, field="decision.baseline_risk"))
+    if not d.clinically_meaningful_or > 0:
+        raise InputError(
+            f"must be > 0, got {d.clinically_meaningful_or}",
+            replace(where, field="decision.clinically_meaningful_or"),
+        )
+    if not 0 < d.ci_prob < 1:
+        raise InputError(f"must be in (0, 1), got {d.ci_prob}", replace(where, field="decision.ci_prob"))

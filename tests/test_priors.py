@@ -1,0 +1,64 @@
+"""Priors: serialisation, presets, and agreement with scipy and the published quantiles."""
+
+import math
+
+import numpy as np
+import pytest
+
+from bayes_msc.errors import InputError
+from bayes_msc.priors import (
+    HalfCauchy,
+    HalfNormal,
+    LogNormalTau2,
+    Normal,
+    PriorSet,
+    find_preset,
+    prior_from_dict,
+)
+
+
+@pytest.mark.parametrize("prior", [Normal(0.3, 1.2), HalfNormal(0.5), HalfCauchy(25.0), LogNormalTau2(-3.95, 1.34)])
+def test_round_trip_and_pymc_density_matches_scipy(prior):
+    import pymc as pm
+
+    assert prior_from_dict(prior.to_dict()) == prior
+    hyper = prior.hyperparameters()
+    with pm.Model():
+        rv = prior.build("x", hyper)
+    points = np.array([0.05, 0.3, 1.7])
+    logp = pm.logp(rv, points).eval()
+    # PyMC rounds some normalising constants in the 9th digit.
+    np.testing.assert_allclose(logp, prior.scipy().logpdf(points), rtol=1e-7)
+
+
+def test_turner_prior_reproduces_published_tau_quantiles():
+    # Turner 2015 (EVIDENCE.md §4): median tau ~ 0.14, 95% interval ~ 0.04-0.52.
+    tau = find_preset("log_odds_ratio", "turner2015_mortality").prior.scipy()
+    assert tau.median() == pytest.approx(0.14, abs=0.005)
+    assert tau.ppf(0.025) == pytest.approx(0.04, abs=0.005)
+    assert tau.ppf(0.975) == pytest.approx(0.52, abs=0.005)
+
+
+def test_sceptical_and_enthusiastic_priors_put_five_percent_where_stated():
+    sceptic = find_preset("log_odds_ratio", "sceptical").prior.scipy()
+    enthusiast = find_preset("log_odds_ratio", "enthusiastic").prior.scipy()
+    assert sceptic.cdf(math.log(0.66)) == pytest.approx(0.05, abs=1e-6)
+    assert enthusiast.sf(0.0) == pytest.approx(0.05, abs=1e-6)
+
+
+def test_bad_priors_are_rejected_with_a_reason():
+    with pytest.raises(InputError, match="sigma must be > 0"):
+        prior_from_dict({"family": "normal", "mu": 0, "sigma": -1})
+    with pytest.raises(InputError, match="unknown prior family"):
+        prior_from_dict({"family": "gamma"})
+    with pytest.raises(InputError, match="unknown prior preset"):
+        find_preset("log_odds_ratio", "optimistic")
+
+
+def test_prior_set_overrides_record_what_was_used():
+    base = PriorSet(Normal(0, 1.5), HalfNormal(0.5), Normal(0, 2), names={"effect": "default"})
+    changed = base.with_preset("log_odds_ratio", "sceptical").with_parameter("heterogeneity", "sigma", 1.0)
+    assert changed.names == {"effect": "sceptical", "heterogeneity": "custom"}
+    assert changed.to_dict()["heterogeneity"] == {"preset": "custom", "family": "halfnormal", "sigma": 1.0}
+    assert changed.structure_key() == base.structure_key()  # same families: no recompile
+    assert base.with_preset("log_odds_ratio", "turner2015_mortality").structure_key() != base.structure_key()

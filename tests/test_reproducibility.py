@@ -1,0 +1,36 @@
+"""A seeded run gives bit-identical numbers, with a cold and with a warm compile cache."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fit_json(cache: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BAYES_MSC_CACHE_DIR": str(cache)}
+    env.pop("PYTENSOR_FLAGS", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "bayes_msc", "fit", "mortality", "--json",
+         "--draws", "300", "--tune", "300", "--chains", "2", "--seed", "123"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _numbers(summary: dict) -> dict:
+    return {"decisions": summary["decisions"], "diagnostics": summary["diagnostics"]}
+
+
+@pytest.mark.slow
+def test_cold_and_warm_cache_give_identical_numbers(tmp_path):
+    cache = tmp_path / "cache"
+    cold = _fit_json(cache)            # empty cache directory: everything compiles
+    assert any(cache.rglob("*")), "the compile cache was not written"
+    warm = _fit_json(cache)            # same directory, now populated
+    assert _numbers(cold) == _numbers(warm)  # exact equality, not approximate
