@@ -151,7 +151,9 @@ def choose_timepoint(rows: pd.DataFrame, window: tuple[int, int]) -> tuple[pd.Da
     else:
         chosen = rows[rows["timepoint"] == rows["timepoint"].iloc[0]]
     label = str(chosen["timepoint"].iloc[0])
-    return chosen, f"timepoint outside the {window[0]}-{window[1]} day window: used the trial's endpoint ({label})"
+    if chosen["day"].isna().all():
+        return chosen, f"timepoint not stated in the source ({label}): used as the trial's endpoint"
+    return chosen, f"no count in the {window[0]}-{window[1]} day window: used the trial's endpoint ({label})"
 
 
 def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> MortalityEvidence:
@@ -210,8 +212,10 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
         if dropped_arms:
             flags.append("arms of another product class left out: " + ", ".join(dropped_arms))
         if "cells" not in roles:
-            entry["reason"] = "no cell arm of an included product class" + (
-                f" ({', '.join(dropped_arms)})" if dropped_arms else ""
+            entry["reason"] = (
+                "cell arms are of a product class this analysis leaves out: " + ", ".join(dropped_arms)
+                if dropped_arms
+                else "no cell arm with mortality data"
             )
             continue
         if "control" not in roles and not single_arm_ok:

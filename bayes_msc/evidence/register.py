@@ -1,0 +1,267 @@
+"""Load and validate an evidence register (a folder of CSV tables, see ``data/README.md``).
+
+Validation happens on the raw text so every message can name the file, the 1-based data
+row and the column: impossible values (deaths > n, negative counts), text in number
+columns, unknown studies or arms, duplicate rows and missing provenance are rejected with
+an :class:`~bayes_msc.errors.InputError`. The first problem found is reported; nothing is
+loaded partially.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError, Location
+from .schema import TABLES, Column, Table
+
+
+def default_data_dir() -> Path:
+    """The embedded register: ``data/`` in a checkout, ``bayes_msc/_data`` in a wheel."""
+    checkout = Path(__file__).resolve().parents[2] / "data"
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parents[1] / "_data"
+
+
+@dataclass(frozen=True)
+class Register:
+    """A validated register: one DataFrame per table, and a hash of the raw bytes."""
+
+    root: Path
+    tables: dict[str, pd.DataFrame] = field(repr=False)
+    content_hash: str = ""
+
+    @property
+    def studies(self) -> pd.DataFrame:
+        return self.tables["studies"]
+
+    @property
+    def arms(self) -> pd.DataFrame:
+        return self.tables["arms"]
+
+    @property
+    def doses(self) -> pd.DataFrame:
+        return self.tables["doses"]
+
+    @property
+    def mortality(self) -> pd.DataFrame:
+        return self.tables["mortality"]
+
+    def study(self, study_id: str) -> pd.Series:
+        return self.studies.set_index("study_id").loc[study_id]
+
+    def allocations(self, study_id: str) -> list[dict[str, int]]:
+        """Group sizes the design allows: every combination of allowed arm sizes summing to n_total."""
+        arms = self.arms[self.arms["study_id"] == study_id]
+        return _allocations(arms, self.study(study_id)["n_total"])
+
+
+def _allowed_sizes(arm: pd.Series) -> list[int]:
+    if not pd.isna(arm["n"]):
+        return [int(arm["n"])]
+    text = arm["n_allowed"]
+    if pd.isna(text) or not str(text).strip():
+        return []
+    return [int(part) for part in str(text).split("|")]
+
+
+def _allocations(arms: pd.DataFrame, n_total) -> list[dict[str, int]]:
+    options = [_allowed_sizes(arm) for _, arm in arms.iterrows()]
+    if any(not o for o in options):
+        return []
+    ids = list(arms["arm_id"])
+    combos = [dict(zip(ids, sizes)) for sizes in product(*options)]
+    if pd.isna(n_total) or all(len(o) == 1 for o in options):
+        return combos
+    return [c for c in combos if sum(c.values()) == int(n_total)]
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def _parse_cell(raw: str, column: Column, where: Location):
+    text = raw.strip()
+    if not text:
+        if column.required:
+            raise InputError("required value is empty", where)
+        return None
+    if column.kind in ("text", "id"):
+        if column.kind == "id" and any(ch.isspace() for ch in text):
+            raise InputError(f"identifier {text!r} contains spaces", where)
+        return text
+    if column.kind == "enum":
+        if text not in column.choices:
+            raise InputError(f"{text!r} is not one of: {', '.join(column.choices)}", where)
+        return text
+    if column.kind == "int":
+        try:
+            value = int(text)
+        except ValueError:
+            raise InputError(f"{text!r} is not a whole number", where) from None
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            raise InputError(f"{text!r} is not a number", where) from None
+    if value < 0:
+        raise InputError(f"negative value {text} is impossible", where)
+    if column.positive and value == 0:
+        raise InputError("must be greater than 0", where)
+    return value
+
+
+def _read_table(root: Path, table: Table) -> tuple[pd.DataFrame, bytes, list[Location]] | None:
+    path = root / table.file_name
+    shown = _display(path)
+    if not path.is_file():
+        if table.required:
+            raise InputError("required table is missing", Location(shown))
+        return None
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", Location(shown)) from None
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    for name in table.column_names:
+        if name not in header:
+            raise InputError("required column is missing", Location(shown, field=name))
+    for name in header:
+        if name not in table.column_names:
+            raise InputError(f"unknown column (expected: {', '.join(table.column_names)})", Location(shown, field=name))
+    records, seen = [], {}
+    for number, row in enumerate(reader, start=1):
+        if None in row:  # more cells than header columns
+            raise InputError("row has more cells than the header", Location(shown, number))
+        parsed = {c.name: _parse_cell(row.get(c.name) or "", c, Location(shown, number, c.name)) for c in table.columns}
+        key = tuple(parsed[k] for k in table.key)
+        if key in seen:
+            raise InputError(
+                f"duplicate row: same {', '.join(table.key)} as row {seen[key]}",
+                Location(shown, number, table.key[-1] if len(table.key) == 1 else table.key[1]),
+            )
+        seen[key] = number
+        records.append(parsed)
+    frame = pd.DataFrame.from_records(records, columns=list(table.column_names))
+    for c in table.columns:
+        if c.kind == "int":
+            frame[c.name] = pd.array(frame[c.name].tolist(), dtype="Int64")
+        elif c.kind == "float":
+            frame[c.name] = pd.array(frame[c.name].tolist(), dtype="Float64")
+    locations = [Location(shown, i + 1) for i in range(len(frame))]
+    return frame, raw, locations
+
+
+def load_register(directory: str | Path | None = None) -> Register:
+    """Read and validate the register in ``directory`` (default: the embedded one)."""
+    root = Path(directory) if directory is not None else default_data_dir()
+    if not root.is_dir():
+        raise InputError("register directory not found", Location(str(root)))
+    tables: dict[str, pd.DataFrame] = {}
+    rows: dict[str, list[Location]] = {}
+    digest = hashlib.sha256()
+    for table in TABLES:
+        loaded = _read_table(root, table)
+        if loaded is None:
+            frame, raw, locations = pd.DataFrame(columns=list(table.column_names)), b"", []
+        else:
+            frame, raw, locations = loaded
+        tables[table.name] = frame
+        rows[table.name] = locations
+        digest.update(table.file_name.encode() + b"\0" + raw + b"\0")
+    _check_references(tables, rows)
+    return Register(root=root, tables=tables, content_hash=digest.hexdigest())
+
+
+# -- cross-table rules -------------------------------------------------------------------
+
+
+def _check_references(tables: dict[str, pd.DataFrame], rows: dict[str, list[Location]]) -> None:
+    studies = tables["studies"].set_index("study_id")
+    arms = tables["arms"]
+    arm_keys = set(zip(arms["study_id"], arms["arm_id"]))
+
+    for i, arm in arms.iterrows():
+        where = rows["arms"][i]
+        _known_study(arm["study_id"], studies, where)
+        if not pd.isna(arm["n"]) and not pd.isna(arm["n_allowed"]):
+            raise InputError("give either n or n_allowed, not both", _at(where, "n_allowed"))
+        if not pd.isna(arm["n_allowed"]):
+            parts = str(arm["n_allowed"]).split("|")
+            if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+                raise InputError(f"{arm['n_allowed']!r} must be whole numbers separated by |", _at(where, "n_allowed"))
+    for sid, group in arms.groupby("study_id"):
+        if group["n_allowed"].notna().any() and not _allocations(group, studies.loc[sid, "n_total"]):
+            where = rows["arms"][group.index[group["n_allowed"].notna()][0]]
+            raise InputError(f"no allocation of the allowed sizes sums to {sid}'s n_total", _at(where, "n_allowed"))
+
+    for i, dose in tables["doses"].iterrows():
+        where = rows["doses"][i]
+        _known_study(dose["study_id"], studies, where)
+        if (dose["study_id"], dose["arm_id"]) not in arm_keys:
+            raise InputError(f"unknown arm {dose['arm_id']!r} of study {dose['study_id']!r}", _at(where, "arm_id"))
+        if not pd.isna(dose["dose_per_kg"]) and not pd.isna(dose["fixed_dose"]):
+            raise InputError("give dose_per_kg or fixed_dose, not both", _at(where, "fixed_dose"))
+
+    arm_table = arms.set_index(["study_id", "arm_id"])
+    for i, row in tables["mortality"].iterrows():
+        where = rows["mortality"][i]
+        sid = row["study_id"]
+        _known_study(sid, studies, where)
+        row_arms = str(row["arms"]).split("+")
+        for arm_id in row_arms:
+            if (sid, arm_id) not in arm_keys:
+                raise InputError(f"unknown arm {arm_id!r} of study {sid!r}", _at(where, "arms"))
+        exact, low, high = row["deaths"], row["deaths_min"], row["deaths_max"]
+        if not pd.isna(exact) and (not pd.isna(low) or not pd.isna(high)):
+            raise InputError("give deaths or the bounds deaths_min/deaths_max, not both", _at(where, "deaths"))
+        if pd.isna(exact) and (pd.isna(low) or pd.isna(high)):
+            raise InputError("no count: give deaths, or both deaths_min and deaths_max", _at(where, "deaths"))
+        if pd.isna(exact) and low > high:
+            raise InputError(f"deaths_min {low} exceeds deaths_max {high}", _at(where, "deaths_min"))
+        n = _group_size(row_arms, sid, arm_table, studies)
+        if n is None:
+            raise InputError(
+                f"size of arm(s) {row['arms']} unknown: give n, or n_allowed and the study's n_total",
+                _at(where, "arms"),
+            )
+        most = exact if not pd.isna(exact) else high
+        if most > n:
+            field_name = "deaths" if not pd.isna(exact) else "deaths_max"
+            raise InputError(f"{int(most)} deaths exceed n = {n} in {sid}/{row['arms']}", _at(where, field_name))
+
+
+def _group_size(row_arms, sid, arm_table, studies) -> int | None:
+    sizes = [arm_table.loc[(sid, a), "n"] for a in row_arms]
+    if not any(pd.isna(s) for s in sizes):
+        return int(sum(sizes))
+    allowed = [arm_table.loc[(sid, a), "n_allowed"] for a in row_arms]
+    if any(pd.isna(s) and pd.isna(al) for s, al in zip(sizes, allowed)):
+        return None
+    study_arms = set(arm_table.loc[sid].index)
+    n_total = studies.loc[sid, "n_total"]
+    if set(row_arms) == study_arms and not pd.isna(n_total):
+        return int(n_total)
+    return None
+
+
+def _known_study(study_id, studies: pd.DataFrame, where: Location) -> None:
+    if study_id not in studies.index:
+        raise InputError(f"unknown study {study_id!r} (not in studies.csv)", _at(where, "study_id"))
+
+
+def _at(where: Location, field_name: str) -> Location:
+    return Location(where.file, where.row, field_name)

@@ -1,0 +1,116 @@
+"""The register's tables, declared once: columns, kinds, keys.
+
+The validator (:mod:`bayes_msc.evidence.register`) reads these declarations; no table has
+hand-written parsing of its own. A user's register must use the same columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+QUALITY = ("primary", "secondary", "inferred", "assumption")
+PRODUCT_CLASSES = (
+    "umbilical_cord", "bone_marrow", "adipose", "wharton_jelly", "perinatal",
+    "cd362_umbilical_cord", "mapc", "msc_plus_ev", "none",
+)
+DESIGNS = (
+    "rct_double_blind", "rct_open_label", "rct", "nonrandomised_controlled",
+    "dose_escalation_single_arm", "withdrawn_registration",
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "text" | "id" | "int" | "float" | "enum"
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    positive: bool = False  # numbers must be > 0 (otherwise >= 0)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # file stem: <name>.csv
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]  # no two rows may share these values
+    required: bool = True
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.csv"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+_PROVENANCE = (
+    Column("source", "text", required=True),
+    Column("quality", "enum", required=True, choices=QUALITY),
+    Column("notes", "text"),
+)
+
+STUDIES = Table(
+    "studies",
+    (
+        Column("study_id", "id", required=True),
+        Column("label", "text", required=True),
+        Column("design", "enum", required=True, choices=DESIGNS),
+        Column("population", "text"),
+        Column("ards_cause", "enum", choices=("covid", "non_covid", "mixed", "severe_covid_no_ards_definition", "unknown")),
+        Column("registration", "text"),
+        Column("reference", "text"),
+        Column("seed_file", "text"),
+        Column("n_total", "int"),
+        Column("status", "enum", required=True, choices=("published", "withdrawn")),
+        *_PROVENANCE,
+    ),
+    key=("study_id",),
+)
+
+ARMS = Table(
+    "arms",
+    (
+        Column("study_id", "id", required=True),
+        Column("arm_id", "id", required=True),
+        Column("label", "text", required=True),
+        Column("role", "enum", required=True, choices=("cells", "control")),
+        Column("product_class", "enum", required=True, choices=PRODUCT_CLASSES),
+        Column("control_type", "enum", choices=("placebo", "vehicle", "standard_care", "not_stated")),
+        Column("n", "int"),
+        Column("n_allowed", "text"),
+        *_PROVENANCE,
+    ),
+    key=("study_id", "arm_id"),
+)
+
+DOSES = Table(
+    "doses",
+    (
+        Column("study_id", "id", required=True),
+        Column("arm_id", "id", required=True),
+        Column("dose_per_kg", "float", positive=True),
+        Column("fixed_dose", "float", positive=True),
+        Column("infusions", "int", positive=True),
+        *_PROVENANCE,
+    ),
+    key=("study_id", "arm_id"),
+    required=False,
+)
+
+MORTALITY = Table(
+    "mortality",
+    (
+        Column("study_id", "id", required=True),
+        Column("arms", "text", required=True),
+        Column("day", "int", positive=True),
+        Column("timepoint", "text", required=True),
+        Column("deaths", "int"),
+        Column("deaths_min", "int"),
+        Column("deaths_max", "int"),
+        *_PROVENANCE,
+    ),
+    key=("study_id", "arms", "day", "timepoint"),
+)
+
+TABLES: tuple[Table, ...] = (STUDIES, ARMS, DOSES, MORTALITY)
