@@ -57,7 +57,7 @@ def render_mortality(result) -> str:
         lines.append(_wrap(f"(baseline risk: {spec.decision.baseline_risk_source})"))
     lines += ["", render_diagnostics(result.diagnostics), "", render_inclusion(result.evidence.inclusion, "Evidence")]
     t = result.timings
-    lines += ["", f"time: compile {t.get('compile', 0):.1f} s, sample {t.get('sample', 0):.1f} s, post-process {t.get('postprocess', 0):.1f} s"]
+    lines += ["", f"time: import {t.get('import', 0):.1f} s, compile {t.get('compile', 0):.1f} s, sample {t.get('sample', 0):.1f} s, post-process {t.get('postprocess', 0):.1f} s"]
     return "\n".join(lines)
 
 

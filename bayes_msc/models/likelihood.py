@@ -78,7 +78,7 @@ def partial_report_logp_numpy(arrays: PartialArrays, logit_p: np.ndarray) -> np.
     """The same quantity in numpy/scipy, for tests and post-processing."""
     from scipy import special, stats
 
-    p = special.expit(logit_p[arrays.arm_index])
+    p = special.expit(logit_p[..., arrays.arm_index])  # leading dims: draws
     slot = stats.binom.logpmf(arrays.deaths, arrays.n, p)
     slot = np.where(arrays.n == 0, 0.0, slot)
     return special.logsumexp(arrays.log_weight + slot.sum(axis=-1), axis=-1)

@@ -96,3 +96,49 @@ def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
                 dims="partial_report",
             )
     return model
+
+
+def arm_logit_draws(posterior, inputs: ModelInputs) -> np.ndarray:
+    """Each arm's log-odds of death per draw, shape (chain, draw, arm) — the model's linear predictor."""
+    study = inputs.values["arm_study"]
+    treated = inputs.values["arm_treated"]
+    baseline = posterior["baseline_logit"].transpose("chain", "draw", "study").values
+    effect = posterior["study_log_or"].transpose("chain", "draw", "study").values
+    return baseline[..., study] + treated * effect[..., study]
+
+
+def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
+    """Log-likelihood per report and log-prior per parameter, evaluated with scipy.
+
+    The same quantities ``pm.compute_log_likelihood`` / ``compute_log_prior`` give (a test
+    checks they agree), without compiling a pytensor function for every new model
+    structure — which made post-processing cost more than sampling.
+    """
+    import xarray as xr
+    from scipy import stats
+    from scipy.special import expit
+
+    from .likelihood import PartialArrays, partial_report_logp_numpy
+
+    logit = arm_logit_draws(posterior, inputs)
+    dims = ("chain", "draw")
+    coords = {d: posterior[d] for d in dims}
+    v = inputs.values
+    loglik = {
+        "deaths": xr.DataArray(
+            stats.binom.logpmf(v["exact_deaths"], v["exact_n"], expit(logit[..., v["exact_arm"]])),
+            dims=(*dims, "exact_report"),
+            coords={**coords, "exact_report": list(inputs.coords["exact_report"])},
+        )
+    }
+    if "partial_arm" in v:
+        arrays = PartialArrays(v["partial_arm"], v["partial_deaths"], v["partial_n"], v["partial_log_weight"])
+        loglik["deaths_partial"] = xr.DataArray(
+            partial_report_logp_numpy(arrays, logit),
+            dims=(*dims, "partial_report"),
+            coords={**coords, "partial_report": list(inputs.coords["partial_report"])},
+        )
+    roles = {"baseline_logit": priors.baseline, "log_or": priors.effect, "tau": priors.heterogeneity}
+    logprior = {name: xr.apply_ufunc(prior.scipy().logpdf, posterior[name]) for name, prior in roles.items()}
+    logprior["study_effect_z"] = xr.apply_ufunc(stats.norm.logpdf, posterior["study_effect_z"])
+    return xr.Dataset(loglik), xr.Dataset(logprior)

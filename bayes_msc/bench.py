@@ -1,0 +1,231 @@
+"""``python -m bayes_msc bench``: what a user waits for, measured side by side in one run.
+
+Every measurement runs in its own child process (``python -m bayes_msc.bench child TASK``)
+so import and compile costs are real and peak memory (``ru_maxrss``) is per task. "Cold"
+means a fresh, empty compile cache directory; "warm" reuses the one a previous child
+filled. Figures are medians over repeats with [min-max]; the ratios the speed issue sets as
+targets are printed with PASS/FAIL, but nothing here is asserted by the test-suite: timing
+belongs in a benchmark, not in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ANALYSIS = "mortality"
+
+
+# -- child tasks (run in a fresh interpreter) ------------------------------------------------
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _min_bulk_ess(tree, var_names) -> float:
+    import arviz_stats as azs
+
+    ess = azs.ess(tree["posterior"].to_dataset()[list(var_names)], method="bulk")
+    return float(min(float(ess[v].min()) for v in var_names))
+
+
+def _child_fit(args) -> dict:
+    from .api import analysis_for, fit
+
+    result = fit(ANALYSIS, seed=args.seed)
+    parts = analysis_for(result.spec.outcome)
+    ess = _min_bulk_ess(result.tree, parts.diagnostic_vars)
+    return {**result.timings, "min_bulk_ess": ess, "ess_per_second": ess / result.timings["sample"],
+            "divergences": result.diagnostics.checks[3].value}
+
+
+def _child_pymc(args) -> dict:
+    """The same model and data through PyMC's own sampler (``nuts_sampler`` = pymc or numpyro)."""
+    start = time.perf_counter()
+    import pymc as pm
+
+    from .api import analysis_for, resolve_spec
+    from .evidence.register import load_register
+
+    timings = {"import": time.perf_counter() - start}
+    spec = resolve_spec(ANALYSIS, seed=args.seed)
+    parts = analysis_for(spec.outcome)
+    evidence = parts.build_evidence(load_register(), spec)
+    model = parts.build_model(parts.make_inputs(evidence, spec.priors), spec.priors)
+    s = spec.sampler
+    start = time.perf_counter()
+    with model:
+        tree = pm.sample(
+            draws=s.draws, tune=s.tune, chains=s.chains, cores=min(s.chains, os.cpu_count() or 1),
+            target_accept=s.target_accept, random_seed=s.seed, progressbar=False,
+            nuts_sampler=args.sampler, compute_convergence_checks=False,
+        )
+    total = time.perf_counter() - start
+    # PyMC records the time spent drawing samples, separately from compilation.
+    sampling = float(tree["posterior"].attrs.get("sampling_time", total))
+    timings.update(compile=max(total - sampling, 0.0), sample=sampling)
+    ess = _min_bulk_ess(tree, parts.diagnostic_vars)
+    divergences = int(tree["sample_stats"]["diverging"].sum())
+    return {**timings, "min_bulk_ess": ess, "ess_per_second": ess / sampling, "divergences": divergences}
+
+
+def _child_sweep(args) -> dict:
+    """One process: a prior sweep of ``fits`` fits that reuses one compiled model."""
+    import numpy as np
+
+    from .api import fit_spec, resolve_spec
+    from .evidence.register import load_register
+    from .sampling import COMPILE_COUNT
+
+    register = load_register()
+    spec = resolve_spec(ANALYSIS, seed=args.seed)
+    per_fit = []
+    for sigma in np.linspace(0.25, 2.0, args.fits):
+        start = time.perf_counter()
+        fit_spec(spec.with_priors(spec.priors.with_parameter("effect", "sigma", float(sigma))), register)
+        per_fit.append(time.perf_counter() - start)
+    return {"fits": args.fits, "compiles": COMPILE_COUNT["nutpie"], "first_fit": per_fit[0],
+            "later_fit_median": statistics.median(per_fit[1:]) if len(per_fit) > 1 else float("nan")}
+
+
+CHILD_TASKS = {"fit": _child_fit, "pymc": _child_pymc, "sweep": _child_sweep}
+
+
+def child_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bayes_msc.bench child")
+    parser.add_argument("task", choices=sorted(CHILD_TASKS))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sampler", default="pymc")
+    parser.add_argument("--fits", type=int, default=20)
+    args = parser.parse_args(argv)
+    result = CHILD_TASKS[args.task](args)
+    result["peak_rss_mb"] = _peak_rss_mb()
+    print("BENCH " + json.dumps(result))
+    return 0
+
+
+# -- the parent: orchestrate, then print -------------------------------------------------------
+
+
+def _run_child(task: str, cache: Path, *extra: str) -> dict:
+    env = {**os.environ, "BAYES_MSC_CACHE_DIR": str(cache)}
+    env.pop("PYTENSOR_FLAGS", None)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bayes_msc.bench", "child", task, *extra],
+        capture_output=True, text=True, env=env,
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench child {task} failed:\n{proc.stderr[-2000:]}")
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("BENCH "))
+    return {"wall": wall, **json.loads(line[len("BENCH "):])}
+
+
+def _numpyro_available() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("numpyro") is not None
+
+
+def _stat(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return f"{statistics.median(values):8.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdout) -> dict:
+    runs: dict[str, list[dict]] = {"cold": [], "warm": [], "pymc": [], "numpyro": []}
+    with tempfile.TemporaryDirectory(prefix="bayes_msc_bench_") as scratch:
+        scratch = Path(scratch)
+        for r in range(repeats):
+            cache = scratch / f"fit{r}"
+            runs["cold"].append(_run_child("fit", cache, "--seed", str(r + 1)))
+            runs["warm"].append(_run_child("fit", cache, "--seed", str(r + 1)))
+            runs["pymc"].append(_run_child("pymc", scratch / f"pymc{r}", "--seed", str(r + 1)))
+            if _numpyro_available():
+                runs["numpyro"].append(_run_child("pymc", scratch / f"numpyro{r}", "--seed", str(r + 1), "--sampler", "numpyro"))
+            print(f"  repeat {r + 1}/{repeats} done", file=sys.stderr)
+        sweep = _run_child("sweep", scratch / "sweep", "--fits", str(sweep_fits))
+        independent_cache = scratch / "independent"
+        independent = [_run_child("fit", independent_cache, "--seed", str(i + 1)) for i in range(independent_fits)]
+
+    def col(name, key):
+        return [run[key] for run in runs[name] if key in run]
+
+    print(f"bayes_msc bench: `fit {ANALYSIS}` on the embedded register, default sampler settings; "
+          f"{os.cpu_count()} cores; medians [min-max] over {repeats} repeat(s), seconds", file=out)
+    print(f"{'':28}{'whole':>22}{'import':>22}{'compile':>22}{'sample':>22}{'post':>22}{'peak MB':>22}", file=out)
+    for name, label in (("cold", "nutpie, cold cache"), ("warm", "nutpie, warm cache"),
+                        ("pymc", "PyMC NUTS, cold cache"), ("numpyro", "NumPyro, cold cache")):
+        if not runs[name]:
+            print(f"{label:28}not installed", file=out)
+            continue
+        cells = [_stat(col(name, "wall")), _stat(col(name, "import")), _stat(col(name, "compile")),
+                 _stat(col(name, "sample")), _stat(col(name, "postprocess")), _stat(col(name, "peak_rss_mb"))]
+        print(f"{label:28}" + "".join(f"{c:>22}" for c in cells), file=out)
+    print("\nSampling speed (min bulk ESS per second of sampling, over all parameters)", file=out)
+    for name in ("cold", "pymc", "numpyro"):
+        if runs[name]:
+            print(f"  {name:10} {_stat(col(name, 'ess_per_second'))}   divergences {col(name, 'divergences')}", file=out)
+
+    cold = statistics.median(col("cold", "wall"))
+    warm = statistics.median(col("warm", "wall"))
+    pymc = statistics.median(col("pymc", "wall"))
+    ess_ratio = statistics.median(col("cold", "ess_per_second")) / statistics.median(col("pymc", "ess_per_second"))
+    independent_total = sum(r["wall"] for r in independent)
+    print(f"\nSweep: {sweep['fits']} fits in one process, {sweep['compiles']} compile(s): {sweep['wall']:.1f} s "
+          f"(first fit {sweep['first_fit']:.1f} s, later fits {sweep['later_fit_median']:.2f} s each, peak "
+          f"{sweep['peak_rss_mb']:.0f} MB)", file=out)
+    print(f"Independent: {independent_fits} separate `fit` processes sharing a cache: {independent_total:.1f} s "
+          f"(peak {max(r['peak_rss_mb'] for r in independent):.0f} MB each)", file=out)
+    targets = [
+        ("cold fit <= PyMC NUTS whole process", cold / pymc, cold <= pymc),
+        ("warm fit <= 0.5 x cold fit", warm / cold, warm <= 0.5 * cold),
+        (f"{sweep['fits']}-fit sweep <= 2 x one cold fit", sweep["wall"] / cold, sweep["wall"] <= 2 * cold),
+        ("sampling ESS/s >= 10 x PyMC NUTS", ess_ratio, ess_ratio >= 10),
+        (f"sweep vs {independent_fits} independent fits", sweep["wall"] / independent_total * independent_fits / sweep["fits"], True),
+    ]
+    print("\nTargets (ratio; PASS/FAIL)", file=out)
+    for label, ratio, ok in targets[:4]:
+        print(f"  {label:42} {ratio:6.2f}  {'PASS' if ok else 'FAIL'}", file=out)
+    label, ratio, _ = targets[4]
+    print(f"  {label:42} {ratio:6.2f}  (per fit, sweep / independent)", file=out)
+    return {"runs": runs, "sweep": sweep, "independent": independent, "targets": [t[:2] for t in targets]}
+
+
+def help_seconds(repeats: int = 5) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "bayes_msc", "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main(args) -> int:
+    repeats = 1 if args.quick else args.repeats
+    sweep_fits = 5 if args.quick else 20
+    independent_fits = 2 if args.quick else 20
+    help_times = help_seconds()
+    print(f"`python -m bayes_msc --help`: {_stat(help_times)} s (target < 0.5 s: "
+          f"{'PASS' if statistics.median(help_times) < 0.5 else 'FAIL'})")
+    run_bench(repeats, sweep_fits, independent_fits)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        sys.exit(child_main(sys.argv[2:]))
+    print("use `python -m bayes_msc bench`", file=sys.stderr)
+    sys.exit(2)
