@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
     fit.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
     fit.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
+    fit.add_argument("--report", action="store_true", help="also write the HTML report to reports/<analysis>.html")
+
+    report = sub.add_parser("report", help="fit an analysis and write its self-contained HTML report")
+    _add_fit_options(report)
+    report.add_argument("--output", "-o", metavar="FILE", help="HTML file to write (default reports/<analysis>.html)")
+    report.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
+    report.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
 
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -62,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("directory", nargs="?", help="register directory (default: the embedded register)")
     show.add_argument("--analysis", default="mortality", help="analysis name or spec path (default mortality)")
     show.add_argument("--evidence", choices=("full", "seed"))
+
+    bench = sub.add_parser("bench", help="measure cold/warm fit time, sampler speed, sweeps and memory")
+    bench.add_argument("--quick", action="store_true", help="one repeat, short sweeps (a few minutes)")
+    bench.add_argument("--repeats", type=int, default=3, help="repeats of each whole-process run (default 3)")
 
     priors = sub.add_parser("priors", help="list the named prior presets of an analysis")
     priors.add_argument("analysis", nargs="?", default="mortality")
@@ -99,6 +110,10 @@ def _cmd_fit(args) -> int:
     if args.out:
         written = result.save(args.out)
         print(f"wrote {', '.join(str(p) for p in written.values())}", file=sys.stderr)
+    if args.report:
+        from .report import write_report
+
+        print(f"wrote {write_report(result, register=args.data)}", file=sys.stderr)
     if args.json:
         from .results import _json_default
 
@@ -145,4 +160,35 @@ def _cmd_priors(args) -> int:
     return 0
 
 
-COMMANDS = {"fit": _cmd_fit, "data": _cmd_data, "priors": _cmd_priors}
+def _cmd_bench(args) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
+def _cmd_report(args) -> int:
+    from .api import fit
+    from .evidence.register import load_register
+    from .report import write_report
+
+    register = load_register(args.data)
+    result = fit(
+        args.analysis, data=register, evidence=args.evidence, priors=args.prior,
+        prior_params=dict(args.prior_param or []), seed=args.seed, chains=args.chains,
+        draws=args.draws, tune=args.tune, progress_bar=args.progress,
+    )
+    print(f"wrote {write_report(result, args.output, register=register)}")
+    if not result.diagnostics.passed:
+        print(f"bayes_msc: WARNING: {result.diagnostics.verdict()}", file=sys.stderr)
+        if args.strict:
+            return EXIT_DIAGNOSTICS_FAILED
+    return 0
+
+
+COMMANDS = {
+    "fit": _cmd_fit,
+    "report": _cmd_report,
+    "data": _cmd_data,
+    "priors": _cmd_priors,
+    "bench": _cmd_bench,
+}

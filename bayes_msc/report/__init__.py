@@ -1,0 +1,115 @@
+"""One self-contained HTML report per analysis.
+
+::
+
+    result = bayes_msc.fit("mortality")
+    from bayes_msc.report import write_report
+    write_report(result, "reports/mortality.html")
+
+The page loads nothing from anywhere: CSS is inline, figures are inline SVG drawn with
+matplotlib / arviz-plots, there is no script. Every string from the register or the spec is
+HTML-escaped (:mod:`bayes_msc.report.html`). Sections are laid out per outcome
+(:func:`bayes_msc.report.sections.layout_for`); an outcome without a layout is a clear
+:class:`~bayes_msc.errors.InputError`.
+
+Modules: ``html`` (escaping, elements, page), ``figures`` (SVG figures), ``sections``
+(shared sections, layout registry), ``mortality`` (the mortality layout).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+REPORTS_DIR = "reports"
+
+
+def default_report_path(spec) -> Path:
+    """``reports/<analysis>.html`` (relative to the working directory)."""
+    return Path(REPORTS_DIR) / f"{spec.name}.html"
+
+
+def _register_for(result, register):
+    from ..evidence.register import Register, load_register
+
+    if register is None or not isinstance(register, Register):
+        register = load_register(register)
+    if register.content_hash != result.evidence.register_hash:
+        raise InputError(
+            f"the register at {register.root} is not the one this result was fitted on (content hash "
+            f"{register.content_hash[:12]} vs {result.evidence.register_hash[:12]}); pass the fit's register"
+        )
+    return register
+
+
+def render_report(
+    result,
+    *,
+    register: Any = None,
+    sensitivity=None,
+    dose_curve=None,
+    generated: datetime | None = None,
+) -> str:
+    """The report of a :class:`~bayes_msc.results.FitResult` as one HTML string.
+
+    Parameters
+    ----------
+    register
+        The register (or its directory) the fit used; default: the embedded register. Its
+        hash must match the result's.
+    sensitivity
+        Optional prior-sensitivity table (a DataFrame, one row per prior set).
+    dose_curve
+        Optional ``xarray.DataArray`` (chain, draw, dose) of the effect, for analyses with a
+        dose-response.
+    """
+    from .html import el, page, section
+    from .sections import ReportContext, layout_for
+
+    layout = layout_for(result.spec.outcome)
+    ctx = ReportContext(
+        result=result,
+        register=_register_for(result, register),
+        sensitivity=sensitivity,
+        dose_curve=dose_curve,
+        generated=generated or datetime.now(timezone.utc),
+    )
+    built = []
+    for part in layout:
+        content = part.build(ctx)
+        if content is not None:
+            built.append((part, content))
+    spec = result.spec
+    subtitle = el(
+        "p",
+        f"Analysis “{spec.name}” · outcome {spec.outcome} · evidence set {spec.evidence.evidence_set} · "
+        f"spec {spec.content_hash()[:12]} · register {result.evidence.register_hash[:12]} · "
+        f"report generated {ctx.generated.isoformat(timespec='seconds')}",
+        class_="meta",
+    )
+    body = [section(part.anchor, part.title, content) for part, content in built]
+    return page(spec.title, body, subtitle=subtitle, nav=[(p.anchor, p.title) for p, _ in built])
+
+
+def write_report(result, path: str | os.PathLike | None = None, **options: Any) -> Path:
+    """Render and write the report atomically (temporary file, then ``os.replace``)."""
+    target = Path(path) if path is not None else default_report_path(result.spec)
+    text = render_report(result, **options)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    return target
+
+
+__all__ = ["default_report_path", "render_report", "write_report"]

@@ -1,0 +1,412 @@
+"""Section builders shared by every outcome, and the per-outcome layout registry.
+
+A report is an ordered list of :class:`Section` objects. Which sections an analysis gets,
+and how its outcome-specific parts (the answer, the forest plot, the predictive check) are
+drawn, is decided by the layout registered for ``spec.outcome`` (see :func:`layout_for`);
+the parts every outcome shares — the register table, prior vs posterior, sampler checks,
+the dose-response hook, prior sensitivity, provenance — live here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from . import figures
+from .html import Markup, badge, el, figure, fmt, join, para, table
+
+# -- context and layout ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Everything a section may draw on."""
+
+    result: Any  # FitResult
+    register: Any  # Register the fit used
+    sensitivity: pd.DataFrame | None = None
+    dose_curve: Any = None  # xarray.DataArray (chain, draw, dose) of the effect, when fitted
+    generated: datetime = field(default_factory=datetime.now)
+
+    @property
+    def spec(self):
+        return self.result.spec
+
+    @property
+    def posterior(self):
+        return self.result.posterior
+
+
+@dataclass(frozen=True)
+class Section:
+    anchor: str
+    title: str
+    build: Callable[[ReportContext], Markup | None]  # None: the section is left out
+
+
+LAYOUTS: dict[str, Callable[[], Sequence[Section]]] = {}
+
+
+def register_layout(outcome: str, layout: Callable[[], Sequence[Section]]) -> None:
+    """Declare how reports of ``outcome`` are laid out (an outcome module calls this)."""
+    LAYOUTS[outcome] = layout
+
+
+def layout_for(outcome: str) -> Sequence[Section]:
+    if outcome not in LAYOUTS:
+        from . import mortality  # noqa: F401  (registers the built-in layouts)
+    if outcome not in LAYOUTS:
+        known = ", ".join(sorted(LAYOUTS)) or "none"
+        raise InputError(
+            f"no HTML report layout for outcome {outcome!r} yet (reports exist for: {known}); "
+            "use `fit` for the text summary"
+        )
+    return LAYOUTS[outcome]()
+
+
+# -- small helpers -----------------------------------------------------------------------
+
+DESIGN_NAMES = {
+    "rct": "RCT",
+    "rct_double_blind": "RCT, double-blind",
+    "rct_open_label": "RCT, open-label",
+    "nonrandomised_controlled": "non-randomised, controlled",
+    "dose_escalation_single_arm": "single-arm dose escalation",
+    "withdrawn_registration": "registration (withdrawn)",
+}
+QUALITY_ORDER = ("primary", "secondary", "inferred", "assumption")
+
+
+def nice(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    return DESIGN_NAMES.get(str(value), str(value).replace("_", " "))
+
+
+def worst_quality(values) -> str:
+    present = {str(v) for v in values if isinstance(v, str)}
+    ranked = [q for q in QUALITY_ORDER if q in present]
+    return ranked[-1] if ranked else ""
+
+
+def interval_text(iv, spec: str = ".2f", scale: float = 1.0, unit: str = "") -> str:
+    """``median (95% equal-tailed interval lower to upper)`` of a decisions ``Interval``."""
+    return (
+        f"{fmt(iv.median * scale, spec)}{unit} ({round(iv.ci_prob * 100)}% equal-tailed interval "
+        f"{fmt(iv.lower * scale, spec)}{unit} to {fmt(iv.upper * scale, spec)}{unit})"
+    )
+
+
+def quantiles(draws, probs=(0.025, 0.5, 0.975)) -> np.ndarray:
+    return np.quantile(np.asarray(draws, float).ravel(), probs)
+
+
+# -- the evidence register ---------------------------------------------------------------
+
+
+def _dose_text(register, study_id: str, arm_id: str) -> str:
+    doses = register.doses
+    hit = doses[(doses["study_id"] == study_id) & (doses["arm_id"] == arm_id)]
+    if hit.empty:
+        return ""
+    row = hit.iloc[0]
+    if not pd.isna(row["dose_per_kg"]):
+        text = f"{float(row['dose_per_kg']):g}×10⁶ cells/kg"
+    elif not pd.isna(row["fixed_dose"]):
+        text = f"{float(row['fixed_dose']):g}×10⁶ cells"
+    else:
+        return ""
+    if not pd.isna(row["infusions"]):
+        k = int(row["infusions"])
+        text += f" × {k} infusion{'s' if k != 1 else ''}"
+    if str(row["quality"]) not in ("primary", "secondary"):
+        text += f" [{row['quality']}]"
+    return text
+
+
+def register_table(ctx: ReportContext, outcome_rows: pd.DataFrame) -> Markup:
+    """Every study in the register: in or out (and why), design, n, dose, product, quality.
+
+    ``outcome_rows`` is the register table holding the outcome's numbers (e.g. mortality),
+    used for the per-study quality of those numbers.
+    """
+    register = ctx.register
+    inclusion = ctx.result.evidence.inclusion.set_index("study_id")
+    rows = []
+    for _, study in register.studies.iterrows():
+        sid = study["study_id"]
+        arms = register.arms[register.arms["study_id"] == sid]
+        if sid in inclusion.index:
+            entry = inclusion.loc[sid]
+            included = entry["status"] == "included"
+            status = badge(included, "included", "excluded")
+            what = f"enters as {entry['contribution']}: {entry['detail']}" if included else ""
+            why = entry["reason"]
+        else:
+            included = False
+            status = badge(False, "included", "excluded")
+            what = ""
+            why = f"not in the {ctx.spec.evidence.evidence_set!r} evidence set of this analysis"
+        seed = bool(isinstance(study["seed_file"], str) and study["seed_file"].strip())
+        label = [el("strong", study["label"])]
+        if seed:
+            label += [" ", el("span", "seed", class_="badge seed", title="one of the seed trials")]
+        label += [el("br"), nice(study["design"]), el("br"),
+                  el("span", join([study["population"], study["reference"]], " · "), class_="note")]
+        arm_lines = []
+        for _, arm in arms.iterrows():
+            size = fmt(arm["n"], ".0f") if not pd.isna(arm["n"]) else (
+                f"{arm['n_allowed']} (allowed sizes)" if not pd.isna(arm["n_allowed"]) else "?")
+            product = f" ({nice(arm['product_class'])})" if arm["role"] == "cells" else ""
+            dose = _dose_text(register, sid, arm["arm_id"])
+            arm_lines.append(el("li", f"{arm['label']}{product}: n {size}" + (f"; {dose}" if dose else "")))
+        total = f"total n {fmt(study['n_total'], '.0f')}" if not pd.isna(study["n_total"]) else "total n not reported"
+        outcome_quality = worst_quality(outcome_rows.loc[outcome_rows["study_id"] == sid, "quality"])
+        dose_quality = worst_quality(register.doses.loc[register.doses["study_id"] == sid, "quality"])
+        flags = [f"study: {study['quality']}", f"arms: {worst_quality(arms['quality'])}"]
+        if dose_quality:
+            flags.append(f"dose: {dose_quality}")
+        if outcome_quality:
+            flags.append(f"outcome: {outcome_quality}")
+        quality = [join(flags, " · ")]
+        notes = study["notes"] if isinstance(study["notes"], str) else ""
+        if notes.strip() and notes not in str(why):
+            quality += [el("br"), el("span", notes, class_="note")]
+        rows.append(
+            el(
+                "tr",
+                el("td", *label),
+                el("td", status, el("br"), what, el("br") if what and why else "",
+                   el("span", why, class_="note") if why else ""),
+                el("td", total, el("ul", *arm_lines, class_="arms")),
+                el("td", *quality),
+                class_=None if included else "excluded",
+            )
+        )
+    columns = ("Study", "In this analysis", "Arms: n, product, dose", "Quality of the numbers")
+    head = el("thead", el("tr", *(el("th", c, scope="col") for c in columns)))
+    n_in = int((ctx.result.evidence.inclusion["status"] == "included").sum())
+    caption = (f"All {len(register.studies)} studies in the register; {n_in} enter this analysis. "
+               "Quality: primary (from the trial report), secondary (from a review table), inferred "
+               "(derived from reported numbers), assumption (taken from elsewhere); the worst per table is shown.")
+    return el("div", el("table", el("caption", caption), head, el("tbody", *rows), class_="register"),
+              class_="table-wrap")
+
+
+# -- priors and posteriors ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyParameter:
+    var: str  # posterior variable
+    role: str  # prior role
+    label: str
+    positive: bool = False
+
+
+def _posterior_density(draws: np.ndarray, grid: np.ndarray, positive: bool) -> np.ndarray:
+    from scipy.stats import gaussian_kde
+
+    kde = gaussian_kde(draws)
+    density = kde(grid)
+    if positive:  # reflect at zero so the density does not leak below the boundary
+        density = density + kde(-grid)
+    return density
+
+
+def prior_posterior_section(ctx: ReportContext, parameters: Sequence[KeyParameter], *, note: Any = "") -> Markup:
+    priors = ctx.spec.priors
+    panels, rows = [], []
+    for p in parameters:
+        prior = getattr(priors, p.role)
+        dist = prior.scipy()
+        draws = np.asarray(ctx.posterior[p.var], float).ravel()
+        prior_q = dist.ppf([0.025, 0.5, 0.975])
+        post_q = quantiles(draws)
+        lo = 0.0 if p.positive else min(dist.ppf(0.005), np.quantile(draws, 0.001))
+        hi = max(dist.ppf(0.99 if p.positive else 0.995), np.quantile(draws, 0.999))
+        grid = np.linspace(lo, hi, 400)
+        panels.append({
+            "title": p.label, "xlabel": p.var, "grid": grid,
+            "prior_pdf": dist.pdf(grid), "post_pdf": _posterior_density(draws, grid, p.positive),
+        })
+        width_ratio = (post_q[2] - post_q[0]) / (prior_q[2] - prior_q[0])
+        rows.append((
+            p.label, f"{prior.describe()} [{priors.names.get(p.role, 'custom')}]",
+            f"{fmt(prior_q[1])} ({fmt(prior_q[0])} to {fmt(prior_q[2])})",
+            f"{fmt(post_q[1])} ({fmt(post_q[0])} to {fmt(post_q[2])})",
+            f"{fmt(100 * width_ratio, '.0f')}%",
+        ))
+    data = table(
+        ("Parameter", "Prior", "Prior median (95% ETI)", "Posterior median (95% ETI)",
+         "Posterior 95% width as % of prior's"),
+        rows, numeric=(2, 3, 4),
+        caption="Prior and posterior medians with 95% equal-tailed intervals (ETI). A width near 100% "
+                "means the data add little to the prior.",
+    )
+    svg = figures.prior_posterior_plot(panels)
+    alt = "Prior (grey, dashed) and posterior (blue) densities of " + ", ".join(p.label for p in parameters)
+    return Markup(join([
+        figure(svg, caption=join(["Prior and posterior densities side by side. ", note]), alt=alt, data=data,
+               fig_id="fig-prior-posterior"),
+    ]))
+
+
+def sensitivity_table(ctx: ReportContext) -> Markup:
+    frame = ctx.sensitivity
+    if frame is None:
+        return para("No prior-sensitivity analysis was run for this report.", class_="note")
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError("a prior-sensitivity table must be a pandas DataFrame")
+    shown = frame.reset_index() if not isinstance(frame.index, pd.RangeIndex) else frame
+    numeric = [i for i, c in enumerate(shown.columns) if pd.api.types.is_numeric_dtype(shown[c])]
+
+    def cell(value):
+        if isinstance(value, (float, np.floating)):
+            return fmt(value, ".3g")
+        return value
+
+    rows = [[cell(v) for v in record] for record in shown.itertuples(index=False)]
+    return table([str(c) for c in shown.columns], rows, numeric=numeric,
+                 caption="Prior sensitivity: the key results under each alternative prior.")
+
+
+# -- dose-response hook ------------------------------------------------------------------
+
+
+def dose_response_section(
+    ctx: ReportContext, *, ylabel: str, transform: Callable[[np.ndarray], np.ndarray] = lambda x: x,
+    benefit: Callable[[np.ndarray], np.ndarray] = lambda x: x < 0, reference: float | None = 0.0,
+    dose_unit: str = "×10⁶ cells/kg",
+) -> Markup | None:
+    """The dose-response curve, when the analysis fitted one; otherwise nothing (``None``).
+
+    The curve is an ``xarray.DataArray`` of the effect with dims ``(chain, draw, dose)`` —
+    passed in (``ReportContext.dose_curve``) or found as the posterior variable
+    ``dose_curve``. ``transform`` maps it to the plotted scale (e.g. exp for odds ratios),
+    ``benefit`` marks draws that favour cells.
+    """
+    if ctx.spec.model.dose_response == "none":
+        return None
+    curve = ctx.dose_curve
+    if curve is None and "dose_curve" in ctx.posterior:
+        curve = ctx.posterior["dose_curve"]
+    if curve is None:
+        return para(f"A {ctx.spec.model.dose_response} dose-response was fitted, but no dose curve is available "
+                    "to show.", class_="note")
+    if "dose" not in curve.dims:
+        raise InputError("a dose curve needs a 'dose' dimension (dims chain, draw, dose)")
+    values = curve.transpose("chain", "draw", "dose").values.reshape(-1, curve.sizes["dose"])
+    doses = np.asarray(curve["dose"].values, float)
+    shown = transform(values)
+    q = np.quantile(shown, [0.025, 0.5, 0.975], axis=0)
+    p_benefit = benefit(values).mean(axis=0)
+    summary = pd.DataFrame({"dose": doses, "lower": q[0], "median": q[1], "upper": q[2], "p_benefit": p_benefit})
+    best = summary.loc[summary["p_benefit"].idxmax()]
+    svg = figures.dose_curve_plot(summary, xlabel=f"dose ({dose_unit})", ylabel=ylabel,
+                                  reference=None if reference is None else float(transform(np.array(reference))))
+    data = table(("Dose", "Median", "95% ETI", "P(benefit)"),
+                 [(fmt(r.dose, "g"), fmt(r.median), f"{fmt(r.lower)} to {fmt(r.upper)}", fmt(r.p_benefit, ".3f"))
+                  for r in summary.itertuples()], numeric=(0, 1, 2, 3))
+    text = para(f"Form: {ctx.spec.model.dose_response}. P(benefit) is highest at {fmt(best['dose'], 'g')} "
+                f"{dose_unit} ({fmt(best['p_benefit'], '.3f')}).")
+    return Markup(text + figure(svg, caption=f"{ylabel} against dose: posterior median and 95% equal-tailed band.",
+                                alt=f"Dose-response curve of {ylabel}", data=data, fig_id="fig-dose"))
+
+
+# -- diagnostics -------------------------------------------------------------------------
+
+
+def checks_table(diagnostics) -> Markup:
+    rows = []
+    for c in diagnostics.checks:
+        value = float(c.value)
+        shown = fmt(value, ".0f") if value.is_integer() else fmt(value, ".3f")
+        rows.append((c.name, shown, c.threshold, badge(c.passed), c.detail))
+    return table(("Check", "Value", "Threshold", "Result", "Detail"), rows, numeric=(1,),
+                 caption="Sampler diagnostics (R-hat and ESS over every model parameter).")
+
+
+def worst_variables_table(diagnostics, n: int = 8) -> Markup:
+    per = diagnostics.per_variable.sort_values("r_hat", ascending=False).head(n)
+    rows = [(name, fmt(r.r_hat, ".3f"), fmt(r.ess_bulk, ".0f"), fmt(r.ess_tail, ".0f")) for name, r in per.iterrows()]
+    return table(("Parameter", "R-hat", "bulk ESS", "tail ESS"), rows, numeric=(1, 2, 3),
+                 caption=f"The {len(rows)} parameters with the highest R-hat.")
+
+
+def rank_plots(ctx: ReportContext, var_names: Sequence[str]) -> Markup:
+    """Rank ECDF plots of the key parameters and of the worst-mixing element, if another."""
+    per = ctx.result.diagnostics.per_variable
+    worst = str(per["r_hat"].idxmax())
+    names, coords = list(var_names), None
+    var, _, coord = worst.partition("[")
+    if coord and var in ctx.posterior:
+        dims = [d for d in ctx.posterior[var].dims if d not in ("chain", "draw")]
+        if len(dims) == 1:
+            names.append(var)
+            coords = {dims[0]: [coord.rstrip("]")]}
+    svg = figures.rank_plot(ctx.result.tree, names, coords, name="rank")
+    shown = list(var_names) + ([worst] if coords else [])
+    caption = ("Rank plots: for each chain, the ECDF of its fractional ranks minus the uniform; chains that "
+               "stay inside the simultaneous 95% envelope explore the same distribution (highlighted points "
+               "fall outside it; the p above each panel tests uniformity at α = 0.01). Shown: " + ", ".join(shown)
+               + (f"; {worst} is the parameter with the highest R-hat." if coords else "."))
+    return figure(svg, caption=caption, alt="Rank ECDF difference plots per chain for " + ", ".join(shown),
+                  data=worst_variables_table(ctx.result.diagnostics), fig_id="fig-rank")
+
+
+# -- provenance --------------------------------------------------------------------------
+
+
+def _where(path: Any, default_dir: Any, embedded: str) -> str:
+    from pathlib import Path
+
+    if not path:
+        return ""
+    path = Path(path).resolve()
+    try:
+        return f"{embedded}: {path.relative_to(Path(default_dir).resolve().parent)}"
+    except ValueError:
+        return str(path)
+
+
+def package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def provenance_table(ctx: ReportContext) -> Markup:
+    from ..evidence.register import default_data_dir
+    from ..paths import default_models_dir
+
+    tree = ctx.result.tree
+    attrs = tree.attrs
+    versions = json.loads(attrs.get("package_versions", "{}"))
+    sampler = json.loads(attrs.get("sampler_settings", "{}"))
+    rows = [
+        ("Analysis spec", f"{ctx.spec.name} — " + (_where(ctx.spec.path, default_models_dir(), "embedded")
+                                                     or "spec object")),
+        ("Spec hash (SHA-256)", el("code", ctx.spec.content_hash())),
+        ("Evidence register", _where(getattr(ctx.register, "root", ""), default_data_dir(), "embedded")),
+        ("Register hash (SHA-256)", el("code", ctx.result.evidence.register_hash)),
+        ("Sampler", ", ".join(f"{k} {v}" for k, v in sampler.items())),
+        ("Seed", attrs.get("seed", "")),
+        ("Fitted", attrs.get("created", "")),
+        ("Report generated", ctx.generated.isoformat(timespec="seconds")),
+        ("Packages", ", ".join(f"{k} {v}" for k, v in versions.items())),
+        ("Report drawn with", f"matplotlib {package_version('matplotlib')}, "
+                              f"arviz-plots {package_version('arviz-plots')}"),
+    ]
+    return table(("Item", "Value"), rows, caption="Provenance: what is needed to reproduce these numbers.")

@@ -1,0 +1,355 @@
+"""The HTML report: one self-contained file, rendered in a real (headless) browser.
+
+The browser tests prove three things about a report built from a register whose study label
+contains ``<script>alert(1)</script>``: the page draws something (the screenshot is not
+blank), it makes no network request (Chromium's own net log, plus a static check of every
+``src``/``href``), and the label is shown as text (the browser's DOM holds it escaped and no
+script element exists). A positive control checks that the net-log check does catch a page
+that fetches something.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+INJECTED = "<script>alert(1)</script>"
+INJECTED_STUDY = "lanzoni2021"
+FIT = dict(chains=2, draws=300, tune=300, seed=11)
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+    "--disable-default-apps", "--no-pings", "--hide-scrollbars",
+)
+
+
+# -- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if path is None:
+        message = "chromium is not installed (Debian: apt-get install chromium); the browser tests need it"
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(message + " — in CI this is a failure, not a skip")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def injected_register(tmp_path_factory) -> Path:
+    """A copy of the embedded register with a script tag in one included study's label."""
+    target = tmp_path_factory.mktemp("register") / "register"
+    shutil.copytree(ROOT / "data", target, ignore=shutil.ignore_patterns("*.md"))
+    path = target / "studies.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        if row["study_id"] == INJECTED_STUDY:
+            row["label"] = f"Lanzoni 2021 {INJECTED}"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return target
+
+
+@pytest.fixture(scope="module")
+def fitted(injected_register):
+    import bayes_msc
+
+    register = bayes_msc.load_register(injected_register)
+    return bayes_msc.fit("mortality", data=register, **FIT), register
+
+
+@pytest.fixture(scope="module")
+def report_file(fitted, tmp_path_factory) -> Path:
+    from bayes_msc.report import write_report
+
+    result, register = fitted
+    return write_report(result, tmp_path_factory.mktemp("report") / "mortality.html", register=register)
+
+
+@pytest.fixture(scope="module")
+def report_html(report_file) -> str:
+    return report_file.read_text(encoding="utf-8")
+
+
+# -- browser helpers -----------------------------------------------------------------------
+
+
+def run_chromium(chromium: str, tmp: Path, page: Path, *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run headless Chromium on ``page`` with its net log on; returns (process, net-log path)."""
+    profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"
+    netlog = profile.with_suffix(".netlog.json")
+    command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--log-net-log={netlog}",
+               "--enable-logging", "--v=1", *extra, page.resolve().as_uri()]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done, netlog
+
+
+def page_requests(netlog: Path) -> list[str]:
+    """URLs the page asked the network stack for, from Chromium's net log.
+
+    Chromium's browser process makes its own background requests (component updates,
+    account checks) even with background networking disabled; those carry the initiator
+    "not an origin" and no file:// isolation key, and are not the page's. Every other URL
+    request counts — including any a file:// page makes.
+    """
+    text = netlog.read_text(encoding="utf-8", errors="replace").rstrip().rstrip(",")
+    try:
+        log = json.loads(text)
+    except json.JSONDecodeError:  # the browser may exit before closing the JSON arrays
+        log = json.loads(text + "]}")
+    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    urls = []
+    for event in log["events"]:
+        params = event.get("params") or {}
+        if event.get("type") != start_job or "url" not in params:
+            continue
+        page_context = "file://" in str(params.get("network_isolation_key", "")) or "file://" in str(
+            params.get("site_for_cookies", ""))
+        browser_internal = params.get("initiator") == "not an origin" and not page_context
+        if not browser_internal:
+            urls.append(params["url"])
+    return urls
+
+
+def network_urls(urls: list[str]) -> list[str]:
+    return [u for u in urls if re.match(r"^(https?|wss?|ftp):", u, re.I) or u.startswith("//")]
+
+
+class DomScan(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.scripts = 0
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "script":
+            self.scripts += 1
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+# -- the browser tests ---------------------------------------------------------------------
+
+
+def test_report_renders_in_chromium_without_network_and_escapes_data(chromium, report_file, tmp_path):
+    # 1. it draws: the screenshot is neither blank nor a single colour
+    shot = tmp_path / "shot.png"
+    _, netlog = run_chromium(chromium, tmp_path, report_file, f"--screenshot={shot}", "--window-size=1280,2000")
+    assert shot.is_file() and shot.stat().st_size > 10_000
+    from PIL import Image
+
+    image = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16)
+    assert image.shape[:2] == (2000, 1280)
+    non_white = (np.abs(255 - image).sum(axis=2) > 30).mean()
+    colours = len(np.unique(image.reshape(-1, 3), axis=0))
+    assert non_white > 0.03, f"page looks blank: {non_white:.1%} non-white pixels"
+    assert colours > 50, f"only {colours} distinct colours"
+
+    # 2. no network: the page asked for no http(s)/ws URL
+    assert network_urls(page_requests(netlog)) == []
+
+    # 3. the injected label is text in the browser's DOM, never a script element
+    dumped, netlog_dom = run_chromium(chromium, tmp_path, report_file, "--dump-dom")
+    dom = dumped.stdout
+    assert "<main>" in dom and "The answer" in dom, dom[:500]
+    scan = DomScan()
+    scan.feed(dom)
+    assert scan.scripts == 0
+    assert INJECTED in "".join(scan.text)  # visible as literal text
+    assert html.escape(INJECTED, quote=False) in dom
+    assert INJECTED not in dom
+    assert network_urls(page_requests(netlog_dom)) == []
+
+
+def test_net_log_check_catches_a_page_that_fetches(chromium, tmp_path):
+    """Positive control: the same check on a page with remote images must report them."""
+    page = tmp_path / "probe.html"
+    page.write_text('<!DOCTYPE html><html><body><p>probe</p><img src="http://127.0.0.1:9/probe.png">'
+                    '<img src="https://example.invalid/x.png"></body></html>', encoding="utf-8")
+    _, netlog = run_chromium(chromium, tmp_path, page, f"--screenshot={tmp_path / 'probe.png'}",
+                             "--window-size=400,300")
+    found = network_urls(page_requests(netlog))
+    assert "http://127.0.0.1:9/probe.png" in found
+    assert "https://example.invalid/x.png" in found
+
+
+# -- static checks -------------------------------------------------------------------------
+
+
+def test_html_references_nothing_outside_the_file(report_html):
+    references = re.findall(r"""\b(?:src|href|xlink:href|action|poster)\s*=\s*["']?([^"'\s>]*)""", report_html, re.I)
+    assert references, "expected in-page links (#anchors)"
+    for ref in references:
+        assert ref.startswith(("#", "data:")), ref
+    assert not re.search(r"url\(\s*['\"]?\s*(https?:|//)", report_html, re.I)
+    assert "@import" not in report_html
+    for tag in ("<script", "<link", "<iframe", "<object", "<embed"):
+        assert tag not in report_html.lower()
+    assert INJECTED not in report_html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report_html
+
+
+def test_report_sections_show_the_numbers(fitted, report_html):
+    from bayes_msc.report.html import pct
+
+    result, register = fitted
+    d = result.decisions
+    text = html.unescape(report_html)
+    # 1. the answer, in plain words and numbers
+    assert pct(d.prob_or_below_1.prob) in text
+    assert pct(d.prob_or_below_threshold.prob) in text
+    assert "95% equal-tailed" in text
+    assert f"{d.pooled_or.median:.2f}" in text and f"{d.predictive_or.median:.2f}" in text
+    assert d.nnt["text"] in text and pct(d.baseline_risk) in text
+    # 2. every study in the register, in or out with its reason; derived numbers with sources
+    for label in register.studies["label"]:
+        assert label in text, label
+    assert "withdrawn registration" in text and "no control arm" in text
+    assert "Survival 91% at day 31" in text and "PMC9217728 Table 2 (SAE count)" in text
+    assert text.count('class="badge seed"') == int(register.studies["seed_file"].notna().sum())
+    # 3. forest plot: observed (0.5 correction, display only), shrunken, pooled, prediction
+    assert "0.5 added to every cell" in text and "partial report" in text
+    assert "study_log_or" in text and "log_or_new" in text
+    # 4. no dose-response section for a pooled-effect analysis
+    assert 'id="dose-response"' not in report_html
+    # 5. prior vs posterior of mu and tau
+    assert "HalfNormal(sigma=0.5)" in text and "between-trial SD τ" in text
+    # 6. diagnostics: every check with its verdict, rank plot, predictive check
+    for check in result.diagnostics.checks:
+        assert check.name in text
+    assert "Rank plots" in text and "Posterior predictive check" in text
+    # 7. methods: spec, hashes, seed, references
+    assert result.spec.content_hash() in text and result.evidence.register_hash in text
+    assert str(result.spec.sampler.seed) in text
+    assert "Vehtari" in text and "Friede" in text
+    # every figure has a text alternative and a caption
+    assert report_html.count("<figure") == report_html.count("<figcaption>") >= 4
+    assert report_html.count('role="img" aria-label="') == report_html.count("<figure")
+    # laptop width and print
+    assert "max-width" in report_html and "@media print" in report_html
+
+
+# -- the pieces ----------------------------------------------------------------------------
+
+
+def test_empirical_log_or_uses_correction_only_with_a_zero_cell():
+    from bayes_msc.report.mortality import empirical_log_or
+
+    est, se, corrected = empirical_log_or(1, 12, 7, 12)
+    assert not corrected
+    assert est == pytest.approx(math.log(1 * 5 / (11 * 7)))
+    assert se == pytest.approx(math.sqrt(1 + 1 / 11 + 1 / 7 + 1 / 5))
+    est, _, corrected = empirical_log_or(0, 12, 3, 29)
+    assert corrected
+    assert est == pytest.approx(math.log(0.5 * 26.5 / (12.5 * 3.5)))
+
+
+def test_forest_rows_and_posterior_predictive(fitted):
+    from bayes_msc.report.mortality import forest_rows, posterior_predictive
+
+    result, _ = fitted
+    rows = forest_rows(result).set_index("study_id")
+    assert list(rows.index) == list(result.evidence.studies)
+    assert rows.loc["shi2021", "obs_kind"] == "partial"  # msc deaths only bounded (0-1)
+    assert rows.loc["bowdish2023", "obs_kind"] == "exact"
+    assert rows.loc["bowdish2023", "obs_est_low"] == pytest.approx(math.log(42 * 63 / (70 * 47)))
+    assert (rows["post_lower"] < rows["post_median"]).all() and (rows["post_median"] < rows["post_upper"]).all()
+
+    ppc = posterior_predictive(result)
+    assert len(ppc) == len(result.evidence.exact) + len(result.evidence.partial)
+    assert ((ppc["pred_q025"] >= 0) & (ppc["pred_q975"] <= ppc["n"])).all()
+    assert set(ppc["kind"]) == {"exact", "bounded"}
+    again = posterior_predictive(result)
+    pd.testing.assert_frame_equal(ppc, again)  # seeded
+
+
+def test_dose_response_hook_renders_nothing_now_and_a_curve_later(fitted):
+    import xarray as xr
+
+    from bayes_msc.report.sections import ReportContext, dose_response_section
+    from bayes_msc.spec import ModelSettings
+
+    result, register = fitted
+    ctx = ReportContext(result=result, register=register)
+    assert dose_response_section(ctx, ylabel="odds ratio of death", transform=np.exp) is None
+
+    doses = np.array([0.5, 1.0, 2.0, 5.0])
+    rng = np.random.default_rng(0)
+    curve = xr.DataArray(-0.2 * np.log1p(doses) + 0.1 * rng.standard_normal((2, 50, 4)),
+                         dims=("chain", "draw", "dose"), coords={"dose": doses})
+    emax = replace(result, spec=replace(result.spec, model=ModelSettings(dose_response="emax")))
+    shown = dose_response_section(ReportContext(result=emax, register=register, dose_curve=curve),
+                                  ylabel="odds ratio of death", transform=np.exp)
+    assert shown is not None and "<svg" in shown and "P(benefit) is highest at 5" in shown
+    missing = dose_response_section(ReportContext(result=emax, register=register), ylabel="OR")
+    assert "no dose curve" in missing
+
+
+def test_sensitivity_table_is_escaped(fitted):
+    from bayes_msc.report import render_report
+
+    result, register = fitted
+    table = pd.DataFrame({"prior": ["default", "<b>sceptical</b>"], "P(OR < 1)": [0.95, 0.81]})
+    page = render_report(result, register=register, sensitivity=table)
+    assert "&lt;b&gt;sceptical&lt;/b&gt;" in page and "<b>sceptical</b>" not in page
+    assert "0.81" in page
+
+
+def test_unknown_outcome_is_a_clear_error(fitted, tmp_path):
+    from bayes_msc.errors import InputError
+    from bayes_msc.report import write_report
+
+    result, register = fitted
+    odd = replace(result, spec=replace(result.spec, outcome="quality_of_life"))
+    target = tmp_path / "r.html"
+    target.write_text("previous", encoding="utf-8")
+    with pytest.raises(InputError, match="no HTML report layout for outcome 'quality_of_life'"):
+        write_report(odd, target, register=register)
+    assert target.read_text(encoding="utf-8") == "previous"  # untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temp file left
+
+
+def test_report_refuses_another_register(fitted):
+    from bayes_msc.errors import InputError
+    from bayes_msc.report import render_report
+
+    result, _ = fitted
+    with pytest.raises(InputError, match="not the one this result was fitted on"):
+        render_report(result)  # the embedded register, not the injected copy
+
+
+def test_cli_report_and_fit_report(injected_register, tmp_path, monkeypatch, capsys):
+    from bayes_msc.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    options = ["--data", str(injected_register), "--chains", "2", "--draws", "200", "--tune", "200"]
+    out = tmp_path / "custom" / "report.html"
+    assert main(["report", "mortality", *options, "--output", str(out)]) == 0
+    assert out.is_file() and "<figure" in out.read_text(encoding="utf-8")
+    assert str(out) in capsys.readouterr().out
+
+    assert main(["fit", "mortality", *options, "--report"]) == 0
+    default = tmp_path / "reports" / "mortality.html"
+    assert default.is_file()
+    assert not list(tmp_path.rglob(".*.tmp"))
