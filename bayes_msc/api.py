@@ -38,6 +38,8 @@ class Analysis:
     summary_vars: tuple[str, ...]
     # (posterior, inputs, priors) -> (log_likelihood, log_prior) Datasets; None: use PyMC's
     pointwise: Callable | None = None
+    # data argument of fit() -> what build_evidence reads; None: an evidence register
+    load_data: Callable | None = None
 
 
 def _mortality_analysis() -> Analysis:
@@ -69,7 +71,65 @@ def _mortality_analysis() -> Analysis:
     )
 
 
-ANALYSES: dict[str, Callable[[], Analysis]] = {"mortality": _mortality_analysis}
+def _continuous_analysis(outcome: str) -> Analysis:
+    """Oxygenation (arm and contrast terms, natural course) or the normal-normal model."""
+    from .decisions import continuous_decisions, predictive_effect
+    from .evidence.oxygenation import build_oxygenation_evidence
+    from .models.continuous import build_continuous_model, continuous_inputs, pointwise_log_density
+
+    unit = "mmHg" if outcome == "oxygenation" else ""
+
+    def derive(posterior, spec):
+        return posterior.assign(mu_new=predictive_effect(posterior["mu"], posterior["tau"], spec.sampler.seed))
+
+    def decide(posterior, spec):
+        return continuous_decisions(
+            posterior,
+            meaningful=spec.decision.clinically_meaningful_difference,
+            direction=spec.decision.benefit_direction,
+            ci_prob=spec.decision.ci_prob,
+            unit=unit,
+        )
+
+    natural = ("nc_mean", "nc_sd", "natural_course_z", "natural_course") if outcome == "oxygenation" else ()
+    return Analysis(
+        build_evidence=build_oxygenation_evidence if outcome == "oxygenation" else _normal_normal_evidence,
+        make_inputs=continuous_inputs,
+        build_model=build_continuous_model,
+        derive=derive,
+        decide=decide,
+        diagnostic_vars=("mu", "tau", "study_effect_z", "study_effect", *natural),
+        summary_vars=("mu", "tau", "study_effect", "mu_new", *natural[:2]),
+        pointwise=pointwise_log_density,
+        load_data=None if outcome == "oxygenation" else _load_estimates_or_register,
+    )
+
+
+def _load_estimates_or_register(data):
+    """A ``study, estimate, se`` CSV file, or a register (directory or loaded)."""
+    from .evidence.estimates import EstimateTable, load_estimates
+    from .evidence.register import Register, load_register
+
+    if isinstance(data, (EstimateTable, Register)):
+        return data
+    if data is not None and Path(data).is_file():
+        return load_estimates(data)
+    return load_register(data)
+
+
+def _normal_normal_evidence(source, spec):
+    from .evidence.estimates import EstimateTable, estimates_evidence, register_contrasts
+
+    if isinstance(source, EstimateTable):
+        return estimates_evidence(source, spec)
+    return register_contrasts(source, spec)
+
+
+ANALYSES: dict[str, Callable[[], Analysis]] = {
+    "mortality": _mortality_analysis,
+    "oxygenation": lambda: _continuous_analysis("oxygenation"),
+    "normal_normal": lambda: _continuous_analysis("normal_normal"),
+}
 
 
 def analysis_for(outcome: str) -> Analysis:
@@ -86,18 +146,31 @@ def resolve_spec(
     chains: int | None = None,
     draws: int | None = None,
     tune: int | None = None,
+    clinically_meaningful: float | None = None,
 ) -> AnalysisSpec:
-    """Load a spec and apply overrides; ``prior_params`` keys are ``role.parameter``."""
+    """Load a spec and apply overrides; ``prior_params`` keys are ``role.parameter``.
+
+    ``clinically_meaningful`` is the outcome's decision threshold: an odds ratio for
+    mortality, a difference in the outcome's units otherwise.
+    """
     spec = analysis if isinstance(analysis, AnalysisSpec) else load_spec(analysis)
     spec = spec.with_sampler(seed=seed, chains=chains, draws=draws, tune=tune)
+    if clinically_meaningful is not None:
+        key = "clinically_meaningful_or" if spec.outcome == "mortality" else "clinically_meaningful_difference"
+        spec = spec.with_decision(**{key: clinically_meaningful})
     if evidence is not None:
         spec = spec.with_evidence(evidence_set=evidence)
     if isinstance(priors, PriorSet):
         spec = spec.with_priors(priors)
     elif priors is not None:
+        from .priors import parse_prior_assignment
+
         prior_set = spec.priors
         for name in ([priors] if isinstance(priors, str) else priors):
-            prior_set = prior_set.with_preset(spec.scale, name)
+            if "=" in name:  # role=family(param=value, ...)
+                prior_set = prior_set.with_prior(*parse_prior_assignment(name))
+            else:
+                prior_set = prior_set.with_preset(spec.scale, name)
         spec = spec.with_priors(prior_set)
     for key, value in (prior_params or {}).items():
         role, _, parameter = key.partition(".")
@@ -118,6 +191,7 @@ def fit(
     chains: int | None = None,
     draws: int | None = None,
     tune: int | None = None,
+    clinically_meaningful: float | None = None,
     progress_bar: bool = False,
 ) -> FitResult:
     """Fit a named analysis (``"mortality"``), a spec path, or an :class:`AnalysisSpec`.
@@ -126,24 +200,37 @@ def fit(
     ----------
     data
         A register directory (same schema as the package's ``data/``) or a loaded
-        :class:`Register`; default: the embedded register.
+        :class:`Register`; default: the embedded register. The ``normal_normal`` analysis
+        also takes a CSV file of ``study, estimate, se``.
     evidence
         ``"full"`` (default) or ``"seed"`` (the four seed trials alone).
     priors
         Preset names (e.g. ``["sceptical", "halfnormal_1.0"]``) or a :class:`PriorSet`.
     prior_params
-        Hyperparameter overrides, e.g. ``{"effect.sigma": 1.0}``.
+        Hyperparameter overrides, e.g. ``{"effect.sigma": 1.0}``. A prior's family is changed
+        with an entry of ``priors`` such as ``"heterogeneity=halfcauchy(beta=25)"``.
+    clinically_meaningful
+        The decision threshold: an odds ratio (mortality) or a difference in the outcome's
+        units (oxygenation: mmHg).
     seed, chains, draws, tune
         Sampler overrides; the same seed gives bit-identical numbers.
     """
     spec = resolve_spec(
         analysis, evidence=evidence, priors=priors, prior_params=prior_params,
-        seed=seed, chains=chains, draws=draws, tune=tune,
+        seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
     )
+    return fit_spec(spec, load_data(spec, data), progress_bar=progress_bar)
+
+
+def load_data(spec: AnalysisSpec, data: Any = None):
+    """What ``data`` means for this analysis: a register (directory or loaded), or for the
+    normal-normal analysis also a ``study, estimate, se`` CSV file."""
     from .evidence.register import Register, load_register
 
-    register = data if isinstance(data, Register) else load_register(data)
-    return fit_spec(spec, register, progress_bar=progress_bar)
+    loader = analysis_for(spec.outcome).load_data
+    if loader is not None:
+        return loader(data)
+    return data if isinstance(data, Register) else load_register(data)
 
 
 def fit_spec(

@@ -29,15 +29,21 @@ def _prior_param(text: str) -> tuple[str, float]:
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("analysis", help="analysis name in models/ (e.g. mortality) or path to a spec .toml")
-    p.add_argument("--data", metavar="DIR", help="evidence register directory (default: the embedded register)")
+    p.add_argument("--data", metavar="DIR", help="evidence register directory (default: the embedded register); "
+                   "normal_normal also takes a CSV file of study,estimate,se")
     p.add_argument("--evidence", choices=("full", "seed"), help="full register (default) or the four seed trials")
-    p.add_argument("--prior", action="append", metavar="NAME", help="prior preset (repeatable), e.g. sceptical, halfnormal_1.0")
+    p.add_argument("--prior", action="append", metavar="NAME",
+                   help="prior preset (repeatable), e.g. sceptical, halfnormal_1.0; or a family change "
+                        "ROLE=FAMILY(PARAM=VALUE,...), e.g. 'heterogeneity=halfcauchy(beta=25)'")
     p.add_argument("--prior-param", action="append", type=_prior_param, metavar="ROLE.PARAM=VALUE",
                    help="override one hyperparameter, e.g. effect.sigma=1.0 (repeatable)")
     p.add_argument("--seed", type=int)
     p.add_argument("--chains", type=int)
     p.add_argument("--draws", type=int)
     p.add_argument("--tune", type=int)
+    p.add_argument("--clinically-meaningful", type=float, metavar="VALUE",
+                   help="decision threshold: an odds ratio for mortality (default 0.8), a difference in "
+                        "the outcome's units otherwise (oxygenation: mmHg, default 20)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,11 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _cmd_fit(args) -> int:
+def _fit_from_args(args):
     from .api import fit
-    from .display import render_mortality
 
-    result = fit(
+    return fit(
         args.analysis,
         data=args.data,
         evidence=args.evidence,
@@ -105,8 +110,15 @@ def _cmd_fit(args) -> int:
         chains=args.chains,
         draws=args.draws,
         tune=args.tune,
+        clinically_meaningful=args.clinically_meaningful,
         progress_bar=args.progress,
     )
+
+
+def _cmd_fit(args) -> int:
+    from .display import render_result
+
+    result = _fit_from_args(args)
     if args.out:
         written = result.save(args.out)
         print(f"wrote {', '.join(str(p) for p in written.values())}", file=sys.stderr)
@@ -119,7 +131,7 @@ def _cmd_fit(args) -> int:
 
         print(json.dumps(result.summary_dict(), indent=2, default=_json_default))
     else:
-        print(render_mortality(result))
+        print(render_result(result))
     if not result.diagnostics.passed:
         print(f"bayes_msc: WARNING: {result.diagnostics.verdict()}", file=sys.stderr)
         if args.strict:
@@ -133,7 +145,7 @@ def _cmd_data(args) -> int:
     register = load_register(args.directory)
     if args.data_command == "check":
         counts = ", ".join(
-            f"{len(getattr(register, t))} {t}" for t in ("studies", "arms", "doses", "mortality")
+            f"{len(getattr(register, t))} {t}" for t in ("studies", "arms", "doses", "mortality", "oxygenation")
         )
         print(f"{register.root}: valid ({counts}); content hash {register.content_hash[:16]}")
         return 0
@@ -143,6 +155,12 @@ def _cmd_data(args) -> int:
     spec = resolve_spec(args.analysis, evidence=args.evidence)
     evidence = analysis_for(spec.outcome).build_evidence(register, spec)
     print(render_inclusion(evidence.inclusion, f"{spec.name} ({spec.evidence.evidence_set} evidence): what enters and why"))
+    derived = getattr(evidence, "derived", None)
+    if derived is not None and len(derived):
+        from .display import render_derived
+
+        print()
+        print(render_derived(derived))
     return 0
 
 
@@ -167,17 +185,10 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .api import fit
-    from .evidence.register import load_register
     from .report import write_report
 
-    register = load_register(args.data)
-    result = fit(
-        args.analysis, data=register, evidence=args.evidence, priors=args.prior,
-        prior_params=dict(args.prior_param or []), seed=args.seed, chains=args.chains,
-        draws=args.draws, tune=args.tune, progress_bar=args.progress,
-    )
-    print(f"wrote {write_report(result, args.output, register=register)}")
+    result = _fit_from_args(args)
+    print(f"wrote {write_report(result, args.output, register=args.data)}")
     if not result.diagnostics.passed:
         print(f"bayes_msc: WARNING: {result.diagnostics.verdict()}", file=sys.stderr)
         if args.strict:

@@ -154,3 +154,61 @@ def mortality_decisions(posterior: xr.Dataset, *, threshold_or: float, baseline_
         arr=arr,
         nnt=number_needed_to_treat(arr),
     )
+
+
+def benefit_event(effect: xr.DataArray, threshold: float, direction: str) -> xr.DataArray:
+    """The event "benefit beyond ``threshold``" for a continuous effect (same units).
+
+    ``direction`` "increase": effect > threshold (PaO2/FiO2); "decrease": effect < threshold.
+    """
+    return effect > threshold if direction == "increase" else effect < threshold
+
+
+@dataclass(frozen=True)
+class ContinuousDecisions:
+    """The answer for a mean-difference outcome (oxygenation, or any normal-normal pooling)."""
+
+    pooled: Interval
+    predictive: Interval
+    tau: Interval
+    prob_benefit: Probability
+    prob_meaningful: Probability
+    predictive_prob_benefit: Probability
+    meaningful_threshold: float  # signed, in the effect's units
+    direction: str
+    unit: str
+    natural_course: Interval | None = None
+
+    def to_dict(self) -> dict:
+        out = {
+            "pooled_difference": self.pooled.to_dict(),
+            "predictive_difference": self.predictive.to_dict(),
+            "tau": self.tau.to_dict(),
+            "prob_benefit": self.prob_benefit.to_dict(),
+            "prob_clinically_meaningful": self.prob_meaningful.to_dict(),
+            "predictive_prob_benefit": self.predictive_prob_benefit.to_dict(),
+            "clinically_meaningful_threshold": self.meaningful_threshold,
+            "benefit_direction": self.direction,
+            "unit": self.unit,
+        }
+        if self.natural_course is not None:
+            out["natural_course_mean"] = self.natural_course.to_dict()
+        return out
+
+
+def continuous_decisions(
+    posterior: xr.Dataset, *, meaningful: float, direction: str, ci_prob: float, unit: str
+) -> ContinuousDecisions:
+    signed = meaningful if direction == "increase" else -meaningful
+    return ContinuousDecisions(
+        pooled=interval(posterior["mu"], ci_prob),
+        predictive=interval(posterior["mu_new"], ci_prob),
+        tau=interval(posterior["tau"], ci_prob),
+        prob_benefit=probability(benefit_event(posterior["mu"], 0.0, direction)),
+        prob_meaningful=probability(benefit_event(posterior["mu"], signed, direction)),
+        predictive_prob_benefit=probability(benefit_event(posterior["mu_new"], 0.0, direction)),
+        meaningful_threshold=signed,
+        direction=direction,
+        unit=unit,
+        natural_course=interval(posterior["nc_mean"], ci_prob) if "nc_mean" in posterior else None,
+    )

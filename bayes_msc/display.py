@@ -34,15 +34,8 @@ def _wrap(text: str) -> str:
 def render_mortality(result) -> str:
     d = result.decisions
     spec = result.spec
-    included = int((result.evidence.inclusion["status"] == "included").sum())
-    listed = len(result.evidence.inclusion)
     threshold = d.threshold_or
-    lines = [
-        f"{spec.title}",
-        f"analysis {spec.name} | evidence {spec.evidence.evidence_set}: {included} of {listed} studies enter | "
-        f"spec {spec.content_hash()[:12]} | register {result.evidence.register_hash[:12]}",
-        "priors: " + "; ".join(f"{role} {text}" for role, text in spec.priors.describe().items()),
-        "",
+    lines = _header(result) + [
         "Results (odds ratio < 1 favours cells; medians with 95% equal-tailed intervals)",
         f"  pooled odds ratio              {_iv(d.pooled_or)}",
         f"  odds ratio in a new trial      {_iv(d.predictive_or)}",
@@ -55,10 +48,57 @@ def render_mortality(result) -> str:
     ]
     if spec.decision.baseline_risk_source:
         lines.append(_wrap(f"(baseline risk: {spec.decision.baseline_risk_source})"))
-    lines += ["", render_diagnostics(result.diagnostics), "", render_inclusion(result.evidence.inclusion, "Evidence")]
+    return "\n".join(lines + _footer(result))
+
+
+def _header(result) -> list[str]:
+    spec = result.spec
+    included = int((result.evidence.inclusion["status"] == "included").sum())
+    listed = len(result.evidence.inclusion)
+    return [
+        f"{spec.title}",
+        f"analysis {spec.name} | evidence {spec.evidence.evidence_set if spec.outcome != 'normal_normal' else 'estimates'}: "
+        f"{included} of {listed} studies enter | spec {spec.content_hash()[:12]} | data {result.evidence.register_hash[:12]}",
+        "priors: " + "; ".join(f"{role} {text}" for role, text in spec.priors.describe().items()),
+        "",
+    ]
+
+
+def _footer(result) -> list[str]:
     t = result.timings
-    lines += ["", f"time: import {t.get('import', 0):.1f} s, compile {t.get('compile', 0):.1f} s, sample {t.get('sample', 0):.1f} s, post-process {t.get('postprocess', 0):.1f} s"]
-    return "\n".join(lines)
+    return [
+        "", render_diagnostics(result.diagnostics), "", render_inclusion(result.evidence.inclusion, "Evidence"),
+        "", f"time: import {t.get('import', 0):.1f} s, compile {t.get('compile', 0):.1f} s, "
+        f"sample {t.get('sample', 0):.1f} s, post-process {t.get('postprocess', 0):.1f} s",
+    ]
+
+
+def render_continuous(result) -> str:
+    """Oxygenation / normal-normal summary: mean differences, tau, P(benefit)."""
+    d = result.decisions
+    unit = f" {d.unit}" if d.unit else ""
+    better = ">" if d.direction == "increase" else "<"
+    what = "difference (cells - control)" if result.spec.outcome == "oxygenation" else "effect"
+    lines = _header(result) + [
+        f"Results ({what}{', ' + d.unit if d.unit else ''}; {better} 0 favours treatment; medians with 95% equal-tailed intervals)",
+        f"  {'pooled mean ' + what:<40} {_iv(d.pooled, '.1f')}",
+        f"  {'in a new trial (predictive)':<40} {_iv(d.predictive, '.1f')}",
+        f"  {'between-trial SD tau':<40} {_iv(d.tau, '.1f')}",
+    ]
+    if d.natural_course is not None:
+        lines.append(f"  {'natural course (mean change, no cells)':<40} {_iv(d.natural_course, '.1f')}")
+    unit_threshold = f"{d.meaningful_threshold:g}{unit}"
+    rows = [(f"P(pooled {better} 0)", d.prob_benefit, "")]
+    if d.meaningful_threshold != 0:
+        rows.append((f"P(pooled {better} {unit_threshold})", d.prob_meaningful, "  clinically meaningful (--clinically-meaningful)"))
+    rows.append((f"P(new trial {better} 0)", d.predictive_prob_benefit, ""))
+    lines += [f"  {label:<40} {value}{note}" for label, value, note in rows]
+    return "\n".join(lines + _footer(result))
+
+
+def render_result(result) -> str:
+    """The terminal summary of any analysis."""
+    return render_mortality(result) if result.spec.outcome == "mortality" else render_continuous(result)
 
 
 def render_diagnostics(diagnostics) -> str:
@@ -67,4 +107,16 @@ def render_diagnostics(diagnostics) -> str:
         value = f"{c.value:.3f}" if isinstance(c.value, float) and not float(c.value).is_integer() else f"{c.value:g}"
         lines.append(f"  {'ok  ' if c.passed else 'FAIL'} {c.name:<17} {value:>10}  (threshold {c.threshold}; {c.detail})")
     lines.append(f"  {diagnostics.verdict()}")
+    return "\n".join(lines)
+
+
+def render_derived(derived: pd.DataFrame) -> str:
+    """Every derived number next to the numbers it came from (``data show``)."""
+    lines = ["Derived numbers (PaO2/FiO2 change, mmHg unless stated; * = enters the analysis)"]
+    for row in derived.itertuples():
+        arm = row.arm + (f" - {row.comparator}" if isinstance(row.comparator, str) and row.comparator else "")
+        head = f"{'*' if row.used else ' '} {row.study_id} {arm}, {row.measure} {row.quantity}, {row.timepoint}: reported {row.reported}"
+        lines.append(head + f" [{row.quality}; {row.source}]")
+        if row.derivation:
+            lines.append(_wrap(f"-> {row.derivation}"))
     return "\n".join(lines)

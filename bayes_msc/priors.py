@@ -14,6 +14,7 @@ natural course). Each preset carries the reason it exists, which the report quot
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
@@ -256,12 +257,100 @@ LOG_ODDS_RATIO_PRESETS: tuple[Preset, ...] = (
     ),
 )
 
-PRESETS: dict[str, tuple[Preset, ...]] = {"log_odds_ratio": LOG_ODDS_RATIO_PRESETS}
+# Oxygenation (change in PaO2/FiO2, mmHg). No empirical heterogeneity prior exists on this
+# scale (EVIDENCE.md §4), so the scales below are stated judgements with alternatives for a
+# sensitivity analysis. Sceptical/enthusiastic anchor on the pooled mean difference of the
+# only published pooled oxygenation estimate, +105.6 mmHg (Kirkham 2022, SCTM 11:675).
+_MD_ANCHOR = 105.6
+_MD_ANCHOR_SD = _MD_ANCHOR / 1.6448536269514722
 
+MMHG_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "default",
+        "effect",
+        Normal(0.0, 100.0),
+        "Weakly informative: 95% of prior mass within +/-196 mmHg. Baseline PaO2/FiO2 in these "
+        "trials is about 100-170 mmHg, so a mean difference beyond that is implausible; inside it "
+        "the data decide.",
+        "",
+    ),
+    Preset(
+        "sceptical",
+        "effect",
+        Normal(0.0, _MD_ANCHOR_SD),
+        "Centred on no effect; gives 5% probability to an improvement above +105.6 mmHg, the "
+        "published pooled mean difference.",
+        "Spiegelhalter, Freedman & Parmar, JRSS A 1994; anchor from Kirkham 2022 SCTM 11:675",
+    ),
+    Preset(
+        "enthusiastic",
+        "effect",
+        Normal(_MD_ANCHOR, _MD_ANCHOR_SD),
+        "Centred on the published pooled +105.6 mmHg, giving 5% probability to harm (< 0).",
+        "Spiegelhalter, Freedman & Parmar, JRSS A 1994; anchor from Kirkham 2022 SCTM 11:675",
+    ),
+    Preset(
+        "halfnormal_50",
+        "heterogeneity",
+        HalfNormal(50.0),
+        "Half-normal(50 mmHg) on tau: between-trial SDs of the effect up to ~100 mmHg (95%); the "
+        "scale EVIDENCE.md §4 suggests. A stated judgement: no empirical prior exists in mmHg.",
+        "EVIDENCE.md §4",
+    ),
+    Preset(
+        "halfnormal_25",
+        "heterogeneity",
+        HalfNormal(25.0),
+        "Half-normal(25 mmHg) on tau: trials mostly agree; for sensitivity analysis.",
+        "",
+    ),
+    Preset(
+        "halfnormal_100",
+        "heterogeneity",
+        HalfNormal(100.0),
+        "Half-normal(100 mmHg) on tau: allows trials to disagree by as much as the effect itself; "
+        "for sensitivity analysis.",
+        "",
+    ),
+    Preset(
+        "default_natural_course",
+        "baseline",
+        Normal(0.0, 100.0),
+        "Mean change in PaO2/FiO2 without cells across studies: Normal(0, 100 mmHg), wide enough "
+        "that control arms decide it.",
+        "",
+    ),
+    Preset(
+        "halfnormal_50_natural_course",
+        "baseline_heterogeneity",
+        HalfNormal(50.0),
+        "Between-study SD of the natural course: Half-normal(50 mmHg). Single-arm studies borrow "
+        "their natural course from control arms through this SD, so it sets how much a single-arm "
+        "change can say about the effect.",
+        "",
+    ),
+)
 
-def register_presets(scale: str, presets: tuple[Preset, ...]) -> None:
-    """Add the presets of another outcome scale (the oxygenation module calls this)."""
-    PRESETS[scale] = presets
+# The generic normal-normal analysis pools any per-study estimate with its standard error;
+# its defaults are for log ratios (Röver, J Stat Softw 2020); state priors on the scale of
+# other estimates.
+GENERIC_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "log_ratio_default",
+        "effect",
+        Normal(0.0, 4.0),
+        "Vague on a log ratio scale (log odds / risk / hazard ratio): Normal(0, 4). Wrong for "
+        "estimates in other units; state a prior on their scale.",
+        "Röver, J Stat Softw 2020 (bayesmeta)",
+    ),
+    *(p for p in LOG_ODDS_RATIO_PRESETS if p.role == "heterogeneity"),
+)
+
+PRESETS: dict[str, tuple[Preset, ...]] = {
+    "log_odds_ratio": LOG_ODDS_RATIO_PRESETS,
+    "mmhg": MMHG_PRESETS,
+    "generic": GENERIC_PRESETS,
+}
 
 
 def presets_for(scale: str) -> tuple[Preset, ...]:
@@ -280,28 +369,46 @@ def find_preset(scale: str, name: str) -> Preset:
     raise InputError(f"unknown prior preset {name!r} for {scale} outcomes; known presets: {known}")
 
 
+# The roles each outcome scale's models use, in a fixed order.
+ROLES_BY_SCALE: dict[str, tuple[str, ...]] = {
+    "log_odds_ratio": ("effect", "heterogeneity", "baseline"),
+    "mmhg": ("effect", "heterogeneity", "baseline", "baseline_heterogeneity"),
+    "generic": ("effect", "heterogeneity"),
+}
+ALL_ROLES = ("effect", "heterogeneity", "baseline", "baseline_heterogeneity")
+
+
 @dataclass(frozen=True)
 class PriorSet:
-    """The priors of one analysis, by role; what every output records."""
+    """The priors of one analysis, by role; what every output records.
+
+    Roles: ``effect`` (pooled treatment effect), ``heterogeneity`` (between-trial SD τ),
+    ``baseline`` (each study's control log-odds, or the mean natural course in mmHg) and
+    ``baseline_heterogeneity`` (between-study SD of the natural course). A model uses the
+    roles of its scale (:data:`ROLES_BY_SCALE`); the others stay ``None``.
+    """
 
     effect: Prior
     heterogeneity: Prior
-    baseline: Prior
+    baseline: Prior | None = None
+    baseline_heterogeneity: Prior | None = None
     names: dict[str, str] = field(default_factory=dict)  # role -> preset name or "custom"
 
-    ROLES: ClassVar[tuple[str, ...]] = ("effect", "heterogeneity", "baseline")
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(role for role in ALL_ROLES if getattr(self, role) is not None)
 
     def by_role(self) -> dict[str, Prior]:
-        return {role: getattr(self, role) for role in self.ROLES}
+        return {role: getattr(self, role) for role in self.roles}
 
     def structure_key(self) -> tuple[str, ...]:
         """Families only: what forces a recompile when it changes."""
-        return tuple(getattr(self, role).family for role in self.ROLES)
+        return tuple(f"{role}:{getattr(self, role).family}" for role in self.roles)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             role: {"preset": self.names.get(role, "custom"), **getattr(self, role).to_dict()}
-            for role in self.ROLES
+            for role in self.roles
         }
 
     def with_preset(self, scale: str, name: str) -> "PriorSet":
@@ -309,26 +416,57 @@ class PriorSet:
         return replace(self, **{preset.role: preset.prior}, names={**self.names, preset.role: name})
 
     def with_parameter(self, role: str, parameter: str, value: float) -> "PriorSet":
-        if role not in self.ROLES:
-            raise InputError(f"unknown prior role {role!r}; roles: {', '.join(self.ROLES)}")
+        if role not in self.roles:
+            raise InputError(f"unknown prior role {role!r}; roles: {', '.join(self.roles)}")
         updated = getattr(self, role).with_hyperparameters(**{parameter: value})
         return replace(self, **{role: updated}, names={**self.names, role: "custom"})
 
     def with_prior(self, role: str, prior: Prior) -> "PriorSet":
+        if role not in self.roles:
+            raise InputError(f"unknown prior role {role!r}; roles: {', '.join(self.roles)}")
         return replace(self, **{role: prior}, names={**self.names, role: "custom"})
 
     def describe(self) -> dict[str, str]:
         return {
             role: f"{getattr(self, role).describe()} [{self.names.get(role, 'custom')}]"
-            for role in self.ROLES
+            for role in self.roles
         }
+
+
+_ASSIGNMENT = re.compile(r"^\s*(\w+)\s*=\s*(\w+)\s*\((.*)\)\s*$")
+
+
+def parse_prior_assignment(text: str) -> tuple[str, Prior]:
+    """Read ``role=family(param=value, ...)``, e.g. ``heterogeneity=halfcauchy(beta=25)``.
+
+    The command line's way to change a prior's family, which a hyperparameter override
+    (``role.param=value``) cannot.
+    """
+    match = _ASSIGNMENT.match(text)
+    if not match:
+        raise InputError(
+            f"prior {text!r}: expected a preset name or role=family(param=value, ...), "
+            "e.g. heterogeneity=halfcauchy(beta=25)"
+        )
+    role, family, args = match.groups()
+    params: dict[str, Any] = {"family": family.lower()}
+    for part in filter(None, (p.strip() for p in args.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise InputError(f"prior {text!r}: {part!r} is not param=value")
+        try:
+            params[key.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"prior {text!r}: {value.strip()!r} is not a number") from None
+    return role, prior_from_dict(params, f"prior {text!r}")
 
 
 def priors_from_table(scale: str, table: dict[str, Any], where: str) -> PriorSet:
     """Read a spec's ``[priors]`` table: each role is a preset name or an inline prior table."""
+    roles = ROLES_BY_SCALE[scale]
     chosen: dict[str, Prior] = {}
     names: dict[str, str] = {}
-    for role in PriorSet.ROLES:
+    for role in roles:
         entry = table.get(role, None)
         if entry is None:
             raise InputError(f"{where}: [priors] needs '{role}' (a preset name or a prior table)")
@@ -341,7 +479,7 @@ def priors_from_table(scale: str, table: dict[str, Any], where: str) -> PriorSet
             chosen[role], names[role] = prior_from_dict(entry, f"{where}: priors.{role}"), "custom"
         else:
             raise InputError(f"{where}: priors.{role} must be a preset name or a table")
-    extra = set(table) - set(PriorSet.ROLES)
+    extra = set(table) - set(roles)
     if extra:
         raise InputError(f"{where}: unknown key priors.{sorted(extra)[0]}")
     return PriorSet(**chosen, names=names)

@@ -82,14 +82,26 @@ class FitResult:
             round_to="none",
         )
 
-    def prob_benefit(self, threshold: float = 1.0, *, predictive: bool = False) -> Probability:
-        """P(OR < ``threshold``): the pooled effect, or the effect in a new trial if ``predictive``."""
-        if threshold <= 0:
-            raise InputError(f"an odds-ratio threshold must be > 0, got {threshold}")
+    def prob_benefit(self, threshold: float | None = None, *, predictive: bool = False) -> Probability:
+        """Posterior probability of benefit beyond ``threshold``, with its MCSE.
+
+        Mortality: P(OR < ``threshold``) (default 1). Oxygenation and normal-normal analyses:
+        P(difference > ``threshold``) (default 0), or ``<`` when the spec's benefit direction
+        is "decrease". ``predictive``: for the effect in a new trial instead of the pooled one.
+        """
         import numpy as np
 
-        draws = self.posterior["log_or_new" if predictive else "log_or"]
-        return probability(draws < np.log(threshold))
+        from .decisions import benefit_event
+
+        if self.spec.outcome == "mortality":
+            threshold = 1.0 if threshold is None else threshold
+            if threshold <= 0:
+                raise InputError(f"an odds-ratio threshold must be > 0, got {threshold}")
+            draws = self.posterior["log_or_new" if predictive else "log_or"]
+            return probability(draws < np.log(threshold))
+        draws = self.posterior["mu_new" if predictive else "mu"]
+        event = benefit_event(draws, 0.0 if threshold is None else threshold, self.spec.decision.benefit_direction)
+        return probability(event)
 
     def summary_dict(self) -> dict:
         """Everything the CLI prints, as JSON-ready data (``summary.json``)."""

@@ -19,7 +19,7 @@ from .errors import InputError, Location
 from .paths import resolve_spec_path
 from .priors import PriorSet, priors_from_table
 
-OUTCOME_SCALES = {"mortality": "log_odds_ratio"}
+OUTCOME_SCALES = {"mortality": "log_odds_ratio", "oxygenation": "mmhg", "normal_normal": "generic"}
 EVIDENCE_SETS = ("full", "seed")
 DOSE_RESPONSE_FORMS = ("none",)
 
@@ -34,6 +34,14 @@ class EvidenceSelection:
     # Mortality timepoint rule: the reported day inside this window closest to its start;
     # otherwise the trial's own endpoint (its latest row), flagged in the inclusion report.
     timepoint_window_days: tuple[int, int] = (28, 31)
+    # Oxygenation: the day a PaO2/FiO2 change is read at (closest reported day inside the
+    # window; rows without a stated day enter flagged), how a median/IQR becomes a mean, and
+    # whether a trial that reports both arm summaries and a contrast enters by its "arms"
+    # (so its control arm informs the natural course) or by its "contrast" (e.g. adjusted).
+    oxygenation_day: int = 7
+    oxygenation_day_window: tuple[int, int] = (3, 14)
+    median_iqr_method: str = "wan2014"
+    prefer: str = "arms"
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,10 @@ class DecisionSettings:
     baseline_risk: float = 0.43  # control-arm risk at which ARR and NNT are stated
     baseline_risk_source: str = ""
     ci_prob: float = 0.95
+    # Continuous outcomes: P(difference beyond this) is "clinically meaningful", in the
+    # outcome's units, and which direction of change is benefit.
+    clinically_meaningful_difference: float = 20.0
+    benefit_direction: str = "increase"
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,25 @@ class SamplerSettings:
     target_accept: float = 0.95
     maxdepth: int = 10
     seed: int = 20261122
+
+
+# Which settings each outcome reads; the others are not part of its spec (nor its hash).
+EVIDENCE_KEYS = {
+    "mortality": ("evidence_set", "product_classes", "exclude_studies", "timepoint_window_days"),
+    "oxygenation": (
+        "evidence_set", "product_classes", "exclude_studies", "oxygenation_day",
+        "oxygenation_day_window", "median_iqr_method", "prefer",
+    ),
+    "normal_normal": ("exclude_studies",),
+}
+DECISION_KEYS = {
+    "mortality": ("clinically_meaningful_or", "baseline_risk", "baseline_risk_source", "ci_prob"),
+    "oxygenation": ("clinically_meaningful_difference", "benefit_direction", "ci_prob"),
+    "normal_normal": ("clinically_meaningful_difference", "benefit_direction", "ci_prob"),
+}
+MEDIAN_IQR_METHODS = ("wan2014", "luo2018")
+PREFER = ("arms", "contrast")
+BENEFIT_DIRECTIONS = ("increase", "decrease")
 
 
 @dataclass(frozen=True)
@@ -82,10 +113,10 @@ class AnalysisSpec:
             "name": self.name,
             "outcome": self.outcome,
             "title": self.title,
-            "evidence": _plain(asdict(self.evidence)),
+            "evidence": _only(_plain(asdict(self.evidence)), EVIDENCE_KEYS[self.outcome]),
             "model": asdict(self.model),
             "priors": self.priors.to_dict(),
-            "decision": asdict(self.decision),
+            "decision": _only(asdict(self.decision), DECISION_KEYS[self.outcome]),
             "sampler": asdict(self.sampler),
         }
 
@@ -115,6 +146,10 @@ class AnalysisSpec:
         decision = replace(self.decision, **changes)
         _check_decision(decision, Location("command line"))
         return replace(self, decision=decision)
+
+
+def _only(table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in table.items() if k in keys}
 
 
 def _plain(value: Any) -> Any:
@@ -156,12 +191,13 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
     if "priors" not in raw:
         raise InputError("a [priors] table is required", Location(where, field="priors"))
     priors = priors_from_table(OUTCOME_SCALES[outcome], raw["priors"], where)
-    evidence = _section(EvidenceSelection, raw.get("evidence", {}), where, "evidence")
+    evidence = _section(EvidenceSelection, raw.get("evidence", {}), where, "evidence", EVIDENCE_KEYS[outcome])
     evidence = replace(
         evidence,
         product_classes=tuple(evidence.product_classes),
         exclude_studies=tuple(evidence.exclude_studies),
         timepoint_window_days=tuple(evidence.timepoint_window_days),
+        oxygenation_day_window=tuple(evidence.oxygenation_day_window),
     )
     _check_evidence(evidence, Location(where))
     model = _section(ModelSettings, raw.get("model", {}), where, "model")
@@ -170,7 +206,7 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
             f"unknown dose-response form {model.dose_response!r}; known: {', '.join(DOSE_RESPONSE_FORMS)}",
             Location(where, field="model.dose_response"),
         )
-    decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision")
+    decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision", DECISION_KEYS[outcome])
     _check_decision(decision, Location(where))
     sampler = _section(SamplerSettings, raw.get("sampler", {}), where, "sampler")
     _check_sampler(sampler, Location(where))
@@ -187,14 +223,14 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
     )
 
 
-def _section(cls, table: Any, where: str, name: str):
+def _section(cls, table: Any, where: str, name: str, allowed: tuple[str, ...] | None = None):
     if not isinstance(table, dict):
         raise InputError("must be a table", Location(where, field=name))
     defaults = cls()
     known = asdict(defaults)
     for key, value in table.items():
-        if key not in known:
-            raise InputError("unknown key", Location(where, field=f"{name}.{key}"))
+        if key not in known or (allowed is not None and key not in allowed):
+            raise InputError("unknown key for this outcome", Location(where, field=f"{name}.{key}"))
         expected = type(known[key])
         ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
         if expected in (tuple, list):
@@ -226,12 +262,20 @@ def _check_evidence(e: EvidenceSelection, where: Location) -> None:
             f"unknown evidence set {e.evidence_set!r}; known: {', '.join(EVIDENCE_SETS)}",
             replace(where, field="evidence.evidence_set"),
         )
-    lo, hi = (tuple(e.timepoint_window_days) + (None, None))[:2]
-    if not (isinstance(lo, int) and isinstance(hi, int) and 0 < lo <= hi):
+    for key in ("timepoint_window_days", "oxygenation_day_window"):
+        lo, hi = (tuple(getattr(e, key)) + (None, None))[:2]
+        if not (isinstance(lo, int) and isinstance(hi, int) and 0 < lo <= hi):
+            raise InputError(
+                "must be two whole days [first, last] with first <= last",
+                replace(where, field=f"evidence.{key}"),
+            )
+    if e.median_iqr_method not in MEDIAN_IQR_METHODS:
         raise InputError(
-            "must be two whole days [first, last] with first <= last",
-            replace(where, field="evidence.timepoint_window_days"),
+            f"unknown method {e.median_iqr_method!r}; known: {', '.join(MEDIAN_IQR_METHODS)}",
+            replace(where, field="evidence.median_iqr_method"),
         )
+    if e.prefer not in PREFER:
+        raise InputError(f"must be one of {', '.join(PREFER)}, got {e.prefer!r}", replace(where, field="evidence.prefer"))
 
 
 def _check_decision(d: DecisionSettings, where: Location) -> None:
@@ -241,6 +285,16 @@ def _check_decision(d: DecisionSettings, where: Location) -> None:
         raise InputError(
             f"must be > 0, got {d.clinically_meaningful_or}",
             replace(where, field="decision.clinically_meaningful_or"),
+        )
+    if not d.clinically_meaningful_difference >= 0:
+        raise InputError(
+            f"must be >= 0 (a size of benefit, in the outcome's units), got {d.clinically_meaningful_difference}",
+            replace(where, field="decision.clinically_meaningful_difference"),
+        )
+    if d.benefit_direction not in BENEFIT_DIRECTIONS:
+        raise InputError(
+            f"must be one of {', '.join(BENEFIT_DIRECTIONS)}, got {d.benefit_direction!r}",
+            replace(where, field="decision.benefit_direction"),
         )
     if not 0 < d.ci_prob < 1:
         raise InputError(f"must be in (0, 1), got {d.ci_prob}", replace(where, field="decision.ci_prob"))

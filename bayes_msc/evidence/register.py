@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, Location
-from .schema import TABLES, Column, Table
+from .schema import STATISTIC_FIELDS, TABLES, Column, Table
 
 
 def default_data_dir() -> Path:
@@ -51,6 +51,10 @@ class Register:
     @property
     def mortality(self) -> pd.DataFrame:
         return self.tables["mortality"]
+
+    @property
+    def oxygenation(self) -> pd.DataFrame:
+        return self.tables["oxygenation"]
 
     def study(self, study_id: str) -> pd.Series:
         return self.studies.set_index("study_id").loc[study_id]
@@ -115,7 +119,9 @@ def _parse_cell(raw: str, column: Column, where: Location):
             value = float(text)
         except ValueError:
             raise InputError(f"{text!r} is not a number", where) from None
-    if value < 0:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InputError(f"{text!r} is not a finite number", where)
+    if value < 0 and not column.signed:
         raise InputError(f"negative value {text} is impossible", where)
     if column.positive and value == 0:
         raise InputError("must be greater than 0", where)
@@ -242,6 +248,38 @@ def _check_references(tables: dict[str, pd.DataFrame], rows: dict[str, list[Loca
         if most > n:
             field_name = "deaths" if not pd.isna(exact) else "deaths_max"
             raise InputError(f"{int(most)} deaths exceed n = {n} in {sid}/{row['arms']}", _at(where, field_name))
+
+    _check_oxygenation(tables, rows, studies, arm_keys)
+
+
+def _check_oxygenation(tables, rows, studies, arm_keys) -> None:
+    for i, row in tables["oxygenation"].iterrows():
+        where = rows["oxygenation"][i]
+        sid = row["study_id"]
+        _known_study(sid, studies, where)
+        for field_name in ("arm", "comparator"):
+            arm_id = row[field_name]
+            if not pd.isna(arm_id) and (sid, arm_id) not in arm_keys:
+                raise InputError(f"unknown arm {arm_id!r} of study {sid!r}", _at(where, field_name))
+        for field_name in STATISTIC_FIELDS[row["statistic"]]:
+            if pd.isna(row[field_name]):
+                raise InputError(f"a {row['statistic']} row needs {field_name}", _at(where, field_name))
+        stat = row["statistic"]
+        if stat == "median_iqr" and not row["q1"] <= row["estimate"] <= row["q3"]:
+            raise InputError(
+                f"median {row['estimate']} is not between q1 {row['q1']} and q3 {row['q3']}", _at(where, "estimate")
+            )
+        if stat == "estimate_ci" and not row["ci_lower"] <= row["estimate"] <= row["ci_upper"]:
+            raise InputError(
+                f"estimate {row['estimate']} is outside its interval [{row['ci_lower']}, {row['ci_upper']}]",
+                _at(where, "estimate"),
+            )
+        if not pd.isna(row["ci_prob"]) and not row["ci_prob"] < 1:
+            raise InputError(f"ci_prob must be below 1, got {row['ci_prob']}", _at(where, "ci_prob"))
+        if not pd.isna(row["p_value"]) and not row["p_value"] < 1:
+            raise InputError(f"a P value must be below 1, got {row['p_value']}", _at(where, "p_value"))
+        if not pd.isna(row["p_relation"]) and pd.isna(row["p_value"]):
+            raise InputError("p_relation without a p_value", _at(where, "p_relation"))
 
 
 def _group_size(row_arms, sid, arm_table, studies) -> int | None:

@@ -26,6 +26,7 @@ class Column:
     required: bool = False
     choices: tuple[str, ...] = ()
     positive: bool = False  # numbers must be > 0 (otherwise >= 0)
+    signed: bool = False  # numbers may be negative (changes, differences, interval bounds)
 
 
 @dataclass(frozen=True)
@@ -113,4 +114,48 @@ MORTALITY = Table(
     key=("study_id", "arms", "day", "timepoint"),
 )
 
-TABLES: tuple[Table, ...] = (STUDIES, ARMS, DOSES, MORTALITY)
+# Oxygenation in the form each trial reported it; :mod:`bayes_msc.evidence.oxygenation`
+# derives an estimate and standard error from whichever statistic a row carries.
+OXYGENATION_MEASURES = ("pf_ratio", "sf_ratio", "pao2", "oxygenation_index")
+OXYGENATION_QUANTITIES = ("change_from_baseline", "baseline", "at_day")
+OXYGENATION_STATISTICS = ("mean_sd", "mean_se", "median_iqr", "estimate_ci", "estimate_p", "direction_only")
+# The fields each statistic needs (besides n, which mean_sd and median_iqr take from the
+# row or the arm).
+STATISTIC_FIELDS = {
+    "mean_sd": ("estimate", "sd"),
+    "mean_se": ("estimate", "se"),
+    "median_iqr": ("estimate", "q1", "q3"),
+    "estimate_ci": ("estimate", "ci_lower", "ci_upper"),
+    "estimate_p": ("estimate", "p_value"),
+    "direction_only": (),
+}
+
+OXYGENATION = Table(
+    "oxygenation",
+    (
+        Column("study_id", "id", required=True),
+        Column("arm", "id", required=True),  # the arm; for a contrast, its cell arm
+        Column("comparator", "id"),  # set: the row is a contrast, arm minus comparator
+        Column("measure", "enum", required=True, choices=OXYGENATION_MEASURES),
+        Column("quantity", "enum", required=True, choices=OXYGENATION_QUANTITIES),
+        Column("day", "int"),
+        Column("timepoint", "text", required=True),
+        Column("statistic", "enum", required=True, choices=OXYGENATION_STATISTICS),
+        Column("estimate", "float", signed=True),  # mean, median or contrast estimate
+        Column("sd", "float", positive=True),
+        Column("se", "float", positive=True),
+        Column("q1", "float", signed=True),
+        Column("q3", "float", signed=True),
+        Column("ci_lower", "float", signed=True),
+        Column("ci_upper", "float", signed=True),
+        Column("ci_prob", "float", positive=True),
+        Column("p_value", "float", positive=True),
+        Column("p_relation", "enum", choices=("=", "<")),
+        Column("n", "int", positive=True),
+        *_PROVENANCE,
+    ),
+    key=("study_id", "arm", "comparator", "measure", "quantity", "timepoint"),
+    required=False,
+)
+
+TABLES: tuple[Table, ...] = (STUDIES, ARMS, DOSES, MORTALITY, OXYGENATION)

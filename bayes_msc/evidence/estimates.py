@@ -1,0 +1,164 @@
+"""Per-study estimates and standard errors: the input of the classic normal-normal model.
+
+Two sources give the same :class:`~bayes_msc.evidence.oxygenation.OxygenationEvidence`
+(contrast terms only, no natural course):
+
+* a plain CSV with columns ``study, estimate, se`` (optional ``label``, ``source``,
+  ``quality``, ``notes``) — any continuous or log-scale contrast, e.g. log odds ratios or
+  the eight-schools coaching effects;
+* an evidence register: each study's PaO2/FiO2 contrast, either as reported or as the
+  difference of its two arms' derived changes.
+
+Errors name the file, the 1-based data row and the column, as for registers.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError, Location
+from . import derivations
+from .oxygenation import TERM_COLUMNS, OxygenationEvidence, build_oxygenation_evidence
+
+REQUIRED = ("study", "estimate", "se")
+OPTIONAL = ("label", "source", "quality", "notes")
+
+
+@dataclass(frozen=True)
+class EstimateTable:
+    """A validated per-study estimates file."""
+
+    path: Path
+    rows: pd.DataFrame  # study, estimate, se, label, source, quality, notes
+    content_hash: str
+
+
+def load_estimates(path: str | Path) -> EstimateTable:
+    """Read and validate ``study, estimate, se`` rows (SE > 0, finite numbers, unique studies)."""
+    path = Path(path)
+    shown = str(path)
+    if not path.is_file():
+        raise InputError("estimates file not found", Location(shown))
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", Location(shown)) from None
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    for name in REQUIRED:
+        if name not in header:
+            raise InputError(f"required column is missing (need {', '.join(REQUIRED)})", Location(shown, field=name))
+    for name in header:
+        if name not in REQUIRED + OPTIONAL:
+            raise InputError(f"unknown column (known: {', '.join(REQUIRED + OPTIONAL)})", Location(shown, field=name))
+    records, seen = [], {}
+    for number, row in enumerate(reader, start=1):
+        if None in row:
+            raise InputError("row has more cells than the header", Location(shown, number))
+        row = {k.strip(): (v or "").strip() for k, v in row.items()}
+        study = row["study"]
+        if not study:
+            raise InputError("required value is empty", Location(shown, number, "study"))
+        if study in seen:
+            raise InputError(f"duplicate study {study!r} (also row {seen[study]})", Location(shown, number, "study"))
+        seen[study] = number
+        values = {}
+        for name in ("estimate", "se"):
+            try:
+                values[name] = float(row[name])
+            except ValueError:
+                raise InputError(f"{row[name]!r} is not a number", Location(shown, number, name)) from None
+            if not math.isfinite(values[name]):
+                raise InputError(f"{row[name]!r} is not a finite number", Location(shown, number, name))
+        if values["se"] <= 0:
+            raise InputError(f"a standard error must be > 0, got {row['se']}", Location(shown, number, "se"))
+        records.append({
+            "study": study, **values, "label": row.get("label") or study,
+            "source": row.get("source", ""), "quality": row.get("quality", ""), "notes": row.get("notes", ""),
+        })
+    if not records:
+        raise InputError("no rows", Location(shown))
+    return EstimateTable(path, pd.DataFrame(records), hashlib.sha256(raw).hexdigest())
+
+
+def estimates_evidence(table: EstimateTable, spec) -> OxygenationEvidence:
+    """Contrast terms from an estimates file (studies in ``exclude_studies`` left out)."""
+    excluded = set(spec.evidence.exclude_studies)
+    terms, inclusion, studies = [], [], []
+    for row in table.rows.itertuples():
+        entry = {
+            "study_id": row.study, "label": row.label, "seed": False, "status": "excluded",
+            "contribution": "", "detail": "", "reason": "", "quality": row.quality, "source": row.source,
+        }
+        inclusion.append(entry)
+        if row.study in excluded:
+            entry["reason"] = "excluded by the analysis spec (evidence.exclude_studies)"
+            continue
+        terms.append(_contrast_term(row.study, len(studies), row.estimate, row.se, "as reported", row.quality, row.source))
+        studies.append(row.study)
+        entry.update(status="included", contribution="estimate", detail=f"{row.estimate:g} (SE {row.se:g})")
+    return OxygenationEvidence(
+        studies=tuple(studies),
+        terms=pd.DataFrame(terms, columns=TERM_COLUMNS),
+        derived=pd.DataFrame(),
+        inclusion=pd.DataFrame(inclusion),
+        register_hash=table.content_hash,
+        natural_course=False,
+    )
+
+
+def register_contrasts(register, spec) -> OxygenationEvidence:
+    """Each study's PaO2/FiO2 contrast from a register: as reported, or arm minus control.
+
+    Studies without a control (single-arm) cannot give a contrast and are excluded with that
+    reason: without the natural-course term they carry no information on the effect.
+    """
+    arm_level = build_oxygenation_evidence(register, spec)
+    terms, studies = [], []
+    inclusion = arm_level.inclusion.copy()
+    for position, entry in inclusion.iterrows():
+        if entry["status"] != "included":
+            continue
+        sid = entry["study_id"]
+        own = arm_level.terms[arm_level.terms["study_id"] == sid]
+        contrast = own[own["kind"] == "contrast"]
+        treated, control = own[(own["kind"] == "arm") & (own["treated"] == 1)], own[(own["kind"] == "arm") & (own["treated"] == 0)]
+        if len(contrast):
+            t = contrast.iloc[0]
+            estimate, se, how = t["estimate"], t["se"], t["derivation"]
+        elif len(treated) == 1 and len(control) == 1:
+            diff, diff_se = derivations.difference_of_independent(
+                treated["estimate"].iloc[0], treated["se"].iloc[0], control["estimate"].iloc[0], control["se"].iloc[0]
+            )
+            estimate, se, how = diff.value, diff_se.value, f"{diff.formula}; {diff_se.formula}"
+        else:
+            inclusion.loc[position, ["status", "contribution", "detail"]] = ["excluded", "", ""]
+            inclusion.loc[position, "reason"] = "no control arm: a normal-normal meta-analysis needs a per-study contrast"
+            continue
+        terms.append(_contrast_term(sid, len(studies), estimate, se, how, own["quality"].iloc[0], own["source"].iloc[0]))
+        studies.append(sid)
+        inclusion.loc[position, "contribution"] = "contrast"
+        inclusion.loc[position, "detail"] = f"{estimate:+.1f} (SE {se:.1f}) mmHg"
+    return OxygenationEvidence(
+        studies=tuple(studies),
+        terms=pd.DataFrame(terms, columns=TERM_COLUMNS),
+        derived=arm_level.derived,
+        inclusion=inclusion,
+        register_hash=register.content_hash,
+        natural_course=False,
+    )
+
+
+def _contrast_term(study, index, estimate, se, how, quality, source) -> dict:
+    return {
+        "study_id": study, "study_index": index, "kind": "contrast", "arm": "", "comparator": "",
+        "treated": 1, "estimate": float(estimate), "se": float(se), "se_is_bound": False,
+        "day": None, "timepoint": "", "derivation": how, "quality": quality, "source": source,
+    }
