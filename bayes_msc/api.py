@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from .evidence.register import Register
 
 
+# Dose-response parameters, present when the spec's form has them.
+DOSE_VARS = ("emax", "ed50", "dose_slope", "body_weight")
+
+
 @dataclass(frozen=True)
 class Analysis:
     """The outcome-specific pieces of the pipeline."""
@@ -65,8 +69,8 @@ def _mortality_analysis() -> Analysis:
         build_model=build_mortality_model,
         derive=derive,
         decide=decide,
-        diagnostic_vars=("log_or", "tau", "baseline_logit", "study_effect_z", "study_log_or"),
-        summary_vars=("log_or", "tau", "study_log_or", "log_or_new"),
+        diagnostic_vars=("log_or", "tau", "baseline_logit", "study_effect_z", "study_log_or", *DOSE_VARS),
+        summary_vars=("log_or", "tau", "study_log_or", "log_or_new", *DOSE_VARS[:3]),
         pointwise=pointwise_log_density,
     )
 
@@ -98,8 +102,8 @@ def _continuous_analysis(outcome: str) -> Analysis:
         build_model=build_continuous_model,
         derive=derive,
         decide=decide,
-        diagnostic_vars=("mu", "tau", "study_effect_z", "study_effect", *natural),
-        summary_vars=("mu", "tau", "study_effect", "mu_new", *natural[:2]),
+        diagnostic_vars=("mu", "tau", "study_effect_z", "study_effect", *natural, *DOSE_VARS),
+        summary_vars=("mu", "tau", "study_effect", "mu_new", *natural[:2], *DOSE_VARS[:3]),
         pointwise=pointwise_log_density,
         load_data=None if outcome == "oxygenation" else _load_estimates_or_register,
     )
@@ -147,6 +151,7 @@ def resolve_spec(
     draws: int | None = None,
     tune: int | None = None,
     clinically_meaningful: float | None = None,
+    dose_response: str | None = None,
 ) -> AnalysisSpec:
     """Load a spec and apply overrides; ``prior_params`` keys are ``role.parameter``.
 
@@ -155,6 +160,8 @@ def resolve_spec(
     """
     spec = analysis if isinstance(analysis, AnalysisSpec) else load_spec(analysis)
     spec = spec.with_sampler(seed=seed, chains=chains, draws=draws, tune=tune)
+    if dose_response is not None:  # before priors, so overrides of dose priors apply
+        spec = spec.with_model(dose_response=dose_response)
     if clinically_meaningful is not None:
         key = "clinically_meaningful_or" if spec.outcome == "mortality" else "clinically_meaningful_difference"
         spec = spec.with_decision(**{key: clinically_meaningful})
@@ -192,6 +199,7 @@ def fit(
     draws: int | None = None,
     tune: int | None = None,
     clinically_meaningful: float | None = None,
+    dose_response: str | None = None,
     progress_bar: bool = False,
 ) -> FitResult:
     """Fit a named analysis (``"mortality"``), a spec path, or an :class:`AnalysisSpec`.
@@ -212,12 +220,17 @@ def fit(
     clinically_meaningful
         The decision threshold: an odds ratio (mortality) or a difference in the outcome's
         units (oxygenation: mmHg).
+    dose_response
+        ``"none"``, ``"loglinear"`` or ``"emax"``; overrides the spec's ``model.dose_response``.
+        The result's ``dose_response`` then holds the curve (xarray), the dose table
+        (DataFrame) and the best dose.
     seed, chains, draws, tune
         Sampler overrides; the same seed gives bit-identical numbers.
     """
     spec = resolve_spec(
         analysis, evidence=evidence, priors=priors, prior_params=prior_params,
         seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
+        dose_response=dose_response,
     )
     return fit_spec(spec, load_data(spec, data), progress_bar=progress_bar)
 
@@ -246,7 +259,7 @@ def fit_spec(
         evidence = parts.build_evidence(register, spec)
     if not evidence.studies:
         raise InputError(f"no study in the register enters the {spec.name} analysis; see `bayes_msc data show`")
-    inputs = parts.make_inputs(evidence, spec.priors)
+    inputs = parts.make_inputs(evidence, spec.priors, spec.model)
 
     timings = {}
     start = time.perf_counter()
@@ -271,7 +284,14 @@ def fit_spec(
         tree["log_likelihood"] = log_likelihood
         tree["log_prior"] = log_prior
     tree.attrs.update(provenance_attrs(spec, evidence.register_hash))
-    diagnostics = diagnose(tree, list(parts.diagnostic_vars))
+    present = set(tree["posterior"].data_vars)
+    diagnostics = diagnose(tree, [v for v in parts.diagnostic_vars if v in present])
     decisions = parts.decide(tree["posterior"].to_dataset(), spec)
+    dose = None
+    if spec.model.dose_response != "none":
+        from .dosing import dose_response
+
+        dose = dose_response(tree["posterior"].to_dataset(), inputs, spec)
     timings["postprocess"] = time.perf_counter() - start
-    return FitResult(spec, evidence, tree, diagnostics, decisions, parts.summary_vars, timings)
+    summary_vars = tuple(v for v in parts.summary_vars if v in present)
+    return FitResult(spec, evidence, tree, diagnostics, decisions, summary_vars, timings, dose)

@@ -61,7 +61,7 @@ def _child_pymc(args) -> dict:
     spec = resolve_spec(ANALYSIS, seed=args.seed)
     parts = analysis_for(spec.outcome)
     evidence = parts.build_evidence(load_register(), spec)
-    model = parts.build_model(parts.make_inputs(evidence, spec.priors), spec.priors)
+    model = parts.build_model(parts.make_inputs(evidence, spec.priors, spec.model), spec.priors)
     s = spec.sampler
     start = time.perf_counter()
     with model:

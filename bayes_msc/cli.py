@@ -41,6 +41,8 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int)
     p.add_argument("--draws", type=int)
     p.add_argument("--tune", type=int)
+    p.add_argument("--dose-response", choices=("none", "loglinear", "emax"),
+                   help="dose-response form (default: the spec's; mortality.toml says none)")
     p.add_argument("--clinically-meaningful", type=float, metavar="VALUE",
                    help="decision threshold: an odds ratio for mortality (default 0.8), a difference in "
                         "the outcome's units otherwise (oxygenation: mmHg, default 20)")
@@ -66,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", "-o", metavar="FILE", help="HTML file to write (default reports/<analysis>.html)")
     report.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
     report.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
+
+    compare = sub.add_parser("compare", help="compare dose-response forms (none, loglinear, emax) by leave-one-study-out PSIS-LOO")
+    _add_fit_options(compare)
+    compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -111,6 +117,7 @@ def _fit_from_args(args):
         draws=args.draws,
         tune=args.tune,
         clinically_meaningful=args.clinically_meaningful,
+        dose_response=args.dose_response,
         progress_bar=args.progress,
     )
 
@@ -184,6 +191,28 @@ def _cmd_bench(args) -> int:
     return bench_main(args)
 
 
+def _cmd_compare(args) -> int:
+    from .api import resolve_spec
+    from .display import render_comparison
+    from .dosing import compare_forms
+
+    if args.dose_response:
+        raise InputError("compare fits every dose-response form; drop --dose-response")
+    spec = resolve_spec(
+        args.analysis, evidence=args.evidence, priors=args.prior, prior_params=dict(args.prior_param or []),
+        seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune,
+        clinically_meaningful=args.clinically_meaningful,
+    )
+    comparison = compare_forms(spec, args.data)
+    if args.json:
+        from .results import _json_default
+
+        print(json.dumps(comparison.to_dict(), indent=2, default=_json_default))
+    else:
+        print(render_comparison(comparison))
+    return 0
+
+
 def _cmd_report(args) -> int:
     from .report import write_report
 
@@ -199,6 +228,7 @@ def _cmd_report(args) -> int:
 COMMANDS = {
     "fit": _cmd_fit,
     "report": _cmd_report,
+    "compare": _cmd_compare,
     "data": _cmd_data,
     "priors": _cmd_priors,
     "bench": _cmd_bench,

@@ -36,7 +36,8 @@ def render_mortality(result) -> str:
     spec = result.spec
     threshold = d.threshold_or
     lines = _header(result) + [
-        "Results (odds ratio < 1 favours cells; medians with 95% equal-tailed intervals)",
+        "Results (odds ratio < 1 favours cells; medians with 95% equal-tailed intervals"
+        + (f"; at the reference dose {spec.model.reference_dose:g}x10^6/kg)" if spec.model.dose_response != "none" else ")"),
         f"  pooled odds ratio              {_iv(d.pooled_or)}",
         f"  odds ratio in a new trial      {_iv(d.predictive_or)}",
         f"  between-trial SD tau (log OR)  {_iv(d.tau)}",
@@ -64,9 +65,45 @@ def _header(result) -> list[str]:
     ]
 
 
+def render_dose_response(dose, spec) -> list[str]:
+    """The dose table and the best-dose summary of a dose-response fit."""
+    if dose is None:
+        return []
+    mortality = spec.outcome == "mortality"
+    metric = "cumulative" if dose.metric == "cumulative" else "per infusion"
+    what = "odds ratio" if mortality else "difference (mmHg)" if spec.outcome == "oxygenation" else "effect"
+    threshold = (
+        f"OR < {spec.decision.clinically_meaningful_or:g}" if mortality
+        else f"{'>' if spec.decision.benefit_direction == 'increase' else '<'} {spec.decision.clinically_meaningful_difference:g}"
+    )
+    low, high = dose.studied_range
+    lines = [
+        "",
+        f"Dose-response ({dose.form}; dose = million cells/kg {metric}; doses studied {low:.2g} to {high:.2g})",
+        f"  {'dose':>6}  {what + ' median (50%; 95% ETI)':<44} {'P(benefit)':<20} {'P(' + threshold + ')':<20}"
+        + ("  risk at baseline" if mortality else ""),
+    ]
+    fmt = ".2f" if mortality else ".1f"
+    for row in dose.table.itertuples():
+        band = f"{row.median:{fmt}} ({row.lower_50:{fmt}} to {row.upper_50:{fmt}}; {row.lower_95:{fmt}} to {row.upper_95:{fmt}})"
+        flag = "  extrapolated" if row.extrapolated else ""
+        risk = f"  {row.treated_risk_median:.1%}" if mortality else ""
+        lines.append(
+            f"  {row.dose:>6g}  {band:<44} {row.prob_benefit:.3f} ({row.prob_benefit_mcse:.3f})     "
+            f"{row.prob_meaningful:.3f} ({row.prob_meaningful_mcse:.3f})     {risk}{flag}"
+        )
+    best = dose.best_dose
+    lines += [
+        f"  best dose within the studied range: median {best['median']:.2g} (95% ETI {best['lower_95']:.2g}-{best['upper_95']:.2g}); "
+        f"highest P(benefit) {best['max_prob_benefit']:.3f} at {best['dose_max_prob_benefit']:.2g}",
+        _wrap(best["note"]),
+    ]
+    return lines
+
+
 def _footer(result) -> list[str]:
     t = result.timings
-    return [
+    return render_dose_response(result.dose_response, result.spec) + [
         "", render_diagnostics(result.diagnostics), "", render_inclusion(result.evidence.inclusion, "Evidence"),
         "", f"time: import {t.get('import', 0):.1f} s, compile {t.get('compile', 0):.1f} s, "
         f"sample {t.get('sample', 0):.1f} s, post-process {t.get('postprocess', 0):.1f} s",
@@ -119,4 +156,25 @@ def render_derived(derived: pd.DataFrame) -> str:
         lines.append(head + f" [{row.quality}; {row.source}]")
         if row.derivation:
             lines.append(_wrap(f"-> {row.derivation}"))
+    return "\n".join(lines)
+
+
+def render_comparison(comparison) -> str:
+    """Dose-response forms side by side: LOO table, Pareto k per study, best dose per form."""
+    table = comparison.table
+    lines = ["Dose-response forms compared by PSIS-LOO, leaving out one study at a time",
+             f"  studies: {', '.join(comparison.common_studies)}"]
+    for study, why in comparison.left_out.items():
+        lines.append(f"  not in the comparison: {study} ({why})")
+    lines.append(f"  {'form':<10} {'elpd':>8} {'se':>6} {'elpd_diff':>10} {'dse':>6} {'weight':>7}  diagnostics")
+    for form, row in table.iterrows():
+        verdict = "pass" if comparison.results[form].diagnostics.passed else "FAIL"
+        lines.append(f"  {form:<10} {row['elpd']:>8.1f} {row['se']:>6.1f} {row['elpd_diff']:>10.1f} {row['dse']:>6.1f} {row['weight']:>7.2f}  {verdict}")
+    lines.append("  Pareto k per study (> 0.7: that study's LOO estimate is unreliable)")
+    for study, ks in comparison.pareto_k.iterrows():
+        lines.append(f"    {study:<16} " + "  ".join(f"{form} {k:.2f}" for form, k in ks.items()))
+    lines.append(_wrap(comparison.statement))
+    for form, result in comparison.results.items():
+        if result.dose_response is not None:
+            lines += render_dose_response(result.dose_response, result.spec)
     return "\n".join(lines)

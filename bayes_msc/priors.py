@@ -158,8 +158,29 @@ class LogNormalTau2(Prior):
         return stats.lognorm(s=self.sigma / 2.0, scale=math.exp(self.mu / 2.0))
 
 
+@dataclass(frozen=True)
+class LogNormal(Prior):
+    """log X ~ Normal(mu, sigma): for positive quantities on a ratio scale (ED50)."""
+
+    mu: float = 0.0
+    sigma: float = 1.0
+    family: ClassVar[str] = "lognormal"
+    display_name: ClassVar[str] = "LogNormal"
+    positive_parameters: ClassVar[tuple[str, ...]] = ("sigma",)
+
+    def build(self, name, hyper, **kwargs):
+        import pymc as pm
+
+        return pm.LogNormal(name, mu=hyper["mu"], sigma=hyper["sigma"], **kwargs)
+
+    def scipy(self):
+        from scipy import stats
+
+        return stats.lognorm(s=self.sigma, scale=math.exp(self.mu))
+
+
 PRIOR_FAMILIES: dict[str, type[Prior]] = {
-    cls.family: cls for cls in (Normal, HalfNormal, HalfCauchy, LogNormalTau2)
+    cls.family: cls for cls in (Normal, HalfNormal, HalfCauchy, LogNormalTau2, LogNormal)
 }
 
 
@@ -248,6 +269,23 @@ LOG_ODDS_RATIO_PRESETS: tuple[Preset, ...] = (
         "Turner et al., Stat Med 2015;34:984, Table IV",
     ),
     Preset(
+        "default_slope",
+        "dose_slope",
+        Normal(0.0, 0.5),
+        "Log-linear dose-response: change in log OR per e-fold change in dose. Normal(0, 0.5) "
+        "lets a tenfold dose change move the OR by up to a factor ~9.5 either way (95%).",
+        "",
+    ),
+    _ED50_PRESET := Preset(
+        "default_ed50",
+        "ed50",
+        LogNormal(0.0, 1.5),
+        "Emax model: dose giving half the maximal effect, million cells/kg. LogNormal(log 1, 1.5): "
+        "median 1, 95% 0.05-19, covering the 0.5-10 range the trials used and beyond; proper, "
+        "because with few doses an improper ED50 prior leaves the curve unidentified.",
+        "",
+    ),
+    Preset(
         "default_baseline",
         "baseline",
         Normal(0.0, 2.0),
@@ -313,6 +351,15 @@ MMHG_PRESETS: tuple[Preset, ...] = (
         "",
     ),
     Preset(
+        "default_slope",
+        "dose_slope",
+        Normal(0.0, 50.0),
+        "Log-linear dose-response: change in the mean difference (mmHg) per e-fold change in dose; "
+        "Normal(0, 50) allows about +/-230 mmHg over a tenfold dose range (95%).",
+        "",
+    ),
+    _ED50_PRESET,
+    Preset(
         "default_natural_course",
         "baseline",
         Normal(0.0, 100.0),
@@ -375,7 +422,11 @@ ROLES_BY_SCALE: dict[str, tuple[str, ...]] = {
     "mmhg": ("effect", "heterogeneity", "baseline", "baseline_heterogeneity"),
     "generic": ("effect", "heterogeneity"),
 }
-ALL_ROLES = ("effect", "heterogeneity", "baseline", "baseline_heterogeneity")
+ALL_ROLES = ("effect", "heterogeneity", "baseline", "baseline_heterogeneity", "dose_slope", "ed50")
+# Dose-response roles: present only when the spec's form needs them (see with_dose_defaults).
+# Under "emax" the effect prior is on Emax, the maximal effect; under "loglinear" it is on
+# the effect at the reference dose.
+DOSE_ROLES = {"none": (), "loglinear": ("dose_slope",), "emax": ("ed50",)}
 
 
 @dataclass(frozen=True)
@@ -392,6 +443,8 @@ class PriorSet:
     heterogeneity: Prior
     baseline: Prior | None = None
     baseline_heterogeneity: Prior | None = None
+    dose_slope: Prior | None = None
+    ed50: Prior | None = None
     names: dict[str, str] = field(default_factory=dict)  # role -> preset name or "custom"
 
     @property
@@ -425,6 +478,20 @@ class PriorSet:
         if role not in self.roles:
             raise InputError(f"unknown prior role {role!r}; roles: {', '.join(self.roles)}")
         return replace(self, **{role: prior}, names={**self.names, role: "custom"})
+
+    def with_dose_defaults(self, scale: str, form: str) -> "PriorSet":
+        """Add the default prior of each role the dose-response ``form`` needs; drop the others."""
+        needed = DOSE_ROLES[form]
+        changes: dict[str, Any] = {}
+        names = dict(self.names)
+        for role in ("dose_slope", "ed50"):
+            if role in needed and getattr(self, role) is None:
+                preset = next(p for p in presets_for(scale) if p.role == role and p.name.startswith("default"))
+                changes[role], names[role] = preset.prior, preset.name
+            elif role not in needed:
+                changes[role] = None
+                names.pop(role, None)
+        return replace(self, **changes, names=names)
 
     def describe(self) -> dict[str, str]:
         return {
@@ -479,7 +546,13 @@ def priors_from_table(scale: str, table: dict[str, Any], where: str) -> PriorSet
             chosen[role], names[role] = prior_from_dict(entry, f"{where}: priors.{role}"), "custom"
         else:
             raise InputError(f"{where}: priors.{role} must be a preset name or a table")
-    extra = set(table) - set(roles)
+    for role in ("dose_slope", "ed50"):  # optional: used only by dose-response forms
+        entry = table.get(role)
+        if isinstance(entry, str):
+            chosen[role], names[role] = find_preset(scale, entry).prior, entry
+        elif isinstance(entry, dict):
+            chosen[role], names[role] = prior_from_dict(entry, f"{where}: priors.{role}"), "custom"
+    extra = set(table) - set(roles) - {"dose_slope", "ed50"}
     if extra:
         raise InputError(f"{where}: unknown key priors.{sorted(extra)[0]}")
     return PriorSet(**chosen, names=names)

@@ -65,6 +65,7 @@ class FitResult:
     decisions: Any
     summary_vars: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)
+    dose_response: Any = None  # bayes_msc.dosing.DoseResponse when the spec fits a dose-response form
 
     @property
     def posterior(self):
@@ -116,6 +117,7 @@ class FitResult:
             "sampler": self.tree.attrs.get("sampler_settings") and json.loads(self.tree.attrs["sampler_settings"]),
             "decisions": self.decisions.to_dict(),
             "diagnostics": self.diagnostics.to_dict(),
+            "dose_response": None if self.dose_response is None else self.dose_response.to_dict(),
             "inclusion": self.evidence.inclusion.to_dict(orient="records"),
             "timings_seconds": self.timings,
             "package_versions": json.loads(self.tree.attrs["package_versions"]),

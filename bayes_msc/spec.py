@@ -21,7 +21,9 @@ from .priors import PriorSet, priors_from_table
 
 OUTCOME_SCALES = {"mortality": "log_odds_ratio", "oxygenation": "mmhg", "normal_normal": "generic"}
 EVIDENCE_SETS = ("full", "seed")
-DOSE_RESPONSE_FORMS = ("none",)
+DOSE_RESPONSE_FORMS = ("none", "loglinear", "emax")
+DOSE_METRICS = ("per_infusion", "cumulative")
+BODY_WEIGHT_MODES = ("prior", "plugin")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,23 @@ class EvidenceSelection:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    dose_response: str = "none"
+    """Model shape: the dose-response form and how doses are put on one axis.
+
+    Doses are in million cells per kg. Fixed doses (cells per infusion) become per kg through
+    the trial's mean body weight, which no trial reports: by default an uncertain quantity,
+    log-normal with median ``body_weight_kg`` and log-SD ``body_weight_log_sd`` (an
+    ASSUMPTION: adult ICU patients' mean weight ~80 kg; 95% 54-118 kg for a trial's mean),
+    or a fixed ``body_weight_kg`` with ``body_weight = "plugin"``.
+    """
+
+    dose_response: str = "none"  # "none" (one pooled effect), "loglinear", "emax"
+    dose_metric: str = "per_infusion"  # or "cumulative" (per-infusion dose x infusions)
+    use_assumed_doses: bool = True  # False: leave out arms whose dose is an assumption (BC-U001)
+    body_weight: str = "prior"  # "prior" (uncertain) or "plugin"
+    body_weight_kg: float = 80.0
+    body_weight_log_sd: float = 0.2
+    reference_dose: float = 1.0  # the dose at which the headline effect is stated
+    dose_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -114,7 +132,7 @@ class AnalysisSpec:
             "outcome": self.outcome,
             "title": self.title,
             "evidence": _only(_plain(asdict(self.evidence)), EVIDENCE_KEYS[self.outcome]),
-            "model": asdict(self.model),
+            "model": _plain(asdict(self.model)),
             "priors": self.priors.to_dict(),
             "decision": _only(asdict(self.decision), DECISION_KEYS[self.outcome]),
             "sampler": asdict(self.sampler),
@@ -138,8 +156,15 @@ class AnalysisSpec:
         _check_evidence(evidence, Location("command line"))
         return replace(self, evidence=evidence)
 
+    def with_model(self, **changes: Any) -> "AnalysisSpec":
+        changes = {k: v for k, v in changes.items() if v is not None}
+        model = replace(self.model, **changes)
+        _check_model(model, self.outcome, Location("command line"))
+        priors = self.priors.with_dose_defaults(self.scale, model.dose_response)
+        return replace(self, model=model, priors=priors)
+
     def with_priors(self, priors: PriorSet) -> "AnalysisSpec":
-        return replace(self, priors=priors)
+        return replace(self, priors=priors.with_dose_defaults(self.scale, self.model.dose_response))
 
     def with_decision(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -201,11 +226,9 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
     )
     _check_evidence(evidence, Location(where))
     model = _section(ModelSettings, raw.get("model", {}), where, "model")
-    if model.dose_response not in DOSE_RESPONSE_FORMS:
-        raise InputError(
-            f"unknown dose-response form {model.dose_response!r}; known: {', '.join(DOSE_RESPONSE_FORMS)}",
-            Location(where, field="model.dose_response"),
-        )
+    model = replace(model, dose_grid=tuple(float(d) for d in model.dose_grid))
+    _check_model(model, outcome, Location(where))
+    priors = priors.with_dose_defaults(OUTCOME_SCALES[outcome], model.dose_response)
     decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision", DECISION_KEYS[outcome])
     _check_decision(decision, Location(where))
     sampler = _section(SamplerSettings, raw.get("sampler", {}), where, "sampler")
@@ -242,6 +265,28 @@ def _section(cls, table: Any, where: str, name: str, allowed: tuple[str, ...] | 
                 f"expected {expected.__name__}, got {value!r}", Location(where, field=f"{name}.{key}")
             )
     return replace(defaults, **{k: (float(v) if isinstance(known[k], float) else v) for k, v in table.items()})
+
+
+def _check_model(m: ModelSettings, outcome: str, where: Location) -> None:
+    def fail(field_name: str, problem: str):
+        raise InputError(problem, replace(where, field=f"model.{field_name}"))
+
+    if m.dose_response not in DOSE_RESPONSE_FORMS:
+        fail("dose_response", f"unknown dose-response form {m.dose_response!r}; known: {', '.join(DOSE_RESPONSE_FORMS)}")
+    if outcome == "normal_normal" and m.dose_response != "none":
+        fail("dose_response", "the normal-normal analysis has no doses; use mortality or oxygenation")
+    if m.dose_metric not in DOSE_METRICS:
+        fail("dose_metric", f"must be one of {', '.join(DOSE_METRICS)}, got {m.dose_metric!r}")
+    if m.body_weight not in BODY_WEIGHT_MODES:
+        fail("body_weight", f"must be one of {', '.join(BODY_WEIGHT_MODES)}, got {m.body_weight!r}")
+    if not m.body_weight_kg > 0:
+        fail("body_weight_kg", f"must be > 0, got {m.body_weight_kg}")
+    if not m.body_weight_log_sd > 0:
+        fail("body_weight_log_sd", f"must be > 0, got {m.body_weight_log_sd}")
+    if not m.reference_dose > 0:
+        fail("reference_dose", f"must be > 0, got {m.reference_dose}")
+    if not m.dose_grid or any(not d > 0 for d in m.dose_grid):
+        fail("dose_grid", "must be a list of doses > 0 (million cells/kg)")
 
 
 def _check_sampler(s: SamplerSettings, where: Location) -> None:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..errors import InputError, Location
 from . import derivations
+from .doses import NO_DOSE
 from .oxygenation import TERM_COLUMNS, OxygenationEvidence, build_oxygenation_evidence
 
 REQUIRED = ("study", "estimate", "se")
@@ -160,5 +161,5 @@ def _contrast_term(study, index, estimate, se, how, quality, source) -> dict:
     return {
         "study_id": study, "study_index": index, "kind": "contrast", "arm": "", "comparator": "",
         "treated": 1, "estimate": float(estimate), "se": float(se), "se_is_bound": False,
-        "day": None, "timepoint": "", "derivation": how, "quality": quality, "source": source,
+        "day": None, "timepoint": "", "derivation": how, "quality": quality, "source": source, "dose": NO_DOSE,
     }

@@ -29,9 +29,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .doses import arm_dose, dose_problem
+from .register import Register
+
 if TYPE_CHECKING:
     from ..spec import AnalysisSpec
-    from .register import Register
 
 QUALITY_ORDER = ("primary", "secondary", "inferred", "assumption")
 
@@ -226,6 +228,15 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
             )
             continue
 
+        if single_arm_ok:  # a dose-response form: every cell arm needs a place on the dose axis
+            cell_doses = [arm_dose(register, sid, a) for a in dict.fromkeys(used_arms) if arms.loc[a, "role"] == "cells"]
+            problem = dose_problem(cell_doses, spec.model.use_assumed_doses)
+            if problem:
+                entry["reason"] = problem
+                continue
+            if any(d.assumed for d in cell_doses):
+                flags.append("dose levels are an assumption (flagged in doses.csv)")
+
         study_index = len(included)
         included.append(sid)
         arm_index = {}
@@ -240,7 +251,8 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
                     "study_index": study_index,
                     "treated": int(arm["role"] == "cells"),
                     "product_class": arm["product_class"],
-                    "dose_per_kg": _dose_per_kg(register, sid, a),
+                    "dose_per_kg": arm_dose(register, sid, a).per_kg,
+                    "dose": arm_dose(register, sid, a),
                     "n": arm["n"],
                 }
             )
@@ -281,7 +293,7 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
         )
     arms_frame = pd.DataFrame(
         arm_records,
-        columns=["study_id", "arm_id", "label", "study_index", "treated", "product_class", "dose_per_kg", "n"],
+        columns=["study_id", "arm_id", "label", "study_index", "treated", "product_class", "dose_per_kg", "dose", "n"],
     )
     exact_frame = pd.DataFrame(exact_records, columns=["arm_index", "study_id", "arm_id", "deaths", "n"])
     return MortalityEvidence(
@@ -301,14 +313,6 @@ def _note(study: pd.Series) -> str:
 
 def _excluded_class(arm: pd.Series, classes: tuple[str, ...]) -> bool:
     return arm["role"] == "cells" and bool(classes) and arm["product_class"] not in classes
-
-
-def _dose_per_kg(register: Register, study_id: str, arm_id: str) -> float:
-    doses = register.doses
-    hit = doses[(doses["study_id"] == study_id) & (doses["arm_id"] == arm_id)]
-    if hit.empty or pd.isna(hit["dose_per_kg"].iloc[0]):
-        return math.nan
-    return float(hit["dose_per_kg"].iloc[0])
 
 
 def _worst_quality(qualities: list[str]) -> str:

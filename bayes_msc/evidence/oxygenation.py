@@ -28,6 +28,7 @@ from ..errors import InputError
 from ..spec import AnalysisSpec
 from . import derivations
 from .mortality import _excluded_class, _worst_quality, evidence_set_studies
+from .doses import arm_dose, dose_problem
 from .register import Register
 
 # Measures that can enter a PaO2/FiO2 analysis, and why the others cannot.
@@ -43,7 +44,7 @@ MASKED_SE = 1.0e6
 
 TERM_COLUMNS = [
     "study_id", "study_index", "kind", "arm", "comparator", "treated", "estimate", "se",
-    "se_is_bound", "day", "timepoint", "derivation", "quality", "source",
+    "se_is_bound", "day", "timepoint", "derivation", "quality", "source", "dose",
 ]
 
 
@@ -263,6 +264,14 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
                 "no control arm: its change is read as natural course + treatment effect, with the "
                 "natural course borrowed from other studies' control arms"
             )
+        if spec.model.dose_response != "none":  # every cell arm needs a place on the dose axis
+            cell_doses = [arm_dose(register, sid, a) for a in dict.fromkeys(chosen["arm"]) if arms.loc[a, "role"] == "cells"]
+            problem = dose_problem(cell_doses, spec.model.use_assumed_doses)
+            if problem:
+                entry["reason"] = problem
+                continue
+            if any(d.assumed for d in cell_doses):
+                flags.append("dose levels are an assumption (flagged in doses.csv)")
         study_index = len(included)
         details, qualities, sources = [], [], []
         for _, row in chosen.iterrows():
@@ -278,7 +287,7 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
                 "treated": int(kind == "contrast" or arms.loc[row["arm"], "role"] == "cells"),
                 "estimate": numbers["estimate"], "se": numbers["se"], "se_is_bound": numbers["se_is_bound"],
                 "day": row["day"], "timepoint": row["timepoint"], "derivation": numbers["derivation"],
-                "quality": row["quality"], "source": row["source"],
+                "quality": row["quality"], "source": row["source"], "dose": arm_dose(register, sid, row["arm"]),
             })
             label = f"{row['arm']} - {row['comparator']}" if kind == "contrast" else row["arm"]
             bound = " (SE is an upper bound: conservative)" if numbers["se_is_bound"] else ""

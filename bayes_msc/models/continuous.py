@@ -20,13 +20,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..priors import PriorSet
+from .dose_response import build_dose_effect, dose_values, effect_log_prior
 from .inputs import ModelInputs, prior_data, prior_values
 
 TOP_LEVEL = ("mu", "tau")
 
 
-def continuous_inputs(evidence, priors: PriorSet) -> ModelInputs:
-    """Model data from oxygenation or estimates evidence (pure; no PyMC)."""
+def continuous_inputs(evidence, priors: PriorSet, model=None) -> ModelInputs:
+    """Model data from oxygenation or estimates evidence (pure; no PyMC).
+
+    ``model`` (the spec's model settings) selects a dose-response form; default: none.
+    """
     terms = evidence.terms
     values = {
         "term_study": terms["study_index"].to_numpy("int64"),
@@ -48,6 +52,13 @@ def continuous_inputs(evidence, priors: PriorSet) -> ModelInputs:
         "natural_course": bool(evidence.natural_course),
         "dose_response": "none",
     }
+    if model is not None and model.dose_response != "none":
+        dose_vals, dose_coords, dose_structure = dose_values(
+            terms["dose"], terms["treated"], terms["study_index"], evidence.studies, model
+        )
+        values.update(dose_vals)
+        coords.update(dose_coords)
+        structure.update(dose_structure)
     return ModelInputs("continuous", values, coords, structure)
 
 
@@ -56,11 +67,16 @@ def build_continuous_model(inputs: ModelInputs, priors: PriorSet):
 
     with pm.Model(coords={k: list(v) for k, v in inputs.coords.items()}) as model:
         data = {name: pm.Data(name, value) for name, value in inputs.values.items()}
-        mu = priors.effect.build("mu", prior_data(data, "effect", priors.effect))
         tau = priors.heterogeneity.build("tau", prior_data(data, "heterogeneity", priors.heterogeneity))
         z = pm.Normal("study_effect_z", 0.0, 1.0, dims="study")
-        theta = pm.Deterministic("study_effect", mu + tau * z, dims="study")
-        mean = theta[data["term_study"]] * data["term_treated"]
+        if inputs.structure["dose_response"] == "none":
+            mu = priors.effect.build("mu", prior_data(data, "effect", priors.effect))
+            theta = pm.Deterministic("study_effect", mu + tau * z, dims="study")
+            term_effect = theta[data["term_study"]]
+        else:  # the study's deviation plus the dose-response curve at the term's dose
+            curve_at_term = build_dose_effect(data, inputs.structure, priors, "mu", "term")
+            term_effect = pm.Deterministic("term_effect", (tau * z)[data["term_study"]] + curve_at_term, dims="term")
+        mean = term_effect * data["term_treated"]
         if inputs.structure["natural_course"]:
             nc_mean = priors.baseline.build("nc_mean", prior_data(data, "baseline", priors.baseline))
             nc_sd = priors.baseline_heterogeneity.build(
@@ -76,8 +92,11 @@ def build_continuous_model(inputs: ModelInputs, priors: PriorSet):
 def term_means(posterior, inputs: ModelInputs) -> np.ndarray:
     """Each term's model mean per draw, shape (chain, draw, term)."""
     v = inputs.values
-    theta = posterior["study_effect"].transpose("chain", "draw", "study").values
-    mean = theta[..., v["term_study"]] * v["term_treated"]
+    if inputs.structure["dose_response"] == "none":
+        effect = posterior["study_effect"].transpose("chain", "draw", "study").values[..., v["term_study"]]
+    else:
+        effect = posterior["term_effect"].transpose("chain", "draw", "term").values
+    mean = effect * v["term_treated"]
     if inputs.structure["natural_course"]:
         nc = posterior["natural_course"].transpose("chain", "draw", "study").values
         mean = mean + v["term_is_arm"] * nc[..., v["term_study"]]
@@ -97,10 +116,11 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
         dims=(*dims, "term"),
         coords={**coords, "term": list(inputs.coords["term"])},
     )
-    roles = {"mu": priors.effect, "tau": priors.heterogeneity}
+    roles = {"tau": priors.heterogeneity}
     if inputs.structure["natural_course"]:
         roles.update(nc_mean=priors.baseline, nc_sd=priors.baseline_heterogeneity)
     logprior = {name: xr.apply_ufunc(prior.scipy().logpdf, posterior[name]) for name, prior in roles.items()}
+    logprior.update(effect_log_prior(posterior, inputs, priors, "mu"))
     for name in ("study_effect_z", "natural_course_z"):
         if name in posterior:
             logprior[name] = xr.apply_ufunc(stats.norm.logpdf, posterior[name])

@@ -24,13 +24,17 @@ import numpy as np
 from ..evidence.mortality import MortalityEvidence
 from ..priors import PriorSet
 from .inputs import ModelInputs, prior_data, prior_values
+from .dose_response import build_dose_effect, dose_values, effect_log_prior
 from .likelihood import pack_partial_reports, partial_report_logp
 
 TOP_LEVEL = ("log_or", "tau")  # what SBC ranks and the summary leads with
 
 
-def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet) -> ModelInputs:
-    """Turn mortality evidence and priors into model data (pure; no PyMC)."""
+def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) -> ModelInputs:
+    """Turn mortality evidence and priors into model data (pure; no PyMC).
+
+    ``model`` (the spec's model settings) selects a dose-response form; default: none.
+    """
     arms = evidence.arms
     exact = evidence.exact
     values = {
@@ -57,6 +61,13 @@ def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet) -> ModelInpu
     }
     # Hyperparameter values are data; only the prior families fix the graph.
     structure = {"priors": list(priors.structure_key()), "dose_response": "none"}
+    if model is not None and model.dose_response != "none":
+        dose_vals, dose_coords, dose_structure = dose_values(
+            arms["dose"], arms["treated"], arms["study_index"], evidence.studies, model
+        )
+        values.update(dose_vals)
+        coords.update(dose_coords)
+        structure.update(dose_structure)
     return ModelInputs("mortality", values, coords, structure)
 
 
@@ -69,13 +80,18 @@ def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
         baseline = priors.baseline.build(
             "baseline_logit", prior_data(data, "baseline", priors.baseline), dims="study"
         )
-        log_or = priors.effect.build("log_or", prior_data(data, "effect", priors.effect))
         tau = priors.heterogeneity.build(
             "tau", prior_data(data, "heterogeneity", priors.heterogeneity)
         )
         z = pm.Normal("study_effect_z", 0.0, 1.0, dims="study")
-        study_log_or = pm.Deterministic("study_log_or", log_or + tau * z, dims="study")
-        arm_logit = baseline[data["arm_study"]] + data["arm_treated"] * study_log_or[data["arm_study"]]
+        if inputs.structure["dose_response"] == "none":
+            log_or = priors.effect.build("log_or", prior_data(data, "effect", priors.effect))
+            study_log_or = pm.Deterministic("study_log_or", log_or + tau * z, dims="study")
+            arm_effect = study_log_or[data["arm_study"]]
+        else:  # each arm: the study's deviation plus the dose-response curve at its dose
+            curve_at_arm = build_dose_effect(data, inputs.structure, priors, "log_or", "arm")
+            arm_effect = pm.Deterministic("arm_log_or", (tau * z)[data["arm_study"]] + curve_at_arm, dims="arm")
+        arm_logit = baseline[data["arm_study"]] + data["arm_treated"] * arm_effect
         pm.Binomial(
             "deaths",
             n=data["exact_n"],
@@ -103,8 +119,11 @@ def arm_logit_draws(posterior, inputs: ModelInputs) -> np.ndarray:
     study = inputs.values["arm_study"]
     treated = inputs.values["arm_treated"]
     baseline = posterior["baseline_logit"].transpose("chain", "draw", "study").values
-    effect = posterior["study_log_or"].transpose("chain", "draw", "study").values
-    return baseline[..., study] + treated * effect[..., study]
+    if inputs.structure["dose_response"] == "none":
+        effect = posterior["study_log_or"].transpose("chain", "draw", "study").values[..., study]
+    else:
+        effect = posterior["arm_log_or"].transpose("chain", "draw", "arm").values
+    return baseline[..., study] + treated * effect
 
 
 def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
@@ -138,7 +157,8 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
             dims=(*dims, "partial_report"),
             coords={**coords, "partial_report": list(inputs.coords["partial_report"])},
         )
-    roles = {"baseline_logit": priors.baseline, "log_or": priors.effect, "tau": priors.heterogeneity}
+    roles = {"baseline_logit": priors.baseline, "tau": priors.heterogeneity}
     logprior = {name: xr.apply_ufunc(prior.scipy().logpdf, posterior[name]) for name, prior in roles.items()}
     logprior["study_effect_z"] = xr.apply_ufunc(stats.norm.logpdf, posterior["study_effect_z"])
+    logprior.update(effect_log_prior(posterior, inputs, priors, "log_or"))
     return xr.Dataset(loglik), xr.Dataset(logprior)

@@ -13,7 +13,7 @@ HTML-escaped (:mod:`bayes_msc.report.html`). Sections are laid out per outcome
 :class:`~bayes_msc.errors.InputError`.
 
 Modules: ``html`` (escaping, elements, page), ``figures`` (SVG figures), ``sections``
-(shared sections, layout registry), ``mortality`` (the mortality layout).
+(shared sections, layout registry), ``mortality`` and ``oxygenation`` (the two layouts).
 """
 
 from __future__ import annotations

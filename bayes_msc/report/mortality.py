@@ -122,7 +122,7 @@ def posterior_predictive(result, seed: int | None = None) -> pd.DataFrame:
     from ..models.mortality import arm_logit_draws, mortality_inputs
 
     evidence = result.evidence
-    inputs = mortality_inputs(evidence, result.spec.priors)
+    inputs = mortality_inputs(evidence, result.spec.priors, result.spec.model)
     p = expit(arm_logit_draws(result.posterior, inputs)).reshape(-1, len(evidence.arms))
     rng = np.random.default_rng([result.spec.sampler.seed if seed is None else seed, 0x99C])
     arms = evidence.arms.reset_index(drop=True)

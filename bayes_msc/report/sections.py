@@ -62,7 +62,7 @@ def register_layout(outcome: str, layout: Callable[[], Sequence[Section]]) -> No
 
 def layout_for(outcome: str) -> Sequence[Section]:
     if outcome not in LAYOUTS:
-        from . import mortality  # noqa: F401  (registers the built-in layouts)
+        from . import mortality, oxygenation  # noqa: F401  (registers the built-in layouts)
     if outcome not in LAYOUTS:
         known = ", ".join(sorted(LAYOUTS)) or "none"
         raise InputError(
@@ -107,6 +107,37 @@ def interval_text(iv, spec: str = ".2f", scale: float = 1.0, unit: str = "") -> 
 
 def quantiles(draws, probs=(0.025, 0.5, 0.975)) -> np.ndarray:
     return np.quantile(np.asarray(draws, float).ravel(), probs)
+
+
+def keynum(label: Any, value: Any, sub: Any) -> Markup:
+    """One key-number card of the answer: a label, the number, a line under it."""
+    return el("div", el("div", label, class_="label"), el("div", value, class_="value"),
+              el("div", sub, class_="sub"), class_="keynum")
+
+
+def keynums(*cards: Markup) -> Markup:
+    return el("div", *cards, class_="keynums")
+
+
+def eti_text(iv, spec: str = ".2f", scale: float = 1.0) -> str:
+    """``95% equal-tailed lower to upper`` of a decisions ``Interval`` (the line under a card)."""
+    return (f"{round(iv.ci_prob * 100)}% equal-tailed {fmt(iv.lower * scale, spec)} to "
+            f"{fmt(iv.upper * scale, spec)}")
+
+
+class Citations:
+    """Numbered references in order of first citation: ``cite(text)`` returns ``[n]``."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def __call__(self, text: str) -> str:
+        if text not in self.items:
+            self.items.append(text)
+        return f"[{self.items.index(text) + 1}]"
+
+    def html(self) -> Markup:
+        return el("ol", *(el("li", r) for r in self.items), class_="refs")
 
 
 # -- the evidence register ---------------------------------------------------------------
@@ -222,7 +253,10 @@ def _posterior_density(draws: np.ndarray, grid: np.ndarray, positive: bool) -> n
     return density
 
 
-def prior_posterior_section(ctx: ReportContext, parameters: Sequence[KeyParameter], *, note: Any = "") -> Markup:
+def prior_posterior_section(ctx: ReportContext, parameters: Sequence[KeyParameter], *, note: Any = "",
+                            fig_id: str = "fig-prior-posterior", name: str = "prior-posterior") -> Markup:
+    """Prior and posterior densities of ``parameters`` with a table of both. Call it more than once
+    (with distinct ``fig_id`` and ``name``) to keep each figure at two or three panels."""
     priors = ctx.spec.priors
     panels, rows = [], []
     for p in parameters:
@@ -252,11 +286,11 @@ def prior_posterior_section(ctx: ReportContext, parameters: Sequence[KeyParamete
         caption="Prior and posterior medians with 95% equal-tailed intervals (ETI). A width near 100% "
                 "means the data add little to the prior.",
     )
-    svg = figures.prior_posterior_plot(panels)
+    svg = figures.prior_posterior_plot(panels, name=name)
     alt = "Prior (grey, dashed) and posterior (blue) densities of " + ", ".join(p.label for p in parameters)
     return Markup(join([
         figure(svg, caption=join(["Prior and posterior densities side by side. ", note]), alt=alt, data=data,
-               fig_id="fig-prior-posterior"),
+               fig_id=fig_id),
     ]))
 
 
@@ -342,8 +376,22 @@ def worst_variables_table(diagnostics, n: int = 8) -> Markup:
                  caption=f"The {len(rows)} parameters with the highest R-hat.")
 
 
+def _balanced_chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    """``items`` in ceil(n / size) consecutive groups of (nearly) equal length."""
+    rows = max(1, math.ceil(len(items) / size))
+    step = math.ceil(len(items) / rows)
+    return [list(items[i:i + step]) for i in range(0, len(items), step)]
+
+
+RANK_PANELS_PER_ROW = 4  # arviz-plots wraps after 4 panels; figures.rank_plot draws one row
+
+
 def rank_plots(ctx: ReportContext, var_names: Sequence[str]) -> Markup:
-    """Rank ECDF plots of the key parameters and of the worst-mixing element, if another."""
+    """Rank ECDF plots of the key parameters and of the worst-mixing element, if another.
+
+    More than four panels are drawn as several one-row figures of near-equal length (one
+    figure element, one caption), since a single figure would wrap into overlapping rows.
+    """
     per = ctx.result.diagnostics.per_variable
     worst = str(per["r_hat"].idxmax())
     names, coords = list(var_names), None
@@ -353,7 +401,16 @@ def rank_plots(ctx: ReportContext, var_names: Sequence[str]) -> Markup:
         if len(dims) == 1:
             names.append(var)
             coords = {dims[0]: [coord.rstrip("]")]}
-    svg = figures.rank_plot(ctx.result.tree, names, coords, name="rank")
+    if len(names) <= RANK_PANELS_PER_ROW:
+        svg = figures.rank_plot(ctx.result.tree, names, coords, name="rank")
+    else:
+        parts = []
+        for i, chunk in enumerate(_balanced_chunks(names, RANK_PANELS_PER_ROW)):
+            dims = {d for n in chunk for d in ctx.posterior[n].dims}
+            chunk_coords = {k: v for k, v in (coords or {}).items() if k in dims} or None
+            parts.append(figures.rank_plot(ctx.result.tree, chunk, chunk_coords, panels=RANK_PANELS_PER_ROW,
+                                           name="rank" if i == 0 else f"rank-{i + 1}"))
+        svg = join(parts)
     shown = list(var_names) + ([worst] if coords else [])
     caption = ("Rank plots: for each chain, the ECDF of its fractional ranks minus the uniform; chains that "
                "stay inside the simultaneous 95% envelope explore the same distribution (highlighted points "
@@ -385,6 +442,37 @@ def package_version(name: str) -> str:
         return version(name)
     except PackageNotFoundError:
         return "not installed"
+
+
+def sampling_methods_text(ctx: ReportContext, cite: Citations) -> str:
+    """The methods sentences on the sampler and its convergence checks (any outcome)."""
+    versions = json.loads(ctx.result.tree.attrs.get("package_versions", "{}"))
+    s = ctx.spec.sampler
+    diag = ctx.result.diagnostics
+    return (
+        f"The posterior was sampled with the No-U-Turn sampler of nutpie "
+        f"{versions.get('nutpie', '')} {cite('Hoffman & Gelman, J Mach Learn Res 2014;15:1593 (NUTS)')} on a PyMC "
+        f"{versions.get('pymc', '')} model: {s.chains} chains of {s.draws} draws after {s.tune} tuning steps, "
+        f"target acceptance {s.target_accept:g}, maximum tree depth {s.maxdepth}, seed {s.seed}. Convergence "
+        f"was checked with rank-normalised R-hat ≤ 1.01 and bulk and tail effective sample sizes ≥ 400 "
+        f"{cite('Vehtari, Gelman, Simpson, Carpenter & Bürkner, Bayesian Anal 2021;16:667')}, no divergent "
+        f"transitions, no saturated tree depth and E-BFMI ≥ 0.3 "
+        f"{cite('Betancourt, arXiv:1604.00695 (2016)')}; "
+        + ("all checks passed. " if diag.passed else
+           f"checks failed: {', '.join(c.name for c in diag.checks if not c.passed)}. ")
+    )
+
+
+def versions_text(ctx: ReportContext) -> str:
+    """The closing methods sentence: spec and register hashes, package versions, fit date."""
+    versions = json.loads(ctx.result.tree.attrs.get("package_versions", "{}"))
+    return (
+        f"Analysis spec SHA-256 {ctx.spec.content_hash()[:16]}…, evidence register SHA-256 "
+        f"{ctx.result.evidence.register_hash[:16]}…; analysed with "
+        + ("bayes_msc " + versions["bayes_msc"] + ", " if versions.get("bayes_msc", "not installed") != "not installed"
+           else "bayes_msc, ")
+        + f"ArviZ {versions.get('arviz', '')} on {ctx.result.tree.attrs.get('created', '')[:10]}."
+    )
 
 
 def provenance_table(ctx: ReportContext) -> Markup:
