@@ -210,30 +210,25 @@ def test_bad_estimates_file(tmp_path, content, message):
 
 def simulated_register(root: Path, rng, *, effect: float, natural_course: float) -> Path:
     """Eight two-arm trials and three single-arm studies; arm means of the change with SDs."""
-    root.mkdir()
+    from bayes_msc.simulate import write_register
+
+    provenance = {"source": "simulation", "quality": "assumption"}
     studies, arms, rows = [], [], []
     for j in range(11):
         sid = f"sim{j}"
         single = j >= 8
-        studies.append([sid, f"Simulated {j}", "rct" if not single else "dose_escalation_single_arm",
-                        "", "unknown", "", "", "", "", "published", "simulation", "assumption", ""])
+        studies.append({"study_id": sid, "label": f"Simulated {j}", "design": "dose_escalation_single_arm" if single else "rct",
+                        "status": "published", **provenance})
         nc_j = natural_course + 15.0 * rng.standard_normal()
         theta_j = effect + 10.0 * rng.standard_normal()
         for arm, treated in (("msc", 1), ("control", 0))[: 1 if single else 2]:
             n = 40
-            arms.append([sid, arm, arm, "cells" if treated else "control", "umbilical_cord" if treated else "none",
-                         "" if treated else "placebo", n, "", "simulation", "assumption", ""])
+            arms.append({"study_id": sid, "arm_id": arm, "label": arm, "role": "cells" if treated else "control",
+                         "product_class": "umbilical_cord" if treated else "none", "n": n, **provenance})
             mean = nc_j + treated * theta_j + 60.0 / math.sqrt(n) * rng.standard_normal()
-            rows.append([sid, arm, "", "pf_ratio", "change_from_baseline", 7, "day 7", "mean_sd", round(mean, 3),
-                         60.0, "", "", "", "", "", "", "", "", "", "simulation", "assumption", ""])
-    from bayes_msc.evidence.schema import ARMS, MORTALITY, OXYGENATION, STUDIES
-
-    for table, records in ((STUDIES, studies), (ARMS, arms), (MORTALITY, []), (OXYGENATION, rows)):
-        with (root / table.file_name).open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(table.column_names)
-            writer.writerows(records)
-    return root
+            rows.append({"study_id": sid, "arm": arm, "measure": "pf_ratio", "quantity": "change_from_baseline", "day": 7,
+                         "timepoint": "day 7", "statistic": "mean_sd", "estimate": round(mean, 3), "sd": 60.0, **provenance})
+    return write_register(root, {"studies": studies, "arms": arms, "oxygenation": rows})
 
 
 def test_simulated_register_recovers_effect_and_natural_course(tmp_path):

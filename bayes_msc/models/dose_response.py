@@ -40,11 +40,13 @@ def dose_values(doses, treated, study_index, studies, model_settings) -> tuple[d
         "weight_log_sd": np.asarray(model_settings.body_weight_log_sd),
         "dose_reference": np.asarray(model_settings.reference_dose),
     }
-    coords = {"weight_study": tuple(studies[s] for s in fixed_studies)}
-    structure = {
-        "dose_response": model_settings.dose_response,
-        "body_weight": model_settings.body_weight if fixed_studies else "none",
-    }
+    body_weight = model_settings.body_weight if fixed_studies else "none"
+    # Only data the graph reads: nutpie's with_data refuses names the compiled model lacks.
+    unused = {"prior": (), "plugin": ("dose_weight_index", "weight_log_sd"),
+              "none": ("dose_weight_index", "weight_log_sd", "weight_log_median", "dose_fixed", "dose_is_fixed")}[body_weight]
+    values = {k: v for k, v in values.items() if k not in unused}
+    coords = {"weight_study": tuple(studies[s] for s in fixed_studies)} if body_weight == "prior" else {}
+    structure = {"dose_response": model_settings.dose_response, "body_weight": body_weight}
     return values, coords, structure
 
 
@@ -70,10 +72,11 @@ def build_dose_effect(data: dict, structure: dict, priors, effect_name: str, uni
         fixed_per_kg = data["dose_fixed"] / weight[data["dose_weight_index"]]
     elif structure["body_weight"] == "plugin":
         fixed_per_kg = data["dose_fixed"] / pt.exp(data["weight_log_median"])
+    if structure["body_weight"] == "none":  # every dose is per kg
+        d = data["dose_per_kg"] * data["dose_factor"]
     else:
-        fixed_per_kg = 0.0
-    is_fixed = data["dose_is_fixed"]
-    d = (data["dose_per_kg"] * (1 - is_fixed) + is_fixed * fixed_per_kg) * data["dose_factor"]
+        is_fixed = data["dose_is_fixed"]
+        d = (data["dose_per_kg"] * (1 - is_fixed) + is_fixed * fixed_per_kg) * data["dose_factor"]
     pm.Deterministic("unit_dose", d, dims=unit_dim)
     if form == "emax":
         params = {
