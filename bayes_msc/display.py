@@ -94,8 +94,9 @@ def render_dose_response(dose, spec) -> list[str]:
         )
     best = dose.best_dose
     lines += [
-        f"  best dose within the studied range: median {best['median']:.2g} (95% ETI {best['lower_95']:.2g}-{best['upper_95']:.2g}); "
-        f"highest P(benefit) {best['max_prob_benefit']:.3f} at {best['dose_max_prob_benefit']:.2g}",
+        f"  best dose within the studied range: median {best['median']:.2g} (95% ETI {best['lower_95']:.2g} to {best['upper_95']:.2g})"
+        + ("" if best["prob_benefit_range"] < 0.01 else
+           f"; highest P(benefit) {best['max_prob_benefit']:.3f} at {best['dose_max_prob_benefit']:.2g}"),
         _wrap(best["note"]),
     ]
     return lines

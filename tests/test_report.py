@@ -284,26 +284,25 @@ def test_forest_rows_and_posterior_predictive(fitted):
     pd.testing.assert_frame_equal(ppc, again)  # seeded
 
 
-def test_dose_response_hook_renders_nothing_now_and_a_curve_later(fitted):
-    import xarray as xr
-
+def test_dose_response_section_only_for_dose_response_fits(fitted):
     from bayes_msc.report.sections import ReportContext, dose_response_section
-    from bayes_msc.spec import ModelSettings
 
     result, register = fitted
-    ctx = ReportContext(result=result, register=register)
-    assert dose_response_section(ctx, ylabel="odds ratio of death", transform=np.exp) is None
+    assert dose_response_section(ReportContext(result=result, register=register), ylabel="odds ratio of death") is None
+    emax = bayes_msc_fit_emax(register)
+    shown = dose_response_section(ReportContext(result=emax, register=register), ylabel="odds ratio of death",
+                                  reference=1.0)
+    table = emax.dose_response.table.set_index("dose")
+    assert "<svg" in shown and "Form: emax" in shown
+    # the grid table shows the fit's own numbers
+    assert f"{table.loc[2.0, 'prob_benefit']:.3f} ± {table.loc[2.0, 'prob_benefit_mcse']:.3f}" in shown
+    assert "log-normal with median 80 kg" in shown  # the body-weight assumption is stated
 
-    doses = np.array([0.5, 1.0, 2.0, 5.0])
-    rng = np.random.default_rng(0)
-    curve = xr.DataArray(-0.2 * np.log1p(doses) + 0.1 * rng.standard_normal((2, 50, 4)),
-                         dims=("chain", "draw", "dose"), coords={"dose": doses})
-    emax = replace(result, spec=replace(result.spec, model=ModelSettings(dose_response="emax")))
-    shown = dose_response_section(ReportContext(result=emax, register=register, dose_curve=curve),
-                                  ylabel="odds ratio of death", transform=np.exp)
-    assert shown is not None and "<svg" in shown and "P(benefit) is highest at 5" in shown
-    missing = dose_response_section(ReportContext(result=emax, register=register), ylabel="OR")
-    assert "no dose curve" in missing
+
+def bayes_msc_fit_emax(register):
+    import bayes_msc
+
+    return bayes_msc.fit("mortality", data=register, dose_response="emax", **FIT)
 
 
 def test_sensitivity_table_is_escaped(fitted):

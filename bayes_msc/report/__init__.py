@@ -52,7 +52,6 @@ def render_report(
     *,
     register: Any = None,
     sensitivity=None,
-    dose_curve=None,
     generated: datetime | None = None,
 ) -> str:
     """The report of a :class:`~bayes_msc.results.FitResult` as one HTML string.
@@ -64,9 +63,7 @@ def render_report(
         hash must match the result's.
     sensitivity
         Optional prior-sensitivity table (a DataFrame, one row per prior set).
-    dose_curve
-        Optional ``xarray.DataArray`` (chain, draw, dose) of the effect, for analyses with a
-        dose-response.
+    The dose-response section shows ``result.dose_response`` when the fit has one.
     """
     from .html import el, page, section
     from .sections import ReportContext, layout_for
@@ -76,7 +73,6 @@ def render_report(
         result=result,
         register=_register_for(result, register),
         sensitivity=sensitivity,
-        dose_curve=dose_curve,
         generated=generated or datetime.now(timezone.utc),
     )
     built = []

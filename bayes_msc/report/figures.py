@@ -206,17 +206,35 @@ def ppc_plot(rows: pd.DataFrame, *, name: str = "ppc") -> Markup:
 # -- dose-response -----------------------------------------------------------------------
 
 
-def dose_curve_plot(summary: pd.DataFrame, *, xlabel: str, ylabel: str, reference: float | None = 0.0,
-                    name: str = "dose-response") -> Markup:
-    """Median and 95% band of an effect against dose; ``summary`` has dose, median, lower, upper."""
+def dose_curve_plot(bands: pd.DataFrame, *, xlabel: str, ylabel: str, reference: float | None = 0.0,
+                    studied: tuple[float, float] | None = None, name: str = "dose-response") -> Markup:
+    """Median with 50% and 95% bands of an effect against dose (log axis).
+
+    ``bands`` has dose, median, lower_50/upper_50, lower_95/upper_95; doses outside
+    ``studied`` are shaded as extrapolation.
+    """
     import matplotlib
 
     with matplotlib.rc_context(_RC):
         fig = _figure(8.5, 3.6)
         ax = fig.add_subplot()
-        ax.fill_between(summary["dose"], summary["lower"], summary["upper"], color=SHRUNK, alpha=0.25, lw=0,
+        ax.fill_between(bands["dose"], bands["lower_95"], bands["upper_95"], color=SHRUNK, alpha=0.18, lw=0,
                         label="95% equal-tailed band")
-        ax.plot(summary["dose"], summary["median"], color=SHRUNK, lw=1.8, label="posterior median")
+        ax.fill_between(bands["dose"], bands["lower_50"], bands["upper_50"], color=SHRUNK, alpha=0.35, lw=0,
+                        label="50% band")
+        ax.plot(bands["dose"], bands["median"], color=SHRUNK, lw=1.8, label="posterior median")
+        ax.set_xscale("log")
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+        ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if bands["dose"].min() <= t <= bands["dose"].max()]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        if studied is not None:
+            lo, hi = float(bands["dose"].min()), float(bands["dose"].max())
+            for a, b in ((lo, studied[0]), (studied[1], hi)):
+                if b > a:
+                    ax.axvspan(a, b, color=MUTED, alpha=0.12, lw=0)
         if reference is not None:
             ax.axhline(reference, color=MUTED, lw=0.8)
         ax.set_xlabel(mpl_text(xlabel))

@@ -16,7 +16,10 @@ from .sections import (
     ReportContext,
     Section,
     checks_table,
+    DOSE_ROLE_WORDS,
+    dose_methods_text,
     dose_response_section,
+    effect_parameters,
     interval_text,
     nice,
     prior_posterior_section,
@@ -68,12 +71,27 @@ def _arm_deaths(evidence) -> dict[int, ArmDeaths]:
     return out
 
 
+def study_effects(result):
+    """Each study's model log OR: ``study_log_or``, or under a dose-response form the mean of
+    its cell arms' ``arm_log_or`` (one arm in all but multi-dose trials)."""
+    post = result.posterior
+    if "study_log_or" in post:
+        return post["study_log_or"]
+    arms = result.evidence.arms.reset_index(drop=True)
+    arm_effect = post["arm_log_or"]
+    by_study = [arm_effect.isel(arm=list(arms.index[(arms["study_id"] == sid) & (arms["treated"] == 1)])).mean("arm")
+                for sid in result.evidence.studies]
+    import xarray as xr
+
+    return xr.concat(by_study, "study").assign_coords(study=list(result.evidence.studies))
+
+
 def forest_rows(result) -> pd.DataFrame:
     """Per included study: the empirical log OR as reported and the model's shrunken estimate."""
     evidence = result.evidence
     arms = evidence.arms.reset_index(drop=True)
     deaths = _arm_deaths(evidence)
-    post = result.posterior["study_log_or"]
+    post = study_effects(result)
     labels = evidence.inclusion.set_index("study_id")["label"]
     rows = []
     for sid in evidence.studies:
@@ -321,10 +339,13 @@ def forest_section(ctx: ReportContext) -> Markup:
     return figure(svg, caption=caption, alt=alt, data=data, fig_id="fig-forest")
 
 
-KEY_PARAMETERS = (
-    KeyParameter("log_or", "effect", "pooled log odds ratio μ"),
-    KeyParameter("tau", "heterogeneity", "between-trial SD τ", positive=True),
-)
+def key_parameters(spec) -> tuple[KeyParameter, ...]:
+    return effect_parameters(
+        spec,
+        KeyParameter("log_or", "effect", "pooled log odds ratio μ"),
+        KeyParameter("tau", "heterogeneity", "between-trial SD τ", positive=True),
+        "log OR",
+    )
 
 
 def priors_section(ctx: ReportContext) -> Markup:
@@ -332,7 +353,7 @@ def priors_section(ctx: ReportContext) -> Markup:
     note = (f"With only {n} trials the between-trial SD τ is weakly identified: its posterior stays close to "
             "its prior, so the prediction interval for a new trial depends on the heterogeneity prior.")
     return Markup(
-        prior_posterior_section(ctx, KEY_PARAMETERS, note=note)
+        prior_posterior_section(ctx, key_parameters(ctx.spec), note=note)
         + el("h3", "Prior sensitivity")
         + sensitivity_table(ctx)
     )
@@ -364,7 +385,7 @@ def diagnostics_section(ctx: ReportContext) -> Markup:
     return Markup(
         verdict
         + checks_table(diag)
-        + rank_plots(ctx, [k.var for k in KEY_PARAMETERS])
+        + rank_plots(ctx, [k.var for k in key_parameters(ctx.spec)])
         + el("h3", "Posterior predictive check")
         + figure(ppc_svg, caption=ppc_caption, alt="Observed against predicted deaths per arm. " + summary,
                  data=ppc_data, fig_id="fig-ppc")
@@ -393,10 +414,12 @@ def methods_section(ctx: ReportContext) -> Markup:
 
     role_words = {"effect": "pooled log odds ratio μ", "heterogeneity": "between-trial standard deviation τ",
                   "baseline": "each trial's control-arm log-odds α_j"}
+    if spec.model.dose_response == "emax":
+        role_words["effect"] = "maximal effect Emax (log odds ratio)"
     prior_bits = []
     for role, prior in spec.priors.by_role().items():
         name = spec.priors.names.get(role, "custom")
-        bit = f"{role_words[role]} ~ {prior.describe()}"
+        bit = f"{role_words.get(role) or DOSE_ROLE_WORDS.get(role, role)} ~ {prior.describe()}"
         if name != "custom":
             preset = find_preset(spec.scale, name)
             bit += f" (preset “{name}”" + (f"; {cite(preset.reference)}" if preset.reference else "") + ")"
@@ -417,7 +440,8 @@ def methods_section(ctx: ReportContext) -> Markup:
         f"binomial likelihood: deaths in arm k of trial j ~ Binomial(n_jk, p_jk), logit p_jk = α_j + δ_jk, with "
         f"δ_jk = 0 for control arms and δ_jk = θ_j = μ + τ z_j, z_j ~ Normal(0, 1), for cell arms (all cell "
         f"arms of a trial share θ_j). Trial baselines α_j have independent priors, so only within-trial "
-        f"contrasts inform the treatment effect; no continuity corrections were applied.{partial_text} "
+        f"contrasts inform the treatment effect; no continuity corrections were applied.{partial_text}"
+        f"{dose_methods_text(spec)} "
         f"Of {len(ctx.register.studies)} studies in the evidence register, {n_in} "
         f"({sum(int(n) for n in pd.to_numeric(ev.arms['n'], errors='coerce').fillna(0))} patients in the arms "
         f"used) entered the analysis (evidence set “{spec.evidence.evidence_set}”; cell products: "
@@ -497,7 +521,7 @@ def mortality_layout() -> list[Section]:
         Section("evidence", "The evidence", evidence_section),
         Section("forest", "Trial by trial: forest plot", forest_section),
         Section("dose-response", "Dose-response", lambda ctx: dose_response_section(
-            ctx, ylabel="odds ratio of death", transform=np.exp, benefit=lambda x: x < 0, reference=0.0)),
+            ctx, ylabel="odds ratio of death", reference=1.0)),
         Section("priors", "Priors and posteriors", priors_section),
         Section("diagnostics", "Can the numbers be trusted? Diagnostics", diagnostics_section),
         Section("methods", "Methods", methods_section),

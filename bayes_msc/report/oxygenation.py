@@ -24,7 +24,10 @@ from .sections import (
     ReportContext,
     Section,
     checks_table,
+    DOSE_ROLE_WORDS,
+    dose_methods_text,
     dose_response_section,
+    effect_parameters,
     eti_text,
     interval_text,
     keynum,
@@ -489,10 +492,13 @@ def forest_section(ctx: ReportContext) -> Markup:
 
 # -- priors --------------------------------------------------------------------------------
 
-EFFECT_PARAMETERS = (
-    KeyParameter("mu", "effect", "pooled mean difference μ (mmHg)"),
-    KeyParameter("tau", "heterogeneity", "between-study SD of the effect τ (mmHg)", positive=True),
-)
+def effect_key_parameters(spec) -> tuple[KeyParameter, ...]:
+    return effect_parameters(
+        spec,
+        KeyParameter("mu", "effect", "pooled mean difference μ (mmHg)"),
+        KeyParameter("tau", "heterogeneity", "between-study SD of the effect τ (mmHg)", positive=True),
+        "mmHg",
+    )
 NATURAL_PARAMETERS = (
     KeyParameter("nc_mean", "baseline", "mean natural-course change (mmHg)"),
     KeyParameter("nc_sd", "baseline_heterogeneity", "between-study SD of the natural course (mmHg)", positive=True),
@@ -504,7 +510,7 @@ def priors_section(ctx: ReportContext) -> Markup:
     parts = [
         el("h3", "Treatment effect"),
         prior_posterior_section(
-            ctx, EFFECT_PARAMETERS,
+            ctx, effect_key_parameters(ctx.spec),
             note=f"With only {_count(n)} studies the between-study SD τ is barely identified: its posterior stays "
                  "close to its prior, so the prediction interval for a new trial is set largely by the "
                  "heterogeneity prior."),
@@ -594,7 +600,7 @@ def diagnostics_section(ctx: ReportContext) -> Markup:
     diag = ctx.result.diagnostics
     verdict = el("p", diag.verdict(), class_="alert" if not diag.passed else None,
                  role="alert" if not diag.passed else None)
-    key = [k.var for k in EFFECT_PARAMETERS + NATURAL_PARAMETERS if k.var in ctx.posterior]
+    key = [k.var for k in effect_key_parameters(ctx.spec) + NATURAL_PARAMETERS if k.var in ctx.posterior]
     ppc = term_predictive(ctx)
     outside = ppc[~ppc["inside95"]]
     summary = (f"{len(ppc) - len(outside)} of {len(ppc)} observed estimates lie inside their 95% posterior "
@@ -644,6 +650,8 @@ def methods_section(ctx: ReportContext) -> Markup:
 
     role_words = {"effect": "pooled mean difference μ", "heterogeneity": "between-study SD τ",
                   "baseline": "mean natural course ν̄", "baseline_heterogeneity": "between-study SD of the natural course σ_ν"}
+    if spec.model.dose_response == "emax":
+        role_words["effect"] = "maximal effect Emax"
 
     def prior_bits() -> list[str]:  # called where the priors are cited, so references number in reading order
         bits = []
@@ -651,7 +659,8 @@ def methods_section(ctx: ReportContext) -> Markup:
             if not natural and role.startswith("baseline"):
                 continue
             name = spec.priors.names.get(role, "custom")
-            bit = f"{role_words.get(role, role)} ~ {prior.describe()} {UNIT}"
+            unit = "" if role == "ed50" else f" {UNIT}"
+            bit = f"{role_words.get(role) or DOSE_ROLE_WORDS.get(role, role)} ~ {prior.describe()}{unit}"
             if name != "custom":
                 preset = find_preset(spec.scale, name)
                 bit += f" (preset “{name}”" + (f"; {cite(preset.reference)}" if preset.reference else "") + ")"
@@ -674,6 +683,7 @@ def methods_section(ctx: ReportContext) -> Markup:
            "between-study spread of natural courses allows." if natural else ".")
         + f" A trial reporting both arm changes and a contrast entered once, by its {sel.prefer} "
           "(evidence.prefer), so that no patient counts twice."
+        + dose_methods_text(spec)
     )
     median_method = (
         f"the unweighted (q1 + median + q3) / 3 of Wan et al. {cite(refs['Wan X'])} (the sample-size-weighted "
@@ -721,9 +731,7 @@ def oxygenation_layout() -> list[Section]:
         Section("evidence", "The evidence", evidence_section),
         Section("forest", "Study by study: forest plot", forest_section),
         Section("dose-response", "Dose-response", lambda ctx: dose_response_section(
-            ctx, ylabel=f"mean difference in PaO2/FiO2 ({UNIT})",
-            benefit=(lambda x: x > 0) if ctx.spec.decision.benefit_direction == "increase" else (lambda x: x < 0),
-            reference=0.0)),
+            ctx, ylabel=f"mean difference in PaO2/FiO2 ({UNIT})", reference=0.0)),
         Section("priors", "Priors and posteriors", priors_section),
         Section("diagnostics", "Can the numbers be trusted? Diagnostics", diagnostics_section),
         Section("methods", "Methods", methods_section),

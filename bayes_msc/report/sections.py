@@ -33,7 +33,6 @@ class ReportContext:
     result: Any  # FitResult
     register: Any  # Register the fit used
     sensitivity: pd.DataFrame | None = None
-    dose_curve: Any = None  # xarray.DataArray (chain, draw, dose) of the effect, when fitted
     generated: datetime = field(default_factory=datetime.now)
 
     @property
@@ -243,6 +242,45 @@ class KeyParameter:
     positive: bool = False
 
 
+DOSE_ROLE_WORDS = {"dose_slope": "log-linear dose slope β (per e-fold of dose)",
+                   "ed50": "ED50 (×10⁶ cells/kg)"}
+
+
+def dose_methods_text(spec) -> str:
+    """The methods sentence for the spec's dose-response form ("" for the pooled model)."""
+    m = spec.model
+    if m.dose_response == "none":
+        return ""
+    curve = ("f(d) = Emax · d / (ED50 + d), so f(0) = 0" if m.dose_response == "emax"
+             else f"f(d) = θ_ref + β log(d / {m.reference_dose:g})")
+    weight = (f"fixed doses were converted to per kg through each trial's unreported mean body weight, "
+              f"log-normal with median {m.body_weight_kg:g} kg and log-SD {m.body_weight_log_sd:g} (an assumption)"
+              if m.body_weight == "prior" else f"fixed doses were converted at a plug-in body weight of {m.body_weight_kg:g} kg")
+    return (f" Dose-response ({m.dose_response}): a cell arm's effect was the trial's deviation τ z_j plus {curve}, "
+            f"with d the arm's dose in 10⁶ cells/kg {'cumulated over infusions' if m.dose_metric == 'cumulative' else 'per infusion'}; "
+            f"arms of one trial share its deviation, so within-trial dose contrasts inform the curve; {weight}; "
+            + ("assumed dose levels were used, flagged." if m.use_assumed_doses else "arms with assumed dose levels were left out.")
+            + f" The headline effect is f({m.reference_dose:g}).")
+
+
+def effect_parameters(spec, effect: KeyParameter, heterogeneity: KeyParameter, unit: str) -> tuple[KeyParameter, ...]:
+    """The key effect parameters of the spec's dose-response form, for prior/posterior plots.
+
+    Under "emax" the effect prior is on Emax (the headline effect at the reference dose is
+    derived and has no prior of its own); under "loglinear" it is on the effect at the
+    reference dose, with a slope per e-fold of dose.
+    """
+    form = spec.model.dose_response
+    if form == "emax":
+        return (KeyParameter("emax", "effect", f"maximal effect Emax ({unit})"),
+                KeyParameter("ed50", "ed50", "ED50 (×10⁶ cells/kg)", positive=True), heterogeneity)
+    if form == "loglinear":
+        ref = f"{spec.model.reference_dose:g}"
+        return (KeyParameter(effect.var, "effect", f"{effect.label} at {ref}×10⁶/kg"),
+                KeyParameter("dose_slope", "dose_slope", f"slope per e-fold of dose ({unit})"), heterogeneity)
+    return (effect, heterogeneity)
+
+
 def _posterior_density(draws: np.ndarray, grid: np.ndarray, positive: bool) -> np.ndarray:
     from scipy.stats import gaussian_kde
 
@@ -316,44 +354,68 @@ def sensitivity_table(ctx: ReportContext) -> Markup:
 # -- dose-response hook ------------------------------------------------------------------
 
 
-def dose_response_section(
-    ctx: ReportContext, *, ylabel: str, transform: Callable[[np.ndarray], np.ndarray] = lambda x: x,
-    benefit: Callable[[np.ndarray], np.ndarray] = lambda x: x < 0, reference: float | None = 0.0,
-    dose_unit: str = "×10⁶ cells/kg",
-) -> Markup | None:
-    """The dose-response curve, when the analysis fitted one; otherwise nothing (``None``).
+def dose_response_section(ctx: ReportContext, *, ylabel: str, reference: float | None = 0.0,
+                          dose_unit: str = "×10⁶ cells/kg") -> Markup | None:
+    """The dose-response curve, dose table and best dose, when the analysis fitted a form.
 
-    The curve is an ``xarray.DataArray`` of the effect with dims ``(chain, draw, dose)`` —
-    passed in (``ReportContext.dose_curve``) or found as the posterior variable
-    ``dose_curve``. ``transform`` maps it to the plotted scale (e.g. exp for odds ratios),
-    ``benefit`` marks draws that favour cells.
+    Reads the fit's :class:`~bayes_msc.dosing.DoseResponse` (``result.dose_response``): the
+    curve's median with 50% and 95% bands on the reported scale (odds ratio or mmHg), the
+    grid table with P(benefit) and P(clinically meaningful benefit), and the best dose within
+    the studied range. Returns ``None`` for the pooled (no dose-response) model.
     """
-    if ctx.spec.model.dose_response == "none":
+    spec = ctx.spec
+    dose = ctx.result.dose_response
+    if spec.model.dose_response == "none" or dose is None:
         return None
-    curve = ctx.dose_curve
-    if curve is None and "dose_curve" in ctx.posterior:
-        curve = ctx.posterior["dose_curve"]
-    if curve is None:
-        return para(f"A {ctx.spec.model.dose_response} dose-response was fitted, but no dose curve is available "
-                    "to show.", class_="note")
-    if "dose" not in curve.dims:
-        raise InputError("a dose curve needs a 'dose' dimension (dims chain, draw, dose)")
-    values = curve.transpose("chain", "draw", "dose").values.reshape(-1, curve.sizes["dose"])
-    doses = np.asarray(curve["dose"].values, float)
-    shown = transform(values)
-    q = np.quantile(shown, [0.025, 0.5, 0.975], axis=0)
-    p_benefit = benefit(values).mean(axis=0)
-    summary = pd.DataFrame({"dose": doses, "lower": q[0], "median": q[1], "upper": q[2], "p_benefit": p_benefit})
-    best = summary.loc[summary["p_benefit"].idxmax()]
-    svg = figures.dose_curve_plot(summary, xlabel=f"dose ({dose_unit})", ylabel=ylabel,
-                                  reference=None if reference is None else float(transform(np.array(reference))))
-    data = table(("Dose", "Median", "95% ETI", "P(benefit)"),
-                 [(fmt(r.dose, "g"), fmt(r.median), f"{fmt(r.lower)} to {fmt(r.upper)}", fmt(r.p_benefit, ".3f"))
-                  for r in summary.itertuples()], numeric=(0, 1, 2, 3))
-    text = para(f"Form: {ctx.spec.model.dose_response}. P(benefit) is highest at {fmt(best['dose'], 'g')} "
-                f"{dose_unit} ({fmt(best['p_benefit'], '.3f')}).")
-    return Markup(text + figure(svg, caption=f"{ylabel} against dose: posterior median and 95% equal-tailed band.",
-                                alt=f"Dose-response curve of {ylabel}", data=data, fig_id="fig-dose"))
+    mortality = spec.outcome == "mortality"
+    metric = "cumulative (per-infusion dose × infusions)" if dose.metric == "cumulative" else "per infusion"
+    bands = dose.bands()
+    low, high = dose.studied_range
+    svg = figures.dose_curve_plot(bands, xlabel=f"dose ({dose_unit}, {dose.metric.replace('_', ' ')})", ylabel=ylabel,
+                                  reference=reference, studied=(low, high))
+    model = spec.model
+    weight = (
+        f"Fixed doses (cells per infusion) are divided by each trial's mean body weight, which no trial reports: "
+        f"an assumption, log-normal with median {fmt(model.body_weight_kg, 'g')} kg and log-SD "
+        f"{fmt(model.body_weight_log_sd, 'g')}, so their per-kg dose is uncertain in the posterior."
+        if model.body_weight == "prior"
+        else f"Fixed doses are divided by a plug-in body weight of {fmt(model.body_weight_kg, 'g')} kg (an assumption)."
+    )
+    assumed = ("Assumed dose levels (BC-U001's, from the BX-U001 registration) are used, flagged."
+               if model.use_assumed_doses else "Arms whose dose levels are an assumption are left out.")
+    threshold = (f"OR < {fmt(spec.decision.clinically_meaningful_or, 'g')}" if mortality
+                 else f"> {fmt(spec.decision.clinically_meaningful_difference, 'g')} mmHg")
+    digits = ".2f" if mortality else ".1f"
+    rows = []
+    for r in dose.table.itertuples():
+        row = [fmt(r.dose, "g") + (" (extrapolated)" if r.extrapolated else ""), fmt(r.median, digits),
+               f"{fmt(r.lower_50, digits)} to {fmt(r.upper_50, digits)}", f"{fmt(r.lower_95, digits)} to {fmt(r.upper_95, digits)}",
+               f"{fmt(r.prob_benefit, '.3f')} ± {fmt(r.prob_benefit_mcse, '.3f')}",
+               f"{fmt(r.prob_meaningful, '.3f')} ± {fmt(r.prob_meaningful_mcse, '.3f')}"]
+        if mortality:
+            row.append(f"{r.treated_risk_median:.1%}")
+        rows.append(row)
+    columns = ["Dose", "Median", "50% ETI", "95% ETI", "P(benefit) ± MCSE", f"P({threshold}) ± MCSE"]
+    if mortality:
+        columns.append(f"Risk of death at {spec.decision.baseline_risk:.1%} control risk")
+    data = table(tuple(columns), rows, numeric=tuple(range(1, len(columns))),
+                 caption=f"Effect at each dose of the spec's grid ({dose_unit}, {metric}).")
+    best = dose.best_dose
+    text = join([
+        para(f"Form: {dose.form}; dose metric: {metric}; doses in the data: {fmt(low, '.2g')} to {fmt(high, '.2g')} "
+             f"{dose_unit}. The headline effect is stated at the reference dose {fmt(model.reference_dose, 'g')} {dose_unit}. "
+             + weight + " " + assumed),
+        para(f"Best dose within the studied range (the dose of greatest benefit, per posterior draw): median "
+             f"{fmt(best['median'], '.2g')} (95% ETI {fmt(best['lower_95'], '.2g')} to {fmt(best['upper_95'], '.2g')}) "
+             f"{dose_unit}. "
+             + ("" if best["prob_benefit_range"] < 0.01 else
+                f"Highest P(benefit): {fmt(best['max_prob_benefit'], '.3f')} at {fmt(best['dose_max_prob_benefit'], '.2g')}. ")
+             + best["note"] + "."),
+    ])
+    return Markup(text + figure(svg, caption=f"{ylabel} against dose: posterior median with 50% and 95% equal-tailed "
+                                f"bands; the shaded region outside the studied doses is extrapolation by the model form.",
+                                alt=f"Dose-response curve of {ylabel} from {fmt(low, '.2g')} to {fmt(high, '.2g')} {dose_unit}",
+                                data=data, fig_id="fig-dose"))
 
 
 # -- diagnostics -------------------------------------------------------------------------
