@@ -66,12 +66,28 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="fit an analysis and write its self-contained HTML report")
     _add_fit_options(report)
     report.add_argument("--output", "-o", metavar="FILE", help="HTML file to write (default reports/<analysis>.html)")
+    report.add_argument("--sensitivity", action="store_true",
+                        help="also run prior sensitivity and leave-one-study-out and show them")
+    report.add_argument("--sbc", metavar="FILE", help="show a saved SBC result (default reports/<analysis>.sbc.json if present)")
     report.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
     report.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
 
     compare = sub.add_parser("compare", help="compare dose-response forms (none, loglinear, emax) by leave-one-study-out PSIS-LOO")
     _add_fit_options(compare)
     compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
+    sensitivity = sub.add_parser("sensitivity", help="refit under every named prior combination; power-scaling sensitivity")
+    _add_fit_options(sensitivity)
+    sensitivity.add_argument("--json", action="store_true")
+    influence = sub.add_parser("influence", help="leave one study out (masked refits) and PSIS-LOO Pareto k per study")
+    _add_fit_options(influence)
+    influence.add_argument("--json", action="store_true")
+
+    sbc = sub.add_parser("sbc", help="simulation-based calibration on data shaped like the register")
+    _add_fit_options(sbc)
+    sbc.add_argument("--n", type=int, default=200, help="replicates (default 200)")
+    sbc.add_argument("--thin", type=int, default=5, help="keep every THIN-th posterior draw for the ranks (default 5)")
+    sbc.add_argument("--out", metavar="FILE", help="where to save the result (default reports/<analysis>.sbc.json)")
 
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -191,33 +207,67 @@ def _cmd_bench(args) -> int:
     return bench_main(args)
 
 
-def _cmd_compare(args) -> int:
+def _spec_from_args(args):
     from .api import resolve_spec
+
+    return resolve_spec(
+        args.analysis, evidence=args.evidence, priors=args.prior, prior_params=dict(args.prior_param or []),
+        seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune,
+        clinically_meaningful=args.clinically_meaningful, dose_response=args.dose_response,
+    )
+
+
+def _print_json_or(args, payload, text) -> None:
+    if args.json:
+        from .results import _json_default
+
+        print(json.dumps(payload.to_dict(), indent=2, default=_json_default))
+    else:
+        print(text(payload))
+
+
+def _cmd_sensitivity(args) -> int:
+    from .display import render_sensitivity
+    from .sensitivity import prior_sensitivity
+
+    _print_json_or(args, prior_sensitivity(_spec_from_args(args), args.data), render_sensitivity)
+    return 0
+
+
+def _cmd_influence(args) -> int:
+    from .display import render_influence
+    from .sensitivity import leave_one_study_out
+
+    _print_json_or(args, leave_one_study_out(_spec_from_args(args), args.data), render_influence)
+    return 0
+
+
+def _cmd_compare(args) -> int:
     from .display import render_comparison
     from .dosing import compare_forms
 
     if args.dose_response:
         raise InputError("compare fits every dose-response form; drop --dose-response")
-    spec = resolve_spec(
-        args.analysis, evidence=args.evidence, priors=args.prior, prior_params=dict(args.prior_param or []),
-        seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune,
-        clinically_meaningful=args.clinically_meaningful,
-    )
-    comparison = compare_forms(spec, args.data)
-    if args.json:
-        from .results import _json_default
-
-        print(json.dumps(comparison.to_dict(), indent=2, default=_json_default))
-    else:
-        print(render_comparison(comparison))
+    _print_json_or(args, compare_forms(_spec_from_args(args), args.data), render_comparison)
     return 0
 
 
 def _cmd_report(args) -> int:
+    from pathlib import Path
+
     from .report import write_report
 
     result = _fit_from_args(args)
-    print(f"wrote {write_report(result, args.output, register=args.data)}")
+    options = {}
+    if args.sensitivity:
+        from .sensitivity import leave_one_study_out, prior_sensitivity
+
+        options["sensitivity"] = prior_sensitivity(result.spec, args.data)
+        options["influence"] = leave_one_study_out(result.spec, args.data)
+    sbc_path = Path(args.sbc) if args.sbc else Path("reports") / f"{result.spec.name}.sbc.json"
+    if args.sbc or sbc_path.is_file():
+        options["sbc"] = _read_sbc(sbc_path)
+    print(f"wrote {write_report(result, args.output, register=args.data, **options)}")
     if not result.diagnostics.passed:
         print(f"bayes_msc: WARNING: {result.diagnostics.verdict()}", file=sys.stderr)
         if args.strict:
@@ -225,10 +275,50 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _read_sbc(path) -> dict:
+    from .errors import Location
+
+    if not path.is_file():
+        raise InputError("SBC result not found", Location(str(path)))
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("passed", "n", "date", "verdict", "uniformity", "parameters"):
+            payload[key]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"not an SBC result ({exc})", Location(str(path))) from None
+    return payload
+
+
+def _cmd_sbc(args) -> int:
+    from pathlib import Path
+
+    from .results import _json_default, write_atomic
+    from .sbc import run_sbc
+
+    spec = _spec_from_args(args)
+    if args.n < 10:
+        raise InputError(f"--n must be at least 10 replicates, got {args.n}")
+
+    def progress(done, total):
+        if done % 20 == 0 or done == total:
+            print(f"  {done}/{total} replicates", file=sys.stderr)
+
+    result = run_sbc(spec, args.data, n=args.n, thin=args.thin, seed=spec.sampler.seed, progress=progress)
+    out = Path(args.out) if args.out else Path("reports") / f"{spec.name}.sbc.json"
+    write_atomic(out, json.dumps(result.to_dict(), indent=1, default=_json_default))
+    print(result.verdict())
+    print(f"time: {result.seconds:.1f} s for {result.n} replicates (median {result.ranks['seconds'].median():.2f} s each); "
+          f"ranks among L = {result.n_draws} draws; wrote {out}")
+    return 0 if result.passed else EXIT_DIAGNOSTICS_FAILED
+
+
 COMMANDS = {
     "fit": _cmd_fit,
     "report": _cmd_report,
     "compare": _cmd_compare,
+    "sensitivity": _cmd_sensitivity,
+    "influence": _cmd_influence,
+    "sbc": _cmd_sbc,
     "data": _cmd_data,
     "priors": _cmd_priors,
     "bench": _cmd_bench,

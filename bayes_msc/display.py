@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+import numpy as np
 import pandas as pd
 
 
@@ -178,4 +179,45 @@ def render_comparison(comparison) -> str:
     for form, result in comparison.results.items():
         if result.dose_response is not None:
             lines += render_dose_response(result.dose_response, result.spec)
+    return "\n".join(lines)
+
+
+def _effect_words(outcome: str) -> tuple[str, str]:
+    return ("OR", ".2f") if outcome == "mortality" else ("difference", ".1f")
+
+
+def render_sensitivity(sens) -> str:
+    """Prior-sensitivity table, psense diagnosis, verdict and refit timing."""
+    table = sens.table
+    what, fmt = ("pooled OR", ".2f") if "tau_median" in table and table["effect_median"].max() < 20 else ("pooled effect", ".1f")
+    lines = ["Prior sensitivity: every combination of the named effect and heterogeneity presets",
+             f"  {'effect prior':<14} {'tau prior':<22} {what + ' (95% ETI)':<28} {'P(benefit)':<18} {'P(meaningful)':<14} tau    diagnostics"]
+    for r in table.itertuples():
+        band = f"{r.effect_median:{fmt}} ({r.effect_lower:{fmt}} to {r.effect_upper:{fmt}})"
+        lines.append(f"  {r.effect_prior:<14} {r.heterogeneity_prior:<22} {band:<28} {r.prob_benefit:.3f} ({r.prob_benefit_mcse:.3f})   "
+                     f"{r.prob_meaningful:<14.3f} {r.tau_median:<6.2f} {'pass' if r.diagnostics_passed else 'FAIL'}")
+    lines += ["", _wrap(sens.verdict), "", "Power-scaling sensitivity of the spec's own priors (psense; > 0.05 = sensitive)"]
+    for name, row in sens.psense.iterrows():
+        lines.append(f"  {name:<10} prior {row['prior']:.3f}  likelihood {row['likelihood']:.3f}  {row['diagnosis']}")
+    refit = f"{np.median(sens.refit_seconds):.2f} s" if sens.refit_seconds else "n/a"
+    lines.append(f"time: first fit {sens.first_fit_seconds:.1f} s (compile included); median refit {refit} "
+                 f"({len(sens.refit_seconds)} refits reused the compiled model; {sens.compiles} compiles in all)")
+    return "\n".join(lines)
+
+
+def render_influence(influence) -> str:
+    """Leave-one-study-out table, Pareto k, and the most influential trial."""
+    full = influence.full
+    table = influence.table
+    fmt = ".2f" if table["effect_median"].abs().max() < 20 else ".1f"
+    lines = ["Leave one study out (masked refits; nothing recompiles) and PSIS-LOO Pareto k",
+             f"  {'all studies':<30} {full['effect_median']:{fmt}} ({full['effect_lower']:{fmt}} to {full['effect_upper']:{fmt}})   "
+             f"P(benefit) {full['prob_benefit']:.3f}",
+             f"  {'without':<30} {'pooled (95% ETI)':<24} {'P(benefit)':<11} {'change':<8} Pareto k"]
+    for r in table.itertuples():
+        band = f"{r.effect_median:{fmt}} ({r.effect_lower:{fmt}} to {r.effect_upper:{fmt}})"
+        lines.append(f"  {str(r.label)[:30]:<30} {band:<24} {r.prob_benefit:<11.3f} {r.change_prob_benefit:+.3f}   {r.pareto_k:.2f}")
+    lines += ["", _wrap(influence.statement),
+              f"time: first fit {influence.first_fit_seconds:.1f} s; median refit {np.median(influence.refit_seconds):.2f} s; "
+              f"compiles after the first fit: {influence.compiles_after_first}"]
     return "\n".join(lines)

@@ -146,6 +146,19 @@ class FitResult:
         return targets
 
 
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write text to ``path`` through a temporary file and a rename: never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_path(path.parent, path.name)
+    try:
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
 def _temp_path(directory: Path, name: str) -> Path:
     handle, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     os.close(handle)

@@ -40,7 +40,11 @@ class CompiledAnalysis:
         """Same structure, new values: no compilation. Raises if the structure differs."""
         if inputs.structure_key() != self.key:
             raise ValueError("inputs have a different structure; compile them instead")
-        return replace(self, compiled=self.compiled.with_data(**inputs.values), inputs=inputs)
+        # Data the graph never reads (e.g. a flag only one model variant uses) is not a shared
+        # variable of the compiled model; it cannot change the result, so it is not passed.
+        known = {var.name for var in self.compiled.shared_var_keys}
+        values = {name: value for name, value in inputs.values.items() if name in known}
+        return replace(self, compiled=self.compiled.with_data(**values), inputs=inputs)
 
     def sample(self, settings: SamplerSettings, *, progress_bar: bool = False):
         import nutpie

@@ -190,7 +190,7 @@ def test_sections_show_every_part(fitted, report_html):
     # same sections as the mortality report (dose-response left out: no dose-response fitted)
     assert [s.anchor for s in layout_for("oxygenation")] == [s.anchor for s in layout_for("mortality")]
     assert re.findall(r'<section id="([^"]+)"', report_html) == [
-        "answer", "evidence", "forest", "priors", "diagnostics", "methods"]
+        "answer", "evidence", "forest", "priors", "diagnostics", "robustness", "methods"]
     # every study, in or out with the reason
     for label in register.studies["label"]:
         assert label in text, label

@@ -52,6 +52,8 @@ def render_report(
     *,
     register: Any = None,
     sensitivity=None,
+    influence=None,
+    sbc=None,
     generated: datetime | None = None,
 ) -> str:
     """The report of a :class:`~bayes_msc.results.FitResult` as one HTML string.
@@ -62,7 +64,12 @@ def render_report(
         The register (or its directory) the fit used; default: the embedded register. Its
         hash must match the result's.
     sensitivity
-        Optional prior-sensitivity table (a DataFrame, one row per prior set).
+        Optional :class:`~bayes_msc.sensitivity.PriorSensitivity` (or a DataFrame, one row per
+        prior set).
+    influence
+        Optional :class:`~bayes_msc.sensitivity.Influence` (leave one study out).
+    sbc
+        Optional saved SBC result (the dict ``python -m bayes_msc sbc`` writes).
     The dose-response section shows ``result.dose_response`` when the fit has one.
     """
     from .html import el, page, section
@@ -73,6 +80,8 @@ def render_report(
         result=result,
         register=_register_for(result, register),
         sensitivity=sensitivity,
+        influence=influence,
+        sbc=sbc,
         generated=generated or datetime.now(timezone.utc),
     )
     built = []

@@ -243,6 +243,23 @@ def dose_curve_plot(bands: pd.DataFrame, *, xlabel: str, ylabel: str, reference:
         return to_svg(fig, name)
 
 
+def sbc_ecdf_plot(ecdfs: dict, name: str = "sbc") -> Markup:
+    """One panel per parameter: ECDF minus uniform with its simultaneous band."""
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        fig = _figure(2.8 * max(len(ecdfs), 1), 2.6)
+        for i, (param, frame) in enumerate(ecdfs.items()):
+            ax = fig.add_subplot(1, len(ecdfs), i + 1)
+            x = frame["x"].to_numpy()
+            ax.fill_between(x, frame["lower"] - x, frame["upper"] - x, color=SHRUNK, alpha=0.2, lw=0, step="post")
+            ax.step(x, frame["ecdf"] - x, where="post", color=SHRUNK, lw=1.2)
+            ax.axhline(0, color=MUTED, lw=0.6)
+            ax.set_title(mpl_text(param), fontsize=9)
+            ax.set_xlabel("fractional rank")
+        return to_svg(fig, name)
+
+
 # -- sampler diagnostics -----------------------------------------------------------------
 
 

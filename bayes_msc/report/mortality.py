@@ -28,6 +28,7 @@ from .sections import (
     rank_plots,
     register_layout,
     register_table,
+    robustness_section,
     sensitivity_table,
 )
 
@@ -524,6 +525,7 @@ def mortality_layout() -> list[Section]:
             ctx, ylabel="odds ratio of death", reference=1.0)),
         Section("priors", "Priors and posteriors", priors_section),
         Section("diagnostics", "Can the numbers be trusted? Diagnostics", diagnostics_section),
+        Section("robustness", "Does one trial decide it? Is the inference calibrated?", robustness_section),
         Section("methods", "Methods", methods_section),
     ]
 

@@ -40,6 +40,7 @@ from .sections import (
     register_layout,
     register_table,
     sampling_methods_text,
+    robustness_section,
     sensitivity_table,
     versions_text,
 )
@@ -734,6 +735,7 @@ def oxygenation_layout() -> list[Section]:
             ctx, ylabel=f"mean difference in PaO2/FiO2 ({UNIT})", reference=0.0)),
         Section("priors", "Priors and posteriors", priors_section),
         Section("diagnostics", "Can the numbers be trusted? Diagnostics", diagnostics_section),
+        Section("robustness", "Does one trial decide it? Is the inference calibrated?", robustness_section),
         Section("methods", "Methods", methods_section),
     ]
 

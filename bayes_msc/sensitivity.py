@@ -1,0 +1,208 @@
+"""How much does the prior decide, and does one trial decide it?
+
+* :func:`prior_sensitivity` refits under every combination of the named effect and
+  heterogeneity presets of the analysis' scale. Hyperparameters are model data, so a refit
+  with the same prior families reuses the compiled model; a new family (Turner's log-normal
+  τ²) compiles once. Each refit's time is measured and reported. Power-scaling sensitivity
+  (``psense``, Kallioinen et al. 2023) of the default fit says which parameters the prior or
+  the likelihood drives.
+* :func:`leave_one_study_out` refits with each study masked (its data carry no
+  information, array shapes unchanged: nothing recompiles) and gives PSIS-LOO Pareto k per
+  study from the full fit.
+
+Both work for any analysis through :func:`bayes_msc.api.fit_spec`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# Conclusions whose survival across priors is reported, as (label, test on a row).
+CONCLUSIONS = (
+    ("benefit more likely than not (P(benefit) > 0.5)", lambda p: p > 0.5),
+    ("probable benefit (P(benefit) >= 0.9)", lambda p: p >= 0.9),
+    ("near-certain benefit (P(benefit) >= 0.975)", lambda p: p >= 0.975),
+)
+
+
+def headline(result) -> dict[str, float]:
+    """The numbers a sensitivity table compares: pooled effect, interval, P(benefit), τ."""
+    d = result.decisions
+    if result.spec.outcome == "mortality":
+        return {
+            "effect_median": d.pooled_or.median, "effect_lower": d.pooled_or.lower, "effect_upper": d.pooled_or.upper,
+            "prob_benefit": d.prob_or_below_1.prob, "prob_benefit_mcse": d.prob_or_below_1.mcse,
+            "prob_meaningful": d.prob_or_below_threshold.prob, "tau_median": d.tau.median,
+        }
+    return {
+        "effect_median": d.pooled.median, "effect_lower": d.pooled.lower, "effect_upper": d.pooled.upper,
+        "prob_benefit": d.prob_benefit.prob, "prob_benefit_mcse": d.prob_benefit.mcse,
+        "prob_meaningful": d.prob_meaningful.prob, "tau_median": d.tau.median,
+    }
+
+
+@dataclass(frozen=True)
+class PriorSensitivity:
+    table: pd.DataFrame  # one row per (effect preset, heterogeneity preset)
+    psense: pd.DataFrame  # power-scaling sensitivity of the default fit
+    verdict: str
+    first_fit_seconds: float
+    refit_seconds: list[float]  # refits that reused the compiled model
+    compiles: int
+
+    def to_dict(self) -> dict:
+        return {
+            "table": self.table.to_dict(orient="records"),
+            "psense": self.psense.reset_index(names="parameter").to_dict(orient="records"),
+            "verdict": self.verdict,
+            "first_fit_seconds": self.first_fit_seconds,
+            "median_refit_seconds": float(np.median(self.refit_seconds)) if self.refit_seconds else None,
+            "compiles": self.compiles,
+        }
+
+
+def _timed_fit(spec, source, evidence=None):
+    from . import sampling
+    from .api import fit_spec
+
+    before = sampling.COMPILE_COUNT["nutpie"]
+    start = time.perf_counter()
+    result = fit_spec(spec, source, evidence=evidence)
+    return result, time.perf_counter() - start, sampling.COMPILE_COUNT["nutpie"] - before
+
+
+def prior_sensitivity(spec, data: Any = None) -> PriorSensitivity:
+    """Refit under each effect × heterogeneity preset; psense of the spec's own priors."""
+    from .api import load_data
+    from .priors import presets_for
+
+    source = load_data(spec, data)
+    presets = presets_for(spec.scale)
+    effects = [p.name for p in presets if p.role == "effect"]
+    taus = [p.name for p in presets if p.role == "heterogeneity"]
+    base, first_seconds, compiles = _timed_fit(spec, source)
+    psense = power_scaling(base)
+    rows, refits = [], []
+    for effect, tau in product(effects, taus):
+        prior_set = spec.priors.with_preset(spec.scale, effect).with_preset(spec.scale, tau)
+        result, seconds, compiled = _timed_fit(spec.with_priors(prior_set), source)
+        compiles += compiled
+        if not compiled:
+            refits.append(seconds)
+        rows.append({"effect_prior": effect, "heterogeneity_prior": tau, **headline(result),
+                     "diagnostics_passed": result.diagnostics.passed, "seconds": seconds, "recompiled": bool(compiled)})
+    table = pd.DataFrame(rows)
+    return PriorSensitivity(table, psense, _verdict(table, spec), first_seconds, refits, compiles)
+
+
+def power_scaling(result) -> pd.DataFrame:
+    """psense of the top-level parameters: prior and likelihood sensitivity and a diagnosis."""
+    import arviz_stats as azs
+
+    names = [v for v in ("log_or", "mu", "tau", "emax", "ed50", "dose_slope", "nc_mean", "nc_sd")
+             if v in result.posterior and v in result.tree["log_prior"]]
+    import logging
+
+    # psense_summary logs generic advice; its diagnosis column carries the verdict we show
+    logger = logging.getLogger("arviz_stats")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            summary = azs.psense_summary(result.tree, var_names=names, round_to=6)
+    finally:
+        logger.setLevel(level)
+    return summary if isinstance(summary, pd.DataFrame) else pd.DataFrame(summary)
+
+
+def _verdict(table: pd.DataFrame, spec) -> str:
+    what = "cells reduce mortality (OR < 1)" if spec.outcome == "mortality" else "the difference favours cells"
+    lines = []
+    for label, holds in CONCLUSIONS:
+        held = table["prob_benefit"].map(holds)
+        if held.all():
+            lines.append(f"'{label}' holds under every prior")
+        elif not held.any():
+            lines.append(f"'{label}' holds under no prior")
+        else:
+            failing = table.loc[~held, ["effect_prior", "heterogeneity_prior"]].apply(" + ".join, axis=1)
+            lines.append(f"'{label}' depends on the prior: it fails under {', '.join(failing)}")
+    lo, hi = table["prob_benefit"].min(), table["prob_benefit"].max()
+    return (f"P({what}) ranges from {lo:.3f} to {hi:.3f} across {len(table)} prior combinations. "
+            + "; ".join(lines) + ".")
+
+
+# -- leave one study out ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Influence:
+    table: pd.DataFrame  # one row per study: headline numbers without it, change, Pareto k
+    full: dict
+    most_influential: str
+    statement: str
+    first_fit_seconds: float
+    refit_seconds: list[float]
+    compiles_after_first: int
+
+    def to_dict(self) -> dict:
+        return {
+            "full": self.full,
+            "table": self.table.to_dict(orient="records"),
+            "most_influential": self.most_influential,
+            "statement": self.statement,
+            "first_fit_seconds": self.first_fit_seconds,
+            "median_refit_seconds": float(np.median(self.refit_seconds)) if self.refit_seconds else None,
+            "compiles_after_first": self.compiles_after_first,
+        }
+
+
+def leave_one_study_out(spec, data: Any = None) -> Influence:
+    """Refit with each study masked; PSIS-LOO Pareto k per study from the full fit."""
+    import arviz_stats as azs
+    import xarray as xr
+
+    from .api import analysis_for, load_data
+    from .dosing import study_log_likelihood
+
+    source = load_data(spec, data)
+    evidence = analysis_for(spec.outcome).build_evidence(source, spec)
+    full, first_seconds, _ = _timed_fit(spec, source, evidence)
+    tree = full.tree.copy()
+    tree["log_likelihood"] = xr.Dataset({"study_loglik": study_log_likelihood(full.tree)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loo = azs.loo(tree, pointwise=True, var_name="study_loglik")
+    pareto_k = dict(zip(tree["log_likelihood"]["study_loglik"]["study"].values.tolist(), np.asarray(loo.pareto_k).ravel()))
+    base = headline(full)
+    labels = evidence.inclusion.set_index("study_id")["label"]
+    rows, refits, compiles = [], [], 0
+    for study in evidence.studies:
+        result, seconds, compiled = _timed_fit(spec, source, evidence.masked({study}))
+        compiles += compiled
+        refits.append(seconds)
+        numbers = headline(result)
+        rows.append({"study_id": study, "label": labels.get(study, study), **numbers,
+                     "change_prob_benefit": numbers["prob_benefit"] - base["prob_benefit"],
+                     "change_effect_median": numbers["effect_median"] - base["effect_median"],
+                     "pareto_k": float(pareto_k.get(study, np.nan)), "seconds": seconds})
+    table = pd.DataFrame(rows)
+    top = table.loc[table["change_prob_benefit"].abs().idxmax()]
+    unit, digits = ("OR", ".2f") if spec.outcome == "mortality" else ("difference", ".1f")
+    high_k = int((table["pareto_k"] > 0.7).sum())
+    statement = (
+        f"Most influential: {top['label']} — without it P(benefit) is {top['prob_benefit']:.3f} "
+        f"(full data {base['prob_benefit']:.3f}) and the pooled {unit} {top['effect_median']:{digits}} "
+        f"(full {base['effect_median']:{digits}}). "
+        + (f"{high_k} of {len(table)} studies have Pareto k > 0.7: for them PSIS-LOO is unreliable "
+           "and the refits above, not LOO, measure their influence." if high_k else "All Pareto k <= 0.7.")
+    )
+    return Influence(table, base, str(top["study_id"]), statement, first_seconds, refits, compiles)
