@@ -35,8 +35,9 @@ def _peak_rss_mb() -> float:
 def _min_bulk_ess(tree, var_names) -> float:
     import arviz_stats as azs
 
-    ess = azs.ess(tree["posterior"].to_dataset()[list(var_names)], method="bulk")
-    return float(min(float(ess[v].min()) for v in var_names))
+    posterior = tree["posterior"].to_dataset()
+    ess = azs.ess(posterior[[v for v in var_names if v in posterior]], method="bulk")
+    return float(min(float(ess[v].min()) for v in ess.data_vars))
 
 
 def _child_fit(args) -> dict:
