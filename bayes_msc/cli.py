@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     sbc.add_argument("--n", type=int, default=200, help="replicates (default 200)")
     sbc.add_argument("--thin", type=int, default=5, help="keep every THIN-th posterior draw for the ranks (default 5)")
     sbc.add_argument("--out", metavar="FILE", help="where to save the result (default reports/<analysis>.sbc.json)")
+    sbc.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
+    sbc.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (e.g. tcp://host:8786)")
+    sbc.add_argument("--chunk-size", type=int, default=10, help="replicates per task (default 10)")
 
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -299,13 +302,17 @@ def _cmd_sbc(args) -> int:
     if args.n < 10:
         raise InputError(f"--n must be at least 10 replicates, got {args.n}")
 
-    def progress(done, total):
-        if done % 20 == 0 or done == total:
-            print(f"  {done}/{total} replicates", file=sys.stderr)
+    from .distributed import print_progress
 
-    result = run_sbc(spec, args.data, n=args.n, thin=args.thin, seed=spec.sampler.seed, progress=progress)
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be >= 1, got {args.workers}")
     out = Path(args.out) if args.out else Path("reports") / f"{spec.name}.sbc.json"
+    # finished replicates stream here; a rerun with the same settings resumes from them
+    journal = out.with_name(out.name + f".{spec.content_hash()[:12]}-n{args.n}-thin{args.thin}.partial.jsonl")
+    result = run_sbc(spec, args.data, n=args.n, thin=args.thin, seed=spec.sampler.seed, progress=print_progress,
+                     workers=args.workers, scheduler=args.scheduler, journal=journal, chunk_size=args.chunk_size)
     write_atomic(out, json.dumps(result.to_dict(), indent=1, default=_json_default))
+    journal.unlink(missing_ok=True)
     print(result.verdict())
     print(f"time: {result.seconds:.1f} s for {result.n} replicates (median {result.ranks['seconds'].median():.2f} s each); "
           f"ranks among L = {result.n_draws} draws; wrote {out}")

@@ -1,0 +1,128 @@
+"""Run many fits as tasks: serially, on a local Dask cluster, or on an existing one.
+
+Each task is a pure function of its arguments (its replicates carry their own seeds), so the
+results are the same wherever it runs. Workers are processes that keep their compiled
+models for the life of the process (:mod:`bayes_msc.sampling` caches per structure), so a
+worker compiles a model structure once and reuses it for every task it gets. Finished rows
+are appended to a JSON-lines journal as they arrive; a rerun with the same journal skips
+what is already there. A task that raises is retried once; if it fails again its items are
+reported (with the run's seed) instead of stopping the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+
+def read_journal(journal, key: str) -> list[dict]:
+    """Rows already computed (a partial line from an interrupted write is ignored)."""
+    if journal is None or not Path(journal).is_file():
+        return []
+    rows = []
+    for line in Path(journal).read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if key in row:
+            rows.append(row)
+    return rows
+
+
+def _append(journal, rows: list[dict]) -> None:
+    if journal is None:
+        return
+    path = Path(journal)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("".join(json.dumps(row) + "\n" for row in rows))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class _Progress:
+    def __init__(self, total: int, callback: Callable | None):
+        self.total, self.done, self.failed, self.start, self.callback = total, 0, 0, time.perf_counter(), callback
+
+    def update(self, done: int = 0, failed: int = 0) -> None:
+        self.done += done
+        self.failed += failed
+        if self.callback:
+            elapsed = time.perf_counter() - self.start
+            eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+            self.callback(self.done, self.total, self.failed, eta)
+
+
+def run_tasks(func: Callable, chunks: list[list[int]], *, args: tuple = (), kwargs: dict | None = None,
+              workers: int | None = None, scheduler: str | None = None, journal=None,
+              progress: Callable | None = None, key: str = "item", retries: int = 1) -> tuple[list[dict], list[dict]]:
+    """Run ``func(*args, items, **kwargs)`` for each chunk of items; return (rows, failures).
+
+    Items already in ``journal`` are not run again. ``workers``: a ``dask.distributed``
+    LocalCluster of that many single-threaded worker processes; ``scheduler``: the address of
+    an existing cluster; neither: run here, serially.
+    """
+    kwargs = kwargs or {}
+    rows = read_journal(journal, key)
+    done = {row[key] for row in rows}
+    todo = [[i for i in chunk if i not in done] for chunk in chunks]
+    todo = [chunk for chunk in todo if chunk]
+    tracker = _Progress(sum(len(c) for c in chunks), progress)
+    tracker.update(done=len(done))
+    failures: list[dict] = []
+    if workers is None and scheduler is None:
+        for chunk in todo:
+            result = None
+            for attempt in range(retries + 1):
+                try:
+                    result = func(*args, chunk, **kwargs)
+                    break
+                except Exception as exc:  # noqa: BLE001 — reported with its items, not swallowed
+                    error = f"{type(exc).__name__}: {exc}"
+            if result is None:
+                failures.append({"items": chunk, "error": error})
+                tracker.update(failed=len(chunk))
+                continue
+            _append(journal, result)
+            rows += result
+            tracker.update(done=len(result))
+        return rows, failures
+
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        futures = {client.submit(func, *args, chunk, **kwargs, retries=retries, pure=False): chunk for chunk in todo}
+        for future in as_completed(futures):
+            chunk = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001
+                failures.append({"items": chunk, "error": f"{type(exc).__name__}: {exc}"})
+                tracker.update(failed=len(chunk))
+                continue
+            _append(journal, result)
+            rows += result
+            tracker.update(done=len(result))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return rows, failures
+
+
+def print_progress(done: int, total: int, failed: int, eta: float) -> None:
+    """A one-line progress report on stderr (fits done, failures, ETA)."""
+    eta_text = "" if eta != eta else f", ETA {eta:.0f} s"
+    print(f"\r  {done}/{total} done, {failed} failed{eta_text}   ", end="" if done + failed < total else "\n",
+          file=sys.stderr, flush=True)
