@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     sensitivity = sub.add_parser("sensitivity", help="refit under every named prior combination; power-scaling sensitivity")
     _add_fit_options(sensitivity)
     sensitivity.add_argument("--json", action="store_true")
+    sensitivity.add_argument("--workers", type=int, metavar="N", help="refit on a local Dask cluster of N workers")
+    sensitivity.add_argument("--scheduler", metavar="ADDRESS", help="refit on an existing Dask cluster")
     influence = sub.add_parser("influence", help="leave one study out (masked refits) and PSIS-LOO Pareto k per study")
     _add_fit_options(influence)
     influence.add_argument("--json", action="store_true")
@@ -233,7 +235,8 @@ def _cmd_sensitivity(args) -> int:
     from .display import render_sensitivity
     from .sensitivity import prior_sensitivity
 
-    _print_json_or(args, prior_sensitivity(_spec_from_args(args), args.data), render_sensitivity)
+    sens = prior_sensitivity(_spec_from_args(args), args.data, workers=args.workers, scheduler=args.scheduler)
+    _print_json_or(args, sens, render_sensitivity)
     return 0
 
 

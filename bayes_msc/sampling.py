@@ -46,9 +46,23 @@ class CompiledAnalysis:
         values = {name: value for name, value in inputs.values.items() if name in known}
         return replace(self, compiled=self.compiled.with_data(**values), inputs=inputs)
 
+    def _sync_initial_point(self) -> None:
+        """Give the PyMC model this run's data before sampling.
+
+        nutpie draws its starting point from PyMC's initial-point function, which reads the
+        model's own data containers (e.g. a half-normal's support point scales with sigma).
+        Without this, a refit through ``with_data`` would start from the compile-time values
+        and give different (equally valid) numbers than a fresh compile with the same seed.
+        """
+        import pymc as pm
+
+        data = {name: value for name, value in self.inputs.values.items() if name in self.model.named_vars}
+        pm.set_data(data, model=self.model)
+
     def sample(self, settings: SamplerSettings, *, progress_bar: bool = False):
         import nutpie
 
+        self._sync_initial_point()
         return nutpie.sample(
             self.compiled,
             chains=settings.chains,

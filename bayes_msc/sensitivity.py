@@ -78,27 +78,55 @@ def _timed_fit(spec, source, evidence=None):
     return result, time.perf_counter() - start, sampling.COMPILE_COUNT["nutpie"] - before
 
 
-def prior_sensitivity(spec, data: Any = None) -> PriorSensitivity:
-    """Refit under each effect × heterogeneity preset; psense of the spec's own priors."""
-    from .api import load_data
+def prior_combinations(spec) -> list[tuple[str, str]]:
     from .priors import presets_for
 
-    source = load_data(spec, data)
     presets = presets_for(spec.scale)
     effects = [p.name for p in presets if p.role == "effect"]
     taus = [p.name for p in presets if p.role == "heterogeneity"]
-    base, first_seconds, compiles = _timed_fit(spec, source)
-    psense = power_scaling(base)
-    rows, refits = [], []
-    for effect, tau in product(effects, taus):
+    return list(product(effects, taus))
+
+
+def fit_prior_combinations(spec, data, indices) -> list[dict]:
+    """Refit under the prior combinations ``indices`` (a task: same numbers wherever it runs)."""
+    from .api import load_data
+
+    source = load_data(spec, data)
+    combos = prior_combinations(spec)
+    rows = []
+    for index in indices:
+        effect, tau = combos[index]
         prior_set = spec.priors.with_preset(spec.scale, effect).with_preset(spec.scale, tau)
         result, seconds, compiled = _timed_fit(spec.with_priors(prior_set), source)
-        compiles += compiled
-        if not compiled:
-            refits.append(seconds)
-        rows.append({"effect_prior": effect, "heterogeneity_prior": tau, **headline(result),
-                     "diagnostics_passed": result.diagnostics.passed, "seconds": seconds, "recompiled": bool(compiled)})
-    table = pd.DataFrame(rows)
+        rows.append({"index": int(index), "effect_prior": effect, "heterogeneity_prior": tau, **headline(result),
+                     "diagnostics_passed": bool(result.diagnostics.passed), "seconds": seconds,
+                     "recompiled": bool(compiled)})
+    return rows
+
+
+def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, scheduler: str | None = None) -> PriorSensitivity:
+    """Refit under each effect × heterogeneity preset; psense of the spec's own priors.
+
+    ``workers`` / ``scheduler`` spread the refits over Dask workers (one combination per
+    task; each worker compiles a prior family once).
+    """
+    from .api import load_data
+    from .distributed import run_tasks
+
+    source = load_data(spec, data)
+    base, first_seconds, compiles = _timed_fit(spec, source)
+    psense = power_scaling(base)
+    combos = prior_combinations(spec)
+    rows, failures = run_tasks(fit_prior_combinations, [[i] for i in range(len(combos))], args=(spec, data),
+                               workers=workers, scheduler=scheduler, key="index")
+    if failures:
+        from .errors import InputError
+
+        raise InputError("prior-sensitivity refits failed twice: " + "; ".join(
+            f"{combos[f['items'][0]]}: {f['error']}" for f in failures))
+    table = pd.DataFrame(rows).sort_values("index").drop(columns="index").reset_index(drop=True)
+    compiles += int(table["recompiled"].sum())
+    refits = list(table.loc[~table["recompiled"], "seconds"])
     return PriorSensitivity(table, psense, _verdict(table, spec), first_seconds, refits, compiles)
 
 

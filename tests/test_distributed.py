@@ -86,3 +86,14 @@ def test_a_killed_worker_loses_no_replicates(small, serial, tmp_path):
     assert not failures
     got = pd.DataFrame(rows).sort_values("replicate").reset_index(drop=True)
     pd.testing.assert_frame_equal(got[COLUMNS], serial.ranks[COLUMNS])
+
+
+@pytest.mark.slow
+def test_sensitivity_on_two_workers_equals_serial(small):
+    from bayes_msc.sensitivity import prior_sensitivity
+
+    spec, path = small
+    serial_table = prior_sensitivity(spec, path).table
+    parallel_table = prior_sensitivity(spec, path, workers=2).table
+    numbers = ["effect_prior", "heterogeneity_prior", "effect_median", "prob_benefit", "tau_median"]
+    pd.testing.assert_frame_equal(parallel_table[numbers], serial_table[numbers])
