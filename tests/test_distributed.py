@@ -3,7 +3,6 @@ mid-run without losing replicates."""
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import sys
@@ -24,11 +23,9 @@ N = 12
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    path = tmp_path_factory.mktemp("dask") / "estimates.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["study", "estimate", "se"])
-        writer.writerows([f"s{i}", 0.0, se] for i, se in enumerate(SE))
+    from bayes_msc.evidence.estimates import write_estimates
+
+    path = write_estimates(tmp_path_factory.mktemp("dask") / "estimates.csv", [0.0] * len(SE), SE)
     spec = bayes_msc.load_spec("normal_normal").with_sampler(chains=2, draws=200, tune=200)
     return spec, str(path)
 

@@ -30,12 +30,9 @@ EXACT_FIT = dict(chains=4, draws=5000, tune=1000, seed=2026)
 
 
 def write_estimates(path: Path, table: dict) -> Path:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["study", "estimate", "se"])
-        for i, (y, s) in enumerate(zip(table["estimate"], table["se"])):
-            writer.writerow([f"s{i + 1}", y, s])
-    return path
+    from bayes_msc.evidence.estimates import write_estimates as write
+
+    return write(path, table["estimate"], table["se"])
 
 
 def within_mcse(draws, exact: float, statistic: str, k: float = 4.0) -> tuple[float, float]:

@@ -3,7 +3,6 @@ posterior, and the full pipeline catching a deliberately mis-specified prior."""
 
 from __future__ import annotations
 
-import csv
 import math
 
 import numpy as np
@@ -44,11 +43,9 @@ CRINS_SE = [math.sqrt(v) for v in (0.3594, 0.3096, 0.7750, 0.2078, 0.4122, 2.337
 
 @pytest.fixture(scope="module")
 def crins_shaped(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sbc") / "estimates.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["study", "estimate", "se"])
-        writer.writerows([f"s{i}", 0.0, se] for i, se in enumerate(CRINS_SE))
+    from bayes_msc.evidence.estimates import write_estimates
+
+    path = write_estimates(tmp_path_factory.mktemp("sbc") / "estimates.csv", [0.0] * len(CRINS_SE), CRINS_SE)
     spec = bayes_msc.load_spec("normal_normal").with_sampler(chains=2, draws=300, tune=300)
     return spec, path
 

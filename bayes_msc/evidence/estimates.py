@@ -163,3 +163,14 @@ def _contrast_term(study, index, estimate, se, how, quality, source) -> dict:
         "treated": 1, "estimate": float(estimate), "se": float(se), "se_is_bound": False,
         "day": None, "timepoint": "", "derivation": how, "quality": quality, "source": source, "dose": NO_DOSE,
     }
+
+
+def write_estimates(path, estimates, ses, studies=None) -> Path:
+    """Write a ``study, estimate, se`` CSV (the normal-normal input), e.g. for a simulation."""
+    path = Path(path)
+    studies = list(studies) if studies is not None else [f"s{i + 1}" for i in range(len(estimates))]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REQUIRED)
+        writer.writerows(zip(studies, estimates, ses))
+    return path
