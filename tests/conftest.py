@@ -28,3 +28,25 @@ def register_copy(tmp_path) -> Path:
     target = tmp_path / "register"
     shutil.copytree(ROOT / "data", target, ignore=shutil.ignore_patterns("*.md"))
     return target
+
+
+@pytest.fixture(scope="module")
+def relabelled_register(tmp_path_factory):
+    """Make copies of the embedded register with one study's label replaced (e.g. by markup)."""
+    import csv
+
+    def make(study_id: str, label: str) -> Path:
+        target = tmp_path_factory.mktemp("register") / "register"
+        shutil.copytree(ROOT / "data", target, ignore=shutil.ignore_patterns("*.md"))
+        path = target / "studies.csv"
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        (row,) = [r for r in rows if r["study_id"] == study_id]
+        row["label"] = label
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return target
+
+    return make

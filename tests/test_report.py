@@ -10,7 +10,6 @@ that fetches something.
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 import math
@@ -52,21 +51,9 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def injected_register(tmp_path_factory) -> Path:
+def injected_register(relabelled_register) -> Path:
     """A copy of the embedded register with a script tag in one included study's label."""
-    target = tmp_path_factory.mktemp("register") / "register"
-    shutil.copytree(ROOT / "data", target, ignore=shutil.ignore_patterns("*.md"))
-    path = target / "studies.csv"
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    for row in rows:
-        if row["study_id"] == INJECTED_STUDY:
-            row["label"] = f"Lanzoni 2021 {INJECTED}"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return target
+    return relabelled_register(INJECTED_STUDY, f"Lanzoni 2021 {INJECTED}")
 
 
 @pytest.fixture(scope="module")

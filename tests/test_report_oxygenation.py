@@ -9,10 +9,8 @@ text), the answer. The browser helpers and the ``chromium`` fixture come from
 
 from __future__ import annotations
 
-import csv
 import html
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -30,20 +28,9 @@ FIT = dict(chains=2, draws=300, tune=300, seed=11)
 
 
 @pytest.fixture(scope="module")
-def injected_register(tmp_path_factory) -> Path:
+def injected_register(relabelled_register) -> Path:
     """A copy of the embedded register with a script tag in Monsel 2022's label."""
-    target = tmp_path_factory.mktemp("register") / "register"
-    shutil.copytree(ROOT / "data", target, ignore=shutil.ignore_patterns("*.md"))
-    path = target / "studies.csv"
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    (row,) = [r for r in rows if r["study_id"] == INJECTED_STUDY]
-    row["label"] = f"Monsel 2022 {INJECTED}"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return target
+    return relabelled_register(INJECTED_STUDY, f"Monsel 2022 {INJECTED}")
 
 
 @pytest.fixture(scope="module")

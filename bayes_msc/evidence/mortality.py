@@ -29,14 +29,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .doses import arm_dose, dose_problem
+from .doses import arm_dose
 from .register import Register
+from .selection import dose_check, evidence_set_studies, excluded_class, inclusion_entry, listing_exclusion, worst_quality
 
 if TYPE_CHECKING:
     from ..spec import AnalysisSpec
-
-QUALITY_ORDER = ("primary", "secondary", "inferred", "assumption")
-
 
 @dataclass(frozen=True)
 class ArmCount:
@@ -126,13 +124,6 @@ def _masked_report(report: PartialReport) -> PartialReport:
 # -- selection ---------------------------------------------------------------------------
 
 
-def evidence_set_studies(register: Register, evidence_set: str) -> pd.DataFrame:
-    studies = register.studies
-    if evidence_set == "seed":
-        return studies[studies["seed_file"].fillna("").astype(str).str.len() > 0]
-    return studies
-
-
 def choose_timepoint(rows: pd.DataFrame, window: tuple[int, int]) -> tuple[pd.DataFrame, str]:
     """Pick one timepoint's rows for a study.
 
@@ -173,23 +164,10 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
 
     for _, study in study_rows.iterrows():
         sid = study["study_id"]
-        entry = {
-            "study_id": sid,
-            "label": study["label"],
-            "seed": bool(str(study.get("seed_file") or "").strip()) and not pd.isna(study.get("seed_file")),
-            "status": "excluded",
-            "contribution": "",
-            "detail": "",
-            "reason": "",
-            "quality": "",
-            "source": "",
-        }
+        entry = inclusion_entry(study)
         inclusion.append(entry)
-        if sid in selection.exclude_studies:
-            entry["reason"] = "excluded by the analysis spec (evidence.exclude_studies)"
-            continue
-        if str(study.get("status")) == "withdrawn":
-            entry["reason"] = "withdrawn registration: no participants, no results"
+        entry["reason"] = listing_exclusion(study, selection)
+        if entry["reason"]:
             continue
         rows = register.mortality[register.mortality["study_id"] == sid]
         if rows.empty:
@@ -202,7 +180,7 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
         usable_rows = []
         for _, row in rows.iterrows():
             row_arms = str(row["arms"]).split("+")
-            excluded = [a for a in row_arms if _excluded_class(arms.loc[a], selection.product_classes)]
+            excluded = [a for a in row_arms if excluded_class(arms.loc[a], selection.product_classes)]
             if excluded:
                 for a in excluded:
                     dropped_arms.append(f"{a} ({arms.loc[a, 'product_class']})")
@@ -228,20 +206,20 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
             )
             continue
 
-        if single_arm_ok:  # a dose-response form: every cell arm needs a place on the dose axis
-            cell_doses = [arm_dose(register, sid, a) for a in dict.fromkeys(used_arms) if arms.loc[a, "role"] == "cells"]
-            problem = dose_problem(cell_doses, spec.model.use_assumed_doses)
+        if single_arm_ok:  # a dose-response form
+            cells = [a for a in used_arms if arms.loc[a, "role"] == "cells"]
+            problem, flag = dose_check(register, sid, cells, spec.model.use_assumed_doses)
             if problem:
                 entry["reason"] = problem
                 continue
-            if any(d.assumed for d in cell_doses):
-                flags.append("dose levels are an assumption (flagged in doses.csv)")
+            flags += [flag] if flag else []
 
         study_index = len(included)
         included.append(sid)
         arm_index = {}
         for a in dict.fromkeys(used_arms):
             arm = arms.loc[a]
+            dose = arm_dose(register, sid, a)
             arm_index[a] = len(arm_records)
             arm_records.append(
                 {
@@ -251,8 +229,8 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
                     "study_index": study_index,
                     "treated": int(arm["role"] == "cells"),
                     "product_class": arm["product_class"],
-                    "dose_per_kg": arm_dose(register, sid, a).per_kg,
-                    "dose": arm_dose(register, sid, a),
+                    "dose_per_kg": dose.per_kg,
+                    "dose": dose,
                     "n": arm["n"],
                 }
             )
@@ -288,7 +266,7 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
             contribution=", ".join(sorted(set(kinds))),
             detail="; ".join(details) + f" ({rows['timepoint'].iloc[0]})",
             reason="; ".join(flags),
-            quality=_worst_quality(qualities),
+            quality=worst_quality(qualities),
             source="; ".join(dict.fromkeys(sources)),
         )
     arms_frame = pd.DataFrame(
@@ -309,15 +287,6 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
 def _note(study: pd.Series) -> str:
     note = study.get("notes")
     return f" ({note})" if isinstance(note, str) and note.strip() else ""
-
-
-def _excluded_class(arm: pd.Series, classes: tuple[str, ...]) -> bool:
-    return arm["role"] == "cells" and bool(classes) and arm["product_class"] not in classes
-
-
-def _worst_quality(qualities: list[str]) -> str:
-    ranked = [q for q in QUALITY_ORDER if q in set(qualities)]
-    return ranked[-1] if ranked else ""
 
 
 def _death_range(row: pd.Series) -> tuple[int, int]:

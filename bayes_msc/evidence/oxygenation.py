@@ -27,9 +27,9 @@ import pandas as pd
 from ..errors import InputError
 from ..spec import AnalysisSpec
 from . import derivations
-from .mortality import _excluded_class, _worst_quality, evidence_set_studies
-from .doses import arm_dose, dose_problem
+from .doses import arm_dose
 from .register import Register
+from .selection import dose_check, evidence_set_studies, excluded_class, inclusion_entry, listing_exclusion, worst_quality
 
 # Measures that can enter a PaO2/FiO2 analysis, and why the others cannot.
 USABLE_MEASURES = ("pf_ratio", "sf_ratio")
@@ -212,17 +212,10 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
 
     for _, study in evidence_set_studies(register, selection.evidence_set).iterrows():
         sid = study["study_id"]
-        entry = {
-            "study_id": sid, "label": study["label"],
-            "seed": isinstance(study.get("seed_file"), str) and bool(study["seed_file"].strip()),
-            "status": "excluded", "contribution": "", "detail": "", "reason": "", "quality": "", "source": "",
-        }
+        entry = inclusion_entry(study)
         inclusion.append(entry)
-        if sid in selection.exclude_studies:
-            entry["reason"] = "excluded by the analysis spec (evidence.exclude_studies)"
-            continue
-        if str(study.get("status")) == "withdrawn":
-            entry["reason"] = "withdrawn registration: no participants, no results"
+        entry["reason"] = listing_exclusion(study, selection)
+        if entry["reason"]:
             continue
         rows = table[table["study_id"] == sid]
         if rows.empty:
@@ -238,7 +231,7 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
             entry["reason"] = reason
             continue
         arms = register.arms[register.arms["study_id"] == sid].set_index("arm_id")
-        dropped = sorted({a for a in usable["arm"] if _excluded_class(arms.loc[a], selection.product_classes)})
+        dropped = sorted({a for a in usable["arm"] if excluded_class(arms.loc[a], selection.product_classes)})
         usable = usable[~usable["arm"].isin(dropped)]
         if usable.empty:
             entry["reason"] = "cell arms are of a product class this analysis leaves out: " + ", ".join(dropped)
@@ -264,14 +257,13 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
                 "no control arm: its change is read as natural course + treatment effect, with the "
                 "natural course borrowed from other studies' control arms"
             )
-        if spec.model.dose_response != "none":  # every cell arm needs a place on the dose axis
-            cell_doses = [arm_dose(register, sid, a) for a in dict.fromkeys(chosen["arm"]) if arms.loc[a, "role"] == "cells"]
-            problem = dose_problem(cell_doses, spec.model.use_assumed_doses)
+        if spec.model.dose_response != "none":
+            cells = [a for a in chosen["arm"] if arms.loc[a, "role"] == "cells"]
+            problem, flag = dose_check(register, sid, cells, spec.model.use_assumed_doses)
             if problem:
                 entry["reason"] = problem
                 continue
-            if any(d.assumed for d in cell_doses):
-                flags.append("dose levels are an assumption (flagged in doses.csv)")
+            flags += [flag] if flag else []
         study_index = len(included)
         details, qualities, sources = [], [], []
         for _, row in chosen.iterrows():
@@ -304,7 +296,7 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
             contribution=", ".join(kinds),
             detail="; ".join(details) + f" ({chosen['timepoint'].iloc[0]}, mmHg)",
             reason="; ".join(flags),
-            quality=_worst_quality(qualities),
+            quality=worst_quality(qualities),
             source="; ".join(dict.fromkeys(sources)),
         )
     used = {(t["study_id"], t["arm"], t["comparator"] or "", t["timepoint"]) for t in terms}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..priors import PriorSet
-from .dose_response import build_dose_effect, dose_values, effect_log_prior
+from .dose_response import build_dose_effect, effect_log_prior, with_doses
 from .inputs import ModelInputs, prior_data, prior_values
 
 TOP_LEVEL = ("mu", "tau")
@@ -52,14 +52,7 @@ def continuous_inputs(evidence, priors: PriorSet, model=None) -> ModelInputs:
         "natural_course": bool(evidence.natural_course),
         "dose_response": "none",
     }
-    if model is not None and model.dose_response != "none":
-        dose_vals, dose_coords, dose_structure = dose_values(
-            terms["dose"], terms["treated"], terms["study_index"], evidence.studies, model
-        )
-        values.update(dose_vals)
-        coords.update(dose_coords)
-        structure.update(dose_structure)
-    return ModelInputs("continuous", values, coords, structure)
+    return with_doses(ModelInputs("continuous", values, coords, structure), terms, evidence.studies, model)
 
 
 def build_continuous_model(inputs: ModelInputs, priors: PriorSet):

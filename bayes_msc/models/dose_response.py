@@ -50,6 +50,18 @@ def dose_values(doses, treated, study_index, studies, model_settings) -> tuple[d
     return values, coords, structure
 
 
+def with_doses(inputs, units, studies, model_settings):
+    """``inputs`` plus the dose data of ``units`` (arms or terms with ``dose``, ``treated``,
+    ``study_index`` columns) when the spec fits a dose-response form; else ``inputs``."""
+    from dataclasses import replace
+
+    if model_settings is None or model_settings.dose_response == "none":
+        return inputs
+    values, coords, structure = dose_values(units["dose"], units["treated"], units["study_index"], studies, model_settings)
+    return replace(inputs, values={**inputs.values, **values}, coords={**inputs.coords, **coords},
+                   structure={**inputs.structure, **structure})
+
+
 def curve(form: str, d, params: dict, reference, xp=np):
     """f(d) for ``form`` with parameters ``params``; ``xp`` is numpy or pytensor.tensor."""
     if form == "emax":

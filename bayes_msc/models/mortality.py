@@ -24,7 +24,7 @@ import numpy as np
 from ..evidence.mortality import MortalityEvidence
 from ..priors import PriorSet
 from .inputs import ModelInputs, prior_data, prior_values
-from .dose_response import build_dose_effect, dose_values, effect_log_prior
+from .dose_response import build_dose_effect, effect_log_prior, with_doses
 from .likelihood import pack_partial_reports, partial_report_logp
 
 TOP_LEVEL = ("log_or", "tau")  # what SBC ranks and the summary leads with
@@ -61,14 +61,7 @@ def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) 
     }
     # Hyperparameter values are data; only the prior families fix the graph.
     structure = {"priors": list(priors.structure_key()), "dose_response": "none"}
-    if model is not None and model.dose_response != "none":
-        dose_vals, dose_coords, dose_structure = dose_values(
-            arms["dose"], arms["treated"], arms["study_index"], evidence.studies, model
-        )
-        values.update(dose_vals)
-        coords.update(dose_coords)
-        structure.update(dose_structure)
-    return ModelInputs("mortality", values, coords, structure)
+    return with_doses(ModelInputs("mortality", values, coords, structure), arms, evidence.studies, model)
 
 
 def build_mortality_model(inputs: ModelInputs, priors: PriorSet):

@@ -17,6 +17,7 @@ from .sections import (
     Section,
     checks_table,
     DOSE_ROLE_WORDS,
+    Citations,
     dose_methods_text,
     dose_response_section,
     effect_parameters,
@@ -29,7 +30,9 @@ from .sections import (
     register_layout,
     register_table,
     robustness_section,
+    sampling_methods_text,
     sensitivity_table,
+    versions_text,
 )
 
 CORRECTION = 0.5  # display only: added to every cell of a 2x2 table with a zero cell
@@ -394,8 +397,6 @@ def diagnostics_section(ctx: ReportContext) -> Markup:
 
 
 def methods_section(ctx: ReportContext) -> Markup:
-    import json
-
     from ..priors import find_preset
 
     spec = ctx.spec
@@ -404,14 +405,7 @@ def methods_section(ctx: ReportContext) -> Markup:
     inclusion = ev.inclusion
     n_in = int((inclusion["status"] == "included").sum())
     kinds = {r.kind for r in ev.partial}
-    versions = json.loads(result.tree.attrs.get("package_versions", "{}"))
-    s = spec.sampler
-    refs: list[str] = []
-
-    def cite(text: str) -> str:
-        if text not in refs:
-            refs.append(text)
-        return f"[{refs.index(text) + 1}]"
+    cite = Citations()
 
     role_words = {"effect": "pooled log odds ratio μ", "heterogeneity": "between-trial standard deviation τ",
                   "baseline": "each trial's control-arm log-odds α_j"}
@@ -435,7 +429,6 @@ def methods_section(ctx: ReportContext) -> Markup:
                          "distribution of the sum of the arm binomials, averaged with equal weights over the "
                          "allocations the design allows.")
     window = spec.evidence.timepoint_window_days
-    diag = result.diagnostics
     text = (
         f"All-cause mortality was synthesised in a Bayesian random-effects meta-analysis with an arm-based "
         f"binomial likelihood: deaths in arm k of trial j ~ Binomial(n_jk, p_jk), logit p_jk = α_j + δ_jk, with "
@@ -449,33 +442,21 @@ def methods_section(ctx: ReportContext) -> Markup:
         f"{', '.join(nice(c) for c in spec.evidence.product_classes) or 'all'}); the others are listed with the "
         f"reason. Mortality was taken at the first reported day within {window[0]}–{window[1]} days, otherwise "
         f"at the trial's own endpoint. Priors: {'; '.join(prior_bits)}. The effect in a new trial was "
-        f"μ + τ ε, ε ~ Normal(0, 1). The posterior was sampled with the No-U-Turn sampler of nutpie "
-        f"{versions.get('nutpie', '')} {cite('Hoffman & Gelman, J Mach Learn Res 2014;15:1593 (NUTS)')} on a PyMC "
-        f"{versions.get('pymc', '')} model: {s.chains} chains of {s.draws} draws after {s.tune} tuning steps, "
-        f"target acceptance {s.target_accept:g}, maximum tree depth {s.maxdepth}, seed {s.seed}. Convergence "
-        f"was checked with rank-normalised R-hat ≤ 1.01 and bulk and tail effective sample sizes ≥ 400 "
-        f"{cite('Vehtari, Gelman, Simpson, Carpenter & Bürkner, Bayesian Anal 2021;16:667')}, no divergent "
-        f"transitions, no saturated tree depth and E-BFMI ≥ 0.3 "
-        f"{cite('Betancourt, arXiv:1604.00695 (2016)')}; "
-        + ("all checks passed. " if diag.passed else
-           f"checks failed: {', '.join(c.name for c in diag.checks if not c.passed)}. ")
+        f"μ + τ ε, ε ~ Normal(0, 1). "
+        + sampling_methods_text(ctx, cite)
         + f"Results are posterior medians with {round(spec.decision.ci_prob * 100)}% equal-tailed intervals; "
         f"P(benefit) = P(OR < 1) and P(OR < {spec.decision.clinically_meaningful_or:g}) are given with Monte Carlo "
         f"standard errors, and absolute risk reduction and number needed to treat at a baseline risk of "
         f"{pct(spec.decision.baseline_risk)}"
         + (f" ({spec.decision.baseline_risk_source})" if spec.decision.baseline_risk_source else "")
-        + f" {cite('Altman, BMJ 1998;317:1309 (NNT with confidence intervals)')}. Analysis spec SHA-256 "
-        f"{spec.content_hash()[:16]}…, evidence register SHA-256 {ev.register_hash[:16]}…; analysed with "
-        + ("bayes_msc " + versions["bayes_msc"] + ", " if versions.get("bayes_msc", "not installed") != "not installed"
-           else "bayes_msc, ")
-        + f"ArviZ {versions.get('arviz', '')} on "
-        f"{ctx.result.tree.attrs.get('created', '')[:10]}."
+        + f" {cite('Altman, BMJ 1998;317:1309 (NNT with confidence intervals)')}. "
+        + versions_text(ctx)
     )
     derived = _derived_references(ctx)
     return Markup(
         el("div", para(text), class_="methods")
         + el("h3", "References")
-        + el("ol", *(el("li", r) for r in refs), class_="refs")
+        + cite.html()
         + el("h3", "Sources of derived and assumed numbers")
         + (el("ol", *(el("li", d) for d in derived), class_="refs") if derived
            else para("Every number used was reported directly.", class_="note"))

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..evidence.selection import worst_quality
 from . import figures
 from .html import Markup, badge, el, figure, fmt, join, para, table
 
@@ -83,19 +84,12 @@ DESIGN_NAMES = {
     "dose_escalation_single_arm": "single-arm dose escalation",
     "withdrawn_registration": "registration (withdrawn)",
 }
-QUALITY_ORDER = ("primary", "secondary", "inferred", "assumption")
 
 
 def nice(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return ""
     return DESIGN_NAMES.get(str(value), str(value).replace("_", " "))
-
-
-def worst_quality(values) -> str:
-    present = {str(v) for v in values if isinstance(v, str)}
-    ranked = [q for q in QUALITY_ORDER if q in present]
-    return ranked[-1] if ranked else ""
 
 
 def interval_text(iv, spec: str = ".2f", scale: float = 1.0, unit: str = "") -> str:
