@@ -160,11 +160,15 @@ def _cmd_fit(args) -> int:
         print(json.dumps(result.summary_dict(), indent=2, default=_json_default))
     else:
         print(render_result(result))
-    if not result.diagnostics.passed:
-        print(f"bayes_msc: WARNING: {result.diagnostics.verdict()}", file=sys.stderr)
-        if args.strict:
-            return EXIT_DIAGNOSTICS_FAILED
-    return 0
+    return _diagnostics_status(result, args.strict)
+
+
+def _diagnostics_status(result, strict: bool) -> int:
+    """Warn loudly when diagnostics fail; with ``--strict`` that is a non-zero exit."""
+    if result.diagnostics.passed:
+        return 0
+    print(f"bayes_msc: WARNING: {result.diagnostics.verdict()}", file=sys.stderr)
+    return EXIT_DIAGNOSTICS_FAILED if strict else 0
 
 
 def _cmd_data(args) -> int:
@@ -274,11 +278,7 @@ def _cmd_report(args) -> int:
     if args.sbc or sbc_path.is_file():
         options["sbc"] = _read_sbc(sbc_path)
     print(f"wrote {write_report(result, args.output, register=args.data, **options)}")
-    if not result.diagnostics.passed:
-        print(f"bayes_msc: WARNING: {result.diagnostics.verdict()}", file=sys.stderr)
-        if args.strict:
-            return EXIT_DIAGNOSTICS_FAILED
-    return 0
+    return _diagnostics_status(result, args.strict)
 
 
 def _read_sbc(path) -> dict:

@@ -26,6 +26,7 @@ from ..errors import InputError, Location
 from . import derivations
 from .doses import NO_DOSE
 from .oxygenation import TERM_COLUMNS, OxygenationEvidence, build_oxygenation_evidence
+from .register import read_csv
 
 REQUIRED = ("study", "estimate", "se")
 OPTIONAL = ("label", "source", "quality", "notes")
@@ -46,12 +47,7 @@ def load_estimates(path: str | Path) -> EstimateTable:
     shown = str(path)
     if not path.is_file():
         raise InputError("estimates file not found", Location(shown))
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", Location(shown)) from None
-    reader = csv.DictReader(text.splitlines())
+    raw, reader = read_csv(path, shown)
     header = [h.strip() for h in (reader.fieldnames or [])]
     for name in REQUIRED:
         if name not in header:

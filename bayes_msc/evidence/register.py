@@ -128,6 +128,16 @@ def _parse_cell(raw: str, column: Column, where: Location):
     return value
 
 
+def read_csv(path: Path, shown: str) -> tuple[bytes, csv.DictReader]:
+    """The file's bytes (for its content hash) and a reader over its UTF-8 rows."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", Location(shown)) from None
+    return raw, csv.DictReader(text.splitlines())
+
+
 def _read_table(root: Path, table: Table) -> tuple[pd.DataFrame, bytes, list[Location]] | None:
     path = root / table.file_name
     shown = _display(path)
@@ -135,12 +145,7 @@ def _read_table(root: Path, table: Table) -> tuple[pd.DataFrame, bytes, list[Loc
         if table.required:
             raise InputError("required table is missing", Location(shown))
         return None
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", Location(shown)) from None
-    reader = csv.DictReader(text.splitlines())
+    raw, reader = read_csv(path, shown)
     header = reader.fieldnames or []
     for name in table.column_names:
         if name not in header:
