@@ -3,7 +3,10 @@
 Every measurement runs in its own child process (``python -m bayes_msc.bench child TASK``)
 so import and compile costs are real and peak memory (``ru_maxrss``) is per task. "Cold"
 means a fresh, empty compile cache directory; "warm" reuses the one a previous child
-filled. Figures are medians over repeats with [min-max]; the ratios the speed issue sets as
+filled. "Whole" runs from the parent starting the process to the end of the fit; after it
+each child samples the same model once more, so sampling speed is also measured without the
+one-off costs of a first sampling in a process (lazy imports, worker start-up) — for nutpie
+and PyMC alike. Figures are medians over repeats with [min-max]; the ratios the speed issue sets as
 targets are printed with PASS/FAIL, but nothing here is asserted by the test-suite: timing
 belongs in a benchmark, not in tests.
 """
@@ -26,10 +29,12 @@ ANALYSIS = "mortality"
 # -- child tasks (run in a fresh interpreter) ------------------------------------------------
 
 
-def _peak_rss_mb() -> float:
+def _peak_rss_mb(who: str = "self") -> float:
+    """Peak resident memory of this process, or of its largest finished child process."""
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    which = resource.RUSAGE_SELF if who == "self" else resource.RUSAGE_CHILDREN
+    return resource.getrusage(which).ru_maxrss / 1024.0
 
 
 def _min_bulk_ess(tree, var_names) -> float:
@@ -41,12 +46,19 @@ def _min_bulk_ess(tree, var_names) -> float:
 
 
 def _child_fit(args) -> dict:
-    from .api import analysis_for, fit
+    """``fit mortality`` as the command runs it, then the same fit again in the process: the
+    second sampling has no one-off costs (first-use imports, thread start-up) and measures
+    the sampler itself."""
+    from .api import analysis_for, fit, fit_spec
 
     result = fit(ANALYSIS, seed=args.seed)
+    whole = time.time() - args.started_at
     parts = analysis_for(result.spec.outcome)
     ess = _min_bulk_ess(result.tree, parts.diagnostic_vars)
-    return {**result.timings, "min_bulk_ess": ess, "ess_per_second": ess / result.timings["sample"],
+    again = fit_spec(result.spec, evidence=result.evidence)
+    ess_again = _min_bulk_ess(again.tree, parts.diagnostic_vars)
+    return {**result.timings, "whole": whole, "min_bulk_ess": ess, "ess_per_second": ess / result.timings["sample"],
+            "steady_ess_per_second": ess_again / again.timings["sample"],
             "divergences": result.diagnostics.checks[3].value}
 
 
@@ -64,20 +76,27 @@ def _child_pymc(args) -> dict:
     evidence = parts.build_evidence(load_register(), spec)
     model = parts.build_model(parts.make_inputs(evidence, spec.priors, spec.model), spec.priors)
     s = spec.sampler
-    start = time.perf_counter()
-    with model:
-        tree = pm.sample(
-            draws=s.draws, tune=s.tune, chains=s.chains, cores=min(s.chains, os.cpu_count() or 1),
-            target_accept=s.target_accept, random_seed=s.seed, progressbar=False,
-            nuts_sampler=args.sampler, compute_convergence_checks=False,
-        )
-    total = time.perf_counter() - start
-    # PyMC records the time spent drawing samples, separately from compilation.
-    sampling = float(tree["posterior"].attrs.get("sampling_time", total))
+
+    def sample():
+        start = time.perf_counter()
+        with model:
+            tree = pm.sample(
+                draws=s.draws, tune=s.tune, chains=s.chains, cores=min(s.chains, os.cpu_count() or 1),
+                target_accept=s.target_accept, random_seed=s.seed, progressbar=False,
+                nuts_sampler=args.sampler, compute_convergence_checks=False,
+            )
+        total = time.perf_counter() - start
+        # PyMC records the time spent drawing samples, separately from compilation.
+        return tree, total, float(tree["posterior"].attrs.get("sampling_time", total))
+
+    tree, total, sampling = sample()
+    whole = time.time() - args.started_at
     timings.update(compile=max(total - sampling, 0.0), sample=sampling)
     ess = _min_bulk_ess(tree, parts.diagnostic_vars)
     divergences = int(tree["sample_stats"]["diverging"].sum())
-    return {**timings, "min_bulk_ess": ess, "ess_per_second": ess / sampling, "divergences": divergences}
+    again, _, sampling_again = sample()  # as for nutpie: the sampler without one-off costs
+    return {**timings, "whole": whole, "min_bulk_ess": ess, "ess_per_second": ess / sampling, "divergences": divergences,
+            "steady_ess_per_second": _min_bulk_ess(again, parts.diagnostic_vars) / sampling_again}
 
 
 def _child_sweep(args) -> dict:
@@ -96,6 +115,7 @@ def _child_sweep(args) -> dict:
         fit_spec(spec.with_priors(spec.priors.with_parameter("effect", "sigma", float(sigma))), register)
         per_fit.append(time.perf_counter() - start)
     return {"fits": args.fits, "compiles": COMPILE_COUNT["nutpie"], "first_fit": per_fit[0],
+            "whole": time.time() - args.started_at,
             "later_fit_median": statistics.median(per_fit[1:]) if len(per_fit) > 1 else float("nan")}
 
 
@@ -108,9 +128,13 @@ def child_main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sampler", default="pymc")
     parser.add_argument("--fits", type=int, default=20)
+    # The parent's clock when it started this process: "whole" is measured from there to the
+    # end of the fit, so what a child does afterwards (a steady-state re-sample, ESS) is not in it.
+    parser.add_argument("--started-at", type=float, required=True)
     args = parser.parse_args(argv)
     result = CHILD_TASKS[args.task](args)
     result["peak_rss_mb"] = _peak_rss_mb()
+    result["child_peak_rss_mb"] = _peak_rss_mb("children")
     print("BENCH " + json.dumps(result))
     return 0
 
@@ -123,7 +147,7 @@ def _run_child(task: str, cache: Path, *extra: str) -> dict:
     env.pop("PYTENSOR_FLAGS", None)
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "bayes_msc.bench", "child", task, *extra],
+        [sys.executable, "-m", "bayes_msc.bench", "child", task, "--started-at", repr(time.time()), *extra],
         capture_output=True, text=True, env=env,
     )
     wall = time.perf_counter() - start
@@ -172,20 +196,27 @@ def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdo
         if not runs[name]:
             print(f"{label:28}not installed", file=out)
             continue
-        cells = [_stat(col(name, "wall")), _stat(col(name, "import")), _stat(col(name, "compile")),
+        cells = [_stat(col(name, "whole")), _stat(col(name, "import")), _stat(col(name, "compile")),
                  _stat(col(name, "sample")), _stat(col(name, "postprocess")), _stat(col(name, "peak_rss_mb"))]
         print(f"{label:28}" + "".join(f"{c:>22}" for c in cells), file=out)
-    print("\nSampling speed (min bulk ESS per second of sampling, over all parameters)", file=out)
+    if runs["pymc"]:
+        print(f"{'':28}PyMC samples in worker processes; the largest peaked at "
+              f"{_stat(col('pymc', 'child_peak_rss_mb')).strip()} MB (not in the column above)", file=out)
+    print("\nSampling speed: min bulk ESS (over all parameters) per second of sampling;\n"
+          "'first' is the fit above, 'steady' a second sampling in the same process (no one-off costs)", file=out)
     for name in ("cold", "pymc", "numpyro"):
         if runs[name]:
-            print(f"  {name:10} {_stat(col(name, 'ess_per_second'))}   divergences {col(name, 'divergences')}", file=out)
+            print(f"  {name:10} first {_stat(col(name, 'ess_per_second'))}   steady {_stat(col(name, 'steady_ess_per_second'))}"
+                  f"   divergences {col(name, 'divergences')}", file=out)
 
-    cold = statistics.median(col("cold", "wall"))
-    warm = statistics.median(col("warm", "wall"))
-    pymc = statistics.median(col("pymc", "wall"))
-    ess_ratio = statistics.median(col("cold", "ess_per_second")) / statistics.median(col("pymc", "ess_per_second"))
-    independent_total = sum(r["wall"] for r in independent)
-    print(f"\nSweep: {sweep['fits']} fits in one process, {sweep['compiles']} compile(s): {sweep['wall']:.1f} s "
+    cold = statistics.median(col("cold", "whole"))
+    warm = statistics.median(col("warm", "whole"))
+    pymc = statistics.median(col("pymc", "whole"))
+    ess_ratio = (statistics.median(col("cold", "steady_ess_per_second"))
+                 / statistics.median(col("pymc", "steady_ess_per_second")))
+    first_ess_ratio = statistics.median(col("cold", "ess_per_second")) / statistics.median(col("pymc", "ess_per_second"))
+    independent_total = sum(r["whole"] for r in independent)
+    print(f"\nSweep: {sweep['fits']} fits in one process, {sweep['compiles']} compile(s): {sweep['whole']:.1f} s "
           f"(first fit {sweep['first_fit']:.1f} s, later fits {sweep['later_fit_median']:.2f} s each, peak "
           f"{sweep['peak_rss_mb']:.0f} MB)", file=out)
     print(f"Independent: {independent_fits} separate `fit` processes sharing a cache: {independent_total:.1f} s "
@@ -193,15 +224,16 @@ def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdo
     targets = [
         ("cold fit <= PyMC NUTS whole process", cold / pymc, cold <= pymc),
         ("warm fit <= 0.5 x cold fit", warm / cold, warm <= 0.5 * cold),
-        (f"{sweep['fits']}-fit sweep <= 2 x one cold fit", sweep["wall"] / cold, sweep["wall"] <= 2 * cold),
-        ("sampling ESS/s >= 10 x PyMC NUTS", ess_ratio, ess_ratio >= 10),
-        (f"sweep vs {independent_fits} independent fits", sweep["wall"] / independent_total * independent_fits / sweep["fits"], True),
+        (f"{sweep['fits']}-fit sweep <= 2 x one cold fit", sweep["whole"] / cold, sweep["whole"] <= 2 * cold),
+        ("sampling ESS/s >= 10 x PyMC NUTS (steady)", ess_ratio, ess_ratio >= 10),
+        (f"sweep vs {independent_fits} independent fits", sweep["whole"] / independent_total * independent_fits / sweep["fits"], True),
     ]
     print("\nTargets (ratio; PASS/FAIL)", file=out)
     for label, ratio, ok in targets[:4]:
         print(f"  {label:42} {ratio:6.2f}  {'PASS' if ok else 'FAIL'}", file=out)
     label, ratio, _ = targets[4]
     print(f"  {label:42} {ratio:6.2f}  (per fit, sweep / independent)", file=out)
+    print(f"  {'sampling ESS/s vs PyMC NUTS, first sampling':42} {first_ess_ratio:6.2f}  (incl. one-off costs)", file=out)
     return {"runs": runs, "sweep": sweep, "independent": independent, "targets": [t[:2] for t in targets]}
 
 

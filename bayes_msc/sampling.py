@@ -7,6 +7,9 @@ pytensor's on-disk cache (configured in :mod:`bayes_msc.runtime`) carries compil
 across processes. New observations, prior hyperparameters or masked studies go through
 nutpie's ``with_data``, which returns a new compiled object without compiling.
 
+Data enter every compiled model as one shared vector (see :mod:`bayes_msc.models.inputs`),
+so a re-sample hands nutpie a single array.
+
 nutpie records no log-likelihood or log-prior; :func:`add_pointwise_groups` computes both
 with PyMC so LOO and power-scaling sensitivity work on the result.
 """
@@ -18,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import runtime
-from .models.inputs import ModelInputs
+from .models.inputs import MODEL_DATA, ModelInputs, set_model_data
 from .spec import SamplerSettings
 
 runtime.configure()
@@ -40,11 +43,7 @@ class CompiledAnalysis:
         """Same structure, new values: no compilation. Raises if the structure differs."""
         if inputs.structure_key() != self.key:
             raise ValueError("inputs have a different structure; compile them instead")
-        # Data the graph never reads (e.g. a flag only one model variant uses) is not a shared
-        # variable of the compiled model; it cannot change the result, so it is not passed.
-        known = {var.name for var in self.compiled.shared_var_keys}
-        values = {name: value for name, value in inputs.values.items() if name in known}
-        return replace(self, compiled=self.compiled.with_data(**values), inputs=inputs)
+        return replace(self, compiled=self.compiled.with_data(**{MODEL_DATA: inputs.packed()}), inputs=inputs)
 
     def _sync_initial_point(self) -> None:
         """Give the PyMC model this run's data before sampling.
@@ -54,10 +53,7 @@ class CompiledAnalysis:
         Without this, a refit through ``with_data`` would start from the compile-time values
         and give different (equally valid) numbers than a fresh compile with the same seed.
         """
-        import pymc as pm
-
-        data = {name: value for name, value in self.inputs.values.items() if name in self.model.named_vars}
-        pm.set_data(data, model=self.model)
+        set_model_data(self.model, self.inputs)
 
     def sample(self, settings: SamplerSettings, *, progress_bar: bool = False):
         import nutpie
@@ -91,8 +87,11 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
         return cached if cached.inputs is inputs else cached.with_inputs(inputs)
     import nutpie
 
+    from .nutpie_callbacks import lean_callbacks
+
     model = build(inputs)
-    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    with lean_callbacks():
+        compiled = nutpie.compile_pymc_model(model, backend="numba")
     COMPILE_COUNT["nutpie"] += 1
     analysis = CompiledAnalysis(key, model, compiled, inputs)
     _CACHE[key] = analysis
@@ -104,7 +103,7 @@ def add_pointwise_groups(posterior_tree, analysis: CompiledAnalysis):
     import pymc as pm
     from pymc.stats import compute_log_prior
 
-    pm.set_data(analysis.inputs.values, model=analysis.model)
+    set_model_data(analysis.model, analysis.inputs)
     pm.compute_log_likelihood(posterior_tree, model=analysis.model, extend_inferencedata=True, progressbar=False)
     compute_log_prior(posterior_tree, model=analysis.model, extend_inferencedata=True, progressbar=False)
     return posterior_tree

@@ -165,8 +165,11 @@ def _pad_partial(inputs, n_conf: int):
     extra = n_conf - v["partial_arm"].shape[1]
     if extra <= 0:
         return inputs
-    for name in ("partial_arm", "partial_deaths", "partial_n"):
+    for name in ("partial_deaths", "partial_n", "partial_log_choose"):
         v[name] = np.pad(v[name], ((0, 0), (0, extra), (0, 0)))
+    # Padded configurations read the arms of the first one (as pack_partial_reports pads), so
+    # the layout, and with it the compiled model, is the same for every replicate.
+    v["partial_arm"] = np.concatenate([v["partial_arm"], np.repeat(v["partial_arm"][:, :1], extra, axis=1)], axis=1)
     v["partial_log_weight"] = np.pad(v["partial_log_weight"], ((0, 0), (0, extra)), constant_values=-np.inf)
     return replace(inputs, values=v)
 

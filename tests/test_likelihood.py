@@ -25,7 +25,7 @@ def _pytensor_logp(arrays, logit_p):
 
     gathered = pt.as_tensor(logit_p)[arrays.arm_index]
     out = partial_report_logp(
-        pt.zeros(arrays.shape[0]), gathered, arrays.deaths.astype(float), arrays.n.astype(float), arrays.log_weight
+        pt.zeros(arrays.shape[0]), gathered, arrays.deaths, arrays.n, arrays.log_choose, arrays.log_weight
     )
     return out.eval()
 

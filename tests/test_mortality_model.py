@@ -101,12 +101,9 @@ def test_same_seed_gives_identical_numbers_in_process(quick_spec):
 
 def test_scipy_pointwise_log_density_equals_pymc(quick_spec):
     """The post-processing shortcut computes exactly what PyMC's own functions compute."""
-    import pymc as pm
-    from pymc.stats import compute_log_prior
-
     from bayes_msc.api import fit_spec
     from bayes_msc.evidence.register import load_register
-    from bayes_msc.sampling import compile_analysis
+    from bayes_msc.sampling import add_pointwise_groups, compile_analysis
 
     spec = quick_spec.with_sampler(draws=100, tune=200)
     result = fit_spec(spec, load_register())
@@ -115,9 +112,7 @@ def test_scipy_pointwise_log_density_equals_pymc(quick_spec):
     analysis = compile_analysis(inputs, lambda i: build_mortality_model(i, spec.priors))
     reference = result.tree.copy()
     del reference["log_likelihood"], reference["log_prior"]
-    pm.set_data(inputs.values, model=analysis.model)
-    pm.compute_log_likelihood(reference, model=analysis.model, extend_inferencedata=True, progressbar=False)
-    compute_log_prior(reference, model=analysis.model, extend_inferencedata=True, progressbar=False)
+    add_pointwise_groups(reference, analysis)  # PyMC's compute_log_likelihood / compute_log_prior
     for group in ("log_likelihood", "log_prior"):
         ours, theirs = result.tree[group].to_dataset(), reference[group].to_dataset()
         assert set(ours.data_vars) == set(theirs.data_vars)

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..priors import PriorSet
 from .dose_response import build_dose_effect, effect_log_prior, with_doses
-from .inputs import ModelInputs, prior_data, prior_values
+from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
 
 TOP_LEVEL = ("mu", "tau")
 
@@ -58,8 +58,8 @@ def continuous_inputs(evidence, priors: PriorSet, model=None) -> ModelInputs:
 def build_continuous_model(inputs: ModelInputs, priors: PriorSet):
     import pymc as pm
 
-    with pm.Model(coords={k: list(v) for k, v in inputs.coords.items()}) as model:
-        data = {name: pm.Data(name, value) for name, value in inputs.values.items()}
+    with new_model(inputs) as model:
+        data = model_data(inputs)
         tau = priors.heterogeneity.build("tau", prior_data(data, "heterogeneity", priors.heterogeneity))
         z = pm.Normal("study_effect_z", 0.0, 1.0, dims="study")
         if inputs.structure["dose_response"] == "none":

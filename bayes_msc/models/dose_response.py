@@ -41,7 +41,7 @@ def dose_values(doses, treated, study_index, studies, model_settings) -> tuple[d
         "dose_reference": np.asarray(model_settings.reference_dose),
     }
     body_weight = model_settings.body_weight if fixed_studies else "none"
-    # Only data the graph reads: nutpie's with_data refuses names the compiled model lacks.
+    # Only data the graph reads: the rest would sit unused in the packed model data.
     unused = {"prior": (), "plugin": ("dose_weight_index", "weight_log_sd"),
               "none": ("dose_weight_index", "weight_log_sd", "weight_log_median", "dose_fixed", "dose_is_fixed")}[body_weight]
     values = {k: v for k, v in values.items() if k not in unused}

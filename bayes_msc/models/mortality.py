@@ -23,9 +23,9 @@ import numpy as np
 
 from ..evidence.mortality import MortalityEvidence
 from ..priors import PriorSet
-from .inputs import ModelInputs, prior_data, prior_values
+from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
 from .dose_response import build_dose_effect, effect_log_prior, with_doses
-from .likelihood import pack_partial_reports, partial_report_logp
+from .likelihood import binomial_logpmf_logit, log_binomial_coefficient, pack_partial_reports, partial_report_logp
 
 TOP_LEVEL = ("log_or", "tau")  # what SBC ranks and the summary leads with
 
@@ -41,8 +41,9 @@ def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) 
         "arm_study": arms["study_index"].to_numpy("int64"),
         "arm_treated": arms["treated"].to_numpy("float64"),
         "exact_arm": exact["arm_index"].to_numpy("int64"),
-        "exact_n": exact["n"].to_numpy("int64"),
-        "exact_deaths": exact["deaths"].to_numpy("int64"),
+        "exact_n": exact["n"].to_numpy("float64"),
+        "exact_deaths": exact["deaths"].to_numpy("float64"),
+        "exact_log_choose": log_binomial_coefficient(exact["n"], exact["deaths"]),
         **prior_values(priors),
     }
     if evidence.partial:
@@ -51,6 +52,7 @@ def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) 
             partial_arm=packed.arm_index,
             partial_deaths=packed.deaths,
             partial_n=packed.n,
+            partial_log_choose=packed.log_choose,
             partial_log_weight=packed.log_weight,
         )
     coords = {
@@ -65,11 +67,11 @@ def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) 
 
 
 def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
-    """Build the PyMC model; every value in ``inputs`` becomes a ``pm.Data`` container."""
+    """Build the PyMC model from ``inputs`` (data enter as described in :mod:`.inputs`)."""
     import pymc as pm
 
-    with pm.Model(coords={k: list(v) for k, v in inputs.coords.items()}) as model:
-        data = {name: pm.Data(name, value) for name, value in inputs.values.items()}
+    with new_model(inputs) as model:
+        data = model_data(inputs)
         baseline = priors.baseline.build(
             "baseline_logit", prior_data(data, "baseline", priors.baseline), dims="study"
         )
@@ -85,10 +87,14 @@ def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
             curve_at_arm = build_dose_effect(data, inputs.structure, priors, "log_or", "arm")
             arm_effect = pm.Deterministic("arm_log_or", (tau * z)[data["arm_study"]] + curve_at_arm, dims="arm")
         arm_logit = baseline[data["arm_study"]] + data["arm_treated"] * arm_effect
-        pm.Binomial(
+        # Binomial(n, logit) written out: pm.Binomial recomputes the constant log C(n, d) and
+        # checks its parameters on every gradient, which costs compile time and nothing else.
+        pm.CustomDist(
             "deaths",
-            n=data["exact_n"],
-            logit_p=arm_logit[data["exact_arm"]],
+            arm_logit[data["exact_arm"]],
+            data["exact_n"],
+            data["exact_log_choose"],
+            logp=lambda deaths, logit_p, n, log_choose: binomial_logpmf_logit(deaths, n, log_choose, logit_p),
             observed=data["exact_deaths"],
             dims="exact_report",
         )
@@ -98,9 +104,10 @@ def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
                 arm_logit[data["partial_arm"]],
                 data["partial_deaths"],
                 data["partial_n"],
+                data["partial_log_choose"],
                 data["partial_log_weight"],
                 logp=partial_report_logp,
-                signature="(c,k),(c,k),(c,k),(c)->()",
+                signature="(c,k),(c,k),(c,k),(c,k),(c)->()",
                 observed=np.zeros(len(inputs.coords["partial_report"])),
                 dims="partial_report",
             )
@@ -144,7 +151,8 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
         )
     }
     if "partial_arm" in v:
-        arrays = PartialArrays(v["partial_arm"], v["partial_deaths"], v["partial_n"], v["partial_log_weight"])
+        arrays = PartialArrays(v["partial_arm"], v["partial_deaths"], v["partial_n"], v["partial_log_choose"],
+                               v["partial_log_weight"])
         loglik["deaths_partial"] = xr.DataArray(
             partial_report_logp_numpy(arrays, logit),
             dims=(*dims, "partial_report"),

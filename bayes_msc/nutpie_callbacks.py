@@ -1,0 +1,139 @@
+"""nutpie's C callbacks, written so numba compiles them in a fraction of the time.
+
+nutpie hands its Rust sampler two ``numba.cfunc`` callbacks: the log density with its
+gradient, and the "expand" function that turns a draw into the stored variables. They are
+compiled in every process — pytensor's cache does not cover them — and nutpie 0.16 copies
+the results with array assignments (``out[...] = grad``, ``logp[()] = value``,
+``np.all(np.isfinite(out))``). numba lowers such an assignment together with a
+shape-mismatch error path whose message formatting is slow to compile: on the 2-core
+benchmark machine the two callbacks took 5.0 s with a warm cache, of which about 2 s was
+that error path. The versions below do the same with element loops (the shapes are fixed by
+construction, so the error path cannot be reached) and compile in 2.9 s.
+
+They are used only with the nutpie versions they were checked against (same private
+function signatures; a test asserts bit-identical draws against nutpie's own callbacks).
+With any other nutpie — or with ``BAYES_MSC_NUTPIE_CALLBACKS=nutpie`` in the environment —
+nutpie's own callbacks are used, which is slower to compile and otherwise the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+from collections.abc import Iterator
+
+import numpy as np
+
+CHECKED_NUTPIE = ("0.16.",)  # version prefixes whose private callback factories match ours
+ENV_SWITCH = "BAYES_MSC_NUTPIE_CALLBACKS"
+
+
+def _c_signatures():
+    import numba
+
+    double_ptr = numba.types.CPointer(numba.types.double)
+    logp = numba.types.int64(numba.types.uint64, double_ptr, double_ptr, double_ptr, numba.types.voidptr)
+    expand = numba.types.int64(numba.types.uint64, numba.types.uint64, double_ptr, double_ptr, numba.types.voidptr)
+    return logp, expand
+
+
+def make_logp_callback(n_dim, logp_fn, user_data, shared_keys, shared_data):
+    """Drop-in for ``nutpie.compile_pymc._make_c_logp_func`` (same arguments, same codes:
+    0 ok, 1 exception, 3 non-finite gradient, 4 non-finite log density, -1 wrong size)."""
+    import numba
+    from nutpie.compile_pymc import make_extraction_fn
+
+    extract = make_extraction_fn(logp_fn, shared_data, shared_keys, user_data.dtype)
+
+    def logp_numba(dim, x_, out_, logp_, user_data_):
+        if dim != n_dim:
+            return -1
+        try:
+            x = numba.carray(x_, (n_dim,))
+            out = numba.carray(out_, (n_dim,))
+            logp = numba.carray(logp_, (1,))
+            logp_val, grad = extract(x, user_data_)
+            logp[0] = logp_val
+            finite = True
+            for i in range(n_dim):
+                out[i] = grad[i]
+                finite = finite and np.isfinite(grad[i])
+            if not finite:
+                return 3
+            if not np.isfinite(logp_val):
+                return 4
+        except Exception:  # noqa: BLE001  (a numba cfunc cannot raise; the code tells Rust)
+            return 1
+        return 0
+
+    return logp_numba, _c_signatures()[0]
+
+
+def make_expand_callback(n_dim, n_expanded, expand_fn, user_data, shared_var_keys, shared_data):
+    """Drop-in for ``nutpie.compile_pymc._make_c_expand_func`` (codes: 0 ok, -1 wrong size,
+    -2 exception)."""
+    import numba
+    from nutpie.compile_pymc import make_extraction_fn
+
+    extract = make_extraction_fn(expand_fn, shared_data, shared_var_keys, user_data.dtype)
+
+    def expand_numba(dim, expanded, x_, out_, user_data_):
+        if dim != n_dim:
+            return -1
+        if expanded != n_expanded:
+            return -1
+        try:
+            x = numba.carray(x_, (n_dim,))
+            out = numba.carray(out_, (n_expanded,))
+            (values,) = extract(x, user_data_)
+            for i in range(n_expanded):
+                out[i] = values[i]
+        except Exception:  # noqa: BLE001
+            return -2
+        return 0
+
+    return expand_numba, _c_signatures()[1]
+
+
+def _factories_match(module) -> bool:
+    """nutpie's private factories exist with the arguments ours take."""
+    expected = {
+        "_make_c_logp_func": list(inspect.signature(make_logp_callback).parameters),
+        "_make_c_expand_func": list(inspect.signature(make_expand_callback).parameters),
+    }
+    for name, params in expected.items():
+        factory = getattr(module, name, None)
+        if factory is None or list(inspect.signature(factory).parameters) != params:
+            return False
+    return callable(getattr(module, "make_extraction_fn", None))
+
+
+def lean_callbacks_apply() -> bool:
+    """Whether :func:`lean_callbacks` will replace nutpie's callbacks in this environment."""
+    import nutpie
+    import nutpie.compile_pymc as compile_pymc
+
+    if os.environ.get(ENV_SWITCH, "").strip().lower() == "nutpie":
+        return False
+    return nutpie.__version__.startswith(CHECKED_NUTPIE) and _factories_match(compile_pymc)
+
+
+@contextlib.contextmanager
+def lean_callbacks() -> Iterator[bool]:
+    """Compile nutpie models inside this block with the callbacks above (when they apply).
+
+    Yields whether they did. nutpie looks its factories up as module globals at compile
+    time, so replacing them for the duration of one ``compile_pymc_model`` call is enough.
+    """
+    import nutpie.compile_pymc as compile_pymc
+
+    if not lean_callbacks_apply():
+        yield False
+        return
+    saved = compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func
+    compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func = make_logp_callback, make_expand_callback
+    try:
+        yield True
+    finally:
+        compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func = saved

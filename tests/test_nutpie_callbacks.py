@@ -1,0 +1,118 @@
+"""Our nutpie C callbacks (``bayes_msc.nutpie_callbacks``) behave exactly like nutpie's own.
+
+They exist only to compile faster, so the test is equivalence: the same return codes and
+outputs on ordinary, non-finite and wrong-size calls, and bit-identical draws for a seed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+nutpie = pytest.importorskip("nutpie")
+
+from bayes_msc import nutpie_callbacks  # noqa: E402
+
+
+def _model():
+    """mu ~ N(centre, 1) plus log(mu + shift): finite for mu > -shift, -inf at it, nan below."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    with pm.Model() as model:
+        data = pm.Data("model_data", np.array([0.5, 2.0]))
+        mu = pm.Normal("mu", mu=data[0], sigma=1.0)
+        pm.Deterministic("shifted", mu + data[1])
+        pm.Potential("barrier", pt.log(mu + data[1]))
+    return model
+
+
+def _compile(lean: bool, monkeypatch):
+    monkeypatch.setenv(nutpie_callbacks.ENV_SWITCH, "lean" if lean else "nutpie")
+    with nutpie_callbacks.lean_callbacks() as applied:
+        compiled = nutpie.compile_pymc_model(_model(), backend="numba")
+    assert applied is lean
+    return compiled
+
+
+@pytest.fixture(scope="module")
+def both():
+    if not nutpie_callbacks.lean_callbacks_apply():
+        pytest.skip(f"nutpie {nutpie.__version__}: lean callbacks not checked for this version")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return {"lean": _compile(True, monkeypatch), "nutpie": _compile(False, monkeypatch)}
+
+
+def test_they_apply_to_the_nutpie_this_package_is_tested_with():
+    if nutpie.__version__.startswith(nutpie_callbacks.CHECKED_NUTPIE):
+        assert nutpie_callbacks.lean_callbacks_apply()
+
+
+def test_the_environment_switch_restores_nutpies_callbacks(monkeypatch):
+    import nutpie.compile_pymc as compile_pymc
+
+    original = compile_pymc._make_c_logp_func
+    monkeypatch.setenv(nutpie_callbacks.ENV_SWITCH, "nutpie")
+    with nutpie_callbacks.lean_callbacks() as applied:
+        assert not applied and compile_pymc._make_c_logp_func is original
+    monkeypatch.setenv(nutpie_callbacks.ENV_SWITCH, "")
+    with nutpie_callbacks.lean_callbacks() as applied:
+        assert compile_pymc._make_c_logp_func is (nutpie_callbacks.make_logp_callback if applied else original)
+    assert compile_pymc._make_c_logp_func is original  # restored on exit
+
+
+def _call_logp(compiled, x, dim=None):
+    x = np.ascontiguousarray(x, dtype="float64")
+    grad = np.zeros(len(x))
+    logp = np.zeros(1)
+    pointer = lambda a: a.ctypes.data_as(ctypes.POINTER(ctypes.c_double))  # noqa: E731
+    code = compiled.compiled_logp_func.ctypes(
+        len(x) if dim is None else dim, pointer(x), pointer(grad), pointer(logp),
+        ctypes.c_void_p(compiled.user_data.ctypes.data),
+    )
+    return code, logp[0], grad
+
+
+def _call_expand(compiled, x):
+    x = np.ascontiguousarray(x, dtype="float64")
+    out = np.zeros(compiled.n_expanded)
+    code = compiled.compiled_expand_func.ctypes(
+        len(x), compiled.n_expanded, x.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+        out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), ctypes.c_void_p(compiled.user_data.ctypes.data),
+    )
+    return code, out
+
+
+@pytest.mark.parametrize(
+    "mu, expected_code",
+    [(0.3, 0), (-2.0, 3), (-3.0, 4)],  # finite; log(0): -inf with an infinite gradient; log(<0): nan
+)
+def test_logp_codes_and_values_equal_nutpies(both, mu, expected_code):
+    lean, theirs = _call_logp(both["lean"], [mu]), _call_logp(both["nutpie"], [mu])
+    assert lean[0] == theirs[0] == expected_code
+    np.testing.assert_array_equal(lean[1], theirs[1])
+    np.testing.assert_array_equal(lean[2], theirs[2])
+
+
+def test_wrong_size_is_refused_by_both(both):
+    assert _call_logp(both["lean"], [0.3], dim=2)[0] == _call_logp(both["nutpie"], [0.3], dim=2)[0] == -1
+
+
+def test_expand_equals_nutpies(both):
+    lean, theirs = _call_expand(both["lean"], [0.3]), _call_expand(both["nutpie"], [0.3])
+    assert lean[0] == theirs[0] == 0
+    np.testing.assert_array_equal(lean[1], theirs[1])
+    assert 2.3 in lean[1]  # the deterministic mu + shift is really computed
+
+
+def test_draws_are_bit_identical_including_after_with_data(both):
+    def draws(compiled):
+        trace = nutpie.sample(compiled, chains=2, draws=200, tune=200, seed=11, progress_bar=False)
+        return trace["posterior"]["mu"].values
+
+    np.testing.assert_array_equal(draws(both["lean"]), draws(both["nutpie"]))
+    moved = {name: compiled.with_data(model_data=np.array([3.0, 2.0])) for name, compiled in both.items()}
+    np.testing.assert_array_equal(draws(moved["lean"]), draws(moved["nutpie"]))
+    assert draws(moved["lean"]).mean() > draws(both["lean"]).mean() + 1.0  # the new data were used
