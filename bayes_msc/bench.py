@@ -184,6 +184,12 @@ def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdo
         sweep = _run_child("sweep", scratch / "sweep", "--fits", str(sweep_fits))
         independent_cache = scratch / "independent"
         independent = [_run_child("fit", independent_cache, "--seed", str(i + 1)) for i in range(independent_fits)]
+    return summarise(runs, sweep, independent, out)
+
+
+def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict], out=sys.stdout) -> dict:
+    """Print the table, speeds and targets from the children's measurements (pure: no timing)."""
+    repeats, independent_fits = len(runs["cold"]), len(independent)
 
     def col(name, key):
         return [run[key] for run in runs[name] if key in run]
@@ -212,8 +218,9 @@ def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdo
     cold = statistics.median(col("cold", "whole"))
     warm = statistics.median(col("warm", "whole"))
     pymc = statistics.median(col("pymc", "whole"))
-    ess_ratio = (statistics.median(col("cold", "steady_ess_per_second"))
-                 / statistics.median(col("pymc", "steady_ess_per_second")))
+    # Conservative: PyMC's better of its two samplings per repeat against nutpie's steady state.
+    pymc_best = [max(r["ess_per_second"], r["steady_ess_per_second"]) for r in runs["pymc"]]
+    ess_ratio = statistics.median(col("cold", "steady_ess_per_second")) / statistics.median(pymc_best)
     first_ess_ratio = statistics.median(col("cold", "ess_per_second")) / statistics.median(col("pymc", "ess_per_second"))
     independent_total = sum(r["whole"] for r in independent)
     print(f"\nSweep: {sweep['fits']} fits in one process, {sweep['compiles']} compile(s): {sweep['whole']:.1f} s "
@@ -225,15 +232,16 @@ def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdo
         ("cold fit <= PyMC NUTS whole process", cold / pymc, cold <= pymc),
         ("warm fit <= 0.5 x cold fit", warm / cold, warm <= 0.5 * cold),
         (f"{sweep['fits']}-fit sweep <= 2 x one cold fit", sweep["whole"] / cold, sweep["whole"] <= 2 * cold),
-        ("sampling ESS/s >= 10 x PyMC NUTS (steady)", ess_ratio, ess_ratio >= 10),
+        ("sampling ESS/s >= 10 x PyMC NUTS", ess_ratio, ess_ratio >= 10),
         (f"sweep vs {independent_fits} independent fits", sweep["whole"] / independent_total * independent_fits / sweep["fits"], True),
     ]
     print("\nTargets (ratio; PASS/FAIL)", file=out)
     for label, ratio, ok in targets[:4]:
         print(f"  {label:42} {ratio:6.2f}  {'PASS' if ok else 'FAIL'}", file=out)
+    print(f"  {'':42}         (nutpie steady vs PyMC's faster of its two samplings)", file=out)
+    print(f"  {'sampling ESS/s vs PyMC NUTS, first sampling':42} {first_ess_ratio:6.2f}  (incl. one-off costs)", file=out)
     label, ratio, _ = targets[4]
     print(f"  {label:42} {ratio:6.2f}  (per fit, sweep / independent)", file=out)
-    print(f"  {'sampling ESS/s vs PyMC NUTS, first sampling':42} {first_ess_ratio:6.2f}  (incl. one-off costs)", file=out)
     return {"runs": runs, "sweep": sweep, "independent": independent, "targets": [t[:2] for t in targets]}
 
 

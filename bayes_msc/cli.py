@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bayes_msc",
         description="Bayesian evidence synthesis for mesenchymal stromal cell therapy in ARDS.",
     )
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log what the sampling engine does: each compilation and why, each reuse")
     sub = parser.add_subparsers(dest="command", required=True)
 
     fit = sub.add_parser("fit", help="fit an analysis and print its summary")
@@ -114,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
     try:
         return COMMANDS[args.command](args)
     except InputError as exc:
@@ -122,6 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bayes_msc: interrupted", file=sys.stderr)
         return 130
+
+
+def _configure_logging(verbose: bool) -> None:
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("bayes_msc: %(message)s"))
+    package_log = logging.getLogger("bayes_msc")
+    package_log.handlers[:] = [handler]
+    package_log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    package_log.propagate = False
 
 
 def _fit_from_args(args):

@@ -16,6 +16,8 @@ with PyMC so LOO and power-scaling sensitivity work on the result.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,6 +27,8 @@ from .models.inputs import MODEL_DATA, ModelInputs, set_model_data
 from .spec import SamplerSettings
 
 runtime.configure()
+
+log = logging.getLogger(__name__)
 
 COMPILE_COUNT = {"nutpie": 0}  # compilations in this process (tests assert re-samples add none)
 _CACHE: dict[str, "CompiledAnalysis"] = {}
@@ -84,18 +88,32 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
     key = inputs.structure_key()
     cached = _CACHE.get(key)
     if cached is not None:
+        log.debug("%s model %s: compiled already; new values go in through with_data", inputs.kind, key)
         return cached if cached.inputs is inputs else cached.with_inputs(inputs)
     import nutpie
 
     from .nutpie_callbacks import lean_callbacks
 
+    log.info("compiling the %s model (structure %s): %s", inputs.kind, key, _why_compile(inputs))
+    start = time.perf_counter()
     model = build(inputs)
-    with lean_callbacks():
+    with lean_callbacks() as lean:
         compiled = nutpie.compile_pymc_model(model, backend="numba")
     COMPILE_COUNT["nutpie"] += 1
+    log.info("compiled in %.1f s (%s callbacks); later fits of this structure reuse it",
+             time.perf_counter() - start, "lean" if lean else "nutpie's")
     analysis = CompiledAnalysis(key, model, compiled, inputs)
     _CACHE[key] = analysis
     return analysis
+
+
+def _why_compile(inputs: ModelInputs) -> str:
+    same_kind = [a.inputs for a in _CACHE.values() if a.inputs.kind == inputs.kind]
+    if not same_kind:
+        return "first fit of this model in this process"
+    return "not the structure of any model compiled so far: " + "; ".join(
+        sorted({inputs.structure_difference(other) for other in same_kind})
+    )
 
 
 def add_pointwise_groups(posterior_tree, analysis: CompiledAnalysis):

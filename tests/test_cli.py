@@ -118,10 +118,12 @@ def test_data_show_lists_every_study_with_a_reason():
 @pytest.mark.slow
 def test_fit_writes_complete_results_and_json(tmp_path):
     out = tmp_path / "results"
-    result = run_cli("fit", "mortality", "--draws", "300", "--tune", "300", "--chains", "2",
+    result = run_cli("-v", "fit", "mortality", "--draws", "300", "--tune", "300", "--chains", "2",
                      "--out", str(out), "--json")
     assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+    summary = json.loads(result.stdout)  # --verbose logs go to stderr only
+    assert "bayes_msc: compiling the mortality model" in result.stderr
+    assert "first fit of this model in this process" in result.stderr
     assert summary == json.loads((out / "summary.json").read_text())
     assert 0 < summary["decisions"]["pooled_or"]["median"] < 5
     assert 0 <= summary["decisions"]["prob_or_below_1"]["prob"] <= 1

@@ -11,7 +11,9 @@ the prior-family test pays one more.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -38,6 +40,26 @@ STRONG_BENEFIT_STUDY = "lanzoni2021"
 
 def compiles() -> int:
     return sampling.COMPILE_COUNT["nutpie"]
+
+
+@contextlib.contextmanager
+def engine_log():
+    """The engine's log lines (as ``--verbose`` prints them) while the block runs."""
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("bayes_msc")
+    handler, level = Collect(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def mean(result, var: str = "log_or") -> float:
@@ -128,6 +150,9 @@ def test_excluding_a_study_changes_shapes_so_the_compiled_model_refuses_it(first
     assert dropped_inputs.structure_key() != full_inputs.structure_key()
     with pytest.raises(ValueError, match="different structure"):
         compiled.with_inputs(dropped_inputs)
+    # What the log line of the recompile would say, and that reuse finds no difference.
+    assert dropped_inputs.structure_difference(full_inputs) == "shape of 'arm_study': (22,) -> (20,)"
+    assert full_inputs.structure_difference(mortality_inputs(evidence.masked({STRONG_BENEFIT_STUDY}), spec.priors)) == ""
 
 
 def test_refitting_the_original_settings_after_other_values_is_bit_identical(first_fit, spec, register, evidence):
@@ -159,15 +184,22 @@ def test_heterogeneity_family_change_compiles_once_then_its_values_are_data(firs
     sampling._CACHE.pop(key, None)
 
     before = compiles()
-    turner = fit_spec(turner_spec, register)
+    with engine_log() as messages:
+        turner = fit_spec(turner_spec, register)
     assert compiles() == before + 1, "a new prior family must compile exactly once"
+    # The log says that it compiled, and why.
+    assert any(m.startswith("compiling the mortality model") and "heterogeneity:lognormal_tau2" in m
+               for m in messages), messages
+    assert any(m.startswith("compiled in") for m in messages), messages
     # Turner's empirical prior (median tau ~0.14) pulls tau well below the half-normal(0.5) fit.
     assert mean(turner, "tau") < mean(first_fit, "tau") - 0.1, (mean(first_fit, "tau"), mean(turner, "tau"))
 
     # Same family, another hyperparameter (Turner's "any outcome" mu = -2.56, median tau ~0.28):
     # no compile, and a larger tau.
-    wider = fit_spec(turner_spec.with_priors(turner_spec.priors.with_parameter("heterogeneity", "mu", -2.56)), register)
+    with engine_log() as messages:
+        wider = fit_spec(turner_spec.with_priors(turner_spec.priors.with_parameter("heterogeneity", "mu", -2.56)), register)
     assert compiles() == before + 1
+    assert any("compiled already" in m for m in messages) and not any(m.startswith("compiling") for m in messages)
     assert mean(wider, "tau") > mean(turner, "tau") + 0.03, (mean(turner, "tau"), mean(wider, "tau"))
 
 

@@ -48,6 +48,27 @@ class ModelInputs:
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+    def structure_difference(self, other: "ModelInputs") -> str:
+        """In words, the first thing that stops ``other``'s compiled model serving these inputs
+        (for the log line that explains a compilation); "" when nothing does."""
+        if self.kind != other.kind:
+            return f"a different model ({other.kind} -> {self.kind})"
+        for key in sorted(set(self.structure) | set(other.structure)):
+            if self.structure.get(key) != other.structure.get(key):
+                return f"{key}: {other.structure.get(key)} -> {self.structure.get(key)}"
+        for name in sorted(set(self.values) | set(other.values)):
+            if (name in self.values) != (name in other.values):
+                return f"data {name!r} {'added' if name in self.values else 'removed'}"
+            new, old = np.asarray(self.values[name]), np.asarray(other.values[name])
+            if new.shape != old.shape or new.dtype != old.dtype:
+                return f"shape of {name!r}: {old.shape} -> {new.shape}"
+            if is_layout(new) and not np.array_equal(new, old):
+                return f"layout {name!r} (which study, arm or slot each value belongs to) changed"
+        for dim in sorted(set(self.coords) | set(other.coords)):
+            if self.coords.get(dim) != other.coords.get(dim):
+                return f"coordinates of {dim!r} changed"
+        return ""
+
     def packed(self) -> np.ndarray:
         """The float arrays, flattened into the one vector the compiled model reads."""
         parts = [np.asarray(v, dtype="float64").ravel() for _, v in _packed_items(self.values)]
