@@ -59,7 +59,9 @@ class CompiledAnalysis:
         """
         set_model_data(self.model, self.inputs)
 
-    def sample(self, settings: SamplerSettings, *, progress_bar: bool = False):
+    def sample(self, settings: SamplerSettings, *, progress_bar: bool = False, raw_trace: bool = False):
+        """Draw from the posterior; a ``DataTree``, or with ``raw_trace`` nutpie's arrow trace
+        (the same draws, without the conversion — for timing the sampler alone)."""
         import nutpie
 
         self._sync_initial_point()
@@ -74,6 +76,7 @@ class CompiledAnalysis:
             cores=min(settings.chains, _cores()),
             save_warmup=False,
             progress_bar=progress_bar,
+            return_raw_trace=raw_trace,
         )
 
 
