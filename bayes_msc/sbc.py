@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -188,6 +188,7 @@ class SBCResult:
     spec_hash: str
     date: str
     seconds: float
+    spec: dict = field(default_factory=dict)  # the spec's settings, to say how another spec differs
 
     @property
     def passed(self) -> bool:
@@ -206,7 +207,7 @@ class SBCResult:
     def to_dict(self) -> dict:
         return {
             "analysis": self.analysis, "n": self.n, "parameters": list(self.parameters), "n_draws": self.n_draws,
-            "passed": self.passed, "verdict": self.verdict(), "spec_hash": self.spec_hash, "date": self.date,
+            "passed": self.passed, "verdict": self.verdict(), "spec_hash": self.spec_hash, "spec": self.spec, "date": self.date,
             "seconds": self.seconds, "ranks": self.ranks.to_dict(orient="list"),
             "uniformity": {p: {"passed": u.passed, "max_outside": u.max_outside, "chi2_pvalue": u.chi2_pvalue,
                                "ecdf": u.ecdf.to_dict(orient="list")} for p, u in self.uniformity.items()},
@@ -316,4 +317,4 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 
     tests = {name: uniformity(fractional_ranks(ranks[name].to_numpy(), n_draws, frac_rng), ci_prob=ci_prob, seed=seed)
              for name in names}
     return SBCResult(spec.name, n, names, ranks, n_draws, tests, spec.content_hash(),
-                     datetime.now(timezone.utc).date().isoformat(), time.perf_counter() - start)
+                     datetime.now(timezone.utc).date().isoformat(), time.perf_counter() - start, spec.to_dict())

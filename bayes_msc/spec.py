@@ -138,6 +138,10 @@ class AnalysisSpec:
             "sampler": asdict(self.sampler),
         }
 
+    def differences(self, other: dict[str, Any]) -> list[str]:
+        """Dotted names of the settings in which ``other`` (a :meth:`to_dict`) differs."""
+        return _dict_differences(self.to_dict(), other)
+
     def content_hash(self) -> str:
         """SHA-256 of the canonical JSON of everything that affects the numbers."""
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -343,3 +347,12 @@ def _check_decision(d: DecisionSettings, where: Location) -> None:
         )
     if not 0 < d.ci_prob < 1:
         raise InputError(f"must be in (0, 1), got {d.ci_prob}", replace(where, field="decision.ci_prob"))
+
+
+def _dict_differences(mine: Any, theirs: Any, prefix: str = "") -> list[str]:
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        found: list[str] = []
+        for key in sorted(set(mine) | set(theirs), key=str):
+            found += _dict_differences(mine.get(key), theirs.get(key), f"{prefix}{key}.")
+        return found
+    return [] if mine == theirs else [prefix.rstrip(".")]

@@ -278,3 +278,20 @@ def test_refit_through_with_data_equals_a_fresh_compile(tmp_path):
     sampling._CACHE.clear()
     fresh = bayes_msc.fit(wide, data=path)  # compiled for sigma 1.0
     np.testing.assert_array_equal(reused.posterior["tau"].values, fresh.posterior["tau"].values)
+
+
+def test_new_values_keep_the_structure_and_integer_layout_is_part_of_it(evidence, spec):
+    """Counts are data (float, one shared vector); indices are layout (compiled in)."""
+    import numpy as np
+
+    inputs = mortality_inputs(evidence, spec.priors)
+    deaths = np.zeros(len(inputs.values["exact_deaths"]), dtype="int64")
+    same = inputs.with_values(exact_deaths=deaths)
+    assert same.values["exact_deaths"].dtype == np.float64
+    assert same.structure_key() == inputs.structure_key()
+    assert not np.array_equal(same.packed(), inputs.packed())
+    swapped = inputs.with_values(arm_study=inputs.values["arm_study"][::-1])
+    assert swapped.structure_key() != inputs.structure_key()
+    assert "layout 'arm_study'" in swapped.structure_difference(inputs)
+    with pytest.raises(KeyError, match="no model data named"):
+        inputs.with_values(deaths_total=deaths)

@@ -80,3 +80,17 @@ def test_sbc_mortality_partial_reports_keep_one_compiled_shape():
     result = run_sbc(spec, n=12, seed=2)
     assert sampling.COMPILE_COUNT["nutpie"] == before
     assert len(result.ranks) == 12 and set(result.parameters) == {"log_or", "tau"}
+
+
+def test_a_saved_result_for_another_spec_is_flagged_in_the_report_with_what_differs(crins_shaped):
+    from bayes_msc.report.sections import sbc_spec_mismatch
+
+    spec, path = crins_shaped
+    saved = run_sbc(spec, path, n=4, seed=5, thin=3).to_dict()
+    assert saved["spec"] == spec.to_dict()
+    assert sbc_spec_mismatch(saved, spec) == ""
+    other = spec.with_sampler(draws=spec.sampler.draws + 100, seed=99)
+    note = sbc_spec_mismatch(saved, other)
+    assert "computed for another spec" in note and "sampler.draws, sampler.seed" in note
+    legacy = {k: v for k, v in saved.items() if k != "spec"}  # files written before specs were saved
+    assert "another spec" in sbc_spec_mismatch(legacy, other) and "differs in" not in sbc_spec_mismatch(legacy, other)

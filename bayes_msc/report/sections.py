@@ -371,6 +371,20 @@ def sensitivity_table(ctx: ReportContext) -> Markup:
                  caption="Prior sensitivity: the key results under each alternative prior.")
 
 
+def sbc_spec_mismatch(sbc: dict, spec) -> str:
+    """What to say when a saved SBC result was computed for another spec ("" if for this one).
+
+    Calibration is a property of the model, priors, data shape and sampler settings, so a
+    result for other settings is shown but not passed off as this fit's.
+    """
+    if sbc.get("spec_hash") == spec.content_hash():
+        return ""
+    differing = spec.differences(sbc["spec"]) if sbc.get("spec") else []
+    what = f" (it differs in: {', '.join(differing)})" if differing else ""
+    return (f"This SBC result was computed for another spec, {str(sbc.get('spec_hash'))[:12]}, not this report's "
+            f"{spec.content_hash()[:12]}{what}. Run python -m bayes_msc sbc {spec.name} for this spec.")
+
+
 def robustness_section(ctx: ReportContext) -> Markup:
     """Does one trial decide it (leave-one-study-out), and is the inference calibrated (SBC)?"""
     parts = [el("h3", "Does one trial decide it?")]
@@ -399,6 +413,9 @@ def robustness_section(ctx: ReportContext) -> Markup:
     else:
         parts.append(para(badge(sbc["passed"], "CALIBRATED", "CALIBRATION FAILURE"),
                           f" SBC, N = {sbc['n']}, {sbc['date']}: {sbc['verdict']}"))
+        mismatch = sbc_spec_mismatch(sbc, ctx.spec)
+        if mismatch:
+            parts.append(para(mismatch, class_="note"))
         svg = figures.sbc_ecdf_plot({p: pd.DataFrame(u["ecdf"]) for p, u in sbc["uniformity"].items()})
         parts.append(figure(svg, caption="SBC: PIT-ECDF of the fractional ranks minus the uniform CDF, with "
                             "simultaneous bands (Säilynoja et al. 2022; 95% family-wise over the parameters, Bonferroni); a calibrated sampler stays inside.",
