@@ -8,7 +8,9 @@ across processes. New observations, prior hyperparameters or masked studies go t
 nutpie's ``with_data``, which returns a new compiled object without compiling.
 
 Data enter every compiled model as one shared vector (see :mod:`bayes_msc.models.inputs`),
-so a re-sample hands nutpie a single array.
+so a re-sample hands nutpie a single array; compiles use the quicker-to-compile C callbacks
+of :mod:`bayes_msc.nutpie_callbacks`. Each compile is logged with the reason it was needed
+(``python -m bayes_msc -v``).
 
 nutpie records no log-likelihood or log-prior; :func:`add_pointwise_groups` computes both
 with PyMC so LOO and power-scaling sensitivity work on the result.
