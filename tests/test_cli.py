@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -98,7 +99,9 @@ def test_duplicate_row_is_rejected(register_copy):
 
 def test_bad_spec_and_options_are_one_line_errors(tmp_path):
     spec = tmp_path / "broken.toml"
-    spec.write_text((ROOT / "models" / "mortality.toml").read_text().replace("draws = 1000", "drawz = 1000"))
+    text, replaced = re.subn(r"(?m)^draws = ", "drawz = ", (ROOT / "models" / "mortality.toml").read_text())
+    assert replaced == 1  # the typo is really in the file under test
+    spec.write_text(text)
     assert_one_line_error(run_cli("fit", str(spec)), "broken.toml", "sampler.drawz")
     assert_one_line_error(run_cli("fit", "nosuchanalysis"), "unknown analysis")
     assert_one_line_error(run_cli("fit", "mortality", "--prior", "optimistic"), "unknown prior preset")
