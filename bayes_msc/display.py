@@ -182,14 +182,17 @@ def render_comparison(comparison) -> str:
     return "\n".join(lines)
 
 
-def _effect_words(outcome: str) -> tuple[str, str]:
+def effect_words(outcome: str) -> tuple[str, str]:
+    """What an analysis' pooled effect is called and its number format: an odds ratio for
+    mortality, a difference (in the outcome's units) otherwise."""
     return ("OR", ".2f") if outcome == "mortality" else ("difference", ".1f")
 
 
 def render_sensitivity(sens) -> str:
     """Prior-sensitivity table, psense diagnosis, verdict and refit timing."""
     table = sens.table
-    what, fmt = ("pooled OR", ".2f") if "tau_median" in table and table["effect_median"].max() < 20 else ("pooled effect", ".1f")
+    unit, fmt = effect_words(sens.outcome)
+    what = f"pooled {unit}"
     lines = ["Prior sensitivity: every combination of the named effect and heterogeneity presets",
              f"  {'effect prior':<14} {'tau prior':<22} {what + ' (95% ETI)':<28} {'P(benefit)':<18} {'P(meaningful)':<14} tau    diagnostics"]
     for r in table.itertuples():
@@ -209,7 +212,7 @@ def render_influence(influence) -> str:
     """Leave-one-study-out table, Pareto k, and the most influential trial."""
     full = influence.full
     table = influence.table
-    fmt = ".2f" if table["effect_median"].abs().max() < 20 else ".1f"
+    _, fmt = effect_words(influence.outcome)
     lines = ["Leave one study out (masked refits; nothing recompiles) and PSIS-LOO Pareto k",
              f"  {'all studies':<30} {full['effect_median']:{fmt}} ({full['effect_lower']:{fmt}} to {full['effect_upper']:{fmt}})   "
              f"P(benefit) {full['prob_benefit']:.3f}",

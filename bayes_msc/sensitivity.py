@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .display import effect_words
+
 # Conclusions whose survival across priors is reported, as (label, test on a row).
 CONCLUSIONS = (
     ("benefit more likely than not (P(benefit) > 0.5)", lambda p: p > 0.5),
@@ -50,6 +52,7 @@ def headline(result) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class PriorSensitivity:
+    outcome: str  # what the effect is (see bayes_msc.display.effect_words)
     table: pd.DataFrame  # one row per (effect preset, heterogeneity preset)
     psense: pd.DataFrame  # power-scaling sensitivity of the default fit
     verdict: str
@@ -59,6 +62,7 @@ class PriorSensitivity:
 
     def to_dict(self) -> dict:
         return {
+            "outcome": self.outcome,
             "table": self.table.to_dict(orient="records"),
             "psense": self.psense.reset_index(names="parameter").to_dict(orient="records"),
             "verdict": self.verdict,
@@ -127,7 +131,7 @@ def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, sch
     table = pd.DataFrame(rows).sort_values("index").drop(columns="index").reset_index(drop=True)
     compiles += int(table["recompiled"].sum())
     refits = list(table.loc[~table["recompiled"], "seconds"])
-    return PriorSensitivity(table, psense, _verdict(table, spec), first_seconds, refits, compiles)
+    return PriorSensitivity(spec.outcome, table, psense, _verdict(table, spec), first_seconds, refits, compiles)
 
 
 def power_scaling(result) -> pd.DataFrame:
@@ -173,6 +177,7 @@ def _verdict(table: pd.DataFrame, spec) -> str:
 
 @dataclass(frozen=True)
 class Influence:
+    outcome: str  # what the effect is (see bayes_msc.display.effect_words)
     table: pd.DataFrame  # one row per study: headline numbers without it, change, Pareto k
     full: dict
     most_influential: str
@@ -183,6 +188,7 @@ class Influence:
 
     def to_dict(self) -> dict:
         return {
+            "outcome": self.outcome,
             "full": self.full,
             "table": self.table.to_dict(orient="records"),
             "most_influential": self.most_influential,
@@ -224,7 +230,7 @@ def leave_one_study_out(spec, data: Any = None) -> Influence:
                      "pareto_k": float(pareto_k.get(study, np.nan)), "seconds": seconds})
     table = pd.DataFrame(rows)
     top = table.loc[table["change_prob_benefit"].abs().idxmax()]
-    unit, digits = ("OR", ".2f") if spec.outcome == "mortality" else ("difference", ".1f")
+    unit, digits = effect_words(spec.outcome)
     high_k = int((table["pareto_k"] > 0.7).sum())
     statement = (
         f"Most influential: {top['label']} — without it P(benefit) is {top['prob_benefit']:.3f} "
@@ -233,4 +239,4 @@ def leave_one_study_out(spec, data: Any = None) -> Influence:
         + (f"{high_k} of {len(table)} studies have Pareto k > 0.7: for them PSIS-LOO is unreliable "
            "and the refits above, not LOO, measure their influence." if high_k else "All Pareto k <= 0.7.")
     )
-    return Influence(table, base, str(top["study_id"]), statement, first_seconds, refits, compiles)
+    return Influence(spec.outcome, table, base, str(top["study_id"]), statement, first_seconds, refits, compiles)

@@ -55,3 +55,24 @@ def test_masked_study_equals_removed_study(analysis, study):
     full = headline(fit_spec(spec, evidence=evidence))
     # and removing it changes the answer by more than that, so the test has teeth
     assert abs(full["prob_benefit"] - removed["prob_benefit"]) > tolerance
+
+
+def test_terminal_tables_name_and_format_the_effect_by_outcome_not_by_its_size():
+    """An oxygenation difference below 20 mmHg is still a difference (one decimal), not an OR."""
+    import pandas as pd
+
+    from bayes_msc.display import render_influence, render_sensitivity
+    from bayes_msc.sensitivity import Influence, PriorSensitivity
+
+    numbers = {"effect_median": 14.66, "effect_lower": -3.21, "effect_upper": 19.0, "prob_benefit": 0.8,
+               "prob_benefit_mcse": 0.01, "prob_meaningful": 0.4, "tau_median": 5.0}
+    table = pd.DataFrame([{"effect_prior": "default", "heterogeneity_prior": "halfnormal_25", **numbers,
+                           "diagnostics_passed": True, "seconds": 0.5, "recompiled": False}])
+    psense = pd.DataFrame({"prior": [0.01], "likelihood": [0.1], "diagnosis": ["-"]}, index=["mu"])
+    for outcome, header, band in (("oxygenation", "pooled difference", "14.7 (-3.2 to 19.0)"),
+                                  ("mortality", "pooled OR", "14.66 (-3.21 to 19.00)")):
+        text = render_sensitivity(PriorSensitivity(outcome, table, psense, "verdict", 1.0, [0.5], 1))
+        assert header in text and band in text, text
+    rows = pd.DataFrame([{"study_id": "a", "label": "A", **numbers, "change_prob_benefit": -0.1, "pareto_k": 0.3}])
+    text = render_influence(Influence("oxygenation", rows, numbers, "a", "statement", 1.0, [0.5], 0))
+    assert "14.7 (-3.2 to 19.0)" in text, text

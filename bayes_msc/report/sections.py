@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..display import effect_words
 from ..errors import InputError
 from ..evidence.selection import worst_quality
 from . import figures
@@ -336,15 +337,13 @@ def sensitivity_table(ctx: ReportContext) -> Markup:
                     f"(python -m bayes_msc report {ctx.spec.name} --sensitivity adds it).", class_="note")
     if hasattr(sens, "table"):
         frame = sens.table
-        mortality = ctx.spec.outcome == "mortality"
-        digits = ".2f" if mortality else ".1f"
+        unit, digits = effect_words(ctx.spec.outcome)
         rows = [(r.effect_prior, r.heterogeneity_prior,
                  f"{fmt(r.effect_median, digits)} ({fmt(r.effect_lower, digits)} to {fmt(r.effect_upper, digits)})",
                  f"{fmt(r.prob_benefit, '.3f')} ± {fmt(r.prob_benefit_mcse, '.3f')}", fmt(r.prob_meaningful, ".3f"),
                  fmt(r.tau_median, ".2f"), "pass" if r.diagnostics_passed else "FAIL")
                 for r in frame.itertuples()]
-        effect = "Pooled OR" if mortality else "Pooled difference"
-        body = table(("Effect prior", "τ prior", f"{effect} (95% ETI)", "P(benefit) ± MCSE", "P(meaningful)", "τ median",
+        body = table(("Effect prior", "τ prior", f"Pooled {unit} (95% ETI)", "P(benefit) ± MCSE", "P(meaningful)", "τ median",
                       "Diagnostics"), rows, numeric=(2, 3, 4, 5),
                      caption="Prior sensitivity: every combination of the named effect and heterogeneity presets.")
         psense_rows = [(name, fmt(r["prior"], ".3f"), fmt(r["likelihood"], ".3f"), r["diagnosis"])
@@ -393,7 +392,7 @@ def robustness_section(ctx: ReportContext) -> Markup:
         parts.append(para("Leave-one-study-out was not run for this report "
                           f"(python -m bayes_msc report {ctx.spec.name} --sensitivity adds it).", class_="note"))
     else:
-        digits = ".2f" if ctx.spec.outcome == "mortality" else ".1f"
+        _, digits = effect_words(ctx.spec.outcome)
         full = influence.full
         rows = [("All studies", f"{fmt(full['effect_median'], digits)} ({fmt(full['effect_lower'], digits)} to "
                  f"{fmt(full['effect_upper'], digits)})", fmt(full["prob_benefit"], ".3f"), "–", "–")]
