@@ -52,13 +52,13 @@ def _child_fit(args) -> dict:
     no one-off costs (first-use imports, thread start-up) and skips converting the trace to
     a DataTree, so its time is the time spent drawing — what PyMC's ``sampling_time`` is.
     """
-    from .api import analysis_for, fit
+    from .api import fit
     from .sampling import compile_analysis
 
     result = fit(ANALYSIS, seed=args.seed)
     whole = time.time() - args.started_at
-    parts = analysis_for(result.spec.outcome)
-    ess = _min_bulk_ess(result.tree, parts.diagnostic_vars)
+    parts = result.outcome
+    ess = _min_bulk_ess(result.tree, parts.diagnostic_vars())
     inputs = parts.make_inputs(result.evidence, result.spec.priors, result.spec.model)
     compiled = compile_analysis(inputs, lambda i: parts.build_model(i, result.spec.priors))  # cached: no compile
     start = time.perf_counter()
@@ -73,12 +73,12 @@ def _child_pymc(args) -> dict:
     start = time.perf_counter()
     import pymc as pm
 
-    from .api import analysis_for, resolve_spec
+    from .api import resolve_spec
     from .evidence.register import load_register
 
     timings = {"import": time.perf_counter() - start}
     spec = resolve_spec(ANALYSIS, seed=args.seed)
-    parts = analysis_for(spec.outcome)
+    parts = spec.outcome_type
     evidence = parts.build_evidence(load_register(), spec)
     model = parts.build_model(parts.make_inputs(evidence, spec.priors, spec.model), spec.priors)
     s = spec.sampler
@@ -98,11 +98,11 @@ def _child_pymc(args) -> dict:
     tree, total, sampling = sample()
     whole = time.time() - args.started_at
     timings.update(compile=max(total - sampling, 0.0), sample=sampling)
-    ess = _min_bulk_ess(tree, parts.diagnostic_vars)
+    ess = _min_bulk_ess(tree, parts.diagnostic_vars())
     divergences = int(tree["sample_stats"]["diverging"].sum())
     again, _, sampling_again = sample()  # as for nutpie: the sampler without one-off costs
     return {**timings, "whole": whole, "min_bulk_ess": ess, "ess_per_second": ess / sampling, "divergences": divergences,
-            "steady_ess_per_second": _min_bulk_ess(again, parts.diagnostic_vars) / sampling_again}
+            "steady_ess_per_second": _min_bulk_ess(again, parts.diagnostic_vars()) / sampling_again}
 
 
 def _child_sweep(args) -> dict:

@@ -46,6 +46,10 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clinically-meaningful", type=float, metavar="VALUE",
                    help="decision threshold: an odds ratio for mortality (default 0.8), a difference in "
                         "the outcome's units otherwise (oxygenation: mmHg, default 20)")
+    p.add_argument("--measure", choices=("log_ratio", "smd", "mean_difference"),
+                   help="normal_normal: what the estimates are; it decides which priors fit them "
+                        "(mean_difference needs --unit and both priors stated)")
+    p.add_argument("--unit", help="normal_normal with --measure mean_difference: the estimates' unit, e.g. mmHg")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +157,8 @@ def _fit_from_args(args):
         tune=args.tune,
         clinically_meaningful=args.clinically_meaningful,
         dose_response=args.dose_response,
+        measure=args.measure,
+        unit=args.unit,
         progress_bar=args.progress,
     )
 
@@ -195,11 +201,11 @@ def _cmd_data(args) -> int:
         )
         print(f"{register.root}: valid ({counts}); content hash {register.content_hash[:16]}")
         return 0
-    from .api import analysis_for, resolve_spec
+    from .api import resolve_spec
     from .display import render_inclusion
 
     spec = resolve_spec(args.analysis, evidence=args.evidence)
-    evidence = analysis_for(spec.outcome).build_evidence(register, spec)
+    evidence = spec.outcome_type.build_evidence(register, spec)
     print(render_inclusion(evidence.inclusion, f"{spec.name} ({spec.evidence.evidence_set} evidence): what enters and why"))
     derived = getattr(evidence, "derived", None)
     if derived is not None and len(derived):
@@ -237,6 +243,7 @@ def _spec_from_args(args):
         args.analysis, evidence=args.evidence, priors=args.prior, prior_params=dict(args.prior_param or []),
         seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune,
         clinically_meaningful=args.clinically_meaningful, dose_response=args.dose_response,
+        measure=args.measure, unit=args.unit,
     )
 
 
@@ -268,7 +275,7 @@ def _cmd_influence(args) -> int:
 
 def _cmd_compare(args) -> int:
     from .display import render_comparison
-    from .dosing import compare_forms
+    from .comparison import compare_forms
 
     if args.dose_response:
         raise InputError("compare fits every dose-response form; drop --dose-response")

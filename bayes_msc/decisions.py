@@ -108,54 +108,6 @@ def number_needed_to_treat(arr: Interval) -> dict:
     return {"median": median, "benefit_bound": nnt(arr.upper), "harm_bound": nnt(arr.lower), "text": text}
 
 
-@dataclass(frozen=True)
-class MortalityDecisions:
-    """The mortality answer, on the odds-ratio scale (OR < 1 favours cells)."""
-
-    pooled_or: Interval
-    predictive_or: Interval
-    tau: Interval
-    prob_or_below_1: Probability
-    prob_or_below_threshold: Probability
-    predictive_prob_or_below_1: Probability
-    threshold_or: float
-    baseline_risk: float
-    arr: Interval
-    nnt: dict
-
-    def to_dict(self) -> dict:
-        return {
-            "pooled_or": self.pooled_or.to_dict(),
-            "predictive_or": self.predictive_or.to_dict(),
-            "tau": self.tau.to_dict(),
-            "prob_or_below_1": self.prob_or_below_1.to_dict(),
-            "prob_or_below_threshold": self.prob_or_below_threshold.to_dict(),
-            "predictive_prob_or_below_1": self.predictive_prob_or_below_1.to_dict(),
-            "threshold_or": self.threshold_or,
-            "baseline_risk": self.baseline_risk,
-            "absolute_risk_reduction": self.arr.to_dict(),
-            "nnt": self.nnt,
-        }
-
-
-def mortality_decisions(posterior: xr.Dataset, *, threshold_or: float, baseline_risk: float, ci_prob: float) -> MortalityDecisions:
-    log_or = posterior["log_or"]
-    log_or_new = posterior["log_or_new"]
-    arr = interval(absolute_risk_reduction(log_or, baseline_risk), ci_prob)
-    return MortalityDecisions(
-        pooled_or=interval(np.exp(log_or), ci_prob),
-        predictive_or=interval(np.exp(log_or_new), ci_prob),
-        tau=interval(posterior["tau"], ci_prob),
-        prob_or_below_1=probability(log_or < 0),
-        prob_or_below_threshold=probability(log_or < np.log(threshold_or)),
-        predictive_prob_or_below_1=probability(log_or_new < 0),
-        threshold_or=threshold_or,
-        baseline_risk=baseline_risk,
-        arr=arr,
-        nnt=number_needed_to_treat(arr),
-    )
-
-
 def benefit_event(effect: xr.DataArray, threshold: float, direction: str) -> xr.DataArray:
     """The event "benefit beyond ``threshold``" for a continuous effect (same units).
 
@@ -165,50 +117,63 @@ def benefit_event(effect: xr.DataArray, threshold: float, direction: str) -> xr.
 
 
 @dataclass(frozen=True)
-class ContinuousDecisions:
-    """The answer for a mean-difference outcome (oxygenation, or any normal-normal pooling)."""
+class Extra:
+    """An outcome-specific decision quantity (ARR and NNT for mortality, the natural course for
+    oxygenation): its key in ``summary.json``, its words, and its value."""
 
-    pooled: Interval
-    predictive: Interval
+    key: str
+    label: str
+    value: "Interval | Probability | dict | float"
+    digits: str = ".3f"
+
+    def to_json(self):
+        return self.value.to_dict() if hasattr(self.value, "to_dict") else self.value
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """The answer of any analysis, in one vocabulary across outcomes.
+
+    The pooled and new-trial effects are on the outcome's *stated* scale (an odds ratio for
+    mortality, mmHg for oxygenation); ``tau`` is on the model's scale (log OR, mmHg), where
+    heterogeneity is defined. ``benefit_threshold`` and ``meaningful_threshold`` are stated
+    too: P(benefit) = P(effect beyond ``benefit_threshold`` in ``benefit_direction``).
+    """
+
+    measure: str  # "odds ratio", "mean difference", ...
+    unit: str  # "" for ratios; "mmHg" ...
+    model_scale: str  # what the model's parameters are on: "log odds ratio", "mmHg", ...
+    pooled_effect: Interval
+    predictive_effect: Interval
     tau: Interval
     prob_benefit: Probability
     prob_meaningful: Probability
     predictive_prob_benefit: Probability
-    meaningful_threshold: float  # signed, in the effect's units
-    direction: str
-    unit: str
-    natural_course: Interval | None = None
+    benefit_threshold: float
+    meaningful_threshold: float  # signed, stated scale
+    benefit_direction: str  # "decrease" (OR < 1) or "increase"
+    extra: tuple[Extra, ...] = ()
+
+    def get(self, key: str):
+        """The value of an outcome-specific quantity, e.g. ``"absolute_risk_reduction"``."""
+        for item in self.extra:
+            if item.key == key:
+                return item.value
+        raise KeyError(key)
 
     def to_dict(self) -> dict:
-        out = {
-            "pooled_difference": self.pooled.to_dict(),
-            "predictive_difference": self.predictive.to_dict(),
+        return {
+            "measure": self.measure,
+            "unit": self.unit,
+            "model_scale": self.model_scale,
+            "pooled_effect": self.pooled_effect.to_dict(),
+            "predictive_effect": self.predictive_effect.to_dict(),
             "tau": self.tau.to_dict(),
             "prob_benefit": self.prob_benefit.to_dict(),
-            "prob_clinically_meaningful": self.prob_meaningful.to_dict(),
+            "prob_meaningful": self.prob_meaningful.to_dict(),
             "predictive_prob_benefit": self.predictive_prob_benefit.to_dict(),
-            "clinically_meaningful_threshold": self.meaningful_threshold,
-            "benefit_direction": self.direction,
-            "unit": self.unit,
+            "benefit_threshold": self.benefit_threshold,
+            "meaningful_threshold": self.meaningful_threshold,
+            "benefit_direction": self.benefit_direction,
+            "outcome_specific": {item.key: item.to_json() for item in self.extra},
         }
-        if self.natural_course is not None:
-            out["natural_course_mean"] = self.natural_course.to_dict()
-        return out
-
-
-def continuous_decisions(
-    posterior: xr.Dataset, *, meaningful: float, direction: str, ci_prob: float, unit: str
-) -> ContinuousDecisions:
-    signed = meaningful if direction == "increase" else -meaningful
-    return ContinuousDecisions(
-        pooled=interval(posterior["mu"], ci_prob),
-        predictive=interval(posterior["mu_new"], ci_prob),
-        tau=interval(posterior["tau"], ci_prob),
-        prob_benefit=probability(benefit_event(posterior["mu"], 0.0, direction)),
-        prob_meaningful=probability(benefit_event(posterior["mu"], signed, direction)),
-        predictive_prob_benefit=probability(benefit_event(posterior["mu_new"], 0.0, direction)),
-        meaningful_threshold=signed,
-        direction=direction,
-        unit=unit,
-        natural_course=interval(posterior["nc_mean"], ci_prob) if "nc_mean" in posterior else None,
-    )

@@ -7,6 +7,8 @@ import textwrap
 import numpy as np
 import pandas as pd
 
+from .outcomes import get_outcome
+
 
 def _iv(interval, fmt: str = ".2f") -> str:
     pct = round(interval.ci_prob * 100)
@@ -32,34 +34,14 @@ def _wrap(text: str) -> str:
     return textwrap.fill(text, width=100, initial_indent="      ", subsequent_indent="      ")
 
 
-def render_mortality(result) -> str:
-    d = result.decisions
-    spec = result.spec
-    threshold = d.threshold_or
-    lines = _header(result) + [
-        "Results (odds ratio < 1 favours cells; medians with 95% equal-tailed intervals"
-        + (f"; at the reference dose {spec.model.reference_dose:g}x10^6/kg)" if spec.model.dose_response != "none" else ")"),
-        f"  pooled odds ratio              {_iv(d.pooled_or)}",
-        f"  odds ratio in a new trial      {_iv(d.predictive_or)}",
-        f"  between-trial SD tau (log OR)  {_iv(d.tau)}",
-        f"  P(OR < 1)          pooled      {d.prob_or_below_1}",
-        f"  P(OR < {threshold:g})        pooled      {d.prob_or_below_threshold}",
-        f"  P(OR < 1)          new trial   {d.predictive_prob_or_below_1}",
-        f"  absolute risk reduction at baseline risk {d.baseline_risk:.1%}: {_iv(d.arr, '.3f')}",
-        f"  {d.nnt['text']}",
-    ]
-    if spec.decision.baseline_risk_source:
-        lines.append(_wrap(f"(baseline risk: {spec.decision.baseline_risk_source})"))
-    return "\n".join(lines + _footer(result))
-
-
 def _header(result) -> list[str]:
     spec = result.spec
     included = int((result.evidence.inclusion["status"] == "included").sum())
     listed = len(result.evidence.inclusion)
+    evidence = spec.evidence.evidence_set if "evidence_set" in result.outcome.evidence_keys else "estimates"
     return [
         f"{spec.title}",
-        f"analysis {spec.name} | evidence {spec.evidence.evidence_set if spec.outcome != 'normal_normal' else 'estimates'}: "
+        f"analysis {spec.name} | evidence {evidence}: "
         f"{included} of {listed} studies enter | spec {spec.content_hash()[:12]} | data {result.evidence.register_hash[:12]}",
         "priors: " + "; ".join(f"{role} {text}" for role, text in spec.priors.describe().items()),
         "",
@@ -70,25 +52,24 @@ def render_dose_response(dose, spec) -> list[str]:
     """The dose table and the best-dose summary of a dose-response fit."""
     if dose is None:
         return []
-    mortality = spec.outcome == "mortality"
+    outcome = spec.outcome_type
+    m = outcome.measure
     metric = "cumulative" if dose.metric == "cumulative" else "per infusion"
-    what = "odds ratio" if mortality else "difference (mmHg)" if spec.outcome == "oxygenation" else "effect"
-    threshold = (
-        f"OR < {spec.decision.clinically_meaningful_or:g}" if mortality
-        else f"{'>' if spec.decision.benefit_direction == 'increase' else '<'} {spec.decision.clinically_meaningful_difference:g}"
-    )
+    what = m.label()
+    threshold = f"{m.short} {_better(outcome.benefit_direction(spec))} {outcome.meaningful_threshold(spec):g}"
+    with_risk = "treated_risk_median" in dose.table
     low, high = dose.studied_range
     lines = [
         "",
         f"Dose-response ({dose.form}; dose = million cells/kg {metric}; doses studied {low:.2g} to {high:.2g})",
         f"  {'dose':>6}  {what + ' median (50%; 95% ETI)':<44} {'P(benefit)':<20} {'P(' + threshold + ')':<20}"
-        + ("  risk at baseline" if mortality else ""),
+        + ("  risk at baseline" if with_risk else ""),
     ]
-    fmt = ".2f" if mortality else ".1f"
+    fmt = m.digits
     for row in dose.table.itertuples():
         band = f"{row.median:{fmt}} ({row.lower_50:{fmt}} to {row.upper_50:{fmt}}; {row.lower_95:{fmt}} to {row.upper_95:{fmt}})"
         flag = "  extrapolated" if row.extrapolated else ""
-        risk = f"  {row.treated_risk_median:.1%}" if mortality else ""
+        risk = f"  {row.treated_risk_median:.1%}" if with_risk else ""
         lines.append(
             f"  {row.dose:>6g}  {band:<44} {row.prob_benefit:.3f} ({row.prob_benefit_mcse:.3f})     "
             f"{row.prob_meaningful:.3f} ({row.prob_meaningful_mcse:.3f})     {risk}{flag}"
@@ -112,32 +93,42 @@ def _footer(result) -> list[str]:
     ]
 
 
-def render_continuous(result) -> str:
-    """Oxygenation / normal-normal summary: mean differences, tau, P(benefit)."""
-    d = result.decisions
-    unit = f" {d.unit}" if d.unit else ""
-    better = ">" if d.direction == "increase" else "<"
-    what = "difference (cells - control)" if result.spec.outcome == "oxygenation" else "effect"
-    lines = _header(result) + [
-        f"Results ({what}{', ' + d.unit if d.unit else ''}; {better} 0 favours treatment; medians with 95% equal-tailed intervals)",
-        f"  {'pooled mean ' + what:<40} {_iv(d.pooled, '.1f')}",
-        f"  {'in a new trial (predictive)':<40} {_iv(d.predictive, '.1f')}",
-        f"  {'between-trial SD tau':<40} {_iv(d.tau, '.1f')}",
-    ]
-    if d.natural_course is not None:
-        lines.append(f"  {'natural course (mean change, no cells)':<40} {_iv(d.natural_course, '.1f')}")
-    unit_threshold = f"{d.meaningful_threshold:g}{unit}"
-    rows = [(f"P(pooled {better} 0)", d.prob_benefit, "")]
-    if d.meaningful_threshold != 0:
-        rows.append((f"P(pooled {better} {unit_threshold})", d.prob_meaningful, "  clinically meaningful (--clinically-meaningful)"))
-    rows.append((f"P(new trial {better} 0)", d.predictive_prob_benefit, ""))
-    lines += [f"  {label:<40} {value}{note}" for label, value, note in rows]
-    return "\n".join(lines + _footer(result))
+def _better(direction: str) -> str:
+    return "<" if direction == "decrease" else ">"
 
 
 def render_result(result) -> str:
-    """The terminal summary of any analysis."""
-    return render_mortality(result) if result.spec.outcome == "mortality" else render_continuous(result)
+    """The terminal summary of any analysis, in the vocabulary of its outcome."""
+    d = result.decisions
+    spec = result.spec
+    m = result.outcome.measure
+    fmt = m.digits
+    better = _better(d.benefit_direction)
+    unit = f" {d.unit}" if d.unit else ""
+    at_dose = (f"; at the reference dose {spec.model.reference_dose:g}x10^6/kg"
+               if spec.model.dose_response != "none" else "")
+    pct = round(d.pooled_effect.ci_prob * 100)
+    benefit = f"P({m.short} {better} {d.benefit_threshold:g})"
+    lines = _header(result) + [
+        f"Results ({m.label()}; {m.short} {better} {d.benefit_threshold:g} favours cells; medians with {pct}% "
+        f"equal-tailed intervals{at_dose})",
+        f"  {'pooled ' + m.name:<44} {_iv(d.pooled_effect, fmt)}",
+        f"  {m.name + ' in a new trial':<44} {_iv(d.predictive_effect, fmt)}",
+        f"  {'between-trial SD tau (' + m.model_scale + ')':<44} {_iv(d.tau, fmt)}",
+        f"  {benefit:<32} pooled     {d.prob_benefit}",
+    ]
+    if d.meaningful_threshold != d.benefit_threshold:
+        meaningful = f"P({m.short} {better} {d.meaningful_threshold:g}{unit})"
+        lines.append(f"  {meaningful:<32} pooled     {d.prob_meaningful}  clinically meaningful (--clinically-meaningful)")
+    lines.append(f"  {benefit:<32} new trial  {d.predictive_prob_benefit}")
+    for item in d.extra:
+        if hasattr(item.value, "ci_prob"):
+            lines.append(f"  {item.label + ':':<44} {_iv(item.value, item.digits)}")
+        elif isinstance(item.value, dict) and "text" in item.value:
+            lines.append(f"  {item.value['text']}")
+    if spec.decision.baseline_risk_source and "baseline_risk_source" in result.outcome.decision_keys:
+        lines.append(_wrap(f"(baseline risk: {spec.decision.baseline_risk_source})"))
+    return "\n".join(lines + _footer(result))
 
 
 def render_diagnostics(diagnostics) -> str:
@@ -182,17 +173,12 @@ def render_comparison(comparison) -> str:
     return "\n".join(lines)
 
 
-def effect_words(outcome: str) -> tuple[str, str]:
-    """What an analysis' pooled effect is called and its number format: an odds ratio for
-    mortality, a difference (in the outcome's units) otherwise."""
-    return ("OR", ".2f") if outcome == "mortality" else ("difference", ".1f")
-
-
 def render_sensitivity(sens) -> str:
     """Prior-sensitivity table, psense diagnosis, verdict and refit timing."""
     table = sens.table
-    unit, fmt = effect_words(sens.outcome)
-    what = f"pooled {unit}"
+    measure = get_outcome(sens.outcome).measure
+    fmt = measure.digits
+    what = f"pooled {measure.short}"
     lines = ["Prior sensitivity: every combination of the named effect and heterogeneity presets",
              f"  {'effect prior':<14} {'tau prior':<22} {what + ' (95% ETI)':<28} {'P(benefit)':<18} {'P(meaningful)':<14} tau    diagnostics"]
     for r in table.itertuples():
@@ -212,7 +198,7 @@ def render_influence(influence) -> str:
     """Leave-one-study-out table, Pareto k, and the most influential trial."""
     full = influence.full
     table = influence.table
-    _, fmt = effect_words(influence.outcome)
+    fmt = get_outcome(influence.outcome).measure.digits
     lines = ["Leave one study out (masked refits; nothing recompiles) and PSIS-LOO Pareto k",
              f"  {'all studies':<30} {full['effect_median']:{fmt}} ({full['effect_lower']:{fmt}} to {full['effect_upper']:{fmt}})   "
              f"P(benefit) {full['prob_benefit']:.3f}",

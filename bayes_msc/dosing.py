@@ -1,5 +1,5 @@
 """Which dose? The effect-versus-dose curve, probabilities at each dose, the best dose, and a
-comparison of dose-response forms by leave-one-study-out PSIS-LOO.
+comparison of dose-response forms lives in :mod:`bayes_msc.comparison`.
 
 Everything here is computed from a fitted dose-response posterior (``model.dose_response``
 "loglinear" or "emax"); doses are million cells/kg on the spec's metric (per infusion or
@@ -10,7 +10,6 @@ outside it the curve is the prior's extrapolation, not evidence.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,11 +41,12 @@ class DoseResponse:
 
     form: str
     metric: str
-    scale: str  # "log_odds_ratio" or the continuous unit
+    scale: str  # the model scale of ``effect``: "log odds ratio", "mmHg", ...
     curve: xr.Dataset
     table: pd.DataFrame
     best_dose: dict
     studied_range: tuple[float, float]
+    stated: str = "effect"  # the curve variable on the stated scale ("odds_ratio" for mortality)
 
     def to_dict(self) -> dict:
         return {
@@ -60,8 +60,7 @@ class DoseResponse:
 
     def bands(self, ci_probs=(0.5, 0.95)) -> pd.DataFrame:
         """Median and equal-tailed bands of the curve per grid dose (for plots and reports)."""
-        name = "odds_ratio" if "odds_ratio" in self.curve else "effect"
-        draws = self.curve[name].stack(sample=("chain", "draw"))
+        draws = self.curve[self.stated].stack(sample=("chain", "draw"))
         out = {"dose": self.curve["dose"].values, "median": draws.median("sample").values}
         for prob in ci_probs:
             lo, hi = (1 - prob) / 2, (1 + prob) / 2
@@ -79,40 +78,28 @@ def studied_dose_range(posterior, inputs) -> tuple[float, float]:
 
 def dose_response(posterior, inputs, spec) -> DoseResponse:
     """Curve, dose table and best dose from a dose-response posterior."""
+    outcome = spec.outcome_type
     form = spec.model.dose_response
-    mortality = spec.outcome == "mortality"
-    effect_name = "log_or" if mortality else "mu"
     low, high = studied_dose_range(posterior, inputs)
     fine = np.unique(np.concatenate([np.geomspace(low, high, FINE_GRID_POINTS), [d for d in spec.model.dose_grid]]))
-    effect = posterior_curve(posterior, form, effect_name, fine, spec.model.reference_dose)
-    curve = xr.Dataset({"effect": effect})
-    decision = spec.decision
-    if mortality:
-        from scipy.special import expit, logit
-
-        curve["odds_ratio"] = np.exp(effect)
-        curve["treated_risk"] = xr.apply_ufunc(expit, logit(decision.baseline_risk) + effect)
-        benefit = effect < 0
-        meaningful = effect < np.log(decision.clinically_meaningful_or)
-        lower_is_better = True
-    else:
-        increase = decision.benefit_direction == "increase"
-        signed = decision.clinically_meaningful_difference * (1 if increase else -1)
-        benefit = effect > 0 if increase else effect < 0
-        meaningful = effect > signed if increase else effect < signed
-        lower_is_better = not increase
+    effect = posterior_curve(posterior, form, outcome.roles.pooled, fine, spec.model.reference_dose)
+    curve = outcome.dose_curve(effect, spec)
+    stated = curve[outcome.stated_curve_var]
+    benefit = outcome.benefit_event(effect, None, spec)
+    meaningful = outcome.benefit_event(effect, outcome.meaningful_threshold(spec), spec)
+    lower_is_better = outcome.benefit_direction(spec) == "decrease"
     rows = []
     for dose in spec.model.dose_grid:
         at = {"dose": dose}
-        iv = interval((curve["odds_ratio"] if mortality else effect).sel(dose=dose), 0.95)
-        iv50 = interval((curve["odds_ratio"] if mortality else effect).sel(dose=dose), 0.5)
+        iv = interval(stated.sel(dose=dose), 0.95)
+        iv50 = interval(stated.sel(dose=dose), 0.5)
         pb, pm_ = probability(benefit.sel(dose=dose)), probability(meaningful.sel(dose=dose))
         at.update(
             median=iv.median, lower_50=iv50.lower, upper_50=iv50.upper, lower_95=iv.lower, upper_95=iv.upper,
             prob_benefit=pb.prob, prob_benefit_mcse=pb.mcse, prob_meaningful=pm_.prob, prob_meaningful_mcse=pm_.mcse,
             extrapolated=not (low * (1 - 1e-9) <= dose <= high * (1 + 1e-9)),
         )
-        if mortality:
+        if "treated_risk" in curve:
             at["treated_risk_median"] = float(curve["treated_risk"].sel(dose=dose).median())
         rows.append(at)
     # The best dose is looked for only where there are data: the studied range.
@@ -139,16 +126,13 @@ def dose_response(posterior, inputs, spec) -> DoseResponse:
     return DoseResponse(
         form=form,
         metric=spec.model.dose_metric,
-        scale="log_odds_ratio" if mortality else (decision_unit(spec) or "effect"),
+        scale=outcome.measure.model_scale,
         curve=curve,
         table=pd.DataFrame(rows),
         best_dose=best,
         studied_range=(low, high),
+        stated=outcome.stated_curve_var,
     )
-
-
-def decision_unit(spec) -> str:
-    return "mmHg" if spec.outcome == "oxygenation" else ""
 
 
 def _best_dose_note(best: dict, low: float, high: float) -> str:
@@ -175,90 +159,3 @@ def _best_dose_note(best: dict, low: float, high: float) -> str:
     else:
         notes.append("the best dose lies inside the studied range in most draws")
     return "; ".join(notes)
-
-
-# -- comparing forms ----------------------------------------------------------------------
-
-
-def study_log_likelihood(tree) -> xr.DataArray:
-    """Log-likelihood per study (chain, draw, study): the sum over each study's reports.
-
-    A study is the honest unit for leave-one-out here: its arms share a random effect and a
-    baseline, so leaving out one arm would not be a prediction of new data.
-    """
-    loglik = tree["log_likelihood"].to_dataset()
-    parts = []
-    for name, var in loglik.data_vars.items():
-        (dim,) = [d for d in var.dims if d not in ("chain", "draw")]
-        studies = [str(label).split("/")[0] for label in var[dim].values]
-        parts.append(var.assign_coords(study=(dim, studies)).groupby("study").sum(dim))
-    # a study absent from one part (e.g. no partial report) contributes 0 there
-    return xr.concat(parts, "part", join="outer", fill_value=0.0).sum("part").transpose("chain", "draw", "study")
-
-
-@dataclass(frozen=True)
-class FormComparison:
-    """PSIS-LOO (leave one study out) across dose-response forms fitted to the same studies."""
-
-    table: pd.DataFrame  # azs.compare output: elpd, se, elpd_diff, dse, weight per form
-    pareto_k: pd.DataFrame  # study x form
-    common_studies: tuple[str, ...]
-    left_out: dict[str, str]  # study -> why it is not in the comparison
-    statement: str
-    results: dict  # form -> FitResult
-
-    def to_dict(self) -> dict:
-        return {
-            "loo": self.table.reset_index(names="form").to_dict(orient="records"),
-            "pareto_k": self.pareto_k.to_dict(),
-            "common_studies": list(self.common_studies),
-            "left_out": self.left_out,
-            "statement": self.statement,
-            "dose_response": {
-                form: r.dose_response.to_dict() for form, r in self.results.items() if r.dose_response is not None
-            },
-            "diagnostics": {form: r.diagnostics.verdict() for form, r in self.results.items()},
-        }
-
-
-def compare_forms(spec, data=None, forms=("none", "loglinear", "emax"), **fit_options) -> FormComparison:
-    """Fit each form on the studies all forms can use, and compare them by PSIS-LOO."""
-    import arviz_stats as azs
-
-    from .api import analysis_for, fit_spec, load_data, resolve_spec
-
-    source = load_data(spec, data)
-    specs = {form: resolve_spec(spec, dose_response=form, **fit_options) for form in forms}
-    parts = analysis_for(spec.outcome)
-    entered = {form: set(parts.build_evidence(source, s).studies) for form, s in specs.items()}
-    common = set.intersection(*entered.values())
-    left_out = {
-        study: "enters only " + ", ".join(f for f in forms if study in entered[f])
-        for study in sorted(set.union(*entered.values()) - common)
-    }
-    results, loos, trees = {}, {}, {}
-    for form, form_spec in specs.items():
-        form_spec = form_spec.with_evidence(exclude_studies=tuple(form_spec.evidence.exclude_studies) + tuple(left_out))
-        result = fit_spec(form_spec, source)
-        results[form] = result
-        tree = result.tree.copy()
-        per_study = study_log_likelihood(result.tree)
-        tree["log_likelihood"] = xr.Dataset({"study_loglik": per_study})
-        trees[form] = tree
-        with warnings.catch_warnings():  # high Pareto k is reported below, per study
-            warnings.simplefilter("ignore", UserWarning)
-            loos[form] = azs.loo(tree, pointwise=True, var_name="study_loglik")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        table = azs.compare(loos, round_to="none")
-    studies = [str(s) for s in per_study["study"].values]
-    pareto_k = pd.DataFrame({form: np.asarray(loo.pareto_k).ravel() for form, loo in loos.items()}, index=studies)
-    best = table.index[0]
-    close = [f for f in table.index[1:] if abs(table.loc[f, "elpd_diff"]) < 2 * max(table.loc[f, "dse"], 1e-12)]
-    high_k = int((pareto_k > 0.7).to_numpy().sum())
-    statement = (
-        f"Best by LOO: {best}. "
-        + (f"The data cannot tell {best} apart from {', '.join(close)} (elpd difference < 2 standard errors). " if close else "")
-        + (f"{high_k} Pareto k values exceed 0.7: with so few studies, LOO estimates are unreliable for those studies." if high_k else "All Pareto k <= 0.7.")
-    )
-    return FormComparison(table, pareto_k, tuple(sorted(common)), left_out, statement, results)

@@ -1,8 +1,11 @@
-"""Where the package finds its default specs, its cache and (via evidence.register) its data.
+"""Where the package finds its default specs, its embedded register and its cache.
 
-In a source checkout the specs live in the top-level ``models/`` folder; an installed wheel
-carries a copy in ``bayes_msc/_models`` (see ``pyproject.toml``). Both are looked up so that
-``python -m bayes_msc fit mortality`` works either way.
+An installed wheel carries the specs and the register inside the package
+(``bayes_msc/_models``, ``bayes_msc/_data``; see ``pyproject.toml``), found through
+:mod:`importlib.resources`; a source checkout (or an editable install of one) uses its
+top-level ``models/`` and ``data/``. The folder beside the package counts as a checkout only
+when it holds *this* project's ``pyproject.toml``: a ``models/`` or ``data/`` folder that
+another package leaves in site-packages can neither break nor replace the bundled ones.
 """
 
 from __future__ import annotations
@@ -15,9 +18,30 @@ from .errors import InputError, Location
 _PACKAGE = Path(__file__).resolve().parent
 
 
+def _checkout_root() -> Path | None:
+    root = _PACKAGE.parent
+    try:
+        project = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return root if 'name = "bayes_msc"' in project else None
+
+
+def bundled_dir(name: str) -> Path:
+    """``models`` or ``data``: the package's own copy, wherever it is installed."""
+    from importlib.resources import files
+
+    packaged = Path(str(files("bayes_msc") / f"_{name}"))
+    if packaged.is_dir():
+        return packaged
+    root = _checkout_root()
+    if root is not None and (root / name).is_dir():
+        return root / name
+    raise InputError(f"the package's bundled {name}/ folder is missing from {_PACKAGE}: reinstall bayes_msc")
+
+
 def default_models_dir() -> Path:
-    checkout = _PACKAGE.parent / "models"
-    return checkout if checkout.is_dir() else _PACKAGE / "_models"
+    return bundled_dir("models")
 
 
 def analysis_names() -> list[str]:

@@ -179,8 +179,61 @@ class LogNormal(Prior):
         return stats.lognorm(s=self.sigma, scale=math.exp(self.mu))
 
 
+@dataclass(frozen=True)
+class LogTTau2(Prior):
+    """Rhodes et al.'s form for standardised mean differences: log τ² ~ Student-t(nu, mu, sigma).
+
+    τ stays the model's parameter: τ = exp(L / 2) with L the Student-t variable, so its
+    density is ``t(2 log τ) · 2 / τ`` (PyMC derives it from the transformation).
+    """
+
+    mu: float = -3.44
+    sigma: float = 2.59
+    nu: float = 5.0
+    family: ClassVar[str] = "logt_tau2"
+    display_name: ClassVar[str] = "log-t on tau^2"
+    positive_parameters: ClassVar[tuple[str, ...]] = ("sigma", "nu")
+
+    def build(self, name, hyper, **kwargs):
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        def tau_from_log_tau2(mu, sigma, nu, size):
+            return pt.exp(0.5 * pm.StudentT.dist(nu=nu, mu=mu, sigma=sigma, size=size))
+
+        return pm.CustomDist(name, hyper["mu"], hyper["sigma"], hyper["nu"], dist=tau_from_log_tau2,
+                             transform=pm.distributions.transforms.log, **kwargs)
+
+    def scipy(self):
+        return _log_t_tau2(self.mu, self.sigma, self.nu)
+
+
+def _log_t_tau2(mu: float, sigma: float, nu: float):
+    """τ with log τ² ~ t(nu, mu, sigma), as a frozen scipy distribution."""
+    import numpy as np
+    from scipy import stats
+
+    class LogTTau2Distribution(stats.rv_continuous):
+        def _argcheck(self, mu, sigma, nu):
+            return (sigma > 0) & (nu > 0) & np.isfinite(mu)
+
+        def _logpdf(self, x, mu, sigma, nu):
+            return stats.t.logpdf(2 * np.log(x), nu, loc=mu, scale=sigma) + np.log(2.0) - np.log(x)
+
+        def _pdf(self, x, mu, sigma, nu):
+            return np.exp(self._logpdf(x, mu, sigma, nu))
+
+        def _cdf(self, x, mu, sigma, nu):
+            return stats.t.cdf(2 * np.log(x), nu, loc=mu, scale=sigma)
+
+        def _ppf(self, q, mu, sigma, nu):
+            return np.exp(0.5 * stats.t.ppf(q, nu, loc=mu, scale=sigma))
+
+    return LogTTau2Distribution(a=0.0, name="logt_tau2")(mu, sigma, nu)
+
+
 PRIOR_FAMILIES: dict[str, type[Prior]] = {
-    cls.family: cls for cls in (Normal, HalfNormal, HalfCauchy, LogNormalTau2, LogNormal)
+    cls.family: cls for cls in (Normal, HalfNormal, HalfCauchy, LogNormalTau2, LogNormal, LogTTau2)
 }
 
 
@@ -393,11 +446,49 @@ GENERIC_PRESETS: tuple[Preset, ...] = (
     *(p for p in LOG_ODDS_RATIO_PRESETS if p.role == "heterogeneity"),
 )
 
+# Standardised mean differences (the normal-normal analysis with model.measure = "smd").
+SMD_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "smd_default",
+        "effect",
+        Normal(0.0, 1.0),
+        "Weakly informative on the SMD scale: 95% of prior mass within ±2 outcome SDs; effects "
+        "that large are already extreme in clinical trials (a stated judgement).",
+        "",
+    ),
+    Preset(
+        "rhodes2015_general",
+        "heterogeneity",
+        LogTTau2(-3.44, 2.59, 5.0),
+        "Empirical: log tau^2 ~ t_5(-3.44, 2.59) for SMDs in a general health-care setting, any "
+        "outcome and comparison (median tau ~0.18).",
+        "Rhodes, Turner & Higgins, J Clin Epidemiol 2015;68:52",
+    ),
+    Preset(
+        "halfnormal_0.5_smd",
+        "heterogeneity",
+        HalfNormal(0.5),
+        "Half-normal(0.5) on tau in SD units: between-trial SDs of half an outcome SD are already "
+        "large; the weakly informative alternative for a sensitivity analysis (a stated judgement).",
+        "",
+    ),
+)
+
 PRESETS: dict[str, tuple[Preset, ...]] = {
     "log_odds_ratio": LOG_ODDS_RATIO_PRESETS,
     "mmhg": MMHG_PRESETS,
     "generic": GENERIC_PRESETS,
+    "smd": SMD_PRESETS,
+    # Mean differences in a unit the spec states: no preset can know the scale, so both
+    # priors are stated in the spec or with --prior (see bayes_msc.outcomes.continuous).
+    "mean_difference": (),
 }
+
+
+def register_presets(scale: str, presets: tuple[Preset, ...], roles: tuple[str, ...] = ("effect", "heterogeneity")) -> None:
+    """Add a scale of named presets (and the roles its models use), e.g. for a new outcome."""
+    PRESETS[scale] = tuple(presets)
+    ROLES_BY_SCALE[scale] = tuple(roles)
 
 
 def presets_for(scale: str) -> tuple[Preset, ...]:
@@ -413,6 +504,10 @@ def find_preset(scale: str, name: str) -> Preset:
         if preset.name == name:
             return preset
     known = ", ".join(p.name for p in presets_for(scale))
+    if not known:
+        raise InputError(f"prior {name!r}: there are no named presets on the {scale} scale (the outcome's own "
+                         "units); state the prior, e.g. effect = { family = \"normal\", mu = 0, sigma = 50 } in the "
+                         "spec or --prior 'effect=normal(mu=0,sigma=50)'")
     raise InputError(f"unknown prior preset {name!r} for {scale} outcomes; known presets: {known}")
 
 
@@ -421,6 +516,8 @@ ROLES_BY_SCALE: dict[str, tuple[str, ...]] = {
     "log_odds_ratio": ("effect", "heterogeneity", "baseline"),
     "mmhg": ("effect", "heterogeneity", "baseline", "baseline_heterogeneity"),
     "generic": ("effect", "heterogeneity"),
+    "smd": ("effect", "heterogeneity"),
+    "mean_difference": ("effect", "heterogeneity"),
 }
 ALL_ROLES = ("effect", "heterogeneity", "baseline", "baseline_heterogeneity", "dose_slope", "ed50")
 # Dose-response roles: present only when the spec's form needs them (see with_dose_defaults).

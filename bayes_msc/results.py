@@ -83,26 +83,23 @@ class FitResult:
             round_to="none",
         )
 
+    @property
+    def outcome(self):
+        """The :class:`~bayes_msc.outcomes.Outcome` of this fit (what its numbers mean)."""
+        return self.spec.outcome_type
+
     def prob_benefit(self, threshold: float | None = None, *, predictive: bool = False) -> Probability:
-        """Posterior probability of benefit beyond ``threshold``, with its MCSE.
+        """Posterior probability of benefit beyond ``threshold`` (stated scale), with its MCSE.
 
         Mortality: P(OR < ``threshold``) (default 1). Oxygenation and normal-normal analyses:
         P(difference > ``threshold``) (default 0), or ``<`` when the spec's benefit direction
         is "decrease". ``predictive``: for the effect in a new trial instead of the pooled one.
         """
-        import numpy as np
-
-        from .decisions import benefit_event
-
-        if self.spec.outcome == "mortality":
-            threshold = 1.0 if threshold is None else threshold
-            if threshold <= 0:
-                raise InputError(f"an odds-ratio threshold must be > 0, got {threshold}")
-            draws = self.posterior["log_or_new" if predictive else "log_or"]
-            return probability(draws < np.log(threshold))
-        draws = self.posterior["mu_new" if predictive else "mu"]
-        event = benefit_event(draws, 0.0 if threshold is None else threshold, self.spec.decision.benefit_direction)
-        return probability(event)
+        outcome = self.outcome
+        if threshold is not None and outcome.measure.log_scale and threshold <= 0:
+            raise InputError(f"an {outcome.measure.name} threshold must be > 0, got {threshold}")
+        draws = self.posterior[outcome.roles.predictive if predictive else outcome.roles.pooled]
+        return probability(outcome.benefit_event(draws, threshold, self.spec))
 
     def summary_dict(self) -> dict:
         """Everything the CLI prints, as JSON-ready data (``summary.json``)."""
@@ -110,6 +107,7 @@ class FitResult:
             "analysis": self.spec.name,
             "title": self.spec.title,
             "outcome": self.spec.outcome,
+            "parameters": self.outcome.parameter_roles(),
             "spec_hash": self.spec.content_hash(),
             "register_hash": self.evidence.register_hash,
             "evidence_set": self.spec.evidence.evidence_set,
@@ -197,6 +195,7 @@ def provenance_attrs(spec: AnalysisSpec, register_hash: str) -> dict[str, str]:
         "bayes_msc_spec": json.dumps(spec.to_dict(), sort_keys=True),
         "bayes_msc_spec_hash": spec.content_hash(),
         "bayes_msc_register_hash": register_hash,
+        "bayes_msc_parameter_roles": json.dumps(spec.outcome_type.parameter_roles(), sort_keys=True),
         "package_versions": json.dumps(package_versions(), sort_keys=True),
         "seed": str(spec.sampler.seed),
         "sampler_settings": json.dumps(asdict(spec.sampler)),

@@ -131,6 +131,3 @@ def add_pointwise_groups(posterior_tree, analysis: CompiledAnalysis):
     compute_log_prior(posterior_tree, model=analysis.model, extend_inferencedata=True, progressbar=False)
     return posterior_tree
 
-
-def clear_cache() -> None:
-    _CACHE.clear()

@@ -16,7 +16,6 @@ shapes (configurations are padded), so the model compiles once.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -26,13 +25,6 @@ import numpy as np
 import pandas as pd
 
 FAMILY_ALPHA = 0.05  # chance of any false calibration alarm across a run's parameters
-
-TOP_LEVEL = {
-    "mortality": ("log_or", "tau"),
-    "oxygenation": ("mu", "tau", "nc_mean", "nc_sd"),
-    "normal_normal": ("mu", "tau"),
-}
-
 
 # -- ranks and uniformity (pure numpy) -------------------------------------------------------
 
@@ -73,105 +65,8 @@ def uniformity(fractional: np.ndarray, ci_prob: float = 0.95, n_simulations: int
 
 
 # -- simulation shaped like the evidence --------------------------------------------------
-
-
-def draw_truth(spec, evidence, rng, priors=None) -> dict[str, Any]:
-    """Parameters from the prior (``priors`` may differ from the spec's, to test the test)."""
-    priors = priors or spec.priors
-    n = len(evidence.studies)
-    truth = {"tau": float(priors.heterogeneity.scipy().rvs(random_state=rng)), "z": rng.standard_normal(n)}
-    if spec.outcome == "mortality":
-        truth["log_or"] = float(priors.effect.scipy().rvs(random_state=rng))
-        truth["baseline_logit"] = priors.baseline.scipy().rvs(size=n, random_state=rng)
-    else:
-        truth["mu"] = float(priors.effect.scipy().rvs(random_state=rng))
-        if getattr(evidence, "natural_course", False):
-            truth["nc_mean"] = float(priors.baseline.scipy().rvs(random_state=rng))
-            truth["nc_sd"] = float(priors.baseline_heterogeneity.scipy().rvs(random_state=rng))
-            truth["u"] = rng.standard_normal(n)
-    return truth
-
-
-def simulate_continuous(evidence, truth, rng):
-    terms = evidence.terms.copy()
-    study = terms["study_index"].to_numpy()
-    theta = truth["mu"] + truth["tau"] * truth["z"]
-    mean = terms["treated"].to_numpy() * theta[study]
-    if "nc_mean" in truth:
-        nc = truth["nc_mean"] + truth["nc_sd"] * truth["u"]
-        mean = mean + (terms["kind"] == "arm").to_numpy() * nc[study]
-    terms["estimate"] = mean + terms["se"].to_numpy() * rng.standard_normal(len(terms))
-    return replace(evidence, terms=terms)
-
-
-def simulate_mortality(evidence, truth, rng):
-    from scipy.special import expit
-
-    from .evidence.mortality import ArmCount, Configuration, PartialReport, compositions
-
-    arms = evidence.arms
-    study = arms["study_index"].to_numpy()
-    effect = truth["log_or"] + truth["tau"] * truth["z"]
-    p = expit(truth["baseline_logit"][study] + arms["treated"].to_numpy() * effect[study])
-    exact = evidence.exact.copy()
-    exact["deaths"] = rng.binomial(exact["n"].to_numpy(), p[exact["arm_index"].to_numpy()])
-    partial = []
-    for report in evidence.partial:
-        allocations = _allocations(report)
-        allocation = allocations[rng.integers(len(allocations))]
-        total = sum(int(rng.binomial(n, p[a])) for a, n in allocation)
-        low, high = _reported_range(report)
-        cap = sum(n for _, n in allocation)
-        interval = (low, high) if low <= total <= high else (0, low - 1) if total < low else (high + 1, cap)
-        configs = []
-        for alloc in allocations:
-            sizes = [n for _, n in alloc]
-            for t in range(interval[0], interval[1] + 1):
-                for deaths in compositions(t, sizes):
-                    configs.append(Configuration(-math.log(len(allocations)),
-                                                 tuple(ArmCount(a, d, n) for (a, n), d in zip(alloc, deaths))))
-        partial.append(PartialReport(report.study_id, report.kind, report.arms,
-                                     f"simulated {interval[0]}-{interval[1]}", tuple(configs)))
-    return replace(evidence, exact=exact, partial=tuple(partial))
-
-
-def _allocations(report) -> list[tuple[tuple[int, int], ...]]:
-    """The distinct (arm_index, n) allocations a report's configurations use."""
-    return list(dict.fromkeys(tuple((c.arm_index, c.n) for c in config.counts) for config in report.configurations))
-
-
-def _reported_range(report) -> tuple[int, int]:
-    totals = [sum(c.deaths for c in config.counts) for config in report.configurations]
-    return min(totals), max(totals)
-
-
-def _max_configurations(report) -> int:
-    """Configurations of the largest interval a simulated report can take (fixes shapes)."""
-    from .evidence.mortality import compositions
-
-    allocations = _allocations(report)
-    low, high = _reported_range(report)
-    cap = max(sum(n for _, n in a) for a in allocations)
-    intervals = [(0, low - 1), (low, high), (high + 1, cap)]
-    return max(sum(len(compositions(t, [n for _, n in a])) for a in allocations for t in range(lo, hi + 1))
-               for lo, hi in intervals)
-
-
-def _pad_partial(inputs, n_conf: int):
-    """Pad the partial-report arrays of model inputs to ``n_conf`` configurations."""
-    v = dict(inputs.values)
-    if "partial_arm" not in v:
-        return inputs
-    extra = n_conf - v["partial_arm"].shape[1]
-    if extra <= 0:
-        return inputs
-    for name in ("partial_deaths", "partial_n", "partial_log_choose"):
-        v[name] = np.pad(v[name], ((0, 0), (0, extra), (0, 0)))
-    # Padded configurations read the arms of the first one (as pack_partial_reports pads), so
-    # the layout, and with it the compiled model, is the same for every replicate.
-    v["partial_arm"] = np.concatenate([v["partial_arm"], np.repeat(v["partial_arm"][:, :1], extra, axis=1)], axis=1)
-    v["partial_log_weight"] = np.pad(v["partial_log_weight"], ((0, 0), (0, extra)), constant_values=-np.inf)
-    return replace(inputs, values=v)
+# The outcome simulates (Outcome.draw_truth / simulate / simulation_padding / pad_inputs):
+# one simulator per model, shared with recovery tests and trial design.
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -216,14 +111,15 @@ class SBCResult:
 
 @dataclass
 class _Setup:
-    parts: Any
+    outcome: Any
     evidence: Any
-    n_conf: int
+    padding: int
     compiled: Any
     names: tuple[str, ...]
 
 
-_SETUPS: dict[tuple, _Setup] = {}  # per process: each worker compiles a structure once
+_SETUPS: dict[tuple, _Setup] = {}
+_ROW_FIELDS = ("replicate", "sampler_seed", "divergences", "seconds", "n_draws")  # per process: each worker compiles a structure once
 
 
 def _data_key(data) -> str:
@@ -231,19 +127,17 @@ def _data_key(data) -> str:
 
 
 def _setup(spec, data) -> _Setup:
-    from .api import analysis_for, load_data
+    from .api import load_data
     from .sampling import compile_analysis
 
     key = (spec.content_hash(), _data_key(data))
     if key not in _SETUPS:
-        parts = analysis_for(spec.outcome)
-        evidence = parts.build_evidence(load_data(spec, data), spec)
-        n_conf = max((_max_configurations(r) for r in getattr(evidence, "partial", ())), default=0)
-        base_inputs = _pad_partial(parts.make_inputs(evidence, spec.priors, spec.model), n_conf)
-        compiled = compile_analysis(base_inputs, lambda i: parts.build_model(i, spec.priors))
-        names = tuple(p for p in TOP_LEVEL[spec.outcome]
-                      if not p.startswith("nc") or getattr(evidence, "natural_course", False))
-        _SETUPS[key] = _Setup(parts, evidence, n_conf, compiled, names)
+        outcome = spec.outcome_type
+        evidence = outcome.build_evidence(load_data(spec, data), spec)
+        padding = outcome.simulation_padding(evidence)
+        base_inputs = outcome.pad_inputs(outcome.make_inputs(evidence, spec.priors, spec.model), padding)
+        compiled = compile_analysis(base_inputs, lambda i: outcome.build_model(i, spec.priors))
+        _SETUPS[key] = _Setup(outcome, evidence, padding, compiled, outcome.sbc_parameters(evidence))
     return _SETUPS[key]
 
 
@@ -258,10 +152,10 @@ def run_replicates(spec, data, indices, *, seed: int, thin: int, simulation_prio
     rows = []
     for index in indices:
         rng = replicate_rng(seed, int(index))
-        truth = draw_truth(spec, setup.evidence, rng, simulation_priors)
-        simulate = simulate_mortality if spec.outcome == "mortality" else simulate_continuous
-        simulated = simulate(setup.evidence, truth, rng)
-        inputs = _pad_partial(setup.parts.make_inputs(simulated, spec.priors, spec.model), setup.n_conf)
+        outcome = setup.outcome
+        truth = outcome.draw_truth(spec, setup.evidence, rng, simulation_priors)
+        simulated = outcome.simulate(setup.evidence, truth, rng)
+        inputs = outcome.pad_inputs(outcome.make_inputs(simulated, spec.priors, spec.model), setup.padding)
         sampler = spec.with_sampler(seed=int(rng.integers(2**31))).sampler
         t0 = time.perf_counter()
         tree = setup.compiled.with_inputs(inputs).sample(sampler)
@@ -308,7 +202,7 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 
         raise InputError("SBC tasks failed twice: " + "; ".join(
             f"replicates {f['items'][0]}-{f['items'][-1]} (seed {seed}): {f['error']}" for f in failures))
     ranks = pd.DataFrame(rows).sort_values("replicate").reset_index(drop=True)
-    names = tuple(p for p in TOP_LEVEL[spec.outcome] if p in ranks.columns)
+    names = tuple(c for c in ranks.columns if c not in _ROW_FIELDS)  # the ranked parameters, in order
     n_draws = int(ranks["n_draws"].iloc[0])
     frac_rng = np.random.default_rng([seed, 1])
     # Bands are simultaneous over each ECDF; across k parameters a Bonferroni split keeps the

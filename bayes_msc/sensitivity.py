@@ -24,8 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .display import effect_words
-
 # Conclusions whose survival across priors is reported, as (label, test on a row).
 CONCLUSIONS = (
     ("benefit more likely than not (P(benefit) > 0.5)", lambda p: p > 0.5),
@@ -35,16 +33,12 @@ CONCLUSIONS = (
 
 
 def headline(result) -> dict[str, float]:
-    """The numbers a sensitivity table compares: pooled effect, interval, P(benefit), τ."""
+    """The numbers a sensitivity table compares: pooled effect (stated scale), interval,
+    P(benefit), P(clinically meaningful benefit), τ."""
     d = result.decisions
-    if result.spec.outcome == "mortality":
-        return {
-            "effect_median": d.pooled_or.median, "effect_lower": d.pooled_or.lower, "effect_upper": d.pooled_or.upper,
-            "prob_benefit": d.prob_or_below_1.prob, "prob_benefit_mcse": d.prob_or_below_1.mcse,
-            "prob_meaningful": d.prob_or_below_threshold.prob, "tau_median": d.tau.median,
-        }
     return {
-        "effect_median": d.pooled.median, "effect_lower": d.pooled.lower, "effect_upper": d.pooled.upper,
+        "effect_median": d.pooled_effect.median, "effect_lower": d.pooled_effect.lower,
+        "effect_upper": d.pooled_effect.upper,
         "prob_benefit": d.prob_benefit.prob, "prob_benefit_mcse": d.prob_benefit.mcse,
         "prob_meaningful": d.prob_meaningful.prob, "tau_median": d.tau.median,
     }
@@ -52,7 +46,7 @@ def headline(result) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class PriorSensitivity:
-    outcome: str  # what the effect is (see bayes_msc.display.effect_words)
+    outcome: str  # what the effect is (see bayes_msc.outcomes)
     table: pd.DataFrame  # one row per (effect preset, heterogeneity preset)
     psense: pd.DataFrame  # power-scaling sensitivity of the default fit
     verdict: str
@@ -138,8 +132,9 @@ def power_scaling(result) -> pd.DataFrame:
     """psense of the top-level parameters: prior and likelihood sensitivity and a diagnosis."""
     import arviz_stats as azs
 
-    names = [v for v in ("log_or", "mu", "tau", "emax", "ed50", "dose_slope", "nc_mean", "nc_sd")
-             if v in result.posterior and v in result.tree["log_prior"]]
+    roles = result.outcome.roles
+    candidates = (roles.pooled, roles.heterogeneity, "emax", "ed50", "dose_slope", *result.outcome.summary_nuisance())
+    names = [v for v in candidates if v in result.posterior and v in result.tree["log_prior"]]
     import logging
 
     # psense_summary logs generic advice; its diagnosis column carries the verdict we show
@@ -156,7 +151,7 @@ def power_scaling(result) -> pd.DataFrame:
 
 
 def _verdict(table: pd.DataFrame, spec) -> str:
-    what = "cells reduce mortality (OR < 1)" if spec.outcome == "mortality" else "the difference favours cells"
+    what = spec.outcome_type.benefit_words(spec)
     lines = []
     for label, holds in CONCLUSIONS:
         held = table["prob_benefit"].map(holds)
@@ -177,7 +172,7 @@ def _verdict(table: pd.DataFrame, spec) -> str:
 
 @dataclass(frozen=True)
 class Influence:
-    outcome: str  # what the effect is (see bayes_msc.display.effect_words)
+    outcome: str  # what the effect is (see bayes_msc.outcomes)
     table: pd.DataFrame  # one row per study: headline numbers without it, change, Pareto k
     full: dict
     most_influential: str
@@ -201,21 +196,14 @@ class Influence:
 
 def leave_one_study_out(spec, data: Any = None) -> Influence:
     """Refit with each study masked; PSIS-LOO Pareto k per study from the full fit."""
-    import arviz_stats as azs
-    import xarray as xr
-
-    from .api import analysis_for, load_data
-    from .dosing import study_log_likelihood
+    from .api import load_data
+    from .loo import loo_by_study
 
     source = load_data(spec, data)
-    evidence = analysis_for(spec.outcome).build_evidence(source, spec)
+    evidence = spec.outcome_type.build_evidence(source, spec)
     full, first_seconds, _ = _timed_fit(spec, source, evidence)
-    tree = full.tree.copy()
-    tree["log_likelihood"] = xr.Dataset({"study_loglik": study_log_likelihood(full.tree)})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loo = azs.loo(tree, pointwise=True, var_name="study_loglik")
-    pareto_k = dict(zip(tree["log_likelihood"]["study_loglik"]["study"].values.tolist(), np.asarray(loo.pareto_k).ravel()))
+    loo, studies = loo_by_study(full.tree)
+    pareto_k = dict(zip(studies, np.asarray(loo.pareto_k).ravel()))
     base = headline(full)
     labels = evidence.inclusion.set_index("study_id")["label"]
     rows, refits, compiles = [], [], 0
@@ -230,7 +218,7 @@ def leave_one_study_out(spec, data: Any = None) -> Influence:
                      "pareto_k": float(pareto_k.get(study, np.nan)), "seconds": seconds})
     table = pd.DataFrame(rows)
     top = table.loc[table["change_prob_benefit"].abs().idxmax()]
-    unit, digits = effect_words(spec.outcome)
+    unit, digits = spec.outcome_type.measure.short, spec.outcome_type.measure.digits
     high_k = int((table["pareto_k"] > 0.7).sum())
     statement = (
         f"Most influential: {top['label']} — without it P(benefit) is {top['prob_benefit']:.3f} "

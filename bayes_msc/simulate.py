@@ -20,34 +20,35 @@ def simulate_mortality_evidence(
     baseline_logit: np.ndarray | list[float],
     seed: int,
 ) -> MortalityEvidence:
-    """Two-arm trials (cells n, control n) with binomial deaths from known parameters."""
+    """Two-arm trials (cells n, control n) with binomial deaths from known parameters.
+
+    The deaths come from the mortality outcome's own simulator (the one SBC uses), applied to
+    evidence of the given arm sizes.
+    """
+    from .outcomes.mortality import MORTALITY
+
     rng = np.random.default_rng(seed)
-    baseline = np.asarray(baseline_logit, dtype=float)
     studies = tuple(f"sim{j + 1:02d}" for j in range(len(arm_sizes)))
-    study_effect = log_or + tau * rng.standard_normal(len(studies))
     arms, exact = [], []
     for j, (sid, (n_cells, n_control)) in enumerate(zip(studies, arm_sizes)):
         for arm_id, treated, n in (("cells", 1, n_cells), ("control", 0, n_control)):
-            p = 1.0 / (1.0 + np.exp(-(baseline[j] + treated * study_effect[j])))
-            index = len(arms)
             arms.append(
                 {"study_id": sid, "arm_id": arm_id, "label": arm_id, "study_index": j, "treated": treated,
                  "product_class": "simulated" if treated else "none", "dose_per_kg": np.nan, "n": n}
             )
-            exact.append({"arm_index": index, "study_id": sid, "arm_id": arm_id, "deaths": int(rng.binomial(n, p)), "n": n})
+            exact.append({"arm_index": len(arms) - 1, "study_id": sid, "arm_id": arm_id, "deaths": 0, "n": n})
     inclusion = pd.DataFrame(
         [{"study_id": s, "label": s, "seed": False, "status": "included", "contribution": "exact",
           "detail": "simulated", "reason": "", "quality": "simulated", "source": f"simulate seed {seed}"}
          for s in studies]
     )
-    return MortalityEvidence(
-        studies=studies,
-        arms=pd.DataFrame(arms),
-        exact=pd.DataFrame(exact),
-        partial=(),
-        inclusion=inclusion,
-        register_hash=f"simulated-{seed}",
+    template = MortalityEvidence(
+        studies=studies, arms=pd.DataFrame(arms), exact=pd.DataFrame(exact), partial=(),
+        inclusion=inclusion, register_hash=f"simulated-{seed}",
     )
+    truth = {"log_or": log_or, "tau": tau, "z": rng.standard_normal(len(studies)),
+             "baseline_logit": np.asarray(baseline_logit, dtype=float)}
+    return MORTALITY.simulate(template, truth, rng)
 
 
 def write_register(root, tables: dict[str, list[dict]]) -> "Path":
@@ -80,7 +81,7 @@ def simulate_dose_register(
     root,
     designs: list[tuple[float, ...]],
     *,
-    outcome: str,
+    table: str,
     emax: float,
     ed50: float,
     tau: float,
@@ -93,11 +94,14 @@ def simulate_dose_register(
     """A register of trials with a control arm and cell arms at known per-kg doses.
 
     Study j's cell arm at dose d has effect ``tau * z_j + emax * d / (ed50 + d)``: a change in
-    PaO2/FiO2 (``outcome="oxygenation"``: arm means of change with SD ``sd``) or a log odds
-    ratio of death (``outcome="mortality"``: binomial deaths around ``baseline_risk``).
+    PaO2/FiO2 (``table="oxygenation"``: arm means of change with SD ``sd``) or a log odds
+    ratio of death (``table="mortality"``: binomial deaths around ``baseline_risk``); ``table``
+    is the register table the observations go to.
     """
+    if table not in ("oxygenation", "mortality"):
+        raise ValueError(f"table must be 'oxygenation' or 'mortality', got {table!r}")
     rng = np.random.default_rng(seed)
-    studies, arms, doses, mortality, oxygenation = [], [], [], [], []
+    studies, arms, doses, observations = [], [], [], []
     provenance = {"source": f"simulate_dose_register seed {seed}", "quality": "assumption"}
     base_logit = np.log(baseline_risk / (1 - baseline_risk))
     for j, design in enumerate(designs):
@@ -116,14 +120,13 @@ def simulate_dose_register(
             effect = deviation + float(emax_curve(dose, emax, ed50)) if treated else 0.0
             if treated:
                 doses.append({"study_id": sid, "arm_id": arm_id, "dose_per_kg": dose, "infusions": 1, **provenance})
-            if outcome == "oxygenation":
+            if table == "oxygenation":
                 mean = nc + effect + sd / np.sqrt(n_per_arm) * rng.standard_normal()
-                oxygenation.append({"study_id": sid, "arm": arm_id, "measure": "pf_ratio", "quantity": "change_from_baseline",
-                                    "day": 7, "timepoint": "day 7", "statistic": "mean_sd", "estimate": round(float(mean), 4),
-                                    "sd": sd, **provenance})
+                observations.append({"study_id": sid, "arm": arm_id, "measure": "pf_ratio",
+                                     "quantity": "change_from_baseline", "day": 7, "timepoint": "day 7",
+                                     "statistic": "mean_sd", "estimate": round(float(mean), 4), "sd": sd, **provenance})
             else:
                 p = 1.0 / (1.0 + np.exp(-(logit0 + effect)))
-                mortality.append({"study_id": sid, "arms": arm_id, "day": 28, "timepoint": "day 28",
-                                  "deaths": int(rng.binomial(n_per_arm, p)), **provenance})
-    return write_register(root, {"studies": studies, "arms": arms, "doses": doses, "mortality": mortality,
-                                 "oxygenation": oxygenation})
+                observations.append({"study_id": sid, "arms": arm_id, "day": 28, "timepoint": "day 28",
+                                     "deaths": int(rng.binomial(n_per_arm, p)), **provenance})
+    return write_register(root, {"studies": studies, "arms": arms, "doses": doses, table: observations})

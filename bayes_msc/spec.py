@@ -13,13 +13,15 @@ import json
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .outcomes import Outcome
 
 from .errors import InputError, Location
 from .paths import resolve_spec_path
 from .priors import PriorSet, priors_from_table
 
-OUTCOME_SCALES = {"mortality": "log_odds_ratio", "oxygenation": "mmhg", "normal_normal": "generic"}
 EVIDENCE_SETS = ("full", "seed")
 DOSE_RESPONSE_FORMS = ("none", "loglinear", "emax")
 DOSE_METRICS = ("per_infusion", "cumulative")
@@ -65,6 +67,13 @@ class ModelSettings:
     body_weight_log_sd: float = 0.2
     reference_dose: float = 1.0  # the dose at which the headline effect is stated
     dose_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
+    # Outcomes whose data can be on several scales (normal_normal) state it: "log_ratio",
+    # "smd", or "mean_difference" in ``unit``. The measure decides which priors fit.
+    measure: str = "log_ratio"
+    unit: str = ""
+
+
+MEASURE_KEYS = ("measure", "unit")  # read only by outcomes with ``reads_measure``
 
 
 @dataclass(frozen=True)
@@ -91,20 +100,6 @@ class SamplerSettings:
     seed: int = 20261122
 
 
-# Which settings each outcome reads; the others are not part of its spec (nor its hash).
-EVIDENCE_KEYS = {
-    "mortality": ("evidence_set", "product_classes", "exclude_studies", "timepoint_window_days"),
-    "oxygenation": (
-        "evidence_set", "product_classes", "exclude_studies", "oxygenation_day",
-        "oxygenation_day_window", "median_iqr_method", "prefer",
-    ),
-    "normal_normal": ("exclude_studies",),
-}
-DECISION_KEYS = {
-    "mortality": ("clinically_meaningful_or", "baseline_risk", "baseline_risk_source", "ci_prob"),
-    "oxygenation": ("clinically_meaningful_difference", "benefit_direction", "ci_prob"),
-    "normal_normal": ("clinically_meaningful_difference", "benefit_direction", "ci_prob"),
-}
 MEDIAN_IQR_METHODS = ("wan2014", "luo2018")
 PREFER = ("arms", "contrast")
 BENEFIT_DIRECTIONS = ("increase", "decrease")
@@ -123,18 +118,27 @@ class AnalysisSpec:
     path: str = ""  # where it was read from (not part of the hash)
 
     @property
+    def outcome_type(self) -> "Outcome":
+        """The :class:`~bayes_msc.outcomes.Outcome` this spec's ``outcome`` names, on the
+        scale its model settings state (``model.measure``)."""
+        from .outcomes import get_outcome
+
+        return get_outcome(self.outcome).specialise(self.model)
+
+    @property
     def scale(self) -> str:
-        return OUTCOME_SCALES[self.outcome]
+        """Which prior presets apply (see :mod:`bayes_msc.priors`)."""
+        return self.outcome_type.prior_scale
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "outcome": self.outcome,
             "title": self.title,
-            "evidence": _only(_plain(asdict(self.evidence)), EVIDENCE_KEYS[self.outcome]),
-            "model": _plain(asdict(self.model)),
+            "evidence": _only(_plain(asdict(self.evidence)), self.outcome_type.evidence_keys),
+            "model": _plain(_model_table(self.model, self.outcome_type.reads_measure)),
             "priors": self.priors.to_dict(),
-            "decision": _only(asdict(self.decision), DECISION_KEYS[self.outcome]),
+            "decision": _only(asdict(self.decision), self.outcome_type.decision_keys),
             "sampler": asdict(self.sampler),
         }
 
@@ -164,8 +168,22 @@ class AnalysisSpec:
         changes = {k: v for k, v in changes.items() if v is not None}
         model = replace(self.model, **changes)
         _check_model(model, self.outcome, Location("command line"))
-        priors = self.priors.with_dose_defaults(self.scale, model.dose_response)
+        scale = replace(self, model=model).scale
+        priors = self.priors if scale == self.scale else _default_priors(scale, self.priors)
+        priors = priors.with_dose_defaults(scale, model.dose_response)
         return replace(self, model=model, priors=priors)
+
+    def check_priors_stated(self) -> None:
+        """Refuse priors left over from another scale (see :func:`_default_priors`)."""
+        for role, name in self.priors.names.items():
+            if name == UNSTATED:
+                unit = f" in {self.model.unit}" if self.model.unit else ""
+                raise InputError(
+                    f"the {self.outcome} analysis with measure {self.model.measure}{unit} has no default "
+                    f"{role} prior: state one, e.g. --prior '{role}=" + (
+                        "normal(mu=0,sigma=50)" if role == "effect" else "halfnormal(sigma=25)") + "' in the outcome's units",
+                    Location(self.path or "command line", field=f"priors.{role}"),
+                )
 
     def with_priors(self, priors: PriorSet) -> "AnalysisSpec":
         return replace(self, priors=priors.with_dose_defaults(self.scale, self.model.dose_response))
@@ -175,6 +193,30 @@ class AnalysisSpec:
         decision = replace(self.decision, **changes)
         _check_decision(decision, Location("command line"))
         return replace(self, decision=decision)
+
+
+def _default_priors(scale: str, previous: PriorSet) -> PriorSet:
+    """The default presets of ``scale``'s roles; where the scale has none (a mean difference
+    in the outcome's own units), the previous priors stay, marked as stated for another scale
+    so that a fit refuses them until they are restated (see ``check_priors_stated``)."""
+    from .priors import ROLES_BY_SCALE, presets_for
+
+    chosen, names = {}, {}
+    for role in ROLES_BY_SCALE[scale]:
+        preset = next((p for p in presets_for(scale) if p.role == role), None)
+        if preset is not None:
+            chosen[role], names[role] = preset.prior, preset.name
+        else:
+            chosen[role], names[role] = getattr(previous, role), UNSTATED
+    return PriorSet(**chosen, names=names)
+
+
+UNSTATED = "not stated for this scale"
+
+
+def _model_table(model: ModelSettings, reads_measure: bool) -> dict[str, Any]:
+    table = asdict(model)
+    return table if reads_measure else {k: v for k, v in table.items() if k not in MEASURE_KEYS}
 
 
 def _only(table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -211,16 +253,24 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
     for key in ("name", "outcome"):
         if not isinstance(raw.get(key), str):
             raise InputError("required text value missing", Location(where, field=key))
+    from .outcomes import known_outcomes
+
+    outcomes = known_outcomes()
     outcome = raw["outcome"]
-    if outcome not in OUTCOME_SCALES:
+    if outcome not in outcomes:
         raise InputError(
-            f"unknown outcome {outcome!r}; known: {', '.join(OUTCOME_SCALES)}",
+            f"unknown outcome {outcome!r}; known: {', '.join(outcomes)}",
             Location(where, field="outcome"),
         )
+    model_keys = tuple(_model_table(ModelSettings(), outcomes[outcome].reads_measure))
+    model = _section(ModelSettings, raw.get("model", {}), where, "model", model_keys)
+    model = replace(model, dose_grid=tuple(float(d) for d in model.dose_grid))
+    _check_model(model, outcome, Location(where))
+    kind = outcomes[outcome].specialise(model)
     if "priors" not in raw:
         raise InputError("a [priors] table is required", Location(where, field="priors"))
-    priors = priors_from_table(OUTCOME_SCALES[outcome], raw["priors"], where)
-    evidence = _section(EvidenceSelection, raw.get("evidence", {}), where, "evidence", EVIDENCE_KEYS[outcome])
+    priors = priors_from_table(kind.prior_scale, raw["priors"], where)
+    evidence = _section(EvidenceSelection, raw.get("evidence", {}), where, "evidence", kind.evidence_keys)
     evidence = replace(
         evidence,
         product_classes=tuple(evidence.product_classes),
@@ -229,11 +279,8 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
         oxygenation_day_window=tuple(evidence.oxygenation_day_window),
     )
     _check_evidence(evidence, Location(where))
-    model = _section(ModelSettings, raw.get("model", {}), where, "model")
-    model = replace(model, dose_grid=tuple(float(d) for d in model.dose_grid))
-    _check_model(model, outcome, Location(where))
-    priors = priors.with_dose_defaults(OUTCOME_SCALES[outcome], model.dose_response)
-    decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision", DECISION_KEYS[outcome])
+    priors = priors.with_dose_defaults(kind.prior_scale, model.dose_response)
+    decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision", kind.decision_keys)
     _check_decision(decision, Location(where))
     sampler = _section(SamplerSettings, raw.get("sampler", {}), where, "sampler")
     _check_sampler(sampler, Location(where))
@@ -277,8 +324,13 @@ def _check_model(m: ModelSettings, outcome: str, where: Location) -> None:
 
     if m.dose_response not in DOSE_RESPONSE_FORMS:
         fail("dose_response", f"unknown dose-response form {m.dose_response!r}; known: {', '.join(DOSE_RESPONSE_FORMS)}")
-    if outcome == "normal_normal" and m.dose_response != "none":
-        fail("dose_response", "the normal-normal analysis has no doses; use mortality or oxygenation")
+    from .outcomes import get_outcome
+
+    kind = get_outcome(outcome)
+    if m.dose_response != "none" and not kind.has_doses:
+        fail("dose_response", f"the {outcome} analysis has no doses; use mortality or oxygenation")
+    if kind.reads_measure and m.measure not in kind.measures:
+        fail("measure", f"must be one of {', '.join(kind.measures)}, got {m.measure!r}")
     if m.dose_metric not in DOSE_METRICS:
         fail("dose_metric", f"must be one of {', '.join(DOSE_METRICS)}, got {m.dose_metric!r}")
     if m.body_weight not in BODY_WEIGHT_MODES:

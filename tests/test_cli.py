@@ -128,9 +128,9 @@ def test_fit_writes_complete_results_and_json(tmp_path):
     assert "bayes_msc: compiling the mortality model" in result.stderr
     assert "first fit of this model in this process" in result.stderr
     assert summary == json.loads((out / "summary.json").read_text())
-    assert 0 < summary["decisions"]["pooled_or"]["median"] < 5
-    assert 0 <= summary["decisions"]["prob_or_below_1"]["prob"] <= 1
-    assert summary["decisions"]["prob_or_below_1"]["mcse"] > 0
+    assert 0 < summary["decisions"]["pooled_effect"]["median"] < 5
+    assert 0 <= summary["decisions"]["prob_benefit"]["prob"] <= 1
+    assert summary["decisions"]["prob_benefit"]["mcse"] > 0
 
     from bayes_msc.results import load_result
     from bayes_msc.spec import load_spec

@@ -22,7 +22,7 @@ GRID = (0.5, 1.0, 2.0, 5.0, 10.0)
 def emax_oxygenation(tmp_path_factory):
     truth = {"emax": 80.0, "ed50": 1.5}
     root = simulate_dose_register(
-        tmp_path_factory.mktemp("dose") / "register", DESIGNS, outcome="oxygenation", tau=5.0, seed=11, **truth
+        tmp_path_factory.mktemp("dose") / "register", DESIGNS, table="oxygenation", tau=5.0, seed=11, **truth
     )
     result = bayes_msc.fit("oxygenation", data=root, dose_response="emax", chains=4, draws=1000, tune=1000, seed=4)
     return result, truth
@@ -57,7 +57,7 @@ def test_dose_table_and_best_dose_are_consistent(emax_oxygenation):
 
 
 def test_study_log_likelihood_sums_every_report(emax_oxygenation):
-    from bayes_msc.dosing import study_log_likelihood
+    from bayes_msc.loo import study_log_likelihood
 
     result, _ = emax_oxygenation
     per_study = study_log_likelihood(result.tree)
@@ -81,12 +81,12 @@ def prior_probability_emax_below(c: float, dose: float, emax_sd: float, ed50_sig
 
 
 def test_prior_only_run_reproduces_the_prior_curve():
-    from bayes_msc.api import analysis_for, fit_spec
+    from bayes_msc.api import fit_spec
 
     spec = bayes_msc.load_spec("mortality").with_model(dose_response="emax").with_sampler(
         chains=4, draws=2000, tune=1000, seed=9
     )
-    evidence = analysis_for("mortality").build_evidence(bayes_msc.load_register(), spec)
+    evidence = spec.outcome_type.build_evidence(bayes_msc.load_register(), spec)
     result = fit_spec(spec, evidence=evidence.masked(set(evidence.studies)))
     threshold = math.log(spec.decision.clinically_meaningful_or)
     table = result.dose_response.table.set_index("dose")

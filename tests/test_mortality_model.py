@@ -40,7 +40,7 @@ def _as_partial(evidence: MortalityEvidence) -> MortalityEvidence:
 
 def test_model_recovers_known_pooled_effect(quick_spec):
     result = fit_spec(quick_spec, evidence=_simulated(seed=11))
-    pooled = result.decisions.pooled_or
+    pooled = result.decisions.pooled_effect
     assert pooled.lower < math.exp(TRUE_LOG_OR) < pooled.upper
     assert result.decisions.tau.lower < TRUE_TAU < result.decisions.tau.upper
     assert result.diagnostics.checks[3].name == "divergences" and result.diagnostics.checks[3].value == 0

@@ -235,10 +235,10 @@ def test_simulated_register_recovers_effect_and_natural_course(tmp_path):
     result = bayes_msc.fit("oxygenation", data=register, chains=2, draws=1000, tune=1000, seed=3)
     assert result.evidence.n_studies == 11
     d = result.decisions
-    assert d.pooled.lower < effect < d.pooled.upper
-    assert d.natural_course.lower < natural_course < d.natural_course.upper
+    assert d.pooled_effect.lower < effect < d.pooled_effect.upper
+    assert d.get("natural_course_mean").lower < natural_course < d.get("natural_course_mean").upper
     # the data, not the Normal(0, 100) prior, decide: the interval is far narrower than the prior's
-    assert d.pooled.upper - d.pooled.lower < 60
+    assert d.pooled_effect.upper - d.pooled_effect.lower < 60
     assert result.diagnostics.passed, result.diagnostics.verdict()
     # a single-arm study's effect is informed through the natural course borrowed from controls
     post = result.posterior["study_effect"]

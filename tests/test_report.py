@@ -204,11 +204,11 @@ def test_report_sections_show_the_numbers(fitted, report_html):
     d = result.decisions
     text = html.unescape(report_html)
     # 1. the answer, in plain words and numbers
-    assert pct(d.prob_or_below_1.prob) in text
-    assert pct(d.prob_or_below_threshold.prob) in text
+    assert pct(d.prob_benefit.prob) in text
+    assert pct(d.prob_meaningful.prob) in text
     assert "95% equal-tailed" in text
-    assert f"{d.pooled_or.median:.2f}" in text and f"{d.predictive_or.median:.2f}" in text
-    assert d.nnt["text"] in text and pct(d.baseline_risk) in text
+    assert f"{d.pooled_effect.median:.2f}" in text and f"{d.predictive_effect.median:.2f}" in text
+    assert d.get("nnt")["text"] in text and pct(d.get("baseline_risk")) in text
     # 2. every study in the register, in or out with its reason; derived numbers with sources
     for label in register.studies["label"]:
         assert label in text, label
@@ -253,7 +253,7 @@ def test_empirical_log_or_uses_correction_only_with_a_zero_cell():
 
 
 def test_forest_rows_and_posterior_predictive(fitted):
-    from bayes_msc.report.mortality import forest_rows, posterior_predictive
+    from bayes_msc.report.mortality import forest_rows
 
     result, _ = fitted
     rows = forest_rows(result).set_index("study_id")
@@ -263,11 +263,11 @@ def test_forest_rows_and_posterior_predictive(fitted):
     assert rows.loc["bowdish2023", "obs_est_low"] == pytest.approx(math.log(42 * 63 / (70 * 47)))
     assert (rows["post_lower"] < rows["post_median"]).all() and (rows["post_median"] < rows["post_upper"]).all()
 
-    ppc = posterior_predictive(result)
+    ppc = result.outcome.posterior_predictive(result)
     assert len(ppc) == len(result.evidence.exact) + len(result.evidence.partial)
     assert ((ppc["pred_q025"] >= 0) & (ppc["pred_q975"] <= ppc["n"])).all()
     assert set(ppc["kind"]) == {"exact", "bounded"}
-    again = posterior_predictive(result)
+    again = result.outcome.posterior_predictive(result)
     pd.testing.assert_frame_equal(ppc, again)  # seeded
 
 
@@ -307,10 +307,11 @@ def test_unknown_outcome_is_a_clear_error(fitted, tmp_path):
     from bayes_msc.report import write_report
 
     result, register = fitted
-    odd = replace(result, spec=replace(result.spec, outcome="quality_of_life"))
+    # a registered outcome whose object names no report layout (the generic normal-normal)
+    odd = replace(result, spec=replace(result.spec, outcome="normal_normal"))
     target = tmp_path / "r.html"
     target.write_text("previous", encoding="utf-8")
-    with pytest.raises(InputError, match="no HTML report layout for outcome 'quality_of_life'"):
+    with pytest.raises(InputError, match="no HTML report layout for outcome 'normal_normal'"):
         write_report(odd, target, register=register)
     assert target.read_text(encoding="utf-8") == "previous"  # untouched
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temp file left

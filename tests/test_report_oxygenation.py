@@ -124,16 +124,16 @@ def test_answer_shows_the_decisions_numbers(fitted, browser):
     assert cards["P(benefit): P(pooled difference > 0)"][1] == f"MCSE {fmt(100 * d.prob_benefit.mcse, '.1f')} points"
     assert cards["P(clinically meaningful): P(pooled difference > 20 mmHg)"][0] == pct(d.prob_meaningful.prob)
     assert cards["Pooled mean difference (mmHg)"] == (
-        fmt(d.pooled.median, ".1f"), f"95% equal-tailed {fmt(d.pooled.lower, '.1f')} to {fmt(d.pooled.upper, '.1f')}")
-    assert cards["Difference in a new trial (mmHg)"][0] == fmt(d.predictive.median, ".1f")
+        fmt(d.pooled_effect.median, ".1f"), f"95% equal-tailed {fmt(d.pooled_effect.lower, '.1f')} to {fmt(d.pooled_effect.upper, '.1f')}")
+    assert cards["Difference in a new trial (mmHg)"][0] == fmt(d.predictive_effect.median, ".1f")
     assert cards["Between-study SD τ (mmHg)"][0] == fmt(d.tau.median, ".1f")
-    assert cards["Natural course: change without cells (mmHg)"][0] == fmt(d.natural_course.median, ".1f")
+    assert cards["Natural course: change without cells (mmHg)"][0] == fmt(d.get("natural_course_mean").median, ".1f")
 
     words = text_of(answer)
     assert d.meaningful_threshold == 20.0  # from spec.decision
     assert f"is {pct(d.prob_benefit.prob)} (Monte Carlo standard error {fmt(100 * d.prob_benefit.mcse, '.1f')}" in words
-    assert (f"{fmt(d.pooled.median, '.1f')} mmHg (95% equal-tailed interval {fmt(d.pooled.lower, '.1f')} mmHg to "
-            f"{fmt(d.pooled.upper, '.1f')} mmHg)") in words
+    assert (f"{fmt(d.pooled_effect.median, '.1f')} mmHg (95% equal-tailed interval {fmt(d.pooled_effect.lower, '.1f')} mmHg to "
+            f"{fmt(d.pooled_effect.upper, '.1f')} mmHg)") in words
     # the honest sentence: two studies, one single-arm with an SE that is only an upper bound
     assert "only two of the 17 studies in the register enter" in words
     assert "BC-U001 phase 1 2026 is a single-arm study with no control arm" in words
@@ -170,12 +170,13 @@ def test_html_references_nothing_outside_the_file(report_html):
 
 
 def test_sections_show_every_part(fitted, report_html):
+    from bayes_msc.outcomes import get_outcome
     from bayes_msc.report.sections import layout_for
 
     result, register = fitted
     text = html.unescape(report_html)
     # same sections as the mortality report (dose-response left out: no dose-response fitted)
-    assert [s.anchor for s in layout_for("oxygenation")] == [s.anchor for s in layout_for("mortality")]
+    assert [s.anchor for s in layout_for(get_outcome("oxygenation"))] == [s.anchor for s in layout_for(get_outcome("mortality"))]
     assert re.findall(r'<section id="([^"]+)"', report_html) == [
         "answer", "evidence", "forest", "priors", "diagnostics", "robustness", "methods"]
     # every study, in or out with the reason

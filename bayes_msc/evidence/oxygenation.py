@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ..errors import InputError
-from ..spec import AnalysisSpec
 from . import derivations
 from .doses import arm_dose
 from .register import Register
 from .selection import dose_check, evidence_set_studies, excluded_class, inclusion_entry, listing_exclusion, worst_quality
+
+if TYPE_CHECKING:
+    from ..spec import AnalysisSpec
 
 # Measures that can enter a PaO2/FiO2 analysis, and why the others cannot.
 USABLE_MEASURES = ("pf_ratio", "sf_ratio")

@@ -23,9 +23,10 @@ from .schema import STATISTIC_FIELDS, TABLES, Column, Table
 
 
 def default_data_dir() -> Path:
-    """The embedded register: ``data/`` in a checkout, ``bayes_msc/_data`` in a wheel."""
-    checkout = Path(__file__).resolve().parents[2] / "data"
-    return checkout if checkout.is_dir() else Path(__file__).resolve().parents[1] / "_data"
+    """The embedded register: ``bayes_msc/_data`` in a wheel, ``data/`` in a checkout."""
+    from ..paths import bundled_dir
+
+    return bundled_dir("data")
 
 
 @dataclass(frozen=True)

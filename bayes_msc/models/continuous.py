@@ -23,8 +23,6 @@ from ..priors import PriorSet
 from .dose_response import build_dose_effect, effect_log_prior, with_doses
 from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
 
-TOP_LEVEL = ("mu", "tau")
-
 
 def continuous_inputs(evidence, priors: PriorSet, model=None) -> ModelInputs:
     """Model data from oxygenation or estimates evidence (pure; no PyMC).

@@ -118,13 +118,6 @@ def posterior_curve(posterior, form: str, effect_name: str, grid, reference: flo
     return curve(form, dose, curve_parameters(posterior, form, effect_name), reference).transpose("chain", "draw", "dose")
 
 
-def unit_effect_numpy(posterior, structure: dict, effect_name: str, reference: float) -> np.ndarray:
-    """Each unit's f(d) per draw from the posterior's ``unit_dose`` (chain, draw, unit)."""
-    d = posterior["unit_dose"].values
-    params = {k: v.values[..., None] for k, v in curve_parameters(posterior, structure["dose_response"], effect_name).items()}
-    return curve(structure["dose_response"], d, params, reference)
-
-
 def effect_log_prior(posterior, inputs, priors, effect_name: str) -> dict:
     """Log-prior of the effect and dose-response parameters (scipy), by variable name."""
     import xarray as xr

@@ -13,8 +13,9 @@ not double-counted against their control. The non-centred form avoids the funnel
 few-study hierarchical models diverge. Partly reported counts enter through
 :func:`bayes_msc.models.likelihood.partial_report_logp`.
 
-A dose-response ``f(dose)`` will replace the constant ``log_or`` in a later version; the arm
-table already carries each arm's dose.
+With a dose-response form (:mod:`bayes_msc.models.dose_response`), a cell arm's effect is
+its study's deviation ``tau * z_j`` plus the curve ``f(dose)`` at its dose, so within-study
+dose contrasts inform the curve without a control arm.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from ..priors import PriorSet
 from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
 from .dose_response import build_dose_effect, effect_log_prior, with_doses
 from .likelihood import binomial_logpmf_logit, log_binomial_coefficient, pack_partial_reports, partial_report_logp
-
-TOP_LEVEL = ("log_or", "tau")  # what SBC ranks and the summary leads with
 
 
 def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) -> ModelInputs:

@@ -9,7 +9,7 @@
 The page loads nothing from anywhere: CSS is inline, figures are inline SVG drawn with
 matplotlib / arviz-plots, there is no script. Every string from the register or the spec is
 HTML-escaped (:mod:`bayes_msc.report.html`). Sections are laid out per outcome
-(:func:`bayes_msc.report.sections.layout_for`); an outcome without a layout is a clear
+named by the outcome (``Outcome.report_layout``); an outcome without a layout is a clear
 :class:`~bayes_msc.errors.InputError`.
 
 Modules: ``html`` (escaping, elements, page), ``figures`` (SVG figures), ``sections``
@@ -75,7 +75,7 @@ def render_report(
     from .html import el, page, section
     from .sections import ReportContext, layout_for
 
-    layout = layout_for(result.spec.outcome)
+    layout = layout_for(result.outcome)
     ctx = ReportContext(
         result=result,
         register=_register_for(result, register),

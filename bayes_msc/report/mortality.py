@@ -27,7 +27,6 @@ from .sections import (
     provenance_table,
     quantiles,
     rank_plots,
-    register_layout,
     register_table,
     robustness_section,
     sampling_methods_text,
@@ -132,72 +131,6 @@ def forest_rows(result) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def posterior_predictive(result, seed: int | None = None) -> pd.DataFrame:
-    """Posterior predictive deaths for each observed report (an arm, a bounded arm, or a total).
-
-    Replicated deaths are drawn as ``Binomial(n, p_arm)`` with ``logit p_arm`` from
-    :func:`bayes_msc.models.mortality.arm_logit_draws` for every posterior draw; a total
-    across arms of unknown sizes first draws an allocation with the design's weights.
-    """
-    from scipy.special import expit
-
-    from ..models.mortality import arm_logit_draws, mortality_inputs
-
-    evidence = result.evidence
-    inputs = mortality_inputs(evidence, result.spec.priors, result.spec.model)
-    p = expit(arm_logit_draws(result.posterior, inputs)).reshape(-1, len(evidence.arms))
-    rng = np.random.default_rng([result.spec.sampler.seed if seed is None else seed, 0x99C])
-    arms = evidence.arms.reset_index(drop=True)
-    labels = evidence.inclusion.set_index("study_id")["label"]
-
-    def arm_label(i: int) -> str:
-        return f"{labels.get(arms.loc[i, 'study_id'], arms.loc[i, 'study_id'])}: {arms.loc[i, 'label']}"
-
-    rows = []
-    for r in evidence.exact.itertuples():
-        if r.n == 0:  # masked
-            continue
-        rep = rng.binomial(int(r.n), p[:, int(r.arm_index)])
-        rows.append(_ppc_row(arm_label(int(r.arm_index)), "exact", int(r.n), int(r.deaths), int(r.deaths), rep)
-                    | {"order": int(r.arm_index)})
-    for report in evidence.partial:
-        configs = report.configurations
-        totals = [sum(c.deaths for c in config.counts) for config in configs]
-        allocations = {}
-        for config in configs:
-            key = tuple((c.arm_index, c.n) for c in config.counts)
-            allocations.setdefault(key, config.log_weight)
-        keys = list(allocations)
-        weights = np.exp(np.array([allocations[k] for k in keys]))
-        if not np.isfinite(weights).all() or weights.sum() == 0 or all(n == 0 for k in keys for _, n in k):
-            continue  # masked report
-        choice = rng.choice(len(keys), size=p.shape[0], p=weights / weights.sum())
-        rep = np.zeros(p.shape[0], dtype=int)
-        for j, key in enumerate(keys):
-            hit = choice == j
-            for arm_index, n in key:
-                rep[hit] += rng.binomial(n, p[hit, arm_index])
-        n_total = sum(n for _, n in keys[0])
-        label = (arm_label(keys[0][0][0]) if len(report.arms) == 1
-                 else f"{labels.get(report.study_id, report.study_id)}: total of {' + '.join(report.arms)}")
-        rows.append(_ppc_row(label, report.kind, n_total, min(totals), max(totals), rep)
-                    | {"order": min(a for a, _ in keys[0])})
-    return pd.DataFrame(rows).sort_values("order", kind="stable").reset_index(drop=True)
-
-
-def _ppc_row(label: str, kind: str, n: int, low: int, high: int, rep: np.ndarray) -> dict:
-    q = np.quantile(rep, [0.025, 0.25, 0.5, 0.75, 0.975])
-    # two-sided posterior predictive p-value, for a range counting any value inside as a match
-    p_low = float((rep <= high).mean())
-    p_high = float((rep >= low).mean())
-    return {
-        "label": label, "kind": kind, "n": n, "obs_low": low, "obs_high": high,
-        "pred_q025": q[0], "pred_q25": q[1], "pred_median": q[2], "pred_q75": q[3], "pred_q975": q[4],
-        "ppp": min(1.0, 2 * min(p_low, p_high)),
-        "inside95": bool(high >= q[0] and low <= q[4]),
-    }
-
-
 # -- sections ------------------------------------------------------------------------------
 
 
@@ -207,7 +140,7 @@ def answer(ctx: ReportContext) -> Markup:
     inclusion = ctx.result.evidence.inclusion
     n_in = int((inclusion["status"] == "included").sum())
     n_patients = int(pd.to_numeric(ctx.result.evidence.arms["n"], errors="coerce").fillna(0).sum())
-    thr = d.threshold_or
+    thr = d.meaningful_threshold
     diag = ctx.result.diagnostics
     alert = "" if diag.passed else el("p", diag.verdict(), class_="alert", role="alert")
 
@@ -221,40 +154,40 @@ def answer(ctx: ReportContext) -> Markup:
 
     cards = el(
         "div",
-        card("P(benefit): P(OR < 1)", pct(d.prob_or_below_1.prob), f"MCSE {fmt(100 * d.prob_or_below_1.mcse, '.1f')} points"),
-        card(f"P(clinically meaningful benefit): P(OR < {thr:g})", pct(d.prob_or_below_threshold.prob),
-             f"MCSE {fmt(100 * d.prob_or_below_threshold.mcse, '.1f')} points"),
-        card("Pooled odds ratio", fmt(d.pooled_or.median), eti(d.pooled_or)),
-        card("Odds ratio in a new trial", fmt(d.predictive_or.median), eti(d.predictive_or)),
-        card(f"Absolute risk reduction at {pct(d.baseline_risk)} risk", f"{fmt(100 * d.arr.median, '.1f')} points",
-             eti(d.arr, 100, ".1f")),
-        card("Number needed to treat", fmt(d.nnt["median"], ".1f") if d.nnt["median"] and d.nnt["median"] > 0 else "–",
-             d.nnt["text"]),
+        card("P(benefit): P(OR < 1)", pct(d.prob_benefit.prob), f"MCSE {fmt(100 * d.prob_benefit.mcse, '.1f')} points"),
+        card(f"P(clinically meaningful benefit): P(OR < {thr:g})", pct(d.prob_meaningful.prob),
+             f"MCSE {fmt(100 * d.prob_meaningful.mcse, '.1f')} points"),
+        card("Pooled odds ratio", fmt(d.pooled_effect.median), eti(d.pooled_effect)),
+        card("Odds ratio in a new trial", fmt(d.predictive_effect.median), eti(d.predictive_effect)),
+        card(f"Absolute risk reduction at {pct(d.get("baseline_risk"))} risk", f"{fmt(100 * d.get("absolute_risk_reduction").median, '.1f')} points",
+             eti(d.get("absolute_risk_reduction"), 100, ".1f")),
+        card("Number needed to treat", fmt(d.get("nnt")["median"], ".1f") if d.get("nnt")["median"] and d.get("nnt")["median"] > 0 else "–",
+             d.get("nnt")["text"]),
         class_="keynums",
     )
-    direction = "lower" if d.pooled_or.median < 1 else "higher"
+    direction = "lower" if d.pooled_effect.median < 1 else "higher"
     words = [
         para(
             f"Pooling {n_in} trials ({n_patients} patients in the arms that enter) with the priors stated below, "
             f"the posterior probability that mesenchymal stromal cells reduce the odds of death is "
-            f"{pct(d.prob_or_below_1.prob)} (Monte Carlo standard error {fmt(100 * d.prob_or_below_1.mcse, '.1f')} "
+            f"{pct(d.prob_benefit.prob)} (Monte Carlo standard error {fmt(100 * d.prob_benefit.mcse, '.1f')} "
             f"percentage points), and the probability of a clinically meaningful benefit — an odds ratio below "
-            f"{thr:g} — is {pct(d.prob_or_below_threshold.prob)} (MCSE {fmt(100 * d.prob_or_below_threshold.mcse, '.1f')})."
+            f"{thr:g} — is {pct(d.prob_meaningful.prob)} (MCSE {fmt(100 * d.prob_meaningful.mcse, '.1f')})."
         ),
         para(
-            f"The pooled odds ratio of death with cells versus control is {interval_text(d.pooled_or)}: "
-            f"the odds of death are estimated {fmt(abs(1 - d.pooled_or.median) * 100, '.0f')}% {direction} with cells. "
+            f"The pooled odds ratio of death with cells versus control is {interval_text(d.pooled_effect)}: "
+            f"the odds of death are estimated {fmt(abs(1 - d.pooled_effect.median) * 100, '.0f')}% {direction} with cells. "
             f"Trials differ (between-trial SD τ {interval_text(d.tau)} on the log-odds scale), so the odds ratio "
-            f"to expect in a new trial is wider: {interval_text(d.predictive_or)}, with probability "
-            f"{pct(d.predictive_prob_or_below_1.prob)} (MCSE {fmt(100 * d.predictive_prob_or_below_1.mcse, '.1f')}) "
+            f"to expect in a new trial is wider: {interval_text(d.predictive_effect)}, with probability "
+            f"{pct(d.predictive_prob_benefit.prob)} (MCSE {fmt(100 * d.predictive_prob_benefit.mcse, '.1f')}) "
             "that it favours cells."
         ),
         para(
-            f"At a control-arm risk of death of {pct(d.baseline_risk)}"
+            f"At a control-arm risk of death of {pct(d.get("baseline_risk"))}"
             + (f" ({spec.decision.baseline_risk_source})" if spec.decision.baseline_risk_source else "")
-            + f", the absolute risk reduction with cells is {interval_text(d.arr, '.1f', 100, ' percentage points')}"
-            f" — about {fmt(abs(100 * d.arr.median), '.0f')} {'fewer' if d.arr.median >= 0 else 'more'} deaths "
-            f"per 100 patients treated; {d.nnt['text']}."
+            + f", the absolute risk reduction with cells is {interval_text(d.get("absolute_risk_reduction"), '.1f', 100, ' percentage points')}"
+            f" — about {fmt(abs(100 * d.get("absolute_risk_reduction").median), '.0f')} {'fewer' if d.get("absolute_risk_reduction").median >= 0 else 'more'} deaths "
+            f"per 100 patients treated; {d.get("nnt")['text']}."
         ),
     ]
     return Markup(alert + el("div", *words, class_="answer") + cards)
@@ -367,7 +300,7 @@ def diagnostics_section(ctx: ReportContext) -> Markup:
     diag = ctx.result.diagnostics
     verdict = el("p", diag.verdict(), class_="alert" if not diag.passed else None,
                  role="alert" if not diag.passed else None)
-    ppc = posterior_predictive(ctx.result)
+    ppc = ctx.result.outcome.posterior_predictive(ctx.result)
     ppc_svg = figures.ppc_plot(ppc)
     outside = ppc[~ppc["inside95"]]
     ppc_rows = [
@@ -510,5 +443,3 @@ def mortality_layout() -> list[Section]:
         Section("methods", "Methods", methods_section),
     ]
 
-
-register_layout("mortality", mortality_layout)

@@ -37,7 +37,6 @@ from .sections import (
     provenance_table,
     quantiles,
     rank_plots,
-    register_layout,
     register_table,
     sampling_methods_text,
     robustness_section,
@@ -201,9 +200,9 @@ def answer(ctx: ReportContext) -> Markup:
     d = ctx.result.decisions
     diag = ctx.result.diagnostics
     facts = study_facts(ctx)
-    better = ">" if d.direction == "increase" else "<"
-    above = "above" if d.direction == "increase" else "below"
-    more = "increase" if d.direction == "increase" else "decrease"
+    better = ">" if d.benefit_direction == "increase" else "<"
+    above = "above" if d.benefit_direction == "increase" else "below"
+    more = "increase" if d.benefit_direction == "increase" else "decrease"
     thr = d.meaningful_threshold
     alert = "" if diag.passed else el("p", diag.verdict(), class_="alert", role="alert")
 
@@ -215,13 +214,14 @@ def answer(ctx: ReportContext) -> Markup:
                f"MCSE {mcse(d.prob_benefit)} points"),
         keynum(f"P(clinically meaningful): P(pooled difference {better} {thr:g} {UNIT})",
                pct(d.prob_meaningful.prob), f"MCSE {mcse(d.prob_meaningful)} points"),
-        keynum(f"Pooled mean difference ({UNIT})", mm(d.pooled.median), eti_text(d.pooled, ".1f")),
-        keynum(f"Difference in a new trial ({UNIT})", mm(d.predictive.median), eti_text(d.predictive, ".1f")),
+        keynum(f"Pooled mean difference ({UNIT})", mm(d.pooled_effect.median), eti_text(d.pooled_effect, ".1f")),
+        keynum(f"Difference in a new trial ({UNIT})", mm(d.predictive_effect.median), eti_text(d.predictive_effect, ".1f")),
         keynum(f"Between-study SD τ ({UNIT})", mm(d.tau.median), eti_text(d.tau, ".1f")),
     ]
-    if d.natural_course is not None:
-        cards.append(keynum(f"Natural course: change without cells ({UNIT})", mm(d.natural_course.median),
-                            eti_text(d.natural_course, ".1f")))
+    natural_course = _natural_course(d)
+    if natural_course is not None:
+        cards.append(keynum(f"Natural course: change without cells ({UNIT})", mm(natural_course.median),
+                            eti_text(natural_course, ".1f")))
     unit = f" {UNIT}"
     words = [
         para(
@@ -236,13 +236,13 @@ def answer(ctx: ReportContext) -> Markup:
         ),
         para(
             f"The pooled mean difference in the change of PaO2/FiO2, cells minus control, is "
-            f"{interval_text(d.pooled, '.1f', unit=unit)}. Studies may differ — the between-study SD τ is "
+            f"{interval_text(d.pooled_effect, '.1f', unit=unit)}. Studies may differ — the between-study SD τ is "
             f"{interval_text(d.tau, '.1f', unit=unit)} — so the difference to expect in a new trial is wider: "
-            f"{interval_text(d.predictive, '.1f', unit=unit)}, with probability "
+            f"{interval_text(d.predictive_effect, '.1f', unit=unit)}, with probability "
             f"{pct(d.predictive_prob_benefit.prob)} (MCSE {mcse(d.predictive_prob_benefit)}) that it favours cells."
-            + ("" if d.natural_course is None else
+            + ("" if natural_course is None else
                f" Without cells, PaO2/FiO2 is estimated to change by "
-               f"{interval_text(d.natural_course, '.1f', unit=unit)} over the same period (the natural course).")
+               f"{interval_text(natural_course, '.1f', unit=unit)} over the same period (the natural course).")
         ),
         para(caveat_text(ctx, facts), class_="caveat"),
     ]
@@ -532,39 +532,18 @@ def priors_section(ctx: ReportContext) -> Markup:
 # -- diagnostics and the predictive check --------------------------------------------------
 
 
+def _natural_course(decisions):
+    """The natural course's summary, when the fit has one (arm-level terms entered)."""
+    return next((x.value for x in decisions.extra if x.key == "natural_course_mean"), None)
+
+
 def term_predictive(ctx: ReportContext, seed: int | None = None) -> pd.DataFrame:
-    """Posterior predictive replicates of every likelihood term.
-
-    For each posterior draw a replicated estimate is drawn as ``Normal(model mean, SE)``, the
-    model mean from :func:`bayes_msc.models.continuous.term_means` (natural course plus, for a
-    cell arm or a contrast, the study's effect) and the SE the term entered with.
-    """
-    from ..evidence.oxygenation import MASKED_SE
-    from ..models.continuous import continuous_inputs, term_means
-
-    result = ctx.result
-    terms = result.evidence.terms.reset_index(drop=True)
-    inputs = continuous_inputs(result.evidence, result.spec.priors, result.spec.model)
-    means = term_means(result.posterior, inputs).reshape(-1, len(terms))
-    se = terms["se"].to_numpy(float)
-    rng = np.random.default_rng([result.spec.sampler.seed if seed is None else seed, 0x0C2])
-    replicated = rng.normal(means, se)
+    """The outcome's posterior predictive check of every term, labelled for the page."""
+    ppc = ctx.result.outcome.posterior_predictive(ctx.result, seed)
     labels, _ = _labels(ctx)
-    rows = []
-    for i, t in enumerate(terms.itertuples()):
-        if se[i] >= MASKED_SE:
-            continue
-        rep = replicated[:, i]
-        q = np.quantile(rep, [0.025, 0.25, 0.5, 0.75, 0.975])
-        p_two = min(1.0, 2 * min(float((rep <= t.estimate).mean()), float((rep >= t.estimate).mean())))
-        rows.append({
-            "label": f"{labels.get(t.study_id, t.study_id)}: {term_label(ctx, t.study_id, t.arm, t.comparator)}",
-            "observed": t.estimate, "se": t.se, "bound": bool(t.se_is_bound),
-            "model_mean": float(np.median(means[:, i])),
-            "pred_q025": q[0], "pred_q25": q[1], "pred_median": q[2], "pred_q75": q[3], "pred_q975": q[4],
-            "ppp": p_two, "inside95": bool(q[0] <= t.estimate <= q[4]),
-        })
-    return pd.DataFrame(rows)
+    ppc.insert(0, "label", [f"{labels.get(r.study_id, r.study_id)}: {term_label(ctx, r.study_id, r.arm, r.comparator)}"
+                            for r in ppc.itertuples()])
+    return ppc
 
 
 def ppc_plot(rows: pd.DataFrame, *, name: str = "ppc") -> Markup:
@@ -739,5 +718,3 @@ def oxygenation_layout() -> list[Section]:
         Section("methods", "Methods", methods_section),
     ]
 
-
-register_layout("oxygenation", oxygenation_layout)

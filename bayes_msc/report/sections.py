@@ -2,7 +2,7 @@
 
 A report is an ordered list of :class:`Section` objects. Which sections an analysis gets,
 and how its outcome-specific parts (the answer, the forest plot, the predictive check) are
-drawn, is decided by the layout registered for ``spec.outcome`` (see :func:`layout_for`);
+drawn, is decided by the layout the outcome names (``Outcome.report_layout``, see :func:`layout_for`);
 the parts every outcome shares — the register table, prior vs posterior, sampler checks,
 the dose-response hook, prior sensitivity, provenance — live here.
 """
@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..display import effect_words
 from ..errors import InputError
 from ..evidence.selection import worst_quality
 from . import figures
@@ -55,24 +54,21 @@ class Section:
     build: Callable[[ReportContext], Markup | None]  # None: the section is left out
 
 
-LAYOUTS: dict[str, Callable[[], Sequence[Section]]] = {}
+def layout_for(outcome) -> Sequence[Section]:
+    """The sections of a report of ``outcome`` (an :class:`~bayes_msc.outcomes.Outcome`),
+    from the layout function its ``report_layout`` names ("module:function")."""
+    from importlib import import_module
 
+    from ..outcomes import OUTCOMES
 
-def register_layout(outcome: str, layout: Callable[[], Sequence[Section]]) -> None:
-    """Declare how reports of ``outcome`` are laid out (an outcome module calls this)."""
-    LAYOUTS[outcome] = layout
-
-
-def layout_for(outcome: str) -> Sequence[Section]:
-    if outcome not in LAYOUTS:
-        from . import mortality, oxygenation  # noqa: F401  (registers the built-in layouts)
-    if outcome not in LAYOUTS:
-        known = ", ".join(sorted(LAYOUTS)) or "none"
+    if not outcome.report_layout:
+        known = ", ".join(sorted(o.name for o in OUTCOMES.values() if o.report_layout)) or "none"
         raise InputError(
-            f"no HTML report layout for outcome {outcome!r} yet (reports exist for: {known}); "
+            f"no HTML report layout for outcome {outcome.name!r} yet (reports exist for: {known}); "
             "use `fit` for the text summary"
         )
-    return LAYOUTS[outcome]()
+    module, _, function = outcome.report_layout.partition(":")
+    return getattr(import_module(module), function)()
 
 
 # -- small helpers -----------------------------------------------------------------------
@@ -337,7 +333,7 @@ def sensitivity_table(ctx: ReportContext) -> Markup:
                     f"(python -m bayes_msc report {ctx.spec.name} --sensitivity adds it).", class_="note")
     if hasattr(sens, "table"):
         frame = sens.table
-        unit, digits = effect_words(ctx.spec.outcome)
+        unit, digits = ctx.result.outcome.measure.short, ctx.result.outcome.measure.digits
         rows = [(r.effect_prior, r.heterogeneity_prior,
                  f"{fmt(r.effect_median, digits)} ({fmt(r.effect_lower, digits)} to {fmt(r.effect_upper, digits)})",
                  f"{fmt(r.prob_benefit, '.3f')} ± {fmt(r.prob_benefit_mcse, '.3f')}", fmt(r.prob_meaningful, ".3f"),
@@ -392,7 +388,7 @@ def robustness_section(ctx: ReportContext) -> Markup:
         parts.append(para("Leave-one-study-out was not run for this report "
                           f"(python -m bayes_msc report {ctx.spec.name} --sensitivity adds it).", class_="note"))
     else:
-        _, digits = effect_words(ctx.spec.outcome)
+        digits = ctx.result.outcome.measure.digits
         full = influence.full
         rows = [("All studies", f"{fmt(full['effect_median'], digits)} ({fmt(full['effect_lower'], digits)} to "
                  f"{fmt(full['effect_upper'], digits)})", fmt(full["prob_benefit"], ".3f"), "–", "–")]
@@ -438,7 +434,8 @@ def dose_response_section(ctx: ReportContext, *, ylabel: str, reference: float |
     dose = ctx.result.dose_response
     if spec.model.dose_response == "none" or dose is None:
         return None
-    mortality = spec.outcome == "mortality"
+    outcome = ctx.result.outcome
+    with_risk = "treated_risk_median" in dose.table
     metric = "cumulative (per-infusion dose × infusions)" if dose.metric == "cumulative" else "per infusion"
     bands = dose.bands()
     low, high = dose.studied_range
@@ -454,20 +451,22 @@ def dose_response_section(ctx: ReportContext, *, ylabel: str, reference: float |
     )
     assumed = ("Assumed dose levels (BC-U001's, from the BX-U001 registration) are used, flagged."
                if model.use_assumed_doses else "Arms whose dose levels are an assumption are left out.")
-    threshold = (f"OR < {fmt(spec.decision.clinically_meaningful_or, 'g')}" if mortality
-                 else f"> {fmt(spec.decision.clinically_meaningful_difference, 'g')} mmHg")
-    digits = ".2f" if mortality else ".1f"
+    measure = outcome.measure
+    better = "<" if outcome.benefit_direction(spec) == "decrease" else ">"
+    threshold = f"{measure.short} {better} {fmt(outcome.meaningful_threshold(spec), 'g')}" + (
+        f" {measure.unit}" if measure.unit else "")
+    digits = measure.digits
     rows = []
     for r in dose.table.itertuples():
         row = [fmt(r.dose, "g") + (" (extrapolated)" if r.extrapolated else ""), fmt(r.median, digits),
                f"{fmt(r.lower_50, digits)} to {fmt(r.upper_50, digits)}", f"{fmt(r.lower_95, digits)} to {fmt(r.upper_95, digits)}",
                f"{fmt(r.prob_benefit, '.3f')} ± {fmt(r.prob_benefit_mcse, '.3f')}",
                f"{fmt(r.prob_meaningful, '.3f')} ± {fmt(r.prob_meaningful_mcse, '.3f')}"]
-        if mortality:
+        if with_risk:
             row.append(f"{r.treated_risk_median:.1%}")
         rows.append(row)
     columns = ["Dose", "Median", "50% ETI", "95% ETI", "P(benefit) ± MCSE", f"P({threshold}) ± MCSE"]
-    if mortality:
+    if with_risk:
         columns.append(f"Risk of death at {spec.decision.baseline_risk:.1%} control risk")
     data = table(tuple(columns), rows, numeric=tuple(range(1, len(columns))),
                  caption=f"Effect at each dose of the spec's grid ({dose_unit}, {metric}).")

@@ -1,0 +1,220 @@
+"""Normal-likelihood outcomes: oxygenation (arm and contrast terms with a natural course) and
+the generic normal-normal meta-analysis of per-study estimates.
+
+Both share the model of :mod:`bayes_msc.models.continuous` (``theta_j = mu + tau * z_j``);
+oxygenation adds the hierarchical natural course ``nc_j`` when arm-level changes enter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .base import EffectMeasure, Outcome, ParameterRoles
+
+NATURAL_COURSE = ("nc_mean", "nc_sd")
+
+
+class ContinuousOutcome(Outcome):
+    """Shared by oxygenation and normal-normal: the continuous model and its simulator."""
+
+    roles = ParameterRoles(
+        pooled="mu", predictive="mu_new", study="study_effect",
+        nuisance=(*NATURAL_COURSE, "natural_course_z", "natural_course"), sampled=("study_effect_z",),
+    )
+    meaningful_key = "clinically_meaningful_difference"
+    decision_keys = ("clinically_meaningful_difference", "benefit_direction", "ci_prob")
+
+    def summary_nuisance(self) -> tuple[str, ...]:
+        return NATURAL_COURSE
+
+    def diagnostic_vars(self) -> tuple[str, ...]:
+        from .base import DOSE_VARS
+
+        r = self.roles
+        return (r.pooled, r.heterogeneity, *r.sampled, r.study, *r.nuisance, *DOSE_VARS)
+
+    def sbc_parameters(self, evidence) -> tuple[str, ...]:
+        natural = NATURAL_COURSE if getattr(evidence, "natural_course", False) else ()
+        return ("mu", "tau", *natural)
+
+    def extra_decisions(self, posterior, spec) -> tuple:
+        from ..decisions import Extra, interval
+
+        if "nc_mean" not in posterior:
+            return ()
+        return (Extra("natural_course_mean", "natural course (mean change, no cells)",
+                      interval(posterior["nc_mean"], spec.decision.ci_prob), ".1f"),)
+
+    def make_inputs(self, evidence, priors, model):
+        from ..models.continuous import continuous_inputs
+
+        return continuous_inputs(evidence, priors, model)
+
+    def build_model(self, inputs, priors):
+        from ..models.continuous import build_continuous_model
+
+        return build_continuous_model(inputs, priors)
+
+    def pointwise(self, posterior, inputs, priors):
+        from ..models.continuous import pointwise_log_density
+
+        return pointwise_log_density(posterior, inputs, priors)
+
+    # -- simulation ---------------------------------------------------------------------
+    def draw_truth(self, spec, evidence, rng, priors=None) -> dict[str, Any]:
+        priors = priors or spec.priors
+        n = len(evidence.studies)
+        truth = {"tau": float(priors.heterogeneity.scipy().rvs(random_state=rng)), "z": rng.standard_normal(n),
+                 "mu": float(priors.effect.scipy().rvs(random_state=rng))}
+        if getattr(evidence, "natural_course", False):
+            truth["nc_mean"] = float(priors.baseline.scipy().rvs(random_state=rng))
+            truth["nc_sd"] = float(priors.baseline_heterogeneity.scipy().rvs(random_state=rng))
+            truth["u"] = rng.standard_normal(n)
+        return truth
+
+    def simulate(self, evidence, truth, rng):
+        """Each term's estimate drawn as Normal(model mean, its SE)."""
+        from dataclasses import replace
+
+        terms = evidence.terms.copy()
+        study = terms["study_index"].to_numpy()
+        theta = truth["mu"] + truth["tau"] * np.asarray(truth["z"])
+        mean = terms["treated"].to_numpy() * theta[study]
+        if "nc_mean" in truth:
+            nc = truth["nc_mean"] + truth["nc_sd"] * np.asarray(truth["u"])
+            mean = mean + (terms["kind"] == "arm").to_numpy() * nc[study]
+        terms["estimate"] = mean + terms["se"].to_numpy() * rng.standard_normal(len(terms))
+        return replace(evidence, terms=terms)
+
+    # -- model checking -----------------------------------------------------------------
+    def posterior_predictive(self, result, seed: int | None = None) -> pd.DataFrame:
+        """Replicates of every likelihood term: ``Normal(model mean, SE)`` per posterior draw,
+        the model mean from :func:`bayes_msc.models.continuous.term_means` (natural course plus,
+        for a cell arm or a contrast, the study's effect) and the SE the term entered with.
+        Masked terms are left out. Rows keep ``study_id``, ``arm`` and ``comparator``."""
+        from ..evidence.oxygenation import MASKED_SE
+        from ..models.continuous import term_means
+
+        terms = result.evidence.terms.reset_index(drop=True)
+        inputs = self.make_inputs(result.evidence, result.spec.priors, result.spec.model)
+        means = term_means(result.posterior, inputs).reshape(-1, len(terms))
+        se = terms["se"].to_numpy(float)
+        rng = np.random.default_rng([result.spec.sampler.seed if seed is None else seed, 0x0C2])
+        replicated = rng.normal(means, se)
+        rows = []
+        for i, t in enumerate(terms.itertuples()):
+            if se[i] >= MASKED_SE:
+                continue
+            rep = replicated[:, i]
+            q = np.quantile(rep, [0.025, 0.25, 0.5, 0.75, 0.975])
+            p_two = min(1.0, 2 * min(float((rep <= t.estimate).mean()), float((rep >= t.estimate).mean())))
+            rows.append({
+                "study_id": t.study_id, "arm": t.arm, "comparator": t.comparator,
+                "observed": t.estimate, "se": t.se, "bound": bool(t.se_is_bound),
+                "model_mean": float(np.median(means[:, i])),
+                "pred_q025": q[0], "pred_q25": q[1], "pred_median": q[2], "pred_q75": q[3], "pred_q975": q[4],
+                "ppp": p_two, "inside95": bool(q[0] <= t.estimate <= q[4]),
+            })
+        return pd.DataFrame(rows)
+
+
+class OxygenationOutcome(ContinuousOutcome):
+    """Change from baseline in PaO2/FiO2 (mmHg), arm-level or contrast-level reports."""
+
+    name = "oxygenation"
+    prior_scale = "mmhg"
+    measure = EffectMeasure("mean difference", "difference", unit="mmHg", digits=".1f", model_scale="mmHg")
+    evidence_keys = (
+        "evidence_set", "product_classes", "exclude_studies", "oxygenation_day",
+        "oxygenation_day_window", "median_iqr_method", "prefer",
+    )
+    has_doses = True
+    report_layout = "bayes_msc.report.oxygenation:oxygenation_layout"
+
+    def build_evidence(self, source, spec):
+        from ..evidence.oxygenation import build_oxygenation_evidence
+
+        return build_oxygenation_evidence(source, spec)
+
+
+class EstimatesOutcome(ContinuousOutcome):
+    """Per-study estimates with known standard errors, pooled by the normal-normal model.
+
+    The base of outcomes whose data are one estimate per study on a fixed scale: a subclass
+    sets ``name``, ``measure`` and ``prior_scale`` (README, "Adding an outcome"). Data: a
+    ``study, estimate, se`` CSV file, or a register, whose per-study estimates are PaO2/FiO2
+    mean differences in mmHg (:func:`bayes_msc.evidence.estimates.register_contrasts`).
+    """
+
+    evidence_keys = ("exclude_studies",)
+    data_description = "a CSV file of study,estimate,se or an evidence register directory"
+
+    def load_data(self, data):
+        """A ``study, estimate, se`` CSV file, or a register (directory or loaded)."""
+        from ..evidence.estimates import EstimateTable, load_estimates
+        from ..evidence.register import Register, load_register
+
+        if isinstance(data, (EstimateTable, Register)):
+            return data
+        if data is not None and Path(data).is_file():
+            return load_estimates(data)
+        return load_register(data)
+
+    def build_evidence(self, source, spec):
+        from ..evidence.estimates import EstimateTable, estimates_evidence, register_contrasts
+
+        if isinstance(source, EstimateTable):
+            return estimates_evidence(source, spec)
+        if (self.measure.name, self.measure.unit) != REGISTER_MEASURE:
+            from ..errors import InputError
+
+            raise InputError(
+                "the register's per-study estimates are PaO2/FiO2 mean differences in mmHg, but this "
+                f"{self.name} analysis is on the {self.measure.label()} scale: use --measure mean_difference "
+                "--unit mmHg with priors in mmHg, the oxygenation analysis, or --data FILE.csv of estimates "
+                "on the analysis' scale"
+            )
+        return register_contrasts(source, spec)
+
+
+REGISTER_MEASURE = ("mean difference", "mmHg")  # what register_contrasts produces
+
+# What a normal-normal analysis' estimates can be (``model.measure``), and the prior presets
+# that fit each (bayes_msc.priors): log ratios (Turner 2015 / half-normal, Röver 2020),
+# standardised mean differences (Rhodes 2015), or mean differences in a unit the spec states
+# (no presets: the priors must be stated on that scale).
+NORMAL_NORMAL_MEASURES = {
+    "log_ratio": ("generic", "log ratio", "log ratio", ".2f"),
+    "smd": ("smd", "standardised mean difference", "SMD", ".2f"),
+    "mean_difference": ("mean_difference", "mean difference", "difference", ".1f"),
+}
+
+
+class NormalNormalOutcome(EstimatesOutcome):
+    """The classic random-effects meta-analysis, on the scale the spec's ``model.measure``
+    states (:data:`NORMAL_NORMAL_MEASURES`)."""
+
+    name = "normal_normal"
+    reads_measure = True
+    measures = tuple(NORMAL_NORMAL_MEASURES)
+
+    def __init__(self, measure: str = "log_ratio", unit: str = "") -> None:
+        scale, words, short, digits = NORMAL_NORMAL_MEASURES[measure]
+        self.measure_key, self.unit = measure, unit
+        self.prior_scale = scale
+        in_units = measure == "mean_difference"
+        self.measure = EffectMeasure(words, short, unit=unit if in_units else "", digits=digits,
+                                     model_scale=(unit or "the outcome's units") if in_units else short)
+
+    def specialise(self, model) -> "NormalNormalOutcome":
+        if (model.measure, model.unit) == (self.measure_key, self.unit):
+            return self
+        return NormalNormalOutcome(model.measure, model.unit)
+
+
+OXYGENATION = OxygenationOutcome()
+NORMAL_NORMAL = NormalNormalOutcome()

@@ -1,0 +1,238 @@
+"""All-cause mortality: arm deaths, binomial likelihood, effect stated as an odds ratio.
+
+Model: :mod:`bayes_msc.models.mortality`; evidence: :mod:`bayes_msc.evidence.mortality`.
+Partial reports (a bound on deaths, a total across arms of unknown size) are simulated with
+the coarsening the register implies, so SBC and design see what the analysis sees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .base import EffectMeasure, Outcome, ParameterRoles
+
+
+class MortalityOutcome(Outcome):
+    name = "mortality"
+    prior_scale = "log_odds_ratio"
+    measure = EffectMeasure("odds ratio", "OR", digits=".2f", log_scale=True, model_scale="log odds ratio")
+    roles = ParameterRoles(
+        pooled="log_or", predictive="log_or_new", study="study_log_or",
+        nuisance=("baseline_logit",), sampled=("study_effect_z",),
+    )
+    evidence_keys = ("evidence_set", "product_classes", "exclude_studies", "timepoint_window_days")
+    decision_keys = ("clinically_meaningful_or", "baseline_risk", "baseline_risk_source", "ci_prob")
+    meaningful_key = "clinically_meaningful_or"
+    has_doses = True
+    report_layout = "bayes_msc.report.mortality:mortality_layout"
+    stated_curve_var = "odds_ratio"
+
+    def benefit_direction(self, spec) -> str:
+        return "decrease"  # fewer deaths: OR < 1
+
+    def meaningful_threshold(self, spec) -> float:
+        return spec.decision.clinically_meaningful_or  # an odds ratio: already signed
+
+    def benefit_words(self, spec) -> str:
+        return "cells reduce mortality (OR < 1)"
+
+    def extra_decisions(self, posterior, spec) -> tuple:
+        from ..decisions import Extra, absolute_risk_reduction, interval, number_needed_to_treat
+
+        risk = spec.decision.baseline_risk
+        arr = interval(absolute_risk_reduction(posterior[self.roles.pooled], risk), spec.decision.ci_prob)
+        return (
+            Extra("baseline_risk", "control-arm risk at which ARR and NNT are stated", risk, ".1%"),
+            Extra("absolute_risk_reduction", f"absolute risk reduction at baseline risk {risk:.1%}", arr, ".3f"),
+            Extra("nnt", "number needed to treat", number_needed_to_treat(arr)),
+        )
+
+    def dose_curve(self, effect, spec):
+        """Log OR, odds ratio and the risk of death with cells at the spec's baseline risk."""
+        import xarray as xr
+        from scipy.special import expit, logit
+
+        curve = super().dose_curve(effect, spec)
+        curve["odds_ratio"] = np.exp(effect)
+        curve["treated_risk"] = xr.apply_ufunc(expit, logit(spec.decision.baseline_risk) + effect)
+        return curve
+
+    # -- evidence and model -------------------------------------------------------------
+    def build_evidence(self, source, spec):
+        from ..evidence.mortality import build_mortality_evidence
+
+        return build_mortality_evidence(source, spec)
+
+    def make_inputs(self, evidence, priors, model):
+        from ..models.mortality import mortality_inputs
+
+        return mortality_inputs(evidence, priors, model)
+
+    def build_model(self, inputs, priors):
+        from ..models.mortality import build_mortality_model
+
+        return build_mortality_model(inputs, priors)
+
+    def pointwise(self, posterior, inputs, priors):
+        from ..models.mortality import pointwise_log_density
+
+        return pointwise_log_density(posterior, inputs, priors)
+
+    # -- simulation ---------------------------------------------------------------------
+    def draw_truth(self, spec, evidence, rng, priors=None) -> dict[str, Any]:
+        priors = priors or spec.priors
+        n = len(evidence.studies)
+        return {
+            "tau": float(priors.heterogeneity.scipy().rvs(random_state=rng)),
+            "z": rng.standard_normal(n),
+            "log_or": float(priors.effect.scipy().rvs(random_state=rng)),
+            "baseline_logit": priors.baseline.scipy().rvs(size=n, random_state=rng),
+        }
+
+    def simulate(self, evidence, truth, rng):
+        """Binomial deaths per arm; a partial report becomes a report of whichever interval —
+        below, inside or above the reported one — the simulated count falls in (for a total
+        across arms of unknown size, after drawing an allocation the design allows)."""
+        from scipy.special import expit
+
+        from ..evidence.mortality import ArmCount, Configuration, PartialReport, compositions
+
+        arms = evidence.arms
+        study = arms["study_index"].to_numpy()
+        effect = truth["log_or"] + truth["tau"] * truth["z"]
+        p = expit(np.asarray(truth["baseline_logit"])[study] + arms["treated"].to_numpy() * effect[study])
+        exact = evidence.exact.copy()
+        exact["deaths"] = rng.binomial(exact["n"].to_numpy(), p[exact["arm_index"].to_numpy()])
+        partial = []
+        for report in evidence.partial:
+            allocations = _allocations(report)
+            allocation = allocations[rng.integers(len(allocations))]
+            total = sum(int(rng.binomial(n, p[a])) for a, n in allocation)
+            low, high = _reported_range(report)
+            cap = sum(n for _, n in allocation)
+            interval = (low, high) if low <= total <= high else (0, low - 1) if total < low else (high + 1, cap)
+            configs = []
+            for alloc in allocations:
+                sizes = [n for _, n in alloc]
+                for t in range(interval[0], interval[1] + 1):
+                    for deaths in compositions(t, sizes):
+                        configs.append(Configuration(-math.log(len(allocations)),
+                                                     tuple(ArmCount(a, d, n) for (a, n), d in zip(alloc, deaths))))
+            partial.append(PartialReport(report.study_id, report.kind, report.arms,
+                                         f"simulated {interval[0]}-{interval[1]}", tuple(configs)))
+        return replace(evidence, exact=exact, partial=tuple(partial))
+
+    def simulation_padding(self, evidence) -> int:
+        """Configurations of the largest interval any simulated partial report can take."""
+        return max((_max_configurations(r) for r in evidence.partial), default=0)
+
+    def pad_inputs(self, inputs, padding: int):
+        """Pad the partial-report arrays of model inputs to ``padding`` configurations."""
+        v = dict(inputs.values)
+        if "partial_arm" not in v:
+            return inputs
+        extra = padding - v["partial_arm"].shape[1]
+        if extra <= 0:
+            return inputs
+        for name in ("partial_deaths", "partial_n", "partial_log_choose"):
+            v[name] = np.pad(v[name], ((0, 0), (0, extra), (0, 0)))
+        # Padded configurations read the arms of the first one (as pack_partial_reports pads),
+        # so the layout, and with it the compiled model, is the same for every replicate.
+        v["partial_arm"] = np.concatenate([v["partial_arm"], np.repeat(v["partial_arm"][:, :1], extra, axis=1)], axis=1)
+        v["partial_log_weight"] = np.pad(v["partial_log_weight"], ((0, 0), (0, extra)), constant_values=-np.inf)
+        return replace(inputs, values=v)
+
+    # -- model checking -----------------------------------------------------------------
+    def posterior_predictive(self, result, seed: int | None = None) -> pd.DataFrame:
+        """Posterior predictive deaths for each observed report (an arm, a bounded arm, a total).
+
+        Replicated deaths are drawn as ``Binomial(n, p_arm)`` with ``logit p_arm`` from
+        :func:`bayes_msc.models.mortality.arm_logit_draws` for every posterior draw; a total
+        across arms of unknown sizes first draws an allocation with the design's weights.
+        """
+        from scipy.special import expit
+
+        from ..models.mortality import arm_logit_draws
+
+        evidence = result.evidence
+        inputs = self.make_inputs(evidence, result.spec.priors, result.spec.model)
+        p = expit(arm_logit_draws(result.posterior, inputs)).reshape(-1, len(evidence.arms))
+        rng = np.random.default_rng([result.spec.sampler.seed if seed is None else seed, 0x99C])
+        arms = evidence.arms.reset_index(drop=True)
+        labels = evidence.inclusion.set_index("study_id")["label"]
+
+        def arm_label(i: int) -> str:
+            return f"{labels.get(arms.loc[i, 'study_id'], arms.loc[i, 'study_id'])}: {arms.loc[i, 'label']}"
+
+        rows = []
+        for r in evidence.exact.itertuples():
+            if r.n == 0:  # masked
+                continue
+            rep = rng.binomial(int(r.n), p[:, int(r.arm_index)])
+            rows.append(predictive_row(arm_label(int(r.arm_index)), "exact", int(r.n), int(r.deaths), int(r.deaths), rep)
+                        | {"order": int(r.arm_index)})
+        for report in evidence.partial:
+            configs = report.configurations
+            totals = [sum(c.deaths for c in config.counts) for config in configs]
+            allocations = {}
+            for config in configs:
+                key = tuple((c.arm_index, c.n) for c in config.counts)
+                allocations.setdefault(key, config.log_weight)
+            keys = list(allocations)
+            weights = np.exp(np.array([allocations[k] for k in keys]))
+            if not np.isfinite(weights).all() or weights.sum() == 0 or all(n == 0 for k in keys for _, n in k):
+                continue  # masked report
+            choice = rng.choice(len(keys), size=p.shape[0], p=weights / weights.sum())
+            rep = np.zeros(p.shape[0], dtype=int)
+            for j, key in enumerate(keys):
+                hit = choice == j
+                for arm_index, n in key:
+                    rep[hit] += rng.binomial(n, p[hit, arm_index])
+            n_total = sum(n for _, n in keys[0])
+            label = (arm_label(keys[0][0][0]) if len(report.arms) == 1
+                     else f"{labels.get(report.study_id, report.study_id)}: total of {' + '.join(report.arms)}")
+            rows.append(predictive_row(label, report.kind, n_total, min(totals), max(totals), rep)
+                        | {"order": min(a for a, _ in keys[0])})
+        return pd.DataFrame(rows).sort_values("order", kind="stable").reset_index(drop=True)
+
+
+def predictive_row(label: str, kind: str, n: int, low: int, high: int, rep: np.ndarray) -> dict:
+    """Replicated counts against an observed count or range (a value inside the range matches)."""
+    q = np.quantile(rep, [0.025, 0.25, 0.5, 0.75, 0.975])
+    p_low = float((rep <= high).mean())
+    p_high = float((rep >= low).mean())
+    return {
+        "label": label, "kind": kind, "n": n, "obs_low": low, "obs_high": high,
+        "pred_q025": q[0], "pred_q25": q[1], "pred_median": q[2], "pred_q75": q[3], "pred_q975": q[4],
+        "ppp": min(1.0, 2 * min(p_low, p_high)),
+        "inside95": bool(high >= q[0] and low <= q[4]),
+    }
+
+
+def _allocations(report) -> list[tuple[tuple[int, int], ...]]:
+    """The distinct (arm_index, n) allocations a report's configurations use."""
+    return list(dict.fromkeys(tuple((c.arm_index, c.n) for c in config.counts) for config in report.configurations))
+
+
+def _reported_range(report) -> tuple[int, int]:
+    totals = [sum(c.deaths for c in config.counts) for config in report.configurations]
+    return min(totals), max(totals)
+
+
+def _max_configurations(report) -> int:
+    from ..evidence.mortality import compositions
+
+    allocations = _allocations(report)
+    low, high = _reported_range(report)
+    cap = max(sum(n for _, n in a) for a in allocations)
+    intervals = [(0, low - 1), (low, high), (high + 1, cap)]
+    return max(sum(len(compositions(t, [n for _, n in a])) for a in allocations for t in range(lo, hi + 1))
+               for lo, hi in intervals)
+
+
+MORTALITY = MortalityOutcome()

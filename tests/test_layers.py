@@ -1,0 +1,143 @@
+"""The package's layers point down: no import circles (counting imports inside functions,
+which hide circles from Python but not from a reader), analysis code does not import the
+terminal display or the report, and nothing branches on an outcome's name."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "bayes_msc"
+
+# Modules that present results to a person: only the CLI (and the benchmark, a command of
+# its own) may import them.
+PRESENTATION = ("bayes_msc.display", "bayes_msc.report")
+PRESENTERS = ("bayes_msc.cli", "bayes_msc.bench", "bayes_msc.display", "bayes_msc.report")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """bayes_msc modules imported anywhere in ``path`` (module level or inside functions)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("bayes_msc")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("bayes_msc"):
+                continue
+            found.add(target)
+            for alias in node.names:  # `from . import figures` imports a module
+                candidate = f"{target}.{alias.name}"
+                if (PACKAGE.parent / candidate.replace(".", "/")).with_suffix(".py").is_file() or (
+                        PACKAGE.parent / candidate.replace(".", "/") / "__init__.py").is_file():
+                    found.add(candidate)
+    return found - {name}
+
+
+def _runtime_nodes(tree):
+    """Every node except those under ``if TYPE_CHECKING:`` (annotations, not dependencies)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and isinstance(child.test, ast.Name) and child.test.id == "TYPE_CHECKING":
+                todo.extend(child.orelse)
+                continue
+            todo.append(child)
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        # importing a.b.c runs a/__init__ and a/b/__init__ too, but those are not the
+        # dependency a reader follows; keep edges to the named modules that exist
+        graph[name] = {m for m in imports_of(path) if m in modules}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+    counter = [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_cycle_finder_finds_a_planted_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circles():
+    graph = import_graph()
+    # package __init__ files re-export their members; an edge into a package's own
+    # __init__ from its members is how Python packages work, not a circle a reader follows
+    for name in list(graph):
+        graph[name] = {m for m in graph[name] if not (m != name and name.startswith(m + "."))}
+    assert cycles(graph) == []
+
+
+def test_analysis_code_does_not_import_presentation():
+    graph = import_graph()
+    offenders = {
+        module: sorted(m for m in targets if m.startswith(PRESENTATION))
+        for module, targets in graph.items()
+        if not module.startswith(PRESENTERS)
+    }
+    assert {m: t for m, t in offenders.items() if t} == {}
+
+
+def test_dosing_and_modelling_do_not_call_back_into_the_pipeline():
+    graph = import_graph()
+    below_the_pipeline = ("bayes_msc.dosing", "bayes_msc.loo", "bayes_msc.decisions", "bayes_msc.diagnostics",
+                          "bayes_msc.outcomes.base", "bayes_msc.outcomes.mortality", "bayes_msc.outcomes.continuous")
+    for module in below_the_pipeline:
+        assert "bayes_msc.api" not in graph[module], module
+
+
+def test_nothing_branches_on_an_outcome_name():
+    pattern = re.compile(r"outcome\s*[!=]=|\.outcome\s+in\s")
+    hits = [f"{p.relative_to(PACKAGE.parent)}:{i}" for p in PACKAGE.rglob("*.py")
+            for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert hits == []
