@@ -76,3 +76,28 @@ def test_unknown_outcome_names_the_known_ones(tmp_path):
     path.write_text('name = "x"\noutcome = "adverse_events"\n[priors]\n', encoding="utf-8")
     with pytest.raises(InputError, match="unknown outcome 'adverse_events'; known: mortality"):
         load_spec(path)
+
+
+def test_summary_json_has_the_same_keys_for_every_outcome(tmp_path):
+    import bayes_msc
+    from bayes_msc.evidence.estimates import write_estimates
+
+    estimates = write_estimates(tmp_path / "est.csv", [0.2, -0.4, 0.1], [0.3, 0.5, 0.4])
+    fast = {"chains": 2, "draws": 200, "tune": 200, "seed": 1}
+    results = [bayes_msc.fit("mortality", **fast), bayes_msc.fit("oxygenation", **fast),
+               bayes_msc.fit("normal_normal", data=estimates, **fast)]
+    summaries = [r.summary_dict() for r in results]
+    assert all(set(s) == set(summaries[0]) for s in summaries)
+    decision_keys = [set(s["decisions"]) for s in summaries]
+    assert all(k == decision_keys[0] for k in decision_keys)
+    for s in summaries:
+        for key in ("pooled_effect", "predictive_effect", "tau"):
+            assert {"median", "lower", "upper", "mcse_median", "ci_prob", "ci_kind"} <= set(s["decisions"][key])
+        for key in ("prob_benefit", "prob_meaningful", "predictive_prob_benefit"):
+            assert set(s["decisions"][key]) == {"prob", "mcse"}
+    assert [s["parameters"]["pooled_effect"] for s in summaries] == ["log_or", "mu", "mu"]
+    assert [s["decisions"]["measure"] for s in summaries] == ["odds ratio", "mean difference", "log ratio"]
+    assert set(summaries[0]["decisions"]["outcome_specific"]) == {"baseline_risk", "absolute_risk_reduction", "nnt"}
+    assert set(summaries[1]["decisions"]["outcome_specific"]) == {"natural_course_mean"}
+    # posterior.nc carries the same role map
+    assert json.loads(results[0].tree.attrs["bayes_msc_parameter_roles"]) == summaries[0]["parameters"]
