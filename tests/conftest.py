@@ -30,23 +30,56 @@ def register_copy(tmp_path) -> Path:
     return target
 
 
+def relabel_register(parent: Path, study_id: str, label: str) -> Path:
+    """A copy of the embedded register under ``parent`` with one study's label replaced."""
+    import csv
+
+    target = parent / "register"
+    shutil.copytree(ROOT / "data", target, ignore=shutil.ignore_patterns("*.md"))
+    path = target / "studies.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    (row,) = [r for r in rows if r["study_id"] == study_id]
+    row["label"] = label
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return target
+
+
 @pytest.fixture(scope="module")
 def relabelled_register(tmp_path_factory):
     """Make copies of the embedded register with one study's label replaced (e.g. by markup)."""
-    import csv
 
     def make(study_id: str, label: str) -> Path:
-        target = tmp_path_factory.mktemp("register") / "register"
-        shutil.copytree(ROOT / "data", target, ignore=shutil.ignore_patterns("*.md"))
-        path = target / "studies.csv"
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        (row,) = [r for r in rows if r["study_id"] == study_id]
-        row["label"] = label
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        return target
+        return relabel_register(tmp_path_factory.mktemp("register"), study_id, label)
 
     return make
+
+
+# A study label that tries every way out of HTML text and attribute values.
+HOSTILE_LABEL = "Monsel 2022 \"dq\" 'sq' <script>alert(1)</script> x=\" onmouseover=\"alert(2)\" &amp;"
+SMALL_FIT = dict(chains=2, draws=300, tune=300, seed=11)  # as the report tests: one compiled model
+
+
+@pytest.fixture(scope="session")
+def hostile_oxygenation(tmp_path_factory):
+    """An oxygenation fit on a register copy whose Monsel 2022 label is :data:`HOSTILE_LABEL`
+    (Monsel 2022 enters the analysis, so the label reaches the answer, the tables and the
+    forest plot's text alternative). Returns ``(result, register)``."""
+    import bayes_msc
+
+    target = relabel_register(tmp_path_factory.mktemp("hostile"), "monsel2022", HOSTILE_LABEL)
+    register = bayes_msc.load_register(target)
+    result = bayes_msc.fit("oxygenation", data=register, **SMALL_FIT)
+    assert "monsel2022" in result.evidence.studies
+    return result, register
+
+
+@pytest.fixture(scope="session")
+def small_mortality_fit():
+    """A small mortality fit on the embedded register, shared by the tests that read its numbers."""
+    import bayes_msc
+
+    return bayes_msc.fit("mortality", **SMALL_FIT)
