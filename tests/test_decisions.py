@@ -226,3 +226,31 @@ def test_interval_is_the_equal_tailed_quantile_interval():
     assert iv.median == pytest.approx(np.median(x)) and iv.ci_kind == "eti" and iv.ci_prob == 0.95
     iv90 = interval(draws(x, 4), 0.90)
     assert iv90.upper == pytest.approx(np.quantile(x, 0.95), rel=2e-3)
+
+
+# -- the same quantities in real fits (what api derives and decides) -------------------------------
+
+
+@pytest.mark.parametrize(("fixture", "pooled", "new"), [("small_mortality_fit", "log_or", "log_or_new"),
+                                                         ("hostile_oxygenation", "mu", "mu_new")])
+def test_fitted_new_trial_effect_is_pooled_plus_tau_times_standard_normal(request, fixture, pooled, new):
+    result = request.getfixturevalue(fixture)
+    result = result[0] if isinstance(result, tuple) else result
+    post = result.posterior
+    eps = ((post[new] - post[pooled]) / post["tau"]).values.ravel()
+    assert stats.kstest(eps, "norm").pvalue > 1e-3  # a new trial adds tau * N(0, 1), not 0
+    assert float(post[new].var()) > float(post[pooled].var())
+
+
+def test_fitted_mortality_decisions_are_the_draw_counts(small_mortality_fit):
+    post = small_mortality_fit.posterior
+    d = small_mortality_fit.decisions
+    log_or = post["log_or"].values.ravel()
+    assert d.prob_or_below_1.prob == pytest.approx(np.mean(log_or < 0), abs=1e-12)
+    assert d.prob_or_below_threshold.prob == pytest.approx(np.mean(log_or < math.log(d.threshold_or)), abs=1e-12)
+    assert d.predictive_prob_or_below_1.prob == pytest.approx(np.mean(post["log_or_new"].values < 0), abs=1e-12)
+    b = d.baseline_risk
+    odds = np.exp(log_or)
+    by_hand = b - b * odds / (1 - b + b * odds)
+    assert d.arr.median == pytest.approx(np.median(by_hand), rel=1e-9)
+    assert (d.arr.lower, d.arr.upper) == pytest.approx(tuple(np.quantile(by_hand, [0.025, 0.975])), rel=1e-6)
