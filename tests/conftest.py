@@ -3,13 +3,42 @@ share one compiled model (the engine caches per structure), so compilation is pa
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- optional dependencies: skipped on a laptop, a failure in CI ------------------------------------
+
+
+def in_ci() -> bool:
+    """True when the environment variable ``CI`` is set (to anything but empty, 0, false or no)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the calling test (or module) because something optional is missing; in CI fail it.
+
+    The one place tests may skip: CI installs everything the suite needs, so a missing optional
+    dependency there means the checks did not run, and a green run would hide it.
+    """
+    if in_ci():
+        pytest.fail(f"{reason} — in CI (CI is set) this is a failure, not a skip", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_module(name: str, why: str) -> ModuleType:
+    """Import an optional module, or :func:`skip_or_fail` saying what needs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        skip_or_fail(f"{name} is not importable ({exc}); {why}")
 
 # Tests must not depend on (or fill) the user's own cache: give the session its own.
 os.environ.setdefault("BAYES_MSC_CACHE_DIR", str(ROOT / ".pytest_cache" / "bayes_msc"))
