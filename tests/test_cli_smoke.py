@@ -134,6 +134,7 @@ def test_influence_leaves_out_each_study_once(capsys):
     assert code == 0 and "Leave one study out" in out and "Pareto k" in out
 
 
+@pytest.mark.slow  # 20-40 s: refits every prior combination / every form x study
 def test_sensitivity_covers_every_prior_combination(capsys):
     code, out, _ = run(capsys, "sensitivity", "mortality", *TINY, "--json")
     assert code == 0
@@ -146,6 +147,7 @@ def test_sensitivity_covers_every_prior_combination(capsys):
     assert {p["parameter"] for p in sens["psense"]} >= {"log_or", "tau"}
 
 
+@pytest.mark.slow  # 20-40 s: refits every prior combination / every form x study
 def test_compare_ranks_the_three_dose_response_forms(capsys):
     code, out, _ = run(capsys, "compare", "mortality", *TINY, "--json")
     assert code == 0
