@@ -178,7 +178,35 @@ def test_sbc_writes_its_result_and_the_exit_says_the_verdict(capsys, tmp_path):
 
 
 def test_bench_help_lists_quick(capsys):
-    # `bench --quick` spawns whole-process fits for minutes: it is a benchmark, not a test.
     with pytest.raises(SystemExit) as exit_:
         main(["bench", "--help"])
     assert exit_.value.code == 0 and "--quick" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # ~10-20 s: one default-size fit and a 2-fit sweep, in process
+def test_bench_children_measure_what_the_summary_reads(capsys):
+    """`bench --quick` runs whole-process fits and PyMC's own sampler for minutes, so the test
+    runs its nutpie children in process (compiled models shared with the session) and feeds
+    their real output to the summary. The PyMC child is stood in for by the fit's numbers."""
+    import io
+    import time
+
+    from bayes_msc.bench import child_main, summarise
+
+    def child(*argv):
+        assert child_main([*argv, "--started-at", repr(time.time())]) == 0
+        (line,) = [l for l in capsys.readouterr().out.splitlines() if l.startswith("BENCH ")]
+        return json.loads(line.removeprefix("BENCH "))
+
+    fit = child("fit", "--seed", "2")
+    for key in ("import", "compile", "sample", "postprocess", "whole", "peak_rss_mb"):
+        assert fit[key] >= 0, key
+    assert fit["min_bulk_ess"] > 400 and fit["divergences"] == 0  # the default spec is a good fit
+    assert fit["ess_per_second"] == pytest.approx(fit["min_bulk_ess"] / fit["sample"])
+    sweep = child("sweep", "--fits", "2")
+    assert sweep["fits"] == 2 and sweep["later_fit_median"] > 0
+    out = io.StringIO()
+    summarise({"cold": [fit], "warm": [fit], "pymc": [fit], "numpyro": []}, sweep, [fit], out)
+    text = out.getvalue()
+    assert "medians [min-max] over 1 repeat(s)" in text
+    assert re.search(r"warm fit <= 0.5 x cold fit\s+1.00\s+FAIL", text), text  # cold = warm here
