@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bayes_msc",
         description="Bayesian evidence synthesis for mesenchymal stromal cell therapy in ARDS.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log what the sampling engine does: each compilation and why, each reuse")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -7,6 +7,7 @@ Thresholds follow Vehtari et al. (Bayesian Analysis 2021) for R-hat and ESS, and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,18 +85,28 @@ def diagnose(tree, var_names: list[str]) -> Diagnostics:
     maxdepth = int(stats["maxdepth_reached"].sum())
     bfmi = np.atleast_1d(azs.bfmi(stats["energy"]).values)
 
-    worst_rhat = table["r_hat"].idxmax()
-    worst_bulk = table["ess_bulk"].idxmin()
-    worst_tail = table["ess_tail"].idxmin()
+    rhat_max, worst_rhat = _worst(table["r_hat"], largest=True)
+    bulk_min, worst_bulk = _worst(table["ess_bulk"], largest=False)
+    tail_min, worst_tail = _worst(table["ess_tail"], largest=False)
     checks = (
-        Check("R-hat", table["r_hat"].max(), f"<= {RHAT_MAX}", bool(table["r_hat"].max() <= RHAT_MAX), f"worst: {worst_rhat}"),
-        Check("bulk ESS", table["ess_bulk"].min(), f">= {ESS_MIN}", bool(table["ess_bulk"].min() >= ESS_MIN), f"worst: {worst_bulk}"),
-        Check("tail ESS", table["ess_tail"].min(), f">= {ESS_MIN}", bool(table["ess_tail"].min() >= ESS_MIN), f"worst: {worst_tail}"),
+        Check("R-hat", rhat_max, f"<= {RHAT_MAX}", bool(rhat_max <= RHAT_MAX), f"worst: {worst_rhat}"),
+        Check("bulk ESS", bulk_min, f">= {ESS_MIN}", bool(bulk_min >= ESS_MIN), f"worst: {worst_bulk}"),
+        Check("tail ESS", tail_min, f">= {ESS_MIN}", bool(tail_min >= ESS_MIN), f"worst: {worst_tail}"),
         Check("divergences", divergences, "= 0", divergences == 0, f"of {n_draws} draws"),
         Check("maxdepth_reached", maxdepth, "= 0", maxdepth == 0, f"of {n_draws} draws"),
         Check("E-BFMI", float(bfmi.min()), f">= {BFMI_MIN}", bool(bfmi.min() >= BFMI_MIN), "lowest chain"),
     )
     return Diagnostics(checks, table)
+
+
+def _worst(values: pd.Series, *, largest: bool) -> tuple[float, str]:
+    """The worst value and its label. An undefined value (NaN: e.g. a chain stuck at one
+    value) is the worst of all, so it fails the check instead of being skipped by max/min."""
+    undefined = values[values.isna()]
+    if len(undefined):
+        return math.nan, f"{undefined.index[0]} (undefined)"
+    label = values.idxmax() if largest else values.idxmin()
+    return float(values[label]), label
 
 
 def _element_labels(da) -> list[str]:

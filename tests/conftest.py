@@ -3,13 +3,42 @@ share one compiled model (the engine caches per structure), so compilation is pa
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- optional dependencies: skipped on a laptop, a failure in CI ------------------------------------
+
+
+def in_ci() -> bool:
+    """True when the environment variable ``CI`` is set (to anything but empty, 0, false or no)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the calling test (or module) because something optional is missing; in CI fail it.
+
+    The one place tests may skip: CI installs everything the suite needs, so a missing optional
+    dependency there means the checks did not run, and a green run would hide it.
+    """
+    if in_ci():
+        pytest.fail(f"{reason} — in CI (CI is set) this is a failure, not a skip", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_module(name: str, why: str) -> ModuleType:
+    """Import an optional module, or :func:`skip_or_fail` saying what needs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        skip_or_fail(f"{name} is not importable ({exc}); {why}")
 
 # Tests must not depend on (or fill) the user's own cache: give the session its own.
 os.environ.setdefault("BAYES_MSC_CACHE_DIR", str(ROOT / ".pytest_cache" / "bayes_msc"))
@@ -30,23 +59,56 @@ def register_copy(tmp_path) -> Path:
     return target
 
 
+def relabel_register(parent: Path, study_id: str, label: str) -> Path:
+    """A copy of the embedded register under ``parent`` with one study's label replaced."""
+    import csv
+
+    target = parent / "register"
+    shutil.copytree(ROOT / "data", target, ignore=shutil.ignore_patterns("*.md"))
+    path = target / "studies.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    (row,) = [r for r in rows if r["study_id"] == study_id]
+    row["label"] = label
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return target
+
+
 @pytest.fixture(scope="module")
 def relabelled_register(tmp_path_factory):
     """Make copies of the embedded register with one study's label replaced (e.g. by markup)."""
-    import csv
 
     def make(study_id: str, label: str) -> Path:
-        target = tmp_path_factory.mktemp("register") / "register"
-        shutil.copytree(ROOT / "data", target, ignore=shutil.ignore_patterns("*.md"))
-        path = target / "studies.csv"
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        (row,) = [r for r in rows if r["study_id"] == study_id]
-        row["label"] = label
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        return target
+        return relabel_register(tmp_path_factory.mktemp("register"), study_id, label)
 
     return make
+
+
+# A study label that tries every way out of HTML text and attribute values.
+HOSTILE_LABEL = "Monsel 2022 \"dq\" 'sq' <script>alert(1)</script> x=\" onmouseover=\"alert(2)\" &amp;"
+SMALL_FIT = dict(chains=2, draws=300, tune=300, seed=11)  # as the report tests: one compiled model
+
+
+@pytest.fixture(scope="session")
+def hostile_oxygenation(tmp_path_factory):
+    """An oxygenation fit on a register copy whose Monsel 2022 label is :data:`HOSTILE_LABEL`
+    (Monsel 2022 enters the analysis, so the label reaches the answer, the tables and the
+    forest plot's text alternative). Returns ``(result, register)``."""
+    import bayes_msc
+
+    target = relabel_register(tmp_path_factory.mktemp("hostile"), "monsel2022", HOSTILE_LABEL)
+    register = bayes_msc.load_register(target)
+    result = bayes_msc.fit("oxygenation", data=register, **SMALL_FIT)
+    assert "monsel2022" in result.evidence.studies
+    return result, register
+
+
+@pytest.fixture(scope="session")
+def small_mortality_fit():
+    """A small mortality fit on the embedded register, shared by the tests that read its numbers."""
+    import bayes_msc
+
+    return bayes_msc.fit("mortality", **SMALL_FIT)

@@ -15,7 +15,9 @@ import bayes_msc
 from bayes_msc.distributed import read_journal, run_tasks
 from bayes_msc.sbc import run_replicates, run_sbc
 
-pytest.importorskip("distributed")
+from conftest import require_module  # noqa: E402
+
+require_module("distributed", "SBC on Dask (the dask extra) is tested here")
 
 SE = [math.sqrt(v) for v in (0.3594, 0.3096, 0.7750, 0.2078, 0.4122, 2.3373)]
 N = 12

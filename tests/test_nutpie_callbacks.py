@@ -11,7 +11,9 @@ import ctypes
 import numpy as np
 import pytest
 
-nutpie = pytest.importorskip("nutpie")
+from conftest import require_module, skip_or_fail  # noqa: E402
+
+nutpie = require_module("nutpie", "the lean callbacks are compared with nutpie's own")
 
 from bayes_msc import nutpie_callbacks  # noqa: E402
 
@@ -40,7 +42,7 @@ def _compile(lean: bool, monkeypatch):
 @pytest.fixture(scope="module")
 def both():
     if not nutpie_callbacks.lean_callbacks_apply():
-        pytest.skip(f"nutpie {nutpie.__version__}: lean callbacks not checked for this version")
+        skip_or_fail(f"nutpie {nutpie.__version__}: lean callbacks not checked for this version")
     with pytest.MonkeyPatch.context() as monkeypatch:
         return {"lean": _compile(True, monkeypatch), "nutpie": _compile(False, monkeypatch)}
 

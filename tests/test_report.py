@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -24,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from conftest import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 INJECTED = "<script>alert(1)</script>"
@@ -43,10 +44,7 @@ CHROMIUM_FLAGS = (
 def chromium() -> str:
     path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
     if path is None:
-        message = "chromium is not installed (Debian: apt-get install chromium); the browser tests need it"
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-            pytest.fail(message + " — in CI this is a failure, not a skip")
-        pytest.skip(message)
+        skip_or_fail("chromium is not installed (Debian: apt-get install chromium); the browser tests need it")
     return path
 
 

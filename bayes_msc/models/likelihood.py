@@ -84,6 +84,18 @@ def binomial_logpmf_logit(deaths, n, log_choose, logit_p):
     return log_choose - deaths * pt.softplus(-logit_p) - (n - deaths) * pt.softplus(logit_p)
 
 
+def binomial_logpmf_logit_numpy(deaths, n, log_choose, logit_p) -> np.ndarray:
+    """:func:`binomial_logpmf_logit` in numpy, for the pointwise log-likelihood (PSIS-LOO).
+
+    Written on the logit scale, as the sampler's term is: ``binom.logpmf(d, n, expit(x))``
+    loses ``log(1 - p)`` to cancellation near x = +30 (0.07 nats on 65 patients) and gives
+    -inf beyond x ~ 37, where the sampler's value is finite.
+    """
+    from scipy.special import log_expit
+
+    return log_choose + deaths * log_expit(logit_p) + (n - deaths) * log_expit(-logit_p)
+
+
 def partial_report_logp(value, logit_p, deaths, n, log_choose, log_weight):
     """Log-likelihood of each partial report (pytensor; used as a CustomDist ``logp``).
 
@@ -99,9 +111,8 @@ def partial_report_logp(value, logit_p, deaths, n, log_choose, log_weight):
 
 def partial_report_logp_numpy(arrays: PartialArrays, logit_p: np.ndarray) -> np.ndarray:
     """The same quantity in numpy/scipy, for tests and post-processing."""
-    from scipy import special, stats
+    from scipy import special
 
-    p = special.expit(logit_p[..., arrays.arm_index])  # leading dims: draws
-    slot = stats.binom.logpmf(arrays.deaths, arrays.n, p)
-    slot = np.where(arrays.n == 0, 0.0, slot)
+    # leading dims of logit_p: draws; an empty slot (d = n = 0) gives exactly 0
+    slot = binomial_logpmf_logit_numpy(arrays.deaths, arrays.n, arrays.log_choose, logit_p[..., arrays.arm_index])
     return special.logsumexp(arrays.log_weight + slot.sum(axis=-1), axis=-1)

@@ -134,9 +134,8 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
     """
     import xarray as xr
     from scipy import stats
-    from scipy.special import expit
 
-    from .likelihood import PartialArrays, partial_report_logp_numpy
+    from .likelihood import PartialArrays, binomial_logpmf_logit_numpy, partial_report_logp_numpy
 
     logit = arm_logit_draws(posterior, inputs)
     dims = ("chain", "draw")
@@ -144,7 +143,7 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
     v = inputs.values
     loglik = {
         "deaths": xr.DataArray(
-            stats.binom.logpmf(v["exact_deaths"], v["exact_n"], expit(logit[..., v["exact_arm"]])),
+            binomial_logpmf_logit_numpy(v["exact_deaths"], v["exact_n"], v["exact_log_choose"], logit[..., v["exact_arm"]]),
             dims=(*dims, "exact_report"),
             coords={**coords, "exact_report": list(inputs.coords["exact_report"])},
         )
