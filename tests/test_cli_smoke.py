@@ -101,8 +101,8 @@ def test_fit_json_is_the_summary_and_strict_exits_3_when_diagnostics_fail(capsys
     assert "bulk ESS" in failed
     assert "WARNING: FAIL" in err and "bulk ESS" in err
     d = summary["decisions"]
-    assert 0 < d["pooled_or"]["lower"] < d["pooled_or"]["median"] < d["pooled_or"]["upper"]
-    assert 0 <= d["prob_or_below_1"]["prob"] <= 1 and d["prob_or_below_1"]["mcse"] > 0
+    assert 0 < d["pooled_effect"]["lower"] < d["pooled_effect"]["median"] < d["pooled_effect"]["upper"]
+    assert 0 <= d["prob_benefit"]["prob"] <= 1 and d["prob_benefit"]["mcse"] > 0
 
     code, out, err = run(capsys, "fit", "mortality", *FAILING, "--strict")
     assert code == EXIT_DIAGNOSTICS_FAILED == 3
@@ -123,9 +123,8 @@ def test_influence_leaves_out_each_study_once(capsys):
     assert code == 0
     influence = json.loads(out)
     spec = bayes_msc.load_spec("mortality")
-    from bayes_msc.api import analysis_for
 
-    studies = analysis_for(spec.outcome).build_evidence(bayes_msc.load_register(), spec).studies
+    studies = spec.outcome_type.build_evidence(bayes_msc.load_register(), spec).studies
     assert [row["study_id"] for row in influence["table"]] == list(studies)
     assert influence["most_influential"] in studies
     for row in influence["table"]:

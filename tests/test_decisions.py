@@ -19,12 +19,25 @@ from scipy import stats
 from bayes_msc.decisions import (
     Interval,
     absolute_risk_reduction,
-    continuous_decisions,
-    mortality_decisions,
     number_needed_to_treat,
     predictive_effect,
     probability,
 )
+from bayes_msc.outcomes import get_outcome
+from bayes_msc.spec import load_spec
+
+
+def mortality_decisions(posterior, *, threshold_or, baseline_risk, ci_prob):
+    """The mortality outcome's decisions under a spec with these decision settings."""
+    spec = load_spec("mortality").with_decision(clinically_meaningful_or=threshold_or, baseline_risk=baseline_risk,
+                                                ci_prob=ci_prob)
+    return get_outcome("mortality").decide(posterior, spec)
+
+
+def continuous_decisions(posterior, *, meaningful, direction, ci_prob):
+    spec = load_spec("oxygenation").with_decision(clinically_meaningful_difference=meaningful,
+                                                  benefit_direction=direction, ci_prob=ci_prob)
+    return get_outcome("oxygenation").decide(posterior, spec)
 
 
 def draws(values, chains: int = 1) -> xr.DataArray:
@@ -64,25 +77,25 @@ def test_mortality_decisions_on_a_hand_built_posterior():
     posterior = xr.Dataset({"log_or": draws(log_or), "log_or_new": draws(-log_or), "tau": draws(tau)})
     d = mortality_decisions(posterior, threshold_or=0.8, baseline_risk=0.3, ci_prob=0.95)
 
-    assert d.pooled_or.median == pytest.approx(0.7)
-    assert d.pooled_or.mean == pytest.approx(odds_ratios.mean())
+    assert d.pooled_effect.median == pytest.approx(0.7)
+    assert d.pooled_effect.mean == pytest.approx(odds_ratios.mean())
     # 6 of 9 draws have OR < 1 (0.3 ... 0.9); 5 of 9 have OR < 0.8 (0.3 ... 0.7)
-    assert d.prob_or_below_1.prob == pytest.approx(6 / 9)
-    assert d.prob_or_below_threshold.prob == pytest.approx(5 / 9)
-    assert d.predictive_prob_or_below_1.prob == pytest.approx(3 / 9)  # new-trial draws: 1 / OR, below 1 for 1.1, 1.5, 2.5
+    assert d.prob_benefit.prob == pytest.approx(6 / 9)
+    assert d.prob_meaningful.prob == pytest.approx(5 / 9)
+    assert d.predictive_prob_benefit.prob == pytest.approx(3 / 9)  # new-trial draws: 1 / OR, below 1 for 1.1, 1.5, 2.5
     # the ARR's median is the ARR at the median OR (a monotone map): risk at OR 0.7 by hand
     treated = 0.3 * 0.7 / (1 - 0.3 + 0.3 * 0.7)
-    assert d.arr.median == pytest.approx(0.3 - treated, rel=1e-12)
-    assert d.arr.median > 0  # OR < 1 favours cells: a positive risk reduction
+    assert d.get("absolute_risk_reduction").median == pytest.approx(0.3 - treated, rel=1e-12)
+    assert d.get("absolute_risk_reduction").median > 0  # OR < 1 favours cells: a positive risk reduction
     # the ARR interval: 2.5% and 97.5% quantiles of the per-draw ARR, risk from odds by hand
     by_hand = 0.3 - 0.3 * odds_ratios / (1 - 0.3 + 0.3 * odds_ratios)
     lower, upper = np.quantile(by_hand, [0.025, 0.975])
-    assert (d.arr.lower, d.arr.upper) == pytest.approx((lower, upper), rel=1e-9)
-    assert d.arr.lower < 0 < d.arr.upper  # ORs from 0.3 to 2.5: the interval crosses 0
-    assert d.nnt["median"] == pytest.approx(1 / (0.3 - treated))
+    assert (d.get("absolute_risk_reduction").lower, d.get("absolute_risk_reduction").upper) == pytest.approx((lower, upper), rel=1e-9)
+    assert d.get("absolute_risk_reduction").lower < 0 < d.get("absolute_risk_reduction").upper  # ORs from 0.3 to 2.5: the interval crosses 0
+    assert d.get("nnt")["median"] == pytest.approx(1 / (0.3 - treated))
     out = d.to_dict()
-    assert out["absolute_risk_reduction"]["median"] == pytest.approx(0.3 - treated)
-    assert out["threshold_or"] == 0.8 and out["baseline_risk"] == 0.3
+    assert out["outcome_specific"]["absolute_risk_reduction"]["median"] == pytest.approx(0.3 - treated)
+    assert out["meaningful_threshold"] == 0.8 and out["outcome_specific"]["baseline_risk"] == 0.3
 
 
 def test_nnt_when_the_whole_interval_favours_cells():
@@ -127,8 +140,8 @@ def test_mortality_nnt_wording_follows_the_sign_of_the_effect():
     log_or = rng.normal(math.log(0.5), 0.1, size=2000)
     posterior = xr.Dataset({"log_or": draws(log_or, 2), "log_or_new": draws(log_or, 2), "tau": draws(np.full(2000, 0.1), 2)})
     d = mortality_decisions(posterior, threshold_or=0.8, baseline_risk=0.3, ci_prob=0.95)
-    assert d.arr.lower > 0 and d.nnt["text"].startswith("NNT ")
-    assert d.nnt["median"] == pytest.approx(17 / 2.1, rel=0.03)  # 1 / ARR at OR 0.5, baseline 0.3
+    assert d.get("absolute_risk_reduction").lower > 0 and d.get("nnt")["text"].startswith("NNT ")
+    assert d.get("nnt")["median"] == pytest.approx(17 / 2.1, rel=0.03)  # 1 / ARR at OR 0.5, baseline 0.3
 
 
 # -- the new-trial effect ------------------------------------------------------------------
@@ -203,16 +216,16 @@ def test_continuous_decisions_count_draws_beyond_the_threshold(direction):
     mu = sign * np.array([-5.0, -1.0, 2.0, 10.0, 19.0, 21.0, 25.0, 30.0, 40.0, 60.0])
     mu_new = sign * np.array([-30.0, -20.0, -10.0, 1.0, 5.0, 15.0, 25.0, 35.0, 45.0, 80.0])
     posterior = xr.Dataset({"mu": draws(mu, 2), "mu_new": draws(mu_new, 2), "tau": draws(np.full(10, 12.0), 2)})
-    d = continuous_decisions(posterior, meaningful=20.0, direction=direction, ci_prob=0.95, unit="mmHg")
+    d = continuous_decisions(posterior, meaningful=20.0, direction=direction, ci_prob=0.95)
     assert d.prob_benefit.prob == pytest.approx(8 / 10)
     assert d.prob_meaningful.prob == pytest.approx(5 / 10)
     assert d.predictive_prob_benefit.prob == pytest.approx(7 / 10)
     assert d.meaningful_threshold == sign * 20.0
-    assert d.pooled.median == pytest.approx(sign * 20.0)  # (19 + 21) / 2: the 5th and 6th of 10 sorted
+    assert d.pooled_effect.median == pytest.approx(sign * 20.0)  # (19 + 21) / 2: the 5th and 6th of 10 sorted
     assert d.tau.median == 12.0
     out = d.to_dict()
-    assert out["prob_clinically_meaningful"]["prob"] == pytest.approx(0.5)
-    assert out["unit"] == "mmHg" and "natural_course_mean" not in out
+    assert out["prob_meaningful"]["prob"] == pytest.approx(0.5)
+    assert out["unit"] == "mmHg" and "natural_course_mean" not in out["outcome_specific"]
 
 
 def test_interval_is_the_equal_tailed_quantile_interval():
@@ -246,11 +259,11 @@ def test_fitted_mortality_decisions_are_the_draw_counts(small_mortality_fit):
     post = small_mortality_fit.posterior
     d = small_mortality_fit.decisions
     log_or = post["log_or"].values.ravel()
-    assert d.prob_or_below_1.prob == pytest.approx(np.mean(log_or < 0), abs=1e-12)
-    assert d.prob_or_below_threshold.prob == pytest.approx(np.mean(log_or < math.log(d.threshold_or)), abs=1e-12)
-    assert d.predictive_prob_or_below_1.prob == pytest.approx(np.mean(post["log_or_new"].values < 0), abs=1e-12)
-    b = d.baseline_risk
+    assert d.prob_benefit.prob == pytest.approx(np.mean(log_or < 0), abs=1e-12)
+    assert d.prob_meaningful.prob == pytest.approx(np.mean(log_or < math.log(d.meaningful_threshold)), abs=1e-12)
+    assert d.predictive_prob_benefit.prob == pytest.approx(np.mean(post["log_or_new"].values < 0), abs=1e-12)
+    b = d.get("baseline_risk")
     odds = np.exp(log_or)
     by_hand = b - b * odds / (1 - b + b * odds)
-    assert d.arr.median == pytest.approx(np.median(by_hand), rel=1e-9)
-    assert (d.arr.lower, d.arr.upper) == pytest.approx(tuple(np.quantile(by_hand, [0.025, 0.975])), rel=1e-6)
+    assert d.get("absolute_risk_reduction").median == pytest.approx(np.median(by_hand), rel=1e-9)
+    assert (d.get("absolute_risk_reduction").lower, d.get("absolute_risk_reduction").upper) == pytest.approx(tuple(np.quantile(by_hand, [0.025, 0.975])), rel=1e-6)
