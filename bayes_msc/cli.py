@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_design_options(design)
     design.add_argument("--json", action="store_true", help="print the design as JSON")
     design.add_argument("--export-prior", metavar="FILE", help="write the robust MAP prior as RBesT mixture JSON")
+    design.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
 
     priors = sub.add_parser("priors", help="list the named prior presets of an analysis")
     priors.add_argument("analysis", nargs="?", default="mortality")

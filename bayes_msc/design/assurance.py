@@ -76,6 +76,10 @@ class Trial:
 
     # -- both ---------------------------------------------------------------------------
 
+    def frequentist_reject(self, estimate, se) -> np.ndarray:
+        """The two-sided test's rejection region, either direction (its size is alpha)."""
+        return np.abs(np.asarray(estimate) / np.asarray(se)) > stats.norm.isf(self.alpha / 2)
+
     def frequentist_success(self, estimate, se) -> np.ndarray:
         z = stats.norm.isf(self.alpha / 2)
         return self.direction * np.asarray(estimate) / np.asarray(se) > z
@@ -93,7 +97,7 @@ class Trial:
     def continuous_boundary(self, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per SE: the smallest signed estimate (direction * estimate) that succeeds,
         frequentist and Bayesian; the Bayesian one by vectorised bisection."""
-        se = np.asarray(se, float)
+        se, back = np.unique(np.asarray(se, float), return_inverse=True)  # one bisection per distinct SE
         freq = stats.norm.isf(self.alpha / 2) * se
         _, m, s = self.prior.arrays()
         lo = np.full(se.shape, float(-(np.abs(m) + 12 * s).max()) - 12 * se.max())
@@ -104,7 +108,7 @@ class Trial:
             hi = np.where(ok, mid, hi)
             lo = np.where(ok, lo, mid)
         never = ~self.bayesian_success(self.direction * hi, se)
-        return freq, np.where(never, np.inf, hi)
+        return freq[back], np.where(never, np.inf, hi)[back]
 
 
 def binomial_pmf_matrix(n: int, risks: np.ndarray) -> np.ndarray:
@@ -195,18 +199,18 @@ def evaluate(trial: Trial, n_grid, design_prior: DesignPrior, scenarios: list[Sc
     return rows
 
 
-def smallest_n(trial: Trial, design_prior: DesignPrior, rows: list[dict], target: float, analysis: str,
-               step: int = 5) -> int | None:
-    """Smallest n per arm with assurance >= ``target`` for ``analysis`` ("frequentist" or
-    "bayesian"): the first grid point that reaches it, refined downwards in steps of
-    ``step`` from the last grid point that does not. None: not reached on the grid."""
-    key = f"assurance_{analysis}"
+def smallest_n(trial: Trial, design_prior: DesignPrior, rows: list[dict], target: float, key: str,
+               scenarios: list[Scenario] = (), step: int = 5) -> int | None:
+    """Smallest n per arm whose ``key`` column (e.g. "assurance_bayesian", or
+    "frequentist|posterior median" for power at a scenario) reaches ``target``: the first
+    grid point that does, refined downwards in steps of ``step`` from the grid point before
+    it. None: not reached on the grid."""
     hit = next((i for i, r in enumerate(rows) if r[key] >= target), None)
     if hit is None:
         return None
     high = rows[hit]["n_per_arm"]
-    low = rows[hit - 1]["n_per_arm"] if hit > 0 else max(step, 2)
-    for n in range(low + step - low % step if low % step else low + step, high, step):
-        if evaluate(trial, [n], design_prior, [])[0][key] >= target:
+    low = rows[hit - 1]["n_per_arm"] if hit > 0 else 1
+    for n in range((low // step + 1) * step, high, step):
+        if n >= 2 and evaluate(trial, [n], design_prior, list(scenarios))[0][key] >= target:
             return n
     return high

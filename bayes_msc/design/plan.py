@@ -241,7 +241,10 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
     table = pd.DataFrame(rows)
     sample_size = {}
     for analysis in ("frequentist", "bayesian"):
-        sample_size[analysis] = asr.smallest_n(trial, thin, rows, settings.target, analysis)
+        sample_size[analysis] = asr.smallest_n(trial, thin, rows, settings.target, f"assurance_{analysis}")
+        # power at the posterior median, the number a classical calculation would give
+        sample_size[f"{analysis}_power_at_median"] = asr.smallest_n(
+            trial, thin, rows, settings.target, f"{analysis}|posterior median", scenarios[2:])
     sample_size["target"] = settings.target
     sample_size["ceiling"] = float(outcome.favours(new, outcome.null_effect).mean())
     sample_size["ceiling_text"] = (

@@ -27,7 +27,7 @@ def render_design(d) -> str:
     lines.append(f"  ESS (ELIR, {d.ess['unit']}, at {d.ess['at']}): MAP {d.ess['map']:.1f}, robust MAP {d.ess['robust']:.1f}")
     lines.append("")
     nu = d.nuisance
-    lines.append(f"{nu['name'].capitalize()}: {nu['how']}; median {nu['median']:.3g} (95% {nu['lower_95']:.3g} to {nu['upper_95']:.3g})")
+    lines.append(f"{nu['name'][0].upper() + nu['name'][1:]}: {nu['how']}; median {nu['median']:.3g} (95% {nu['lower_95']:.3g} to {nu['upper_95']:.3g})")
     lines.append(f"Analyses: two-sided Wald test at alpha = {d.settings.alpha:g} (success: significant and favouring cells); "
                  f"Bayesian with the robust MAP prior, success if {d.rule_text}")
     lines.append("")
@@ -41,10 +41,13 @@ def render_design(d) -> str:
         lines.append(f"  {row['n_per_arm']:>6}  {_pct(row['assurance_frequentist'])} {_pct(row['assurance_bayesian'])}  {cells}")
     lines.append("  (F = frequentist test, B = Bayesian rule; at 'no effect' P(success) is the type I error)")
     ss = d.sample_size
+    largest = max(d.table["n_per_arm"])
     for analysis in ("frequentist", "bayesian"):
-        n = ss[analysis]
-        text = f"{n} per arm" if n else f"not reached by n = {max(d.table['n_per_arm'])} per arm"
-        lines.append(f"Sample size for {100 * ss['target']:g}% assurance ({analysis}): {text}")
+        n, m = ss[analysis], ss[f"{analysis}_power_at_median"]
+        text = f"{n} per arm" if n else f"not reached by n = {largest} per arm"
+        power = f"{m} per arm" if m else f"not reached by n = {largest}"
+        lines.append(f"Sample size for {100 * ss['target']:g}% assurance ({analysis}): {text}; "
+                     f"for {100 * ss['target']:g}% power at the posterior median: {power}")
     lines.append(f"  {ss['ceiling_text']}")
     if d.dose is not None:
         lines.append("")
