@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--sensitivity", action="store_true",
                         help="also run prior sensitivity and leave-one-study-out and show them")
     report.add_argument("--sbc", metavar="FILE", help="show a saved SBC result (default reports/<analysis>.sbc.json if present)")
+    report.add_argument("--design", action="store_true",
+                        help="add 'The next trial' (MAP prior, assurance, sample size, fragility; defaults of `design`)")
     report.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
     report.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
 
@@ -330,6 +332,10 @@ def _cmd_report(args) -> int:
 
         options["sensitivity"] = prior_sensitivity(result.spec, args.data)
         options["influence"] = leave_one_study_out(result.spec, args.data)
+    if args.design:
+        from .design import design
+
+        options["design"] = design(result, register=args.data)
     sbc_path = Path(args.sbc) if args.sbc else Path("reports") / f"{result.spec.name}.sbc.json"
     if args.sbc or sbc_path.is_file():
         options["sbc"] = _read_sbc(sbc_path)

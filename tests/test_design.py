@@ -308,13 +308,19 @@ def test_map_mixture_quantiles_match_the_mcmc_predictive(mortality_fit):
         assert abs(q["mixture"] - empirical) < 0.1
 
 
-@pytest.mark.slow
-def test_design_mortality_end_to_end(mortality_fit):
+@pytest.fixture(scope="module")
+def mortality_design(mortality_fit):
     from bayes_msc.design import design
     from bayes_msc.design.plan import DesignSettings
+
+    return design(mortality_fit, DesignSettings(n_grid=(50, 200)))
+
+
+@pytest.mark.slow
+def test_design_mortality_end_to_end(mortality_design):
     from bayes_msc.design.text import render_design
 
-    d = design(mortality_fit, DesignSettings(n_grid=(50, 200)))
+    d = mortality_design
     # reweighting agrees with the refit it is checked against (two MC estimates of ~0.9)
     for row in d.fragility:
         if row.get("prob_refit") is not None:
@@ -335,3 +341,16 @@ def test_cli_design_rejects_bad_options_with_one_line(capsys):
     assert main(["design", "mortality", "--control-risk", "1.5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--control-risk" in err[0]
+
+
+@pytest.mark.slow
+def test_report_has_the_next_trial_section(mortality_fit, mortality_design):
+    from bayes_msc.report import render_report
+
+    html = render_report(mortality_fit, design=mortality_design)
+    start = html.index('id="next-trial"')
+    section = html[start:html.index("</section>", start)]
+    assert "<svg" in section and "Assurance, Bayesian" in section and "How fragile" in section
+    assert "<script" not in html
+    without = render_report(mortality_fit)
+    assert 'id="next-trial"' not in without

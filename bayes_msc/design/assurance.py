@@ -167,29 +167,32 @@ class Scenario:
     sd: float | None = None
 
 
-def evaluate(trial: Trial, n_grid, design_prior: DesignPrior, scenarios: list[Scenario]) -> list[dict]:
-    """One row per n: assurance (both analyses) and P(success) under each fixed scenario."""
+def evaluate(trial: Trial, n_grid, design_prior: DesignPrior | None, scenarios: list[Scenario]) -> list[dict]:
+    """One row per n: assurance (both analyses; skipped when ``design_prior`` is None) and
+    P(success) under each fixed scenario."""
     rows = []
     for n in n_grid:
         n = int(n)
         row = {"n_per_arm": n}
         if trial.binary:
             freq, bayes = trial.binary_success(n)
-            p0 = design_prior.control_risk
-            p1 = special.expit(special.logit(p0) + design_prior.effect)
-            joint = binary_predictive(n, p0, p1)
-            row["assurance_frequentist"] = float(joint[freq].sum())
-            row["assurance_bayesian"] = float(joint[bayes].sum())
+            if design_prior is not None:
+                p0 = design_prior.control_risk
+                p1 = special.expit(special.logit(p0) + design_prior.effect)
+                joint = binary_predictive(n, p0, p1)
+                row["assurance_frequentist"] = float(joint[freq].sum())
+                row["assurance_bayesian"] = float(joint[bayes].sum())
             for sc in scenarios:
                 q1 = special.expit(special.logit(sc.control_risk) + sc.effect)
                 row[f"frequentist|{sc.label}"] = float(binary_success_probability(freq, n, [sc.control_risk], [q1])[0])
                 row[f"bayesian|{sc.label}"] = float(binary_success_probability(bayes, n, [sc.control_risk], [q1])[0])
         else:
-            se = np.sqrt(2.0 / n) * design_prior.sd
-            freq, bayes = trial.continuous_boundary(se)
-            signed = trial.direction * design_prior.effect
-            row["assurance_frequentist"] = float(continuous_success_probability(freq, signed, se).mean())
-            row["assurance_bayesian"] = float(continuous_success_probability(bayes, signed, se).mean())
+            if design_prior is not None:
+                se = np.sqrt(2.0 / n) * design_prior.sd
+                freq, bayes = trial.continuous_boundary(se)
+                signed = trial.direction * design_prior.effect
+                row["assurance_frequentist"] = float(continuous_success_probability(freq, signed, se).mean())
+                row["assurance_bayesian"] = float(continuous_success_probability(bayes, signed, se).mean())
             for sc in scenarios:
                 se1 = np.sqrt(2.0 / n) * np.array([sc.sd])
                 f1, b1 = trial.continuous_boundary(se1)
@@ -200,17 +203,24 @@ def evaluate(trial: Trial, n_grid, design_prior: DesignPrior, scenarios: list[Sc
 
 
 def smallest_n(trial: Trial, design_prior: DesignPrior, rows: list[dict], target: float, key: str,
-               scenarios: list[Scenario] = (), step: int = 5) -> int | None:
+               scenarios: list[Scenario] = ()) -> int | None:
     """Smallest n per arm whose ``key`` column (e.g. "assurance_bayesian", or
-    "frequentist|posterior median" for power at a scenario) reaches ``target``: the first
-    grid point that does, refined downwards in steps of ``step`` from the grid point before
-    it. None: not reached on the grid."""
+    "frequentist|posterior median" for power at a scenario) reaches ``target``.
+
+    The first grid point that reaches it, refined by bisection between it and the grid
+    point before (assumes the probability rises with n between two grid points; discrete
+    outcomes can make it wobble by a fraction of a percent). None: not reached on the grid.
+    """
     hit = next((i for i, r in enumerate(rows) if r[key] >= target), None)
     if hit is None:
         return None
     high = rows[hit]["n_per_arm"]
     low = rows[hit - 1]["n_per_arm"] if hit > 0 else 1
-    for n in range((low // step + 1) * step, high, step):
-        if n >= 2 and evaluate(trial, [n], design_prior, list(scenarios))[0][key] >= target:
-            return n
+    prior = design_prior if key.startswith("assurance_") else None  # power needs no design prior
+    while high - low > 1:
+        mid = (low + high) // 2
+        if mid >= 2 and evaluate(trial, [mid], prior, list(scenarios))[0][key] >= target:
+            high = mid
+        else:
+            low = mid
     return high
