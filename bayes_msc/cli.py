@@ -76,6 +76,8 @@ def _add_design_options(p: argparse.ArgumentParser) -> None:
                    help="continuous outcomes: the outcome SD (default: pooled from the register's arm SDs, uncertain)")
     p.add_argument("--dose", type=float, metavar="D", help="design at this dose (million cells/kg; needs --dose-response)")
     p.add_argument("--alpha", type=float, default=0.05, help="two-sided level of the frequentist test (default 0.05)")
+    p.add_argument("--test", choices=("log_or", "risk_difference"), default="log_or",
+                   help="deaths: frequentist test of the log OR (Wald, default) or of the risk difference")
     p.add_argument("--rule", type=_rule, action="append", metavar="THRESHOLD:PROB",
                    help="Bayesian success criterion on the effect as read (an OR for mortality), repeatable "
                         "(all must hold); default 1:0.975 (mortality), 0:0.975 (oxygenation)")
@@ -393,7 +395,7 @@ def _cmd_design(args) -> int:
         **({"n_grid": args.n_per_arm} if args.n_per_arm else {}),
         control_risk=args.control_risk, sd=args.outcome_sd, alpha=args.alpha,
         rule=tuple(args.rule) if args.rule else None, robust_weight=args.robust_weight, target=args.target,
-        dose=args.dose,
+        dose=args.dose, test=args.test,
     )
     settings.validate()  # before the fit: a bad option costs nothing
     result = _fit_from_args(args)

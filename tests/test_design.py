@@ -90,6 +90,23 @@ def test_type_one_error_of_the_frequentist_test_is_alpha():
     assert float(asr.binary_success_probability(success, n, [p0], [p0])[0]) == pytest.approx(exact / 2, abs=1e-3)
 
 
+def test_risk_difference_test_is_pearsons_chi_square():
+    """The two-proportion z-test of the risk difference rejects exactly when scipy's Pearson
+    chi-square test (no continuity correction) has P < alpha."""
+    n, alpha = 30, 0.05
+    trial = asr.Trial(True, -1, alpha, (asr.Criterion(0.0, 0.975),), single(0, 3), test="risk_difference")
+    diff, se = trial.risk_difference_statistic(n)
+    reject = trial.frequentist_reject(diff, se)
+    for x0 in range(0, n + 1, 3):
+        for x1 in range(0, n + 1, 2):
+            if x0 + x1 in (0, 2 * n):
+                assert not reject[x0, x1]
+                continue
+            table = [[x0, n - x0], [x1, n - x1]]
+            p = stats.chi2_contingency(table, correction=False).pvalue
+            assert reject[x0, x1] == (p < alpha)
+
+
 def test_binary_assurance_equals_simulated_trials():
     """The enumeration (exact in the outcomes) against brute-force simulation of whole trials
     with the Bayesian rule applied trial by trial."""

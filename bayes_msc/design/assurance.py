@@ -59,6 +59,7 @@ class Trial:
     alpha: float
     rule: tuple[Criterion, ...]
     prior: NormalMixture
+    test: str = "log_or"  # frequentist test for deaths: "log_or" (Wald) or "risk_difference"
 
     # -- deaths ---------------------------------------------------------------------------
 
@@ -69,10 +70,22 @@ class Trial:
         var = 1.0 / (x + 0.5) + 1.0 / (n - x + 0.5)
         return log_odds[None, :] - log_odds[:, None], np.sqrt(var[:, None] + var[None, :])
 
+    def risk_difference_statistic(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Risk difference (cells - control) and its SE under H0 (pooled risk): the classical
+        two-proportion z-test (equal to Pearson's chi-square test), arrays [x_control, x_cells].
+        A table with no deaths, or all, has SE 0 and is not significant."""
+        x = np.arange(n + 1, dtype=float)
+        diff = (x[None, :] - x[:, None]) / n
+        pooled = (x[None, :] + x[:, None]) / (2 * n)
+        se = np.sqrt(2 * pooled * (1 - pooled) / n)
+        return diff, np.where(se > 0, se, np.inf)
+
     def binary_success(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Success regions (frequentist, Bayesian) over outcomes [x_control, x_cells]."""
+        """Success regions (frequentist, Bayesian) over outcomes [x_control, x_cells]; the
+        Bayesian analysis is always on the log OR, the MAP prior's scale."""
         estimate, se = self.binary_estimates(n)
-        return self.frequentist_success(estimate, se), self.bayesian_success(estimate, se)
+        test = (estimate, se) if self.test == "log_or" else self.risk_difference_statistic(n)
+        return self.frequentist_success(*test), self.bayesian_success(estimate, se)
 
     # -- both ---------------------------------------------------------------------------
 

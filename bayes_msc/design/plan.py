@@ -46,6 +46,7 @@ class DesignSettings:
     robust_weight: float = ROBUST_WEIGHT
     target: float = TARGET_ASSURANCE
     dose: float | None = None
+    test: str = "log_or"  # deaths: Wald test of the log OR, or "risk_difference" (two-proportion z-test)
     seed: int = 20261122
     refit: bool = True
 
@@ -58,6 +59,8 @@ class DesignSettings:
             raise InputError(f"the outcome SD must be > 0, got {self.sd}")
         if not 0 < self.alpha < 1:
             raise InputError(f"--alpha must be in (0, 1), got {self.alpha}")
+        if self.test not in ("log_or", "risk_difference"):
+            raise InputError(f"--test must be log_or or risk_difference, got {self.test!r}")
         if not 0 < self.target < 1:
             raise InputError(f"--target must be in (0, 1), got {self.target}")
         if not 0 <= self.robust_weight < 1:
@@ -86,6 +89,14 @@ class DesignResult:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def test_text(self) -> str:
+        if not self.outcome.binary:
+            return f"two-sided z-test of the mean difference at alpha = {self.settings.alpha:g}"
+        if self.settings.test == "risk_difference":
+            return f"two-sided two-proportion z-test of the risk difference at alpha = {self.settings.alpha:g}"
+        return f"two-sided Wald test of the log OR (0.5 added to each cell) at alpha = {self.settings.alpha:g}"
+
     def rbest_json(self, robust: bool = True) -> str:
         mix = self.robust_prior if robust else self.map_fit.mixture
         names = [f"comp{i + 1}" for i in range(self.map_fit.mixture.n_components)]
@@ -104,6 +115,7 @@ class DesignResult:
             "ess_elir": self.ess,
             "nuisance": self.nuisance,
             "alpha": self.settings.alpha,
+            "test": self.test_text,
             "rule": self.rule_text,
             "assurance": self.table.to_dict(orient="records"),
             "scenarios": self.scenarios,
@@ -227,7 +239,7 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
     # the rule and the trial
     rule_pairs = settings.rule or ((outcome.show(outcome.null_effect), 0.975),)
     rule = tuple(asr.Criterion(outcome.to_scale(t), p) for t, p in rule_pairs)
-    trial = asr.Trial(outcome.binary, outcome.direction, settings.alpha, rule, robust)
+    trial = asr.Trial(outcome.binary, outcome.direction, settings.alpha, rule, robust, settings.test)
     sign = "<" if outcome.direction < 0 else ">"
     rule_text = " and ".join(f"P({outcome.effect_label} {sign} {t:g}) > {p:g}" for t, p in rule_pairs)
 

@@ -28,7 +28,7 @@ def render_design(d) -> str:
     lines.append("")
     nu = d.nuisance
     lines.append(f"{nu['name'][0].upper() + nu['name'][1:]}: {nu['how']}; median {nu['median']:.3g} (95% {nu['lower_95']:.3g} to {nu['upper_95']:.3g})")
-    lines.append(f"Analyses: two-sided Wald test at alpha = {d.settings.alpha:g} (success: significant and favouring cells); "
+    lines.append(f"Analyses: {d.test_text} (success: significant and favouring cells); "
                  f"Bayesian with the robust MAP prior, success if {d.rule_text}")
     lines.append("")
     labels = [s["label"] for s in d.scenarios]

@@ -72,8 +72,8 @@ def next_trial_section(ctx) -> Markup | None:
                                f"{fmt(fit.ks_distance, '.4f')}."))
     nu = d.nuisance
     parts.append(para(f"{nu['name'][0].upper() + nu['name'][1:]}: {nu['how']}; median {fmt(nu['median'], '.3g')} "
-                      f"(95% {fmt(nu['lower_95'], '.3g')} to {fmt(nu['upper_95'], '.3g')}). Analyses: a two-sided Wald "
-                      f"test at α = {d.settings.alpha:g} (success: significant and favouring cells), and the Bayesian rule "
+                      f"(95% {fmt(nu['lower_95'], '.3g')} to {fmt(nu['upper_95'], '.3g')}). Analyses: a "
+                      f"{d.test_text} (success: significant and favouring cells), and the Bayesian rule "
                       f"{d.rule_text} with the robust MAP prior. Assurance averages the probability of success over the "
                       "predictive distribution of the new trial's effect and of the "
                       f"{nu['name']}; power and type I error are at fixed truths with the {nu['name']} at its median."))
