@@ -90,6 +90,31 @@ def test_type_one_error_of_the_frequentist_test_is_alpha():
     assert float(asr.binary_success_probability(success, n, [p0], [p0])[0]) == pytest.approx(exact / 2, abs=1e-3)
 
 
+def test_exact_binomial_posterior_matches_two_dimensional_quadrature():
+    """The quadrature behind the small-trial Bayesian analysis against scipy's dblquad of
+    prior(theta) N(alpha | 0, 2^2) Bin(x0 | n, expit(alpha)) Bin(x1 | n, expit(alpha + theta))."""
+    from scipy.integrate import dblquad
+
+    prior = NormalMixture((0.8, 0.2), (-0.4, 0.0), (0.5, 3.0))
+    trial = asr.Trial(True, -1, 0.05, (asr.Criterion(0.0, 0.975),), prior)
+    n = 12
+    p = trial.exact_posterior(n, 0.0)
+    def binom(x, logit):  # plain floats: dblquad calls this ~10^5 times
+        q = 1 / (1 + math.exp(-logit))
+        return math.comb(n, x) * q**x * (1 - q) ** (n - x)
+
+    def prior_pdf(t):
+        return sum(w / (s * math.sqrt(2 * math.pi)) * math.exp(-0.5 * ((t - m) / s) ** 2)
+                   for w, m, s in zip(prior.weights, prior.means, prior.sds))
+
+    for x0, x1 in [(6, 2), (0, 0)]:
+        def f(alpha, theta):
+            return prior_pdf(theta) * math.exp(-alpha**2 / 8) * binom(x0, alpha) * binom(x1, alpha + theta)
+        below = dblquad(f, -6, 0, -12, 12, epsabs=1e-10)[0]
+        above = dblquad(f, 0, 6, -12, 12, epsabs=1e-10)[0]
+        assert p[x0, x1] == pytest.approx(below / (below + above), abs=1e-3)
+
+
 def test_risk_difference_test_is_pearsons_chi_square():
     """The two-proportion z-test of the risk difference rejects exactly when scipy's Pearson
     chi-square test (no continuity correction) has P < alpha."""
@@ -113,7 +138,7 @@ def test_binary_assurance_equals_simulated_trials():
     rng = np.random.default_rng(4)
     prior = NormalMixture((0.6, 0.4), (-0.4, -0.2), (0.3, 0.8))
     trial = asr.Trial(True, -1, 0.05, (asr.Criterion(0.0, 0.9),), prior)
-    n, draws = 60, 4000
+    n, draws = 60, 4000  # above EXACT_MAX_N: the normal-approximation path
     effect = rng.normal(-0.3, 0.4, draws)
     p0 = rng.uniform(0.2, 0.5, draws)
     row = asr.evaluate(trial, [n], asr.DesignPrior(effect, control_risk=p0), [])[0]

@@ -86,6 +86,7 @@ class DesignResult:
     dose: pd.DataFrame | None
     fragility: list[dict]
     null_trial: list[dict]
+    approximation: list[dict] = field(default_factory=list)  # deaths: normal approximation vs exact binomial
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -123,6 +124,7 @@ class DesignResult:
             "dose": None if self.dose is None else self.dose.to_dict(orient="records"),
             "fragility": self.fragility,
             "null_trial": self.null_trial,
+            "normal_approximation_check": self.approximation,
             "seconds": self.seconds,
             "notes": self.notes,
         }
@@ -251,6 +253,7 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
     thin = design_prior.thinned(asr.ASSURANCE_DRAWS, rng)
     rows = asr.evaluate(trial, sorted(set(int(n) for n in settings.n_grid)), thin, scenarios)
     table = pd.DataFrame(rows)
+    approximation = asr.approximation_check(trial, sorted(set(int(n) for n in settings.n_grid)), thin) if outcome.binary else []
     sample_size = {}
     for analysis in ("frequentist", "bayesian"):
         sample_size[analysis] = asr.smallest_n(trial, thin, rows, settings.target, f"assurance_{analysis}")
@@ -282,7 +285,7 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
         ess=ess, nuisance=nuisance, rule_text=rule_text, table=table,
         scenarios=[{"label": s.label, "effect": outcome.show(s.effect)} for s in scenarios],
         sample_size=sample_size, dose=dose_table, fragility=fragility, null_trial=null_trial,
-        seconds=time.perf_counter() - start, notes=notes,
+        approximation=approximation, seconds=time.perf_counter() - start, notes=notes,
     )
 
 

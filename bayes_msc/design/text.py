@@ -40,6 +40,13 @@ def render_design(d) -> str:
         cells = "  ".join(f"{_pct(row[f'frequentist|{lab}'])}/{_pct(row[f'bayesian|{lab}'])}" for lab in labels)
         lines.append(f"  {row['n_per_arm']:>6}  {_pct(row['assurance_frequentist'])} {_pct(row['assurance_bayesian'])}  {cells}")
     lines.append("  (F = frequentist test, B = Bayesian rule; at 'no effect' P(success) is the type I error)")
+    if d.approximation:
+        exact_max = d.approximation[-1]["n_per_arm"]
+        check = "; ".join(f"n {r['n_per_arm']}: decisions differ with probability {r['prob_decisions_differ']:.3f}, "
+                          f"assurance {_pct(r['assurance_normal_approximation']).strip()} approximate vs "
+                          f"{_pct(r['assurance_exact_binomial']).strip()} exact" for r in d.approximation)
+        lines.append(f"  Bayesian analysis of deaths: exact binomial (quadrature) up to {exact_max} per arm, normal "
+                     f"approximation of the log OR above. Check: {check}")
     ss = d.sample_size
     largest = max(d.table["n_per_arm"])
     for analysis in ("frequentist", "bayesian"):

@@ -91,6 +91,14 @@ def next_trial_section(ctx) -> Markup | None:
     parts.append(figure(svg, caption="Assurance, power at the posterior median and type I error by sample size. "
                                      "Grey lines: the target assurance and the ceiling no sample size can pass.",
                         alt="Assurance and power against patients per arm", data=data, fig_id="fig-assurance"))
+    if d.approximation:
+        arows = [(r["n_per_arm"], fmt(r["prob_decisions_differ"], ".3f"), pct(r["assurance_normal_approximation"]),
+                  pct(r["assurance_exact_binomial"])) for r in d.approximation]
+        parts.append(table(("n per arm", "P(decisions differ)", "Assurance, normal approximation",
+                            "Assurance, exact binomial"), arows, numeric=(0, 1, 2, 3),
+                           caption="Where the normal approximation matters: in trials this small the Bayesian "
+                                   "analysis above uses the exact binomial likelihood (quadrature over the control "
+                                   "log-odds); above them, the normal approximation of the log OR."))
     ss = d.sample_size
     largest = max(d.table["n_per_arm"])
 
