@@ -35,7 +35,7 @@ def assurance_plot(d, *, name: str = "assurance") -> Markup:
         ax.set_ylim(0, 1)
         ax.set_xlabel("patients per arm")
         ax.set_ylabel("probability of success")
-        ax.legend(frameon=False, fontsize=8, ncols=2, loc="upper left")
+        fig.legend(frameon=False, fontsize=8, ncols=3, loc="outside lower center")
         return figures.to_svg(fig, name)
 
 
@@ -56,8 +56,9 @@ def next_trial_section(ctx) -> Markup | None:
         f"approximated by a mixture of {fit.mixture.n_components} normal(s) fitted by EM to the MCMC draws (number of "
         f"components by {fit.criterion}) and robustified with a vague component of weight {d.settings.robust_weight:g} "
         "centred on no effect (Schmidli et al. 2014). Simulated trials are analysed in closed form: deaths by exact "
-        "binomial enumeration of every outcome, the Bayesian analysis by the conjugate update of the mixture with the "
-        "trial's normal approximate likelihood.")]
+        "binomial enumeration of every outcome; the Bayesian analysis by the conjugate update of the mixture with the "
+        "trial's normal approximate likelihood, or, for deaths in small trials where that approximation matters, with "
+        "the exact binomial likelihood by quadrature.")]
     names = [f"component {i + 1}" for i in range(fit.mixture.n_components)] + ["robust"]
     rows = [(name, fmt(w, ".3f"), fmt(m, ".3f"), fmt(s, ".3f"), _effect(d, m) if o.binary else "")
             for name, w, m, s in zip(names, *d.robust_prior.arrays())]
