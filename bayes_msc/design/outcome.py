@@ -18,8 +18,9 @@ class DesignOutcome:
 
     Attributes
     ----------
-    effect_var, new_effect_var
-        Posterior variables of the pooled effect and of the effect in a new trial.
+    effect_var, new_effect_var, heterogeneity_var, control_var
+        Posterior variables of the pooled effect, of the effect in a new trial, of the
+        between-trial SD and (deaths) of each study's control log-odds.
     binary
         True: the trial counts deaths per arm (effect = log odds ratio, treated vs control).
         False: the trial measures a continuous change (effect = mean difference).
@@ -42,6 +43,8 @@ class DesignOutcome:
     effect_label: str
     unit: str
     null_effect: float = 0.0
+    heterogeneity_var: str = "tau"
+    control_var: str | None = None  # deaths: each study's control log-odds (study dim)
 
     def show(self, effect: float) -> float:
         """The effect as users read it: an odds ratio, or the difference itself."""
@@ -73,6 +76,7 @@ def design_outcome(spec) -> DesignOutcome:
         return DesignOutcome(
             name="mortality", effect_var="log_or", new_effect_var="log_or_new", binary=True, direction=-1,
             meaningful=math.log(decision.clinically_meaningful_or), effect_label="OR", unit="",
+            control_var="baseline_logit",
         )
     if spec.outcome in ("oxygenation", "normal_normal"):
         direction = 1 if decision.benefit_direction == "increase" else -1

@@ -151,15 +151,16 @@ def effect_draws(result, outcome: DesignOutcome, dose: float | None, seed: int) 
 
     at = spec.model.reference_dose if dose is None else dose
     pooled = _flat(posterior_curve(post, form, outcome.effect_var, [at], spec.model.reference_dose).isel(dose=0))
-    tau = _flat(post["tau"])
+    tau = _flat(post[outcome.heterogeneity_var])
     eps = np.random.default_rng([seed, 0xD05E]).standard_normal(len(tau))
     return pooled, pooled + tau * eps
 
 
-def control_risk_draws(result, size: int, seed: int) -> np.ndarray:
+def control_risk_draws(result, outcome: DesignOutcome, size: int, seed: int) -> np.ndarray:
     """Control risk of a new trial from the register's control arms: per draw, the mean and
     SD of the study baselines (control log-odds) give a new study's baseline."""
-    base = result.posterior["baseline_logit"].transpose("chain", "draw", "study").values.reshape(-1, result.posterior.sizes["study"])
+    base = result.posterior[outcome.control_var].transpose("chain", "draw", ...).values
+    base = base.reshape(base.shape[0] * base.shape[1], -1)
     mean, sd = base.mean(1), base.std(1, ddof=1)
     rng = np.random.default_rng([seed, 0xC0])
     return special.expit(mean + sd * rng.standard_normal(len(mean)))[:size]
@@ -200,6 +201,10 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
     rng = np.random.default_rng(settings.seed)
     pooled, new = effect_draws(result, outcome, settings.dose, settings.seed)
     notes = []
+    if result.spec.model.dose_response != "none":
+        at = settings.dose if settings.dose is not None else result.spec.model.reference_dose
+        notes.append(f"{result.spec.model.dose_response} dose-response: the trial is designed at {at:g} million "
+                     f"cells/kg{'' if settings.dose is not None else ' (the reference dose; --dose chooses another)'}")
 
     # the nuisance parameter: control risk (deaths) or outcome SD (continuous)
     if outcome.binary:
@@ -207,7 +212,7 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
             nuis_draws = np.full(len(new), settings.control_risk)
             how = f"given: {settings.control_risk:g}"
         else:
-            nuis_draws = control_risk_draws(result, len(new), settings.seed)
+            nuis_draws = control_risk_draws(result, outcome, len(new), settings.seed)
             how = "predicted for a new trial from the register's control arms (study baselines of the fit)"
         point = float(np.median(nuis_draws))
         unit_info = binary_unit_information(point)
@@ -278,7 +283,7 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
         fragility = []
         notes.append("fragility in deaths: only for the mortality analysis without a dose-response form")
     null_var = (2 / (point * (1 - point))) if outcome.binary else 2 * point**2
-    null_trial = null_trial_fragility(pooled, _flat(result.posterior["tau"]), outcome, conclusions, null_var)
+    null_trial = null_trial_fragility(pooled, _flat(result.posterior[outcome.heterogeneity_var]), outcome, conclusions, null_var)
 
     return DesignResult(
         outcome=outcome, settings=settings, map_fit=map_fit, robust_prior=robust, reference_sigma=reference_sigma,
