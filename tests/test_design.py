@@ -396,3 +396,16 @@ def test_report_has_the_next_trial_section(mortality_fit, mortality_design):
     assert "<script" not in html
     without = render_report(mortality_fit)
     assert 'id="next-trial"' not in without
+
+
+@pytest.mark.slow
+def test_cli_design_prints_json_and_exports_the_prior(tmp_path, capsys):
+    from bayes_msc.cli import main
+
+    prior = tmp_path / "map.json"
+    assert main(["design", "mortality", "--draws", "500", "--n-per-arm", "30,60", "--json",
+                 "--export-prior", str(prior)]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [r["n_per_arm"] for r in payload["assurance"]] == [30, 60]
+    mix, sigma = from_rbest_json(prior.read_text())
+    assert mix.weights[-1] == pytest.approx(0.2) and mix.means[-1] == 0.0 and sigma == pytest.approx(payload["reference_sigma"], rel=1e-5)
