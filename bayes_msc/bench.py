@@ -125,7 +125,19 @@ def _child_sweep(args) -> dict:
             "later_fit_median": statistics.median(per_fit[1:]) if len(per_fit) > 1 else float("nan")}
 
 
-CHILD_TASKS = {"fit": _child_fit, "pymc": _child_pymc, "sweep": _child_sweep}
+def _child_design(args) -> dict:
+    """One process: fit the default analysis, then time `design` with its defaults (after the fit)."""
+    from .api import fit
+    from .design import design
+
+    result = fit(ANALYSIS, seed=args.seed)
+    start = time.perf_counter()
+    design(result)
+    return {"design": time.perf_counter() - start}
+
+
+CHILD_TASKS = {"fit": _child_fit, "pymc": _child_pymc, "sweep": _child_sweep, "design": _child_design}
+DESIGN_TARGET_SECONDS = 60.0  # `design mortality` with defaults, after the fit, on 2 cores
 
 
 def child_main(argv: list[str]) -> int:
@@ -269,6 +281,10 @@ def main(args) -> int:
     print(f"`python -m bayes_msc --help`: {_stat(help_times)} s (target < 0.5 s: "
           f"{'PASS' if statistics.median(help_times) < 0.5 else 'FAIL'})")
     run_bench(repeats, sweep_fits, independent_fits)
+    with tempfile.TemporaryDirectory(prefix="bayes_msc_bench_design_") as scratch:
+        seconds = _run_child("design", Path(scratch))["design"]
+    print(f"`design {ANALYSIS}` after the fit: {seconds:.1f} s (target < {DESIGN_TARGET_SECONDS:.0f} s: "
+          f"{'PASS' if seconds < DESIGN_TARGET_SECONDS else 'FAIL'})")
     return 0
 
 

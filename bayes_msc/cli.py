@@ -52,6 +52,43 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unit", help="normal_normal with --measure mean_difference: the estimates' unit, e.g. mmHg")
 
 
+def _n_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, e.g. 50,100,200; got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("no sample size given")
+    return values
+
+
+def _rule(text: str) -> tuple[float, float]:
+    threshold, sep, prob = text.partition(":")
+    try:
+        return float(threshold), float(prob)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected THRESHOLD:PROB, e.g. 1:0.975 for P(OR < 1) > 0.975; got {text!r}") from None
+
+
+def _add_design_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-per-arm", type=_n_list, metavar="LIST", help="sample sizes per arm, e.g. 50,100,200 "
+                   "(default 25,50,75,100,150,200,300,400,600,800)")
+    p.add_argument("--control-risk", type=float, metavar="P",
+                   help="control risk of the next trial (default: predicted from the register's control arms)")
+    p.add_argument("--outcome-sd", type=float, metavar="SD",
+                   help="continuous outcomes: the outcome SD (default: pooled from the register's arm SDs, uncertain)")
+    p.add_argument("--dose", type=float, metavar="D", help="design at this dose (million cells/kg; needs --dose-response)")
+    p.add_argument("--alpha", type=float, default=0.05, help="two-sided level of the frequentist test (default 0.05)")
+    p.add_argument("--test", choices=("log_or", "risk_difference"), default="log_or",
+                   help="deaths: frequentist test of the log OR (Wald, default) or of the risk difference")
+    p.add_argument("--rule", type=_rule, action="append", metavar="THRESHOLD:PROB",
+                   help="Bayesian success criterion on the effect as read (an OR for mortality), repeatable "
+                        "(all must hold); default 1:0.975 (mortality), 0:0.975 (oxygenation)")
+    p.add_argument("--robust-weight", type=float, default=0.2, help="weight of the vague component (default 0.2)")
+    p.add_argument("--target", type=float, default=0.8, help="target assurance for the sample size (default 0.8)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bayes_msc",
@@ -78,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--sensitivity", action="store_true",
                         help="also run prior sensitivity and leave-one-study-out and show them")
     report.add_argument("--sbc", metavar="FILE", help="show a saved SBC result (default reports/<analysis>.sbc.json if present)")
+    report.add_argument("--design", action="store_true",
+                        help="add 'The next trial' (MAP prior, assurance, sample size, fragility; defaults of `design`)")
     report.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
     report.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
 
@@ -115,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure cold/warm fit time, sampler speed, sweeps and memory")
     bench.add_argument("--quick", action="store_true", help="one repeat, short sweeps (a few minutes)")
     bench.add_argument("--repeats", type=int, default=3, help="repeats of each whole-process run (default 3)")
+
+    design = sub.add_parser("design", help="the next trial: MAP prior, assurance, sample size, dose, fragility")
+    _add_fit_options(design)
+    _add_design_options(design)
+    design.add_argument("--json", action="store_true", help="print the design as JSON")
+    design.add_argument("--export-prior", metavar="FILE", help="write the robust MAP prior as RBesT mixture JSON")
+    design.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
 
     priors = sub.add_parser("priors", help="list the named prior presets of an analysis")
     priors.add_argument("analysis", nargs="?", default="mortality")
@@ -298,6 +344,10 @@ def _cmd_report(args) -> int:
 
         options["sensitivity"] = prior_sensitivity(result.spec, args.data)
         options["influence"] = leave_one_study_out(result.spec, args.data)
+    if args.design:
+        from .design import design
+
+        options["design"] = design(result, register=args.data)
     sbc_path = Path(args.sbc) if args.sbc else Path("reports") / f"{result.spec.name}.sbc.json"
     if args.sbc or sbc_path.is_file():
         options["sbc"] = _read_sbc(sbc_path)
@@ -346,6 +396,28 @@ def _cmd_sbc(args) -> int:
     return 0 if result.passed else EXIT_DIAGNOSTICS_FAILED
 
 
+def _cmd_design(args) -> int:
+    from .design import design
+    from .design.plan import DesignSettings
+    from .design.text import render_design
+
+    settings = DesignSettings(
+        **({"n_grid": args.n_per_arm} if args.n_per_arm else {}),
+        control_risk=args.control_risk, sd=args.outcome_sd, alpha=args.alpha,
+        rule=tuple(args.rule) if args.rule else None, robust_weight=args.robust_weight, target=args.target,
+        dose=args.dose, test=args.test,
+    )
+    settings.validate()  # before the fit: a bad option costs nothing
+    result = _fit_from_args(args)
+    planned = design(result, settings, register=args.data)
+    if args.export_prior:
+        from .results import write_atomic
+
+        print(f"wrote {write_atomic(args.export_prior, planned.rbest_json())}", file=sys.stderr)
+    _print_json_or(args, planned, render_design)
+    return _diagnostics_status(result, False)
+
+
 COMMANDS = {
     "fit": _cmd_fit,
     "report": _cmd_report,
@@ -356,4 +428,5 @@ COMMANDS = {
     "data": _cmd_data,
     "priors": _cmd_priors,
     "bench": _cmd_bench,
+    "design": _cmd_design,
 }

@@ -54,6 +54,7 @@ def render_report(
     sensitivity=None,
     influence=None,
     sbc=None,
+    design=None,
     generated: datetime | None = None,
 ) -> str:
     """The report of a :class:`~bayes_msc.results.FitResult` as one HTML string.
@@ -70,6 +71,8 @@ def render_report(
         Optional :class:`~bayes_msc.sensitivity.Influence` (leave one study out).
     sbc
         Optional saved SBC result (the dict ``python -m bayes_msc sbc`` writes).
+    design
+        Optional :class:`~bayes_msc.design.DesignResult`: the "The next trial" section.
     The dose-response section shows ``result.dose_response`` when the fit has one.
     """
     from .html import el, page, section
@@ -82,6 +85,7 @@ def render_report(
         sensitivity=sensitivity,
         influence=influence,
         sbc=sbc,
+        design=design,
         generated=generated or datetime.now(timezone.utc),
     )
     built = []

@@ -431,6 +431,8 @@ def _derived_references(ctx: ReportContext) -> list[Markup]:
 
 
 def mortality_layout() -> list[Section]:
+    from .next_trial import next_trial_section
+
     return [
         Section("answer", "The answer", answer),
         Section("evidence", "The evidence", evidence_section),
@@ -440,6 +442,7 @@ def mortality_layout() -> list[Section]:
         Section("priors", "Priors and posteriors", priors_section),
         Section("diagnostics", "Can the numbers be trusted? Diagnostics", diagnostics_section),
         Section("robustness", "Does one trial decide it? Is the inference calibrated?", robustness_section),
+        Section("next-trial", "The next trial", next_trial_section),
         Section("methods", "Methods", methods_section),
     ]
 

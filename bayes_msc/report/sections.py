@@ -36,6 +36,7 @@ class ReportContext:
     sensitivity: Any = None  # bayes_msc.sensitivity.PriorSensitivity, or a DataFrame
     influence: Any = None  # bayes_msc.sensitivity.Influence
     sbc: dict | None = None  # a saved SBC result (SBCResult.to_dict())
+    design: Any = None  # bayes_msc.design.DesignResult: "The next trial"
     generated: datetime = field(default_factory=datetime.now)
 
     @property

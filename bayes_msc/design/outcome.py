@@ -1,0 +1,88 @@
+"""What an outcome means to trial design, read in one place.
+
+Every other module of :mod:`bayes_msc.design` asks :func:`design_outcome` instead of
+branching on the outcome's name, so that when outcomes become objects (one per outcome,
+see DESIGN.md) only this adapter changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class DesignOutcome:
+    """The facts about an outcome that a design needs.
+
+    Attributes
+    ----------
+    effect_var, new_effect_var, heterogeneity_var, control_var
+        Posterior variables of the pooled effect, of the effect in a new trial, of the
+        between-trial SD and (deaths) of each study's control log-odds.
+    binary
+        True: the trial counts deaths per arm (effect = log odds ratio, treated vs control).
+        False: the trial measures a continuous change (effect = mean difference).
+    direction
+        +1 when a larger effect favours cells, -1 when a smaller one does (log OR).
+    null_effect
+        The effect of no difference (0 on both scales).
+    meaningful
+        The spec's clinically meaningful effect, on the effect scale (log 0.8, or 20 mmHg).
+    effect_label, unit
+        Words for tables: "OR" shown as exp(effect), or "difference" in ``unit``.
+    """
+
+    name: str
+    effect_var: str
+    new_effect_var: str
+    binary: bool
+    direction: int
+    meaningful: float
+    effect_label: str
+    unit: str
+    null_effect: float = 0.0
+    heterogeneity_var: str = "tau"
+    control_var: str | None = None  # deaths: each study's control log-odds (study dim)
+
+    def show(self, effect: float) -> float:
+        """The effect as users read it: an odds ratio, or the difference itself."""
+        import math
+
+        return math.exp(effect) if self.binary else effect
+
+    def to_scale(self, shown: float) -> float:
+        """Inverse of :meth:`show` (an OR given on the command line -> log OR)."""
+        import math
+
+        if self.binary:
+            if not shown > 0:
+                raise InputError(f"an odds ratio must be > 0, got {shown}")
+            return math.log(shown)
+        return shown
+
+    def favours(self, effect, threshold):
+        """Boolean: the effect favours cells beyond ``threshold`` (both on the effect scale)."""
+        return (effect - threshold) * self.direction > 0
+
+
+def design_outcome(spec) -> DesignOutcome:
+    """The design facts of ``spec``'s outcome (the adapter the lead points at Outcome later)."""
+    import math
+
+    decision = spec.decision
+    if spec.outcome == "mortality":
+        return DesignOutcome(
+            name="mortality", effect_var="log_or", new_effect_var="log_or_new", binary=True, direction=-1,
+            meaningful=math.log(decision.clinically_meaningful_or), effect_label="OR", unit="",
+            control_var="baseline_logit",
+        )
+    if spec.outcome in ("oxygenation", "normal_normal"):
+        direction = 1 if decision.benefit_direction == "increase" else -1
+        return DesignOutcome(
+            name=spec.outcome, effect_var="mu", new_effect_var="mu_new", binary=False, direction=direction,
+            meaningful=direction * decision.clinically_meaningful_difference, effect_label="difference",
+            unit="mmHg" if spec.outcome == "oxygenation" else "",
+        )
+    raise InputError(f"trial design is not available for the {spec.outcome!r} outcome")
