@@ -299,13 +299,12 @@ def test_fragility_search_equals_brute_force(threshold):
 def test_partial_reports_change_within_what_they_allow():
     """Bounds stay bounds (shifted together, inside 0..n); a total is re-split over every
     allocation the design allows."""
-    from bayes_msc.api import analysis_for
     from bayes_msc.design.fragility import candidates, changed_report
     from bayes_msc.evidence.register import load_register
     from bayes_msc.spec import load_spec
 
     spec = load_spec("mortality")
-    evidence = analysis_for("mortality").build_evidence(load_register(), spec)
+    evidence = spec.outcome_type.build_evidence(load_register(), spec)
     cands = {c.study_id: c for c in candidates(evidence) if c.kind != "exact"}
     shi = cands["shi2021"]  # msc: 0-1 deaths of 65
     assert (shi.current, shi.low, shi.high) == (0, 0, 64)
@@ -313,7 +312,7 @@ def test_partial_reports_change_within_what_they_allow():
     moved = changed_report(report, "bounded", 0, 3)
     assert sorted(c.counts[0].deaths for c in moved.configurations) == [3, 4]
     spec_dr = spec.with_model(dose_response="emax")
-    evidence_dr = analysis_for("mortality").build_evidence(load_register(), spec_dr)
+    evidence_dr = spec_dr.outcome_type.build_evidence(load_register(), spec_dr)
     total = next(r for r in evidence_dr.partial if r.kind == "total")
     cand = next(c for c in candidates(evidence_dr) if c.kind == "total")
     assert cand.current == 1

@@ -138,10 +138,9 @@ class Reweighter:
     """Importance weights of the fitted draws for changed death counts."""
 
     def __init__(self, result, effect_draws: np.ndarray):
-        from ..api import analysis_for
         from ..models.mortality import arm_logit_draws
 
-        parts = analysis_for(result.spec.outcome)
+        parts = result.outcome
         self.evidence = result.evidence
         self.inputs = parts.make_inputs(result.evidence, result.spec.priors, result.spec.model)
         self.logit = arm_logit_draws(result.posterior, self.inputs).reshape(-1, len(self.evidence.arms))
@@ -218,10 +217,10 @@ def death_fragility(result, outcome, conclusions: Sequence[Conclusion], *, refit
 def _refit_prob(result, outcome, cand: Candidate, value: int, conclusion: Conclusion) -> float | None:
     """P after a real refit with the changed report (None when the change alters shapes,
     e.g. a total re-split over a different number of configurations: that would compile)."""
-    from ..api import analysis_for, fit_spec
+    from ..api import fit_spec
 
     changed = changed_evidence(result.evidence, cand, value)
-    parts = analysis_for(result.spec.outcome)
+    parts = result.outcome
     old = parts.make_inputs(result.evidence, result.spec.priors, result.spec.model)
     new = parts.make_inputs(changed, result.spec.priors, result.spec.model)
     if old.structure_key() != new.structure_key():

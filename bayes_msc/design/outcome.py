@@ -1,8 +1,8 @@
 """What an outcome means to trial design, read in one place.
 
-Every other module of :mod:`bayes_msc.design` asks :func:`design_outcome` instead of
-branching on the outcome's name, so that when outcomes become objects (one per outcome,
-see DESIGN.md) only this adapter changes.
+Every other module of :mod:`bayes_msc.design` asks :func:`design_outcome`, which reads the
+spec's :class:`~bayes_msc.outcomes.Outcome` (its roles, measure, direction of benefit and
+trial endpoint); nothing branches on the outcome's name.
 """
 
 from __future__ import annotations
@@ -68,21 +68,16 @@ class DesignOutcome:
 
 
 def design_outcome(spec) -> DesignOutcome:
-    """The design facts of ``spec``'s outcome (the adapter the lead points at Outcome later)."""
-    import math
-
-    decision = spec.decision
-    if spec.outcome == "mortality":
-        return DesignOutcome(
-            name="mortality", effect_var="log_or", new_effect_var="log_or_new", binary=True, direction=-1,
-            meaningful=math.log(decision.clinically_meaningful_or), effect_label="OR", unit="",
-            control_var="baseline_logit",
-        )
-    if spec.outcome in ("oxygenation", "normal_normal"):
-        direction = 1 if decision.benefit_direction == "increase" else -1
-        return DesignOutcome(
-            name=spec.outcome, effect_var="mu", new_effect_var="mu_new", binary=False, direction=direction,
-            meaningful=direction * decision.clinically_meaningful_difference, effect_label="difference",
-            unit="mmHg" if spec.outcome == "oxygenation" else "",
-        )
-    raise InputError(f"trial design is not available for the {spec.outcome!r} outcome")
+    """The design facts of ``spec``'s outcome, read from its :class:`~bayes_msc.outcomes.Outcome`."""
+    outcome = spec.outcome_type
+    if outcome.trial_endpoint is None:
+        raise InputError(f"trial design is not available for the {outcome.name!r} outcome")
+    measure, roles = outcome.measure, outcome.roles
+    return DesignOutcome(
+        name=outcome.name, effect_var=roles.pooled, new_effect_var=roles.predictive,
+        binary=outcome.trial_endpoint == "deaths",
+        direction=-1 if outcome.benefit_direction(spec) == "decrease" else 1,
+        meaningful=measure.to_model(outcome.meaningful_threshold(spec)),
+        effect_label=measure.short, unit=measure.unit,
+        heterogeneity_var=roles.heterogeneity, control_var=roles.baseline,
+    )

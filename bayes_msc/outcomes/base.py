@@ -66,6 +66,7 @@ class ParameterRoles:
     study: str  # per-study effects
     heterogeneity: str = "tau"  # between-trial SD, model scale
     nuisance: tuple[str, ...] = ()  # baselines, natural course
+    baseline: str | None = None  # each study's control-arm parameter (study dim), when it has one
     sampled: tuple[str, ...] = ()  # other sampled variables worth diagnosing (z scores)
 
 
@@ -85,6 +86,9 @@ class Outcome:
     has_doses: ClassVar[bool] = False  # can fit a dose-response form
     report_layout: ClassVar[str | None] = None  # "module:function" returning report sections
     stated_curve_var: ClassVar[str] = "effect"  # dose curve on the stated scale (see dose_curve)
+    # What a new two-arm trial of this outcome measures (bayes_msc.design): "deaths" (counts
+    # per arm), "change" (a continuous mean difference), or None (no trial design).
+    trial_endpoint: ClassVar[str | None] = None
     data_description: ClassVar[str] = "an evidence register directory"
     reads_measure: ClassVar[bool] = False  # its scale comes from the spec's model.measure
     measures: ClassVar[tuple[str, ...]] = ()

@@ -26,6 +26,7 @@ class ContinuousOutcome(Outcome):
         nuisance=(*NATURAL_COURSE, "natural_course_z", "natural_course"), sampled=("study_effect_z",),
     )
     meaningful_key = "clinically_meaningful_difference"
+    trial_endpoint = "change"
     decision_keys = ("clinically_meaningful_difference", "benefit_direction", "ci_prob")
 
     def summary_nuisance(self) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ class MortalityOutcome(Outcome):
     measure = EffectMeasure("odds ratio", "OR", digits=".2f", log_scale=True, model_scale="log odds ratio")
     roles = ParameterRoles(
         pooled="log_or", predictive="log_or_new", study="study_log_or",
-        nuisance=("baseline_logit",), sampled=("study_effect_z",),
+        nuisance=("baseline_logit",), sampled=("study_effect_z",), baseline="baseline_logit",
     )
     evidence_keys = ("evidence_set", "product_classes", "exclude_studies", "timepoint_window_days")
     decision_keys = ("clinically_meaningful_or", "baseline_risk", "baseline_risk_source", "ci_prob")
@@ -31,6 +31,7 @@ class MortalityOutcome(Outcome):
     has_doses = True
     report_layout = "bayes_msc.report.mortality:mortality_layout"
     stated_curve_var = "odds_ratio"
+    trial_endpoint = "deaths"
 
     def benefit_direction(self, spec) -> str:
         return "decrease"  # fewer deaths: OR < 1
