@@ -197,11 +197,18 @@ def prior_from_dict(spec: dict[str, Any], where: str = "prior") -> Prior:
     unknown = set(spec) - names
     if unknown:
         raise InputError(f"{where}: {family} has no parameter {sorted(unknown)[0]!r}")
+    for key, value in spec.items():
+        # TOML's true and "1.5" are not numbers: float() would read them as 1.0 and 1.5
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"{where}: {key} must be a number, got {value!r}")
     try:
         prior = cls(**{k: float(v) for k, v in spec.items()})
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{where}: {exc}") from None
-    prior.validate()
+    try:
+        prior.validate()
+    except InputError as exc:  # say where the bad hyperparameter was written
+        raise InputError(f"{where}: {exc}") from None
     return prior
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, Location
+from ..fileio import write_atomic
 from . import derivations
 from .doses import NO_DOSE
 from .oxygenation import TERM_COLUMNS, OxygenationEvidence, build_oxygenation_evidence
@@ -165,8 +167,8 @@ def write_estimates(path, estimates, ses, studies=None) -> Path:
     """Write a ``study, estimate, se`` CSV (the normal-normal input), e.g. for a simulation."""
     path = Path(path)
     studies = list(studies) if studies is not None else [f"s{i + 1}" for i in range(len(estimates))]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(REQUIRED)
-        writer.writerows(zip(studies, estimates, ses))
-    return path
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(REQUIRED)
+    writer.writerows(zip(studies, estimates, ses))
+    return write_atomic(path, buffer.getvalue())
