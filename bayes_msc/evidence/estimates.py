@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +27,12 @@ from ..fileio import write_atomic
 from . import derivations
 from .doses import NO_DOSE
 from .oxygenation import TERM_COLUMNS, OxygenationEvidence, build_oxygenation_evidence
-from .register import read_csv
+from .register import parse_number, read_csv
+from .schema import QUALITY
 
 REQUIRED = ("study", "estimate", "se")
+MAX_MAGNITUDE = 1e6  # far beyond any real effect or SE on any scale; squares stay finite
+MIN_SE = 1e-6
 OPTIONAL = ("label", "source", "quality", "notes")
 
 
@@ -68,16 +70,17 @@ def load_estimates(path: str | Path) -> EstimateTable:
         if study in seen:
             raise InputError(f"duplicate study {study!r} (also row {seen[study]})", Location(shown, number, "study"))
         seen[study] = number
-        values = {}
-        for name in ("estimate", "se"):
-            try:
-                values[name] = float(row[name])
-            except ValueError:
-                raise InputError(f"{row[name]!r} is not a number", Location(shown, number, name)) from None
-            if not math.isfinite(values[name]):
-                raise InputError(f"{row[name]!r} is not a finite number", Location(shown, number, name))
-        if values["se"] <= 0:
-            raise InputError(f"a standard error must be > 0, got {row['se']}", Location(shown, number, "se"))
+        values = {
+            "estimate": parse_number(row["estimate"], Location(shown, number, "estimate"), signed=True,
+                                     maximum=MAX_MAGNITUDE),
+            "se": parse_number(row["se"], Location(shown, number, "se"), positive=True, maximum=MAX_MAGNITUDE),
+        }
+        if values["se"] < MIN_SE:  # 1/SE^2 must stay finite in the likelihood
+            raise InputError(f"a standard error must be at least {MIN_SE:g}, got {row['se']}",
+                             Location(shown, number, "se"))
+        if row.get("quality") and row["quality"] not in QUALITY:
+            raise InputError(f"{row['quality']!r} is not one of: {', '.join(QUALITY)}",
+                             Location(shown, number, "quality"))
         records.append({
             "study": study, **values, "label": row.get("label") or study,
             "source": row.get("source", ""), "quality": row.get("quality", ""), "notes": row.get("notes", ""),

@@ -27,6 +27,9 @@ class Column:
     choices: tuple[str, ...] = ()
     positive: bool = False  # numbers must be > 0 (otherwise >= 0)
     signed: bool = False  # numbers may be negative (changes, differences, interval bounds)
+    # Largest magnitude accepted: far beyond any trial (a million patients, a million mmHg or
+    # million cells), small enough that sums, squares and logs stay finite in the model.
+    maximum: float = 1e6
 
 
 @dataclass(frozen=True)
