@@ -152,6 +152,7 @@ def resolve_spec(
     tune: int | None = None,
     clinically_meaningful: float | None = None,
     dose_response: str | None = None,
+    target_accept: float | None = None,
 ) -> AnalysisSpec:
     """Load a spec and apply overrides; ``prior_params`` keys are ``role.parameter``.
 
@@ -159,7 +160,7 @@ def resolve_spec(
     mortality, a difference in the outcome's units otherwise.
     """
     spec = analysis if isinstance(analysis, AnalysisSpec) else load_spec(analysis)
-    spec = spec.with_sampler(seed=seed, chains=chains, draws=draws, tune=tune)
+    spec = spec.with_sampler(seed=seed, chains=chains, draws=draws, tune=tune, target_accept=target_accept)
     if dose_response is not None:  # before priors, so overrides of dose priors apply
         spec = spec.with_model(dose_response=dose_response)
     if clinically_meaningful is not None:
@@ -200,6 +201,7 @@ def fit(
     tune: int | None = None,
     clinically_meaningful: float | None = None,
     dose_response: str | None = None,
+    target_accept: float | None = None,
     progress_bar: bool = False,
 ) -> FitResult:
     """Fit a named analysis (``"mortality"``), a spec path, or an :class:`AnalysisSpec`.
@@ -224,13 +226,14 @@ def fit(
         ``"none"``, ``"loglinear"`` or ``"emax"``; overrides the spec's ``model.dose_response``.
         The result's ``dose_response`` then holds the curve (xarray), the dose table
         (DataFrame) and the best dose.
-    seed, chains, draws, tune
-        Sampler overrides; the same seed gives bit-identical numbers.
+    seed, chains, draws, tune, target_accept
+        Sampler overrides; the same seed gives bit-identical numbers. Raise ``target_accept``
+        (e.g. 0.99) when a fit reports divergences.
     """
     spec = resolve_spec(
         analysis, evidence=evidence, priors=priors, prior_params=prior_params,
         seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
-        dose_response=dose_response,
+        dose_response=dose_response, target_accept=target_accept,
     )
     return fit_spec(spec, load_data(spec, data), progress_bar=progress_bar)
 

@@ -84,18 +84,30 @@ def diagnose(tree, var_names: list[str]) -> Diagnostics:
     maxdepth = int(stats["maxdepth_reached"].sum())
     bfmi = np.atleast_1d(azs.bfmi(stats["energy"]).values)
 
-    worst_rhat = table["r_hat"].idxmax()
-    worst_bulk = table["ess_bulk"].idxmin()
-    worst_tail = table["ess_tail"].idxmin()
     checks = (
-        Check("R-hat", table["r_hat"].max(), f"<= {RHAT_MAX}", bool(table["r_hat"].max() <= RHAT_MAX), f"worst: {worst_rhat}"),
-        Check("bulk ESS", table["ess_bulk"].min(), f">= {ESS_MIN}", bool(table["ess_bulk"].min() >= ESS_MIN), f"worst: {worst_bulk}"),
-        Check("tail ESS", table["ess_tail"].min(), f">= {ESS_MIN}", bool(table["ess_tail"].min() >= ESS_MIN), f"worst: {worst_tail}"),
+        _worst_check("R-hat", table["r_hat"], RHAT_MAX, larger_is_worse=True),
+        _worst_check("bulk ESS", table["ess_bulk"], ESS_MIN, larger_is_worse=False),
+        _worst_check("tail ESS", table["ess_tail"], ESS_MIN, larger_is_worse=False),
         Check("divergences", divergences, "= 0", divergences == 0, f"of {n_draws} draws"),
         Check("maxdepth_reached", maxdepth, "= 0", maxdepth == 0, f"of {n_draws} draws"),
-        Check("E-BFMI", float(bfmi.min()), f">= {BFMI_MIN}", bool(bfmi.min() >= BFMI_MIN), "lowest chain"),
+        _worst_check("E-BFMI", pd.Series(bfmi, dtype=float), BFMI_MIN, larger_is_worse=False, detail="lowest chain"),
     )
     return Diagnostics(checks, table)
+
+
+def _worst_check(name: str, values: pd.Series, limit: float, *, larger_is_worse: bool, detail: str = "") -> Check:
+    """The worst value against its threshold; a statistic that is NaN everywhere (one draw,
+    or a chain too short to split) is "not computable" and fails: nothing says the fit is fine."""
+    threshold = f"{'<=' if larger_is_worse else '>='} {limit}"
+    finite = values[np.isfinite(values.to_numpy(dtype=float))]
+    if finite.empty:
+        return Check(name, float("nan"), threshold, False, f"{name} not computable (too few chains or draws)")
+    worst = finite.idxmax() if larger_is_worse else finite.idxmin()
+    value = float(finite[worst])
+    passed = value <= limit if larger_is_worse else value >= limit
+    # NaN for some variables only (a constant one) is said, and judged on the others as before
+    partial = f"; not computable for {len(values) - len(finite)}" if len(finite) < len(values) else ""
+    return Check(name, value, threshold, bool(passed), (detail or f"worst: {worst}") + partial)
 
 
 def _element_labels(da) -> list[str]:

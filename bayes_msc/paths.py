@@ -50,3 +50,21 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".cache"
     return base / "bayes_msc"
+
+
+def check_cache_dir() -> Path | None:
+    """The compile cache is usable: a writable folder (or creatable), with no comma in its
+    path (pytensor's flags are comma-separated: a comma would silently split the path).
+    Raises an :class:`InputError` naming ``BAYES_MSC_CACHE_DIR`` when it is set. Nothing to
+    check when ``PYTENSOR_FLAGS`` chooses pytensor's folder itself."""
+    from .fileio import check_output_dir
+    from .runtime import user_chose_compiledir
+
+    if user_chose_compiledir():
+        return None
+    path = cache_dir()
+    what = "BAYES_MSC_CACHE_DIR" if os.environ.get("BAYES_MSC_CACHE_DIR") else "compile cache"
+    if "," in str(path):
+        raise InputError(f"{path} contains a comma, which pytensor's flags cannot hold; choose another folder",
+                         Location(what))
+    return check_output_dir(path, what)

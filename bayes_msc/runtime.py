@@ -17,10 +17,26 @@ import sys
 from .paths import cache_dir
 
 
+# Whether the user's own PYTENSOR_FLAGS chose pytensor's compile folder (None: not configured yet).
+USER_CHOSE_COMPILEDIR: bool | None = None
+
+
+def user_chose_compiledir() -> bool:
+    if USER_CHOSE_COMPILEDIR is not None:
+        return USER_CHOSE_COMPILEDIR
+    return bool(_flag_names(os.environ.get("PYTENSOR_FLAGS", "")) & {"base_compiledir", "compiledir"})
+
+
+def _flag_names(text: str) -> set[str]:
+    return {f.split("=", 1)[0].strip() for f in text.split(",") if f}
+
+
 def configure() -> None:
+    global USER_CHOSE_COMPILEDIR
     flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
-    names = {f.split("=", 1)[0].strip() for f in flags}
-    if not names & {"base_compiledir", "compiledir"}:
+    names = _flag_names(",".join(flags))
+    USER_CHOSE_COMPILEDIR = bool(names & {"base_compiledir", "compiledir"})
+    if not USER_CHOSE_COMPILEDIR:
         flags.append(f"base_compiledir={cache_dir() / 'pytensor'}")
     if "numba__fastmath" not in names:
         flags.append("numba__fastmath=False")

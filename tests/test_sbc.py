@@ -75,9 +75,9 @@ def test_sbc_mortality_partial_reports_keep_one_compiled_shape():
     from bayes_msc import sampling
 
     spec = bayes_msc.load_spec("mortality").with_sampler(chains=2, draws=100, tune=200)
-    run_sbc(spec, n=3, seed=1)  # compiles the padded shape once
+    run_sbc(spec, n=3, seed=1, thin=2)  # compiles the padded shape once (L = 100 draws per rank)
     before = sampling.COMPILE_COUNT["nutpie"]
-    result = run_sbc(spec, n=12, seed=2)
+    result = run_sbc(spec, n=12, seed=2, thin=2)
     assert sampling.COMPILE_COUNT["nutpie"] == before
     assert len(result.ranks) == 12 and set(result.parameters) == {"log_or", "tau"}
 
