@@ -460,13 +460,18 @@ def test_one_chain_with_target_accept_fits(capsys):
     assert code == 0, err
     summary = json.loads(out)
     assert summary["sampler"]["chains"] == 1 and summary["sampler"]["target_accept"] == 0.99
-    rhat = next(c for c in summary["diagnostics"]["checks"] if c["name"] == "R-hat")
-    assert rhat["value"] is not None and math.isfinite(rhat["value"])  # split R-hat of one chain
+    checks = {c["name"]: c for c in summary["diagnostics"]["checks"]}
+    assert checks["R-hat"]["value"] is None and "not computable" in checks["R-hat"]["detail"]  # needs 2 chains
+    assert checks["bulk ESS"]["value"] > 0 and checks["divergences"]["value"] is not None
 
 
 def test_ctrl_c_during_sampling_exits_130_without_writing(tmp_path, capsys, monkeypatch):
     """nutpie turns Ctrl-C into a silently truncated trace; the run must stop instead."""
-    import nutpie.sample as nutpie_sample
+    import sys
+
+    import nutpie  # noqa: F401
+
+    nutpie_sample = sys.modules["nutpie.sample"]  # the module (nutpie.sample is also the function)
 
     cancelled = []
 
