@@ -89,6 +89,11 @@ def test_a_saved_result_for_another_spec_is_flagged_in_the_report_with_what_diff
     saved = run_sbc(spec, path, n=4, seed=5, thin=3).to_dict()
     assert saved["spec"] == spec.to_dict()
     assert sbc_spec_mismatch(saved, spec) == ""
+    from bayes_msc.evidence.estimates import load_estimates
+
+    assert saved["register_hash"] == load_estimates(path).content_hash  # the data it was shaped like
+    assert sbc_spec_mismatch(saved, spec, saved["register_hash"]) == ""
+    assert "simulated from another register" in sbc_spec_mismatch(saved, spec, "f" * 64)
     other = spec.with_sampler(draws=spec.sampler.draws + 100, seed=99)
     note = sbc_spec_mismatch(saved, other)
     assert "computed for another spec" in note and "sampler.draws, sampler.seed" in note
