@@ -73,8 +73,10 @@ def load_estimates(path: str | Path) -> EstimateTable:
         values = {
             "estimate": parse_number(row["estimate"], Location(shown, number, "estimate"), signed=True,
                                      maximum=MAX_MAGNITUDE),
-            "se": parse_number(row["se"], Location(shown, number, "se"), positive=True, maximum=MAX_MAGNITUDE),
+            "se": parse_number(row["se"], Location(shown, number, "se"), signed=True, maximum=MAX_MAGNITUDE),
         }
+        if values["se"] <= 0:
+            raise InputError(f"a standard error must be > 0, got {row['se']}", Location(shown, number, "se"))
         if values["se"] < MIN_SE:  # 1/SE^2 must stay finite in the likelihood
             raise InputError(f"a standard error must be at least {MIN_SE:g}, got {row['se']}",
                              Location(shown, number, "se"))
