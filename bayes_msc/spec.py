@@ -52,6 +52,11 @@ class EvidenceSelection:
     median_iqr_method: str = "wan2014"
     prefer: str = "arms"
 
+    def __post_init__(self):  # construction is the validation: no EvidenceSelection is invalid
+        for key in ("product_classes", "exclude_studies", "timepoint_window_days", "oxygenation_day_window"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+        _check_evidence(self, _CONSTRUCTED)
+
 
 @dataclass(frozen=True)
 class ModelSettings:
@@ -73,6 +78,10 @@ class ModelSettings:
     reference_dose: float = 1.0  # the dose at which the headline effect is stated
     dose_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
 
+    def __post_init__(self):
+        object.__setattr__(self, "dose_grid", tuple(self.dose_grid))
+        _check_model(self, None, _CONSTRUCTED)
+
 
 @dataclass(frozen=True)
 class DecisionSettings:
@@ -87,6 +96,9 @@ class DecisionSettings:
     clinically_meaningful_difference: float = 20.0
     benefit_direction: str = "increase"
 
+    def __post_init__(self):
+        _check_decision(self, _CONSTRUCTED)
+
 
 @dataclass(frozen=True)
 class SamplerSettings:
@@ -96,6 +108,9 @@ class SamplerSettings:
     target_accept: float = 0.95
     maxdepth: int = 10
     seed: int = 20261122
+
+    def __post_init__(self):
+        _check_sampler(self, _CONSTRUCTED)
 
 
 # Which settings each outcome reads; the others are not part of its spec (nor its hash).
@@ -157,19 +172,17 @@ class AnalysisSpec:
     # -- overrides (each returns a new spec) ---------------------------------------------
     def with_sampler(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        sampler = replace(self.sampler, **changes)
-        _check_sampler(sampler, Location("command line"))
+        sampler = _located(lambda: replace(self.sampler, **changes), Location("command line"))
         return replace(self, sampler=sampler)
 
     def with_evidence(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        evidence = replace(self.evidence, **changes)
-        _check_evidence(evidence, Location("command line"))
+        evidence = _located(lambda: replace(self.evidence, **changes), Location("command line"))
         return replace(self, evidence=evidence)
 
     def with_model(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        model = replace(self.model, **changes)
+        model = _located(lambda: replace(self.model, **changes), Location("command line"))
         _check_model(model, self.outcome, Location("command line"))
         priors = self.priors.with_dose_defaults(self.scale, model.dose_response)
         return replace(self, model=model, priors=priors)
@@ -179,8 +192,7 @@ class AnalysisSpec:
 
     def with_decision(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        decision = replace(self.decision, **changes)
-        _check_decision(decision, Location("command line"))
+        decision = _located(lambda: replace(self.decision, **changes), Location("command line"))
         return replace(self, decision=decision)
 
 
@@ -235,22 +247,11 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
         raise InputError("a [priors] table is required", Location(where, field="priors"))
     priors = priors_from_table(OUTCOME_SCALES[outcome], raw["priors"], where)
     evidence = _section(EvidenceSelection, raw.get("evidence", {}), where, "evidence", EVIDENCE_KEYS[outcome])
-    evidence = replace(
-        evidence,
-        product_classes=tuple(evidence.product_classes),
-        exclude_studies=tuple(evidence.exclude_studies),
-        timepoint_window_days=tuple(evidence.timepoint_window_days),
-        oxygenation_day_window=tuple(evidence.oxygenation_day_window),
-    )
-    _check_evidence(evidence, Location(where))
     model = _section(ModelSettings, raw.get("model", {}), where, "model")
-    model = replace(model, dose_grid=tuple(model.dose_grid))
-    _check_model(model, outcome, Location(where))
+    _check_model(model, outcome, Location(where))  # the one rule that needs the outcome
     priors = priors.with_dose_defaults(OUTCOME_SCALES[outcome], model.dose_response)
     decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision", DECISION_KEYS[outcome])
-    _check_decision(decision, Location(where))
     sampler = _section(SamplerSettings, raw.get("sampler", {}), where, "sampler")
-    _check_sampler(sampler, Location(where))
     return AnalysisSpec(
         name=raw["name"],
         outcome=outcome,
@@ -264,7 +265,24 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
     )
 
 
+# Where a settings object built directly (not from a file or the command line) went wrong;
+# :func:`_located` replaces it with the file or "command line".
+_CONSTRUCTED = Location("settings")
+
+
+def _located(build, where: Location):
+    """Build a settings object (its construction validates it); a failure names ``where``."""
+    try:
+        return build()
+    except InputError as exc:
+        if exc.location is None or exc.location.file != _CONSTRUCTED.file:
+            raise
+        raise InputError(exc.problem, replace(where, field=exc.location.field)) from None
+
+
 def _section(cls, table: Any, where: str, name: str, allowed: tuple[str, ...] | None = None):
+    """Read one ``[name]`` table into ``cls``: known keys only, each of its declared kind;
+    the object's construction checks ranges and choices."""
     if not isinstance(table, dict):
         raise InputError("must be a table", Location(where, field=name))
     defaults = cls()
@@ -290,7 +308,7 @@ def _section(cls, table: Any, where: str, name: str, allowed: tuple[str, ...] | 
     converted.update({k: tuple(float(x) if isinstance(x, int | float) else x for x in v)
                       for k, v in table.items() if isinstance(known[k], tuple) and known[k]
                       and isinstance(known[k][0], float)})
-    return replace(defaults, **converted)
+    return _located(lambda: replace(defaults, **converted), Location(where))
 
 
 def _check_items(values: list, default: tuple, where: Location) -> None:
@@ -319,13 +337,13 @@ def _check_name(name: str, where: Location) -> None:
                          where)
 
 
-def _check_model(m: ModelSettings, outcome: str, where: Location) -> None:
+def _check_model(m: ModelSettings, outcome: str | None, where: Location) -> None:
     def fail(field_name: str, problem: str):
         raise InputError(problem, replace(where, field=f"model.{field_name}"))
 
     if m.dose_response not in DOSE_RESPONSE_FORMS:
         fail("dose_response", f"unknown dose-response form {m.dose_response!r}; known: {', '.join(DOSE_RESPONSE_FORMS)}")
-    if outcome == "normal_normal" and m.dose_response != "none":
+    if outcome is not None and outcome == "normal_normal" and m.dose_response != "none":
         fail("dose_response", "the normal-normal analysis has no doses; use mortality or oxygenation")
     if m.dose_metric not in DOSE_METRICS:
         fail("dose_metric", f"must be one of {', '.join(DOSE_METRICS)}, got {m.dose_metric!r}")
