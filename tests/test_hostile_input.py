@@ -306,6 +306,8 @@ def test_output_paths_from_a_spec_name_stay_in_their_folder():
     [
         (("fit", "mortality", "--seed", "abc"), ("--seed", "'abc'")),
         (("fit", "mortality", "--chains", "0"), ("--chains", "at least 1")),
+        (("fit", "mortality", "--seed", "4_7"), ("--seed", "'4_7' is not a whole number")),
+        (("fit", "mortality", "--clinically-meaningful", "0_8"), ("--clinically-meaningful", "'0_8' is not a number")),
         (("fit", "mortality", "--draws", "-5"), ("--draws",)),
         (("fit", "mortality", "--target-accept", "1.5"), ("--target-accept", "[0.5, 1)")),
         (("fit", "mortality", "--target-accept", "nan"), ("--target-accept",)),
