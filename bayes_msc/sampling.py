@@ -89,6 +89,14 @@ class CompiledAnalysis:
         except KeyboardInterrupt:
             background.cancel()
             raise
+        except RuntimeError as exc:
+            if "initialization points failed" not in str(exc):
+                raise
+            from .errors import InputError
+
+            # every starting point has zero density: data or priors too extreme to sample from
+            raise InputError("the sampler found no starting point of finite density: some estimate, SE or "
+                             "prior is too extreme for this model (check the register and the spec)") from None
 
 
 def _cores() -> int:

@@ -28,11 +28,10 @@ from . import derivations
 from .doses import NO_DOSE
 from .oxygenation import TERM_COLUMNS, OxygenationEvidence, build_oxygenation_evidence
 from .register import parse_number, read_csv
-from .schema import QUALITY
+from .schema import MIN_SPREAD as MIN_SE, QUALITY
 
 REQUIRED = ("study", "estimate", "se")
 MAX_MAGNITUDE = 1e6  # far beyond any real effect or SE on any scale; squares stay finite
-MIN_SE = 1e-6
 OPTIONAL = ("label", "source", "quality", "notes")
 
 

@@ -111,7 +111,7 @@ _NOT_FINITE = re.compile(r"[+-]?(inf|infinity|nan)", re.IGNORECASE)
 
 
 def parse_number(text: str, where: Location, *, whole: bool = False, signed: bool = False,
-                 positive: bool = False, maximum: float = 1e6) -> float | int:
+                 positive: bool = False, maximum: float = 1e6, minimum: float = 0.0) -> float | int:
     """A finite number in range, from a cell's text, or an :class:`InputError` at ``where``."""
     if _NOT_FINITE.fullmatch(text):
         raise InputError(f"{text!r} is not a finite number", where)
@@ -128,6 +128,8 @@ def parse_number(text: str, where: Location, *, whole: bool = False, signed: boo
         raise InputError(f"negative value {text} is impossible", where)
     if positive and value == 0:
         raise InputError("must be greater than 0", where)
+    if value != 0 and abs(value) < minimum:
+        raise InputError(f"{text} is too small (at least {minimum:g} in size)", where)
     return value
 
 
@@ -146,7 +148,7 @@ def _parse_cell(raw: str, column: Column, where: Location):
             raise InputError(f"{text!r} is not one of: {', '.join(column.choices)}", where)
         return text
     return parse_number(text, where, whole=column.kind == "int", signed=column.signed,
-                        positive=column.positive, maximum=column.maximum)
+                        positive=column.positive, maximum=column.maximum, minimum=column.minimum)
 
 
 def read_csv(path: Path, shown: str) -> tuple[bytes, csv.DictReader]:
@@ -350,6 +352,11 @@ def _check_oxygenation(tables, rows, studies, arm_keys) -> None:
             if pd.isna(row[field_name]):
                 raise InputError(f"a {row['statistic']} row needs {field_name}", _at(where, field_name))
         stat = row["statistic"]
+        if stat == "median_iqr" and not row["q1"] < row["q3"]:  # a zero-width IQR gives no SD
+            raise InputError(f"q1 {row['q1']} must be below q3 {row['q3']}", _at(where, "q3"))
+        if stat == "estimate_ci" and not row["ci_lower"] < row["ci_upper"]:
+            raise InputError(f"ci_lower {row['ci_lower']} must be below ci_upper {row['ci_upper']}",
+                             _at(where, "ci_upper"))
         if stat == "median_iqr" and not row["q1"] <= row["estimate"] <= row["q3"]:
             raise InputError(
                 f"median {row['estimate']} is not between q1 {row['q1']} and q3 {row['q3']}", _at(where, "estimate")
