@@ -121,6 +121,12 @@ BOWDISH_MSC = {"study_id": "bowdish2023", "arm_id": "msc"}
         ("mortality.csv", {"study_id": "bowdish2023", "arms": "msc"}, "deaths", "1e30", ("field 'deaths'", "out of range")),
         ("studies.csv", {"study_id": "bowdish2023"}, "n_total", "9" * 25, ("field 'n_total'", "out of range")),
         ("oxygenation.csv", {"study_id": "lanzoni2021"}, "estimate", "1e300", ("field 'estimate'", "out of range")),
+        # a spread so small the likelihood's precision is infinite: the sampler could not start
+        ("oxygenation.csv", {"study_id": "monsel2022", "quantity": "baseline", "arm": "msc"}, "sd", "1e-300",
+         ("field 'sd'", "too small")),
+        # a zero-width IQR gives an SD of 0 (RuntimeError: All initialization points failed)
+        ("oxygenation.csv", {"study_id": "monsel2022", "quantity": "change_from_baseline", "arm": "msc"}, "q1", "93.3",
+         ("field 'q3'", "below q3")),
     ],
 )
 def test_bad_numbers_in_the_register_are_refused_at_file_row_field(
@@ -678,3 +684,35 @@ def test_a_fit_from_an_odd_but_valid_spec_writes_only_where_asked(tmp_path, caps
     new = files_under(tmp_path) - before
     assert {p.parent for p in new} == {tmp_path / "results", tmp_path / "reports"}, new
     assert len([p for p in new if p.parent.name == "reports"]) == 1
+
+
+NUMBER_TEXT = st.one_of(
+    st.floats(min_value=-1e7, max_value=1e7, allow_nan=False).map(lambda x: f"{x:g}"),
+    st.integers(-5, 10**7).map(str),
+    st.sampled_from(["0", "1e-7", "1e-5", "999999", "0.5"]),
+)
+
+
+@settings(max_examples=int(os.environ.get("BAYES_MSC_FUZZ_FITS", "6")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_corrupted_numbers_that_pass_validation_fit_or_are_refused(tmp_path_factory, data):
+    """The examples that sample: a changed number keeps the model's structure (no recompile),
+    so a fit is cheap; whatever the value, the run ends in diagnostics or one line."""
+    folder = tmp_path_factory.mktemp("fit")
+    register = copy_register(folder / "register")
+    table, field, outcome = data.draw(st.sampled_from([
+        ("mortality.csv", "deaths", "mortality"), ("oxygenation.csv", "estimate", "oxygenation"),
+        ("oxygenation.csv", "sd", "oxygenation"), ("oxygenation.csv", "q3", "oxygenation"),
+    ]), label="column")
+    header, rows = read_rows(register / table)
+    candidates = [i for i, r in enumerate(rows, start=1) if r[field]]
+    row = data.draw(st.sampled_from(candidates), label="row")
+    rows[row - 1][field] = data.draw(NUMBER_TEXT, label="value")
+    write_rows(register / table, header, rows)
+    before = files_under(folder)
+    code, err = _run_quietly("fit", outcome, "--data", str(register), "--draws", "100", "--tune", "100",
+                             "--chains", "2", "--out", str(folder / "out"))
+    _assert_clean_outcome(code, err, (".csv",))
+    written = files_under(folder) - before
+    assert written <= {folder / "out" / "posterior.nc", folder / "out" / "summary.json"}
+    assert bool(written) == (code == 0)
