@@ -12,7 +12,6 @@ work starts, so a fit that takes minutes does not end in a traceback about a rea
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -90,10 +89,6 @@ def append_lines(path: str | os.PathLike, lines: list[str]) -> None:
         handle.write("".join(line + "\n" for line in lines))
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def write_json(path: str | os.PathLike, payload, default=None) -> Path:
-    return write_atomic(path, json.dumps(payload, indent=1, default=default))
 
 
 def _fsync(path: Path) -> None:
