@@ -18,7 +18,9 @@ from .terminal import printable
 EXIT_INPUT_ERROR = 2
 EXIT_DIAGNOSTICS_FAILED = 3
 EXIT_INTERRUPTED = 130
-MIN_REPORT_DRAWS = 100  # posterior draws (chains x draws) a report's densities and plots need
+# Posterior draws (chains x draws) that a report's densities, PSIS-LOO (compare, influence)
+# and power-scaling sensitivity need; a plain fit works with any number.
+MIN_ANALYSIS_DRAWS = 100
 
 
 class _Parser(argparse.ArgumentParser):
@@ -218,17 +220,13 @@ def _fit_from_args(args, spec=None):
     return fit(spec or _spec_from_args(args), data=args.data, progress_bar=args.progress)
 
 
-def _check_report_draws(spec) -> None:
-    total = spec.sampler.chains * spec.sampler.draws
-    if total < MIN_REPORT_DRAWS:
-        raise InputError(f"a report needs at least {MIN_REPORT_DRAWS} posterior draws (chains x draws), got {total}",
-                         _option("--draws"))
-
-
-def _option(name: str):
+def _check_draws(spec, what: str) -> None:
     from .errors import Location
 
-    return Location(name)
+    total = spec.sampler.chains * spec.sampler.draws
+    if total < MIN_ANALYSIS_DRAWS:
+        raise InputError(f"{what} needs at least {MIN_ANALYSIS_DRAWS} posterior draws (chains x draws), got {total}",
+                         Location("--draws"))
 
 
 def _cmd_fit(args) -> int:
@@ -242,7 +240,7 @@ def _cmd_fit(args) -> int:
     if args.report:
         from .report import default_report_path
 
-        _check_report_draws(spec)
+        _check_draws(spec, "a report")
         check_output_file(default_report_path(spec), "--report")
     result = _fit_from_args(args, spec)
     if args.out:
@@ -337,7 +335,9 @@ def _cmd_sensitivity(args) -> int:
     from .display import render_sensitivity
     from .sensitivity import prior_sensitivity
 
-    sens = prior_sensitivity(_spec_from_args(args), args.data, workers=args.workers, scheduler=args.scheduler)
+    spec = _spec_from_args(args)
+    _check_draws(spec, "power-scaling sensitivity")
+    sens = prior_sensitivity(spec, args.data, workers=args.workers, scheduler=args.scheduler)
     _print_json_or(args, sens, render_sensitivity)
     return 0
 
@@ -346,7 +346,9 @@ def _cmd_influence(args) -> int:
     from .display import render_influence
     from .sensitivity import leave_one_study_out
 
-    _print_json_or(args, leave_one_study_out(_spec_from_args(args), args.data), render_influence)
+    spec = _spec_from_args(args)
+    _check_draws(spec, "PSIS-LOO")
+    _print_json_or(args, leave_one_study_out(spec, args.data), render_influence)
     return 0
 
 
@@ -356,7 +358,9 @@ def _cmd_compare(args) -> int:
 
     if args.dose_response:
         raise InputError("compare fits every dose-response form; drop --dose-response")
-    _print_json_or(args, compare_forms(_spec_from_args(args), args.data), render_comparison)
+    spec = _spec_from_args(args)
+    _check_draws(spec, "PSIS-LOO")
+    _print_json_or(args, compare_forms(spec, args.data), render_comparison)
     return 0
 
 
@@ -367,7 +371,7 @@ def _cmd_report(args) -> int:
     from .report import default_report_path, write_report
 
     spec = _spec_from_args(args)
-    _check_report_draws(spec)
+    _check_draws(spec, "a report")
     output = check_output_file(args.output or default_report_path(spec), "--output")
     sbc_path = Path(args.sbc) if args.sbc else _default_sbc_path(spec)
     sbc = _read_sbc(sbc_path) if args.sbc or sbc_path.is_file() else None  # a bad file fails before the fit

@@ -327,6 +327,10 @@ def test_output_paths_from_a_spec_name_stay_in_their_folder():
         (("sbc", "mortality", "--draws", "10", "--chains", "1", "--thin", "1"), ("--thin", "keeps 10 of")),
         (("sbc", "mortality", "--n", "3"), ("--n", "at least 10")),
         (("report", "mortality", "--draws", "1", "--chains", "1"), ("--draws", "at least 100 posterior draws")),
+        (("fit", "mortality", "--draws", "20", "--chains", "4", "--report"), ("--draws", "got 80")),
+        (("influence", "mortality", "--draws", "1", "--chains", "1"), ("--draws", "PSIS-LOO")),
+        (("compare", "mortality", "--draws", "1", "--chains", "1"), ("--draws", "PSIS-LOO")),
+        (("sensitivity", "mortality", "--draws", "50", "--chains", "1"), ("--draws", "power-scaling")),
         (("nosuchcommand",), ("invalid choice",)),
     ],
 )
