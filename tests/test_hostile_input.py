@@ -610,12 +610,22 @@ def test_any_corrupted_register_cell_is_accepted_or_refused_in_one_line(tmp_path
     header, rows = read_rows(register / table)
     field = data.draw(st.sampled_from(header), label="field")
     row = data.draw(st.integers(1, len(rows)), label="row")
-    value = data.draw(CORRUPTIONS, label="value")
-    rows[row - 1][field] = value
+    operation = data.draw(st.sampled_from(["set cell"] * 6 + ["drop row", "repeat row", "drop column"]),
+                          label="operation")
+    if operation == "set cell":
+        rows[row - 1][field] = data.draw(CORRUPTIONS, label="value")
+    elif operation == "drop row":
+        del rows[row - 1]
+    elif operation == "repeat row":
+        rows.insert(row, dict(rows[row - 1]))
+    else:
+        header.remove(field)
+        rows = [{k: v for k, v in r.items() if k != field} for r in rows]
     write_rows(register / table, header, rows)
     before = files_under(register.parent)
     for argv in (("data", "check", str(register)), ("data", "show", str(register)),
-                 ("data", "show", str(register), "--analysis", "oxygenation")):
+                 ("data", "show", str(register), "--analysis", "oxygenation"),
+                 ("data", "show", str(register), "--analysis", "normal_normal")):
         code, err = _run_quietly(*argv)
         _assert_clean_outcome(code, err, (".csv",))
     assert files_under(register.parent) == before
@@ -668,8 +678,11 @@ def _set_toml(text: str, table: str | None, key: str, value: str) -> str:
 def test_any_corrupted_spec_field_is_accepted_or_refused_in_one_line(tmp_path_factory, data):
     folder = tmp_path_factory.mktemp("spec")
     table, key = data.draw(st.sampled_from(_spec_fields()), label="field")
-    value = data.draw(TOML_VALUES, label="value")
-    path = spec_file(folder, _set_toml(SPEC_TEXT, table, key, value))
+    if data.draw(st.integers(0, 9), label="drop the key instead") == 0:
+        text = "\n".join(line for line in SPEC_TEXT.splitlines() if line.split("=")[0].strip() != key)
+    else:
+        text = _set_toml(SPEC_TEXT, table, key, data.draw(TOML_VALUES, label="value"))
+    path = spec_file(folder, text)
     before = files_under(folder)
     for argv in (("priors", str(path)), ("data", "show", "--analysis", str(path))):
         code, err = _run_quietly(*argv)
