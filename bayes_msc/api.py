@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from typing import TYPE_CHECKING
 
-from .errors import InputError
+from .errors import InputError, Location
 from .priors import PriorSet
 from .results import FitResult, provenance_attrs
 from .spec import AnalysisSpec, load_spec
@@ -184,7 +184,10 @@ def resolve_spec(
         role, _, parameter = key.partition(".")
         if not parameter:
             raise InputError(f"prior parameter {key!r} must look like role.parameter, e.g. effect.sigma")
-        spec = spec.with_priors(spec.priors.with_parameter(role, parameter, value))
+        try:
+            spec = spec.with_priors(spec.priors.with_parameter(role, parameter, value))
+        except InputError as exc:  # say which override was wrong
+            raise InputError(exc.problem, Location("--prior-param", field=key)) from None
     return spec
 
 

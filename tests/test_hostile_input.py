@@ -319,7 +319,7 @@ def test_output_paths_from_a_spec_name_stay_in_their_folder():
         (("fit", "mortality", "--target-accept", "nan"), ("--target-accept",)),
         (("fit", "mortality", "--clinically-meaningful", "inf"), ("--clinically-meaningful",)),
         (("fit", "mortality", "--prior-param", "effect.sigma=inf"), ("--prior-param",)),
-        (("fit", "mortality", "--prior-param", "effect.sigma=-1"), ("sigma", "> 0")),
+        (("fit", "mortality", "--prior-param", "effect.sigma=-1"), ("--prior-param", "effect.sigma", "> 0")),
         (("fit", "mortality", "--nosuch"), ("unrecognized arguments: --nosuch",)),
         (("sbc", "mortality", "--chunk-size", "0"), ("--chunk-size", "at least 1")),
         (("sbc", "mortality", "--thin", "0"), ("--thin", "at least 1")),
