@@ -536,7 +536,6 @@ def test_sbc_never_resumes_a_journal_from_another_register(tmp_path, capsys, mon
     a.write_text("study,estimate,se\ns1,0.1,0.2\ns2,-0.2,0.3\n", encoding="utf-8")
     b.write_text("study,estimate,se\ns1,0.4,0.2\ns2,-0.2,0.3\n", encoding="utf-8")
     out = tmp_path / "nn.sbc.json"
-    spec = sbc.load_spec("normal_normal") if hasattr(sbc, "load_spec") else None
     from bayes_msc.spec import load_spec
 
     spec = load_spec("normal_normal").with_sampler(chains=2, draws=100, tune=100)
@@ -558,6 +557,12 @@ def test_sbc_never_resumes_a_journal_from_another_register(tmp_path, capsys, mon
     saved = json.loads(out.read_text())
     assert saved["register_hash"] == load_estimates(b).content_hash
     assert stale.exists()  # A's journal is left for A
+    # ...while a rerun on A resumes from A's journal and runs nothing
+    seen.clear()
+    code, _, err = run(capsys, "sbc", "normal_normal", "--data", str(a), "--n", "10", "--thin", "2",
+                       "--chains", "2", "--draws", "100", "--tune", "100", "--out", str(out))
+    assert code in (0, 3), err
+    assert seen == [] and json.loads(out.read_text())["register_hash"] == load_estimates(a).content_hash
 
 
 # -- property-based: corrupt any cell or field -----------------------------------------------
