@@ -578,7 +578,7 @@ CORRUPTIONS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )
 # CI runs a bounded number of examples; BAYES_MSC_FUZZ_EXAMPLES=2000 searches harder locally.
-EXAMPLES = int(os.environ.get("BAYES_MSC_FUZZ_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("BAYES_MSC_FUZZ_EXAMPLES", "60"))
 TABLES = ("studies.csv", "arms.csv", "doses.csv", "mortality.csv", "oxygenation.csv")
 
 
