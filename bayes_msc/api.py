@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InputError
+from .errors import InputError, Location
 from .priors import PriorSet
 from .results import FitResult, provenance_attrs
 from .spec import AnalysisSpec, load_spec
@@ -36,6 +36,7 @@ def resolve_spec(
     dose_response: str | None = None,
     measure: str | None = None,
     unit: str | None = None,
+    target_accept: float | None = None,
 ) -> AnalysisSpec:
     """Load a spec and apply overrides; ``prior_params`` keys are ``role.parameter``.
 
@@ -45,7 +46,7 @@ def resolve_spec(
     with a unit); a scale without default priors needs both priors stated.
     """
     spec = analysis if isinstance(analysis, AnalysisSpec) else load_spec(analysis)
-    spec = spec.with_sampler(seed=seed, chains=chains, draws=draws, tune=tune)
+    spec = spec.with_sampler(seed=seed, chains=chains, draws=draws, tune=tune, target_accept=target_accept)
     if dose_response is not None or measure is not None or unit is not None:
         # before priors, so overrides of dose priors and priors on the measure's scale apply
         spec = spec.with_model(dose_response=dose_response, measure=measure, unit=unit)
@@ -69,7 +70,10 @@ def resolve_spec(
         role, _, parameter = key.partition(".")
         if not parameter:
             raise InputError(f"prior parameter {key!r} must look like role.parameter, e.g. effect.sigma")
-        spec = spec.with_priors(spec.priors.with_parameter(role, parameter, value))
+        try:
+            spec = spec.with_priors(spec.priors.with_parameter(role, parameter, value))
+        except InputError as exc:  # say which override was wrong
+            raise InputError(exc.problem, Location("--prior-param", field=key)) from None
     spec.check_priors_stated()
     return spec
 
@@ -89,6 +93,7 @@ def fit(
     dose_response: str | None = None,
     measure: str | None = None,
     unit: str | None = None,
+    target_accept: float | None = None,
     progress_bar: bool = False,
 ) -> FitResult:
     """Fit a named analysis (``"mortality"``), a spec path, or an :class:`AnalysisSpec`.
@@ -116,13 +121,14 @@ def fit(
     measure, unit
         Normal-normal analyses: what the estimates are (``"log_ratio"``, ``"smd"``,
         ``"mean_difference"`` in ``unit``); overrides the spec's ``model.measure``.
-    seed, chains, draws, tune
-        Sampler overrides; the same seed gives bit-identical numbers.
+    seed, chains, draws, tune, target_accept
+        Sampler overrides; the same seed gives bit-identical numbers. Raise ``target_accept``
+        (e.g. 0.99) when a fit reports divergences.
     """
     spec = resolve_spec(
         analysis, evidence=evidence, priors=priors, prior_params=prior_params,
         seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
-        dose_response=dose_response, measure=measure, unit=unit,
+        dose_response=dose_response, measure=measure, unit=unit, target_accept=target_accept,
     )
     return fit_spec(spec, load_data(spec, data), progress_bar=progress_bar)
 

@@ -9,12 +9,59 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from .errors import InputError
+from .terminal import printable
 
 EXIT_INPUT_ERROR = 2
 EXIT_DIAGNOSTICS_FAILED = 3
+EXIT_INTERRUPTED = 130
+# Posterior draws (chains x draws) that a report's densities, PSIS-LOO (compare, influence)
+# and power-scaling sensitivity need; a plain fit works with any number.
+MIN_ANALYSIS_DRAWS = 100
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (``bayes_msc: error: ...``), like every other
+    input error, instead of the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(EXIT_INPUT_ERROR, f"bayes_msc: error: {printable(message)} (see {self.prog} --help)\n")
+
+
+def _whole(minimum: int):
+    def parse(text: str) -> int:
+        # plain digits only: int() would also take "4_7" (as 47) and "١٢"
+        if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        value = int(text.strip())
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def _target_accept(text: str) -> float:
+    value = _finite(text)
+    if not 0.5 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0.5, 1), got {value:g}")
+    return value
+
+
+def _finite(text: str) -> float:
+    import math
+
+    if not re.fullmatch(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*|\s*[+-]?(inf|infinity|nan)\s*",
+                        text, flags=re.IGNORECASE):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def _prior_param(text: str) -> tuple[str, float]:
@@ -22,9 +69,9 @@ def _prior_param(text: str) -> tuple[str, float]:
     if not sep:
         raise argparse.ArgumentTypeError(f"expected role.parameter=value, got {text!r}")
     try:
-        return key.strip(), float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number (in {text!r})") from None
+        return key.strip(), _finite(value)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (in {text!r})") from None
 
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
@@ -37,13 +84,15 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                         "ROLE=FAMILY(PARAM=VALUE,...), e.g. 'heterogeneity=halfcauchy(beta=25)'")
     p.add_argument("--prior-param", action="append", type=_prior_param, metavar="ROLE.PARAM=VALUE",
                    help="override one hyperparameter, e.g. effect.sigma=1.0 (repeatable)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--chains", type=int)
-    p.add_argument("--draws", type=int)
-    p.add_argument("--tune", type=int)
+    p.add_argument("--seed", type=_whole(0))
+    p.add_argument("--chains", type=_whole(1), help="sampler chains (default: the spec's)")
+    p.add_argument("--draws", type=_whole(1), help="draws per chain after tuning (default: the spec's)")
+    p.add_argument("--tune", type=_whole(1))
+    p.add_argument("--target-accept", type=_target_accept, metavar="P",
+                   help="NUTS target acceptance in [0.5, 1) (default: the spec's); raise it when a fit diverges")
     p.add_argument("--dose-response", choices=("none", "loglinear", "emax"),
                    help="dose-response form (default: the spec's; mortality.toml says none)")
-    p.add_argument("--clinically-meaningful", type=float, metavar="VALUE",
+    p.add_argument("--clinically-meaningful", type=_finite, metavar="VALUE",
                    help="decision threshold: an odds ratio for mortality (default 0.8), a difference in "
                         "the outcome's units otherwise (oxygenation: mmHg, default 20)")
     p.add_argument("--measure", choices=("log_ratio", "smd", "mean_difference"),
@@ -90,7 +139,7 @@ def _add_design_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bayes_msc",
         description="Bayesian evidence synthesis for mesenchymal stromal cell therapy in ARDS.",
     )
@@ -127,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     sensitivity = sub.add_parser("sensitivity", help="refit under every named prior combination; power-scaling sensitivity")
     _add_fit_options(sensitivity)
     sensitivity.add_argument("--json", action="store_true")
-    sensitivity.add_argument("--workers", type=int, metavar="N", help="refit on a local Dask cluster of N workers")
+    sensitivity.add_argument("--workers", type=_whole(1), metavar="N", help="refit on a local Dask cluster of N workers")
     sensitivity.add_argument("--scheduler", metavar="ADDRESS", help="refit on an existing Dask cluster")
     influence = sub.add_parser("influence", help="leave one study out (masked refits) and PSIS-LOO Pareto k per study")
     _add_fit_options(influence)
@@ -135,12 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sbc = sub.add_parser("sbc", help="simulation-based calibration on data shaped like the register")
     _add_fit_options(sbc)
-    sbc.add_argument("--n", type=int, default=200, help="replicates (default 200)")
-    sbc.add_argument("--thin", type=int, default=5, help="keep every THIN-th posterior draw for the ranks (default 5)")
+    sbc.add_argument("--n", type=_whole(10), default=200, help="replicates (default 200)")
+    sbc.add_argument("--thin", type=_whole(1), default=5, help="keep every THIN-th posterior draw for the ranks (default 5)")
     sbc.add_argument("--out", metavar="FILE", help="where to save the result (default reports/<analysis>.sbc.json)")
-    sbc.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
+    sbc.add_argument("--workers", type=_whole(1), metavar="N", help="run on a local Dask cluster of N worker processes")
     sbc.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (e.g. tcp://host:8786)")
-    sbc.add_argument("--chunk-size", type=int, default=10, help="replicates per task (default 10)")
+    sbc.add_argument("--chunk-size", type=_whole(1), default=10, help="replicates per task (default 10)")
 
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -153,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure cold/warm fit time, sampler speed, sweeps and memory")
     bench.add_argument("--quick", action="store_true", help="one repeat, short sweeps (a few minutes)")
-    bench.add_argument("--repeats", type=int, default=3, help="repeats of each whole-process run (default 3)")
+    bench.add_argument("--repeats", type=_whole(1), default=3, help="repeats of each whole-process run (default 3)")
 
     design = sub.add_parser("design", help="the next trial: MAP prior, assurance, sample size, dose, fragility")
     _add_fit_options(design)
@@ -167,17 +216,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that compile models, and so need a usable compile cache.
+_COMPILING = {"fit", "report", "compare", "sensitivity", "influence", "sbc", "bench"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad option (already said, in one line)
+        return exc.code if isinstance(exc.code, int) else EXIT_INPUT_ERROR
     _configure_logging(args.verbose)
     try:
+        if args.command in _COMPILING:
+            from .runtime import check_cache_dir
+
+            check_cache_dir()
         return COMMANDS[args.command](args)
     except InputError as exc:
-        print(f"bayes_msc: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return EXIT_INPUT_ERROR
     except KeyboardInterrupt:
         print("bayes_msc: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # checked before the work started; this is a folder that changed under us, a full disk
+        _error(f"{exc.filename}: cannot write or read ({exc.strerror or exc})")
+        return EXIT_INPUT_ERROR
+
+
+def _error(message: str) -> None:
+    text = printable(message).replace("\n", " ")
+    print(f"bayes_msc: error: {text}", file=sys.stderr)
+
+
+def _print(text: str, **kwargs) -> None:
+    print(printable(text), **kwargs)
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -191,44 +266,49 @@ def _configure_logging(verbose: bool) -> None:
     package_log.propagate = False
 
 
-def _fit_from_args(args):
+def _fit_from_args(args, spec=None):
+    """Fit ``spec`` (resolved already, outputs checked) or the analysis the options describe."""
     from .api import fit
 
-    return fit(
-        args.analysis,
-        data=args.data,
-        evidence=args.evidence,
-        priors=args.prior,
-        prior_params=dict(args.prior_param or []),
-        seed=args.seed,
-        chains=args.chains,
-        draws=args.draws,
-        tune=args.tune,
-        clinically_meaningful=args.clinically_meaningful,
-        dose_response=args.dose_response,
-        measure=args.measure,
-        unit=args.unit,
-        progress_bar=args.progress,
-    )
+    return fit(spec or _spec_from_args(args), data=args.data, progress_bar=args.progress)
+
+
+def _check_draws(spec, what: str) -> None:
+    from .errors import Location
+
+    total = spec.sampler.chains * spec.sampler.draws
+    if total < MIN_ANALYSIS_DRAWS:
+        raise InputError(f"{what} needs at least {MIN_ANALYSIS_DRAWS} posterior draws (chains x draws), got {total}",
+                         Location("--draws"))
 
 
 def _cmd_fit(args) -> int:
     from .display import render_result
+    from .fileio import check_output_dir, check_output_file
 
-    result = _fit_from_args(args)
+    spec = _spec_from_args(args)
+    # every place this run writes is checked before the fit, not discovered after it
+    if args.out:
+        check_output_dir(args.out, "--out")
+    if args.report:
+        from .report import default_report_path
+
+        _check_draws(spec, "a report")
+        check_output_file(default_report_path(spec), "--report")
+    result = _fit_from_args(args, spec)
     if args.out:
         written = result.save(args.out)
-        print(f"wrote {', '.join(str(p) for p in written.values())}", file=sys.stderr)
+        _print(f"wrote {', '.join(str(p) for p in written.values())}", file=sys.stderr)
     if args.report:
         from .report import write_report
 
-        print(f"wrote {write_report(result, register=args.data)}", file=sys.stderr)
+        _print(f"wrote {write_report(result, register=args.data)}", file=sys.stderr)
     if args.json:
         from .results import _json_default
 
         print(json.dumps(result.summary_dict(), indent=2, default=_json_default))
     else:
-        print(render_result(result))
+        _print(render_result(result))
     return _diagnostics_status(result, args.strict)
 
 
@@ -248,20 +328,20 @@ def _cmd_data(args) -> int:
         counts = ", ".join(
             f"{len(getattr(register, t))} {t}" for t in ("studies", "arms", "doses", "mortality", "oxygenation")
         )
-        print(f"{register.root}: valid ({counts}); content hash {register.content_hash[:16]}")
+        _print(f"{register.root}: valid ({counts}); content hash {register.content_hash[:16]}")
         return 0
     from .api import resolve_spec
     from .display import render_inclusion
 
     spec = resolve_spec(args.analysis, evidence=args.evidence)
     evidence = spec.outcome_type.build_evidence(register, spec)
-    print(render_inclusion(evidence.inclusion, f"{spec.name} ({spec.evidence.evidence_set} evidence): what enters and why"))
+    _print(render_inclusion(evidence.inclusion, f"{spec.name} ({spec.evidence.evidence_set} evidence): what enters and why"))
     derived = getattr(evidence, "derived", None)
     if derived is not None and len(derived):
         from .display import render_derived
 
         print()
-        print(render_derived(derived))
+        _print(render_derived(derived))
     return 0
 
 
@@ -290,7 +370,7 @@ def _spec_from_args(args):
 
     return resolve_spec(
         args.analysis, evidence=args.evidence, priors=args.prior, prior_params=dict(args.prior_param or []),
-        seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune,
+        seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune, target_accept=args.target_accept,
         clinically_meaningful=args.clinically_meaningful, dose_response=args.dose_response,
         measure=args.measure, unit=args.unit,
     )
@@ -302,14 +382,16 @@ def _print_json_or(args, payload, text) -> None:
 
         print(json.dumps(payload.to_dict(), indent=2, default=_json_default))
     else:
-        print(text(payload))
+        _print(text(payload))
 
 
 def _cmd_sensitivity(args) -> int:
     from .display import render_sensitivity
     from .sensitivity import prior_sensitivity
 
-    sens = prior_sensitivity(_spec_from_args(args), args.data, workers=args.workers, scheduler=args.scheduler)
+    spec = _spec_from_args(args)
+    _check_draws(spec, "power-scaling sensitivity")
+    sens = prior_sensitivity(spec, args.data, workers=args.workers, scheduler=args.scheduler)
     _print_json_or(args, sens, render_sensitivity)
     return 0
 
@@ -318,7 +400,9 @@ def _cmd_influence(args) -> int:
     from .display import render_influence
     from .sensitivity import leave_one_study_out
 
-    _print_json_or(args, leave_one_study_out(_spec_from_args(args), args.data), render_influence)
+    spec = _spec_from_args(args)
+    _check_draws(spec, "PSIS-LOO")
+    _print_json_or(args, leave_one_study_out(spec, args.data), render_influence)
     return 0
 
 
@@ -328,17 +412,25 @@ def _cmd_compare(args) -> int:
 
     if args.dose_response:
         raise InputError("compare fits every dose-response form; drop --dose-response")
-    _print_json_or(args, compare_forms(_spec_from_args(args), args.data), render_comparison)
+    spec = _spec_from_args(args)
+    _check_draws(spec, "PSIS-LOO")
+    _print_json_or(args, compare_forms(spec, args.data), render_comparison)
     return 0
 
 
 def _cmd_report(args) -> int:
     from pathlib import Path
 
-    from .report import write_report
+    from .fileio import check_output_file
+    from .report import default_report_path, write_report
 
-    result = _fit_from_args(args)
-    options = {}
+    spec = _spec_from_args(args)
+    _check_draws(spec, "a report")
+    output = check_output_file(args.output or default_report_path(spec), "--output")
+    sbc_path = Path(args.sbc) if args.sbc else _default_sbc_path(spec)
+    sbc = _read_sbc(sbc_path) if args.sbc or sbc_path.is_file() else None  # a bad file fails before the fit
+    result = _fit_from_args(args, spec)
+    options = {} if sbc is None else {"sbc": sbc}
     if args.sensitivity:
         from .sensitivity import leave_one_study_out, prior_sensitivity
 
@@ -348,11 +440,16 @@ def _cmd_report(args) -> int:
         from .design import design
 
         options["design"] = design(result, register=args.data)
-    sbc_path = Path(args.sbc) if args.sbc else Path("reports") / f"{result.spec.name}.sbc.json"
-    if args.sbc or sbc_path.is_file():
-        options["sbc"] = _read_sbc(sbc_path)
-    print(f"wrote {write_report(result, args.output, register=args.data, **options)}")
+    _print(f"wrote {write_report(result, output, register=args.data, **options)}")
     return _diagnostics_status(result, args.strict)
+
+
+def _default_sbc_path(spec):
+    from pathlib import Path
+
+    from .fileio import safe_file_name
+
+    return Path("reports") / f"{safe_file_name(spec.name)}.sbc.json"
 
 
 def _read_sbc(path) -> dict:
@@ -372,27 +469,28 @@ def _read_sbc(path) -> dict:
 def _cmd_sbc(args) -> int:
     from pathlib import Path
 
-    from .results import _json_default, write_atomic
-    from .sbc import run_sbc
+    from .api import load_data
+    from .fileio import check_output_file, write_atomic
+    from .results import _json_default
+    from .sbc import check_sbc_settings, journal_path, run_sbc
 
     spec = _spec_from_args(args)
-    if args.n < 10:
-        raise InputError(f"--n must be at least 10 replicates, got {args.n}")
+    check_sbc_settings(spec, thin=args.thin, chunk_size=args.chunk_size)
 
     from .distributed import print_progress
 
-    if args.workers is not None and args.workers < 1:
-        raise InputError(f"--workers must be >= 1, got {args.workers}")
-    out = Path(args.out) if args.out else Path("reports") / f"{spec.name}.sbc.json"
-    # finished replicates stream here; a rerun with the same settings resumes from them
-    journal = out.with_name(out.name + f".{spec.content_hash()[:12]}-n{args.n}-thin{args.thin}.partial.jsonl")
+    out = check_output_file(Path(args.out) if args.out else _default_sbc_path(spec), "--out")
+    # finished replicates stream here; a rerun with the same settings and register resumes from them
+    register_hash = load_data(spec, args.data).content_hash
+    journal = journal_path(out, spec, register_hash, n=args.n, thin=args.thin)
     result = run_sbc(spec, args.data, n=args.n, thin=args.thin, seed=spec.sampler.seed, progress=print_progress,
-                     workers=args.workers, scheduler=args.scheduler, journal=journal, chunk_size=args.chunk_size)
+                     workers=args.workers, scheduler=args.scheduler, journal=journal, chunk_size=args.chunk_size,
+                     register_hash=register_hash)
     write_atomic(out, json.dumps(result.to_dict(), indent=1, default=_json_default))
     journal.unlink(missing_ok=True)
-    print(result.verdict())
-    print(f"time: {result.seconds:.1f} s for {result.n} replicates (median {result.ranks['seconds'].median():.2f} s each); "
-          f"ranks among L = {result.n_draws} draws; wrote {out}")
+    _print(result.verdict())
+    _print(f"time: {result.seconds:.1f} s for {result.n} replicates (median {result.ranks['seconds'].median():.2f} s each); "
+           f"ranks among L = {result.n_draws} draws; wrote {out}")
     return 0 if result.passed else EXIT_DIAGNOSTICS_FAILED
 
 
@@ -408,12 +506,13 @@ def _cmd_design(args) -> int:
         dose=args.dose, test=args.test,
     )
     settings.validate()  # before the fit: a bad option costs nothing
+    from .fileio import check_output_file, write_atomic
+
+    export = check_output_file(args.export_prior, "--export-prior") if args.export_prior else None
     result = _fit_from_args(args)
     planned = design(result, settings, register=args.data)
-    if args.export_prior:
-        from .results import write_atomic
-
-        print(f"wrote {write_atomic(args.export_prior, planned.rbest_json())}", file=sys.stderr)
+    if export is not None:
+        _print(f"wrote {write_atomic(export, planned.rbest_json())}", file=sys.stderr)
     _print_json_or(args, planned, render_design)
     return _diagnostics_status(result, False)
 

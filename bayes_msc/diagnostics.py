@@ -85,28 +85,32 @@ def diagnose(tree, var_names: list[str]) -> Diagnostics:
     maxdepth = int(stats["maxdepth_reached"].sum())
     bfmi = np.atleast_1d(azs.bfmi(stats["energy"]).values)
 
-    rhat_max, worst_rhat = _worst(table["r_hat"], largest=True)
-    bulk_min, worst_bulk = _worst(table["ess_bulk"], largest=False)
-    tail_min, worst_tail = _worst(table["ess_tail"], largest=False)
     checks = (
-        Check("R-hat", rhat_max, f"<= {RHAT_MAX}", bool(rhat_max <= RHAT_MAX), f"worst: {worst_rhat}"),
-        Check("bulk ESS", bulk_min, f">= {ESS_MIN}", bool(bulk_min >= ESS_MIN), f"worst: {worst_bulk}"),
-        Check("tail ESS", tail_min, f">= {ESS_MIN}", bool(tail_min >= ESS_MIN), f"worst: {worst_tail}"),
+        _worst_check("R-hat", table["r_hat"], RHAT_MAX, larger_is_worse=True),
+        _worst_check("bulk ESS", table["ess_bulk"], ESS_MIN, larger_is_worse=False),
+        _worst_check("tail ESS", table["ess_tail"], ESS_MIN, larger_is_worse=False),
         Check("divergences", divergences, "= 0", divergences == 0, f"of {n_draws} draws"),
         Check("maxdepth_reached", maxdepth, "= 0", maxdepth == 0, f"of {n_draws} draws"),
-        Check("E-BFMI", float(bfmi.min()), f">= {BFMI_MIN}", bool(bfmi.min() >= BFMI_MIN), "lowest chain"),
+        _worst_check("E-BFMI", pd.Series(bfmi, dtype=float), BFMI_MIN, larger_is_worse=False, detail="lowest chain"),
     )
     return Diagnostics(checks, table)
 
 
-def _worst(values: pd.Series, *, largest: bool) -> tuple[float, str]:
-    """The worst value and its label. An undefined value (NaN: e.g. a chain stuck at one
-    value) is the worst of all, so it fails the check instead of being skipped by max/min."""
-    undefined = values[values.isna()]
-    if len(undefined):
-        return math.nan, f"{undefined.index[0]} (undefined)"
-    label = values.idxmax() if largest else values.idxmin()
-    return float(values[label]), label
+def _worst_check(name: str, values: pd.Series, limit: float, *, larger_is_worse: bool, detail: str = "") -> Check:
+    """The worst value against its threshold. A statistic that is NaN everywhere (one draw,
+    or a chain too short to split) is "not computable" and fails: nothing says the fit is
+    fine. NaN for some variables only (e.g. a chain stuck at one value) is the worst value
+    of all, so it fails too instead of being skipped by max/min."""
+    threshold = f"{'<=' if larger_is_worse else '>='} {limit}"
+    defined = np.isfinite(values.to_numpy(dtype=float))
+    if not defined.any():
+        return Check(name, float("nan"), threshold, False, f"{name} not computable (too few chains or draws)")
+    if not defined.all():
+        return Check(name, float("nan"), threshold, False, f"worst: {values.index[~defined][0]} (undefined)")
+    worst = values.idxmax() if larger_is_worse else values.idxmin()
+    value = float(values[worst])
+    passed = value <= limit if larger_is_worse else value >= limit
+    return Check(name, value, threshold, bool(passed), detail or f"worst: {worst}")
 
 
 def _element_labels(da) -> list[str]:

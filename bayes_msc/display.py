@@ -12,7 +12,11 @@ from .outcomes import get_outcome
 
 def _iv(interval, fmt: str = ".2f") -> str:
     pct = round(interval.ci_prob * 100)
-    return f"{interval.median:{fmt}} ({pct}% {interval.ci_kind.upper()} {interval.lower:{fmt}} to {interval.upper:{fmt}})"
+    # the median's Monte Carlo error, as --json gives it (one more digit: it is small)
+    digits = int(fmt[1:-1]) + 1
+    mcse = "n/a" if interval.mcse_median != interval.mcse_median else f"{interval.mcse_median:.{digits}f}"
+    return (f"{interval.median:{fmt}} ({pct}% {interval.ci_kind.upper()} {interval.lower:{fmt}} to {interval.upper:{fmt}}; "
+            f"MCSE {mcse})")
 
 
 def render_inclusion(inclusion: pd.DataFrame, title: str) -> str:
@@ -22,7 +26,8 @@ def render_inclusion(inclusion: pd.DataFrame, title: str) -> str:
         seed = " [seed]" if row.seed else ""
         lines.append(f"  {mark} {row.label}{seed}: {row.status}")
         if row.status == "included":
-            lines.append(_wrap(f"contributes {row.contribution}: {row.detail}; quality {row.quality}"))
+            quality = f"; quality {row.quality}" if isinstance(row.quality, str) and row.quality else ""
+            lines.append(_wrap(f"contributes {row.contribution}: {row.detail}{quality}"))
             if row.reason:
                 lines.append(_wrap(f"note: {row.reason}"))
         else:
@@ -134,7 +139,8 @@ def render_result(result) -> str:
 def render_diagnostics(diagnostics) -> str:
     lines = ["Diagnostics"]
     for c in diagnostics.checks:
-        value = f"{c.value:.3f}" if isinstance(c.value, float) and not float(c.value).is_integer() else f"{c.value:g}"
+        value = ("n/a" if c.value != c.value else
+                 f"{c.value:.3f}" if isinstance(c.value, float) and not float(c.value).is_integer() else f"{c.value:g}")
         lines.append(f"  {'ok  ' if c.passed else 'FAIL'} {c.name:<17} {value:>10}  (threshold {c.threshold}; {c.detail})")
     lines.append(f"  {diagnostics.verdict()}")
     return "\n".join(lines)

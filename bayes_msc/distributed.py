@@ -12,7 +12,6 @@ reported (with the run's seed) instead of stopping the run.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -37,12 +36,9 @@ def read_journal(journal, key: str) -> list[dict]:
 def _append(journal, rows: list[dict]) -> None:
     if journal is None:
         return
-    path = Path(journal)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write("".join(json.dumps(row) + "\n" for row in rows))
-        handle.flush()
-        os.fsync(handle.fileno())
+    from .fileio import append_lines
+
+    append_lines(journal, [json.dumps(row) for row in rows])
 
 
 class _Progress:

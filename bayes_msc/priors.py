@@ -241,7 +241,7 @@ def prior_from_dict(spec: dict[str, Any], where: str = "prior") -> Prior:
     """Build a prior from ``{"family": ..., <hyperparameters>}`` (a spec table or saved attrs)."""
     spec = dict(spec)
     family = spec.pop("family", None)
-    if family not in PRIOR_FAMILIES:
+    if not isinstance(family, str) or family not in PRIOR_FAMILIES:
         raise InputError(
             f"{where}: unknown prior family {family!r}; known: {', '.join(sorted(PRIOR_FAMILIES))}"
         )
@@ -250,11 +250,18 @@ def prior_from_dict(spec: dict[str, Any], where: str = "prior") -> Prior:
     unknown = set(spec) - names
     if unknown:
         raise InputError(f"{where}: {family} has no parameter {sorted(unknown)[0]!r}")
+    for key, value in spec.items():
+        # TOML's true and "1.5" are not numbers: float() would read them as 1.0 and 1.5
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"{where}: {key} must be a number, got {value!r}")
     try:
         prior = cls(**{k: float(v) for k, v in spec.items()})
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{where}: {exc}") from None
-    prior.validate()
+    try:
+        prior.validate()
+    except InputError as exc:  # say where the bad hyperparameter was written
+        raise InputError(f"{where}: {exc}") from None
     return prior
 
 
@@ -628,27 +635,28 @@ def parse_prior_assignment(text: str) -> tuple[str, Prior]:
 def priors_from_table(scale: str, table: dict[str, Any], where: str) -> PriorSet:
     """Read a spec's ``[priors]`` table: each role is a preset name or an inline prior table."""
     roles = ROLES_BY_SCALE[scale]
+    if not isinstance(table, dict):
+        raise InputError(f"{where}: priors must be a table, got {table!r}")
     chosen: dict[str, Prior] = {}
     names: dict[str, str] = {}
-    for role in roles:
+    for role in (*roles, "dose_slope", "ed50"):  # the last two: used only by dose-response forms
         entry = table.get(role, None)
         if entry is None:
-            raise InputError(f"{where}: [priors] needs '{role}' (a preset name or a prior table)")
+            if role in roles:
+                raise InputError(f"{where}: [priors] needs '{role}' (a preset name or a prior table)")
+            continue
         if isinstance(entry, str):
-            preset = find_preset(scale, entry)
+            try:
+                preset = find_preset(scale, entry)
+            except InputError as exc:
+                raise InputError(f"{where}: priors.{role}: {exc}") from None
             if preset.role != role:
-                raise InputError(f"{where}: preset {entry!r} is a {preset.role} prior, not {role}")
+                raise InputError(f"{where}: priors.{role}: preset {entry!r} is a {preset.role} prior, not {role}")
             chosen[role], names[role] = preset.prior, entry
         elif isinstance(entry, dict):
             chosen[role], names[role] = prior_from_dict(entry, f"{where}: priors.{role}"), "custom"
         else:
-            raise InputError(f"{where}: priors.{role} must be a preset name or a table")
-    for role in ("dose_slope", "ed50"):  # optional: used only by dose-response forms
-        entry = table.get(role)
-        if isinstance(entry, str):
-            chosen[role], names[role] = find_preset(scale, entry).prior, entry
-        elif isinstance(entry, dict):
-            chosen[role], names[role] = prior_from_dict(entry, f"{where}: priors.{role}"), "custom"
+            raise InputError(f"{where}: priors.{role} must be a preset name or a table, got {entry!r}")
     extra = set(table) - set(roles) - {"dose_slope", "ed50"}
     if extra:
         raise InputError(f"{where}: unknown key priors.{sorted(extra)[0]}")

@@ -8,8 +8,6 @@ reload against a different spec or register instead of silently mixing them.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +18,7 @@ import pandas as pd
 from .decisions import Probability, probability
 from .diagnostics import Diagnostics
 from .errors import InputError, Location
+from .fileio import write_atomic  # noqa: F401  (re-exported: the one atomic writer)
 from .spec import AnalysisSpec
 
 POSTERIOR_FILE = "posterior.nc"
@@ -125,42 +124,17 @@ class FitResult:
         """Write ``posterior.nc`` and ``summary.json`` into ``out_dir``, atomically per file.
 
         Both files are written to temporary names in ``out_dir`` first and renamed only when
-        both are complete, so a failure leaves no half-written result behind.
+        both are complete (:func:`bayes_msc.fileio.atomic_paths`), so a failure leaves no
+        half-written result behind.
         """
+        from .fileio import atomic_paths
+
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         targets = {POSTERIOR_FILE: out / POSTERIOR_FILE, SUMMARY_FILE: out / SUMMARY_FILE}
-        temps: dict[str, Path] = {}
-        try:
-            temps[POSTERIOR_FILE] = _temp_path(out, POSTERIOR_FILE)
-            _netcdf_ready(self.tree).to_netcdf(temps[POSTERIOR_FILE], engine="h5netcdf")
-            temps[SUMMARY_FILE] = _temp_path(out, SUMMARY_FILE)
-            temps[SUMMARY_FILE].write_text(json.dumps(self.summary_dict(), indent=2, default=_json_default))
-            for name, temp in temps.items():
-                os.replace(temp, targets[name])
-        finally:
-            for temp in temps.values():
-                temp.unlink(missing_ok=True)
+        with atomic_paths(list(targets.values())) as (posterior, summary):
+            _netcdf_ready(self.tree).to_netcdf(posterior, engine="h5netcdf")
+            summary.write_text(json.dumps(self.summary_dict(), indent=2, default=_json_default), encoding="utf-8")
         return targets
-
-
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write text to ``path`` through a temporary file and a rename: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_path(path.parent, path.name)
-    try:
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return path
-
-
-def _temp_path(directory: Path, name: str) -> Path:
-    handle, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    os.close(handle)
-    return Path(path)
 
 
 def _json_default(value):
@@ -210,7 +184,11 @@ def load_result(out_dir: str | Path, *, spec: AnalysisSpec | None = None, regist
     path = Path(out_dir) / POSTERIOR_FILE
     if not path.is_file():
         raise InputError("no saved posterior here", Location(str(path)))
-    tree = xr.open_datatree(path, engine="h5netcdf").load()
+    try:
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+    except (OSError, ValueError, KeyError) as exc:  # empty, truncated, or not netCDF at all
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"not a readable posterior file ({reason})", Location(str(path))) from None
     if spec is not None and tree.attrs.get("bayes_msc_spec_hash") != spec.content_hash():
         raise InputError(
             "saved with a different analysis spec (spec hash mismatch); refit or pass the matching spec",

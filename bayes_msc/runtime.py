@@ -17,10 +17,30 @@ import sys
 from .paths import cache_dir
 
 
+# Whether the user's own PYTENSOR_FLAGS chose pytensor's compile folder (None: not configured yet).
+USER_CHOSE_COMPILEDIR: bool | None = None
+
+
+def user_chose_compiledir() -> bool:
+    if USER_CHOSE_COMPILEDIR is not None:
+        return USER_CHOSE_COMPILEDIR
+    return bool(_flag_names(os.environ.get("PYTENSOR_FLAGS", "")) & {"base_compiledir", "compiledir"})
+
+
+def _flag_names(text: str) -> set[str]:
+    return {f.split("=", 1)[0].strip() for f in text.split(",") if f}
+
+
 def configure() -> None:
+    """Set pytensor's flags once per process. A second call must not read the flags the first
+    one wrote as the user's own choice of compile folder."""
+    global USER_CHOSE_COMPILEDIR
+    if USER_CHOSE_COMPILEDIR is not None:
+        return
     flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
-    names = {f.split("=", 1)[0].strip() for f in flags}
-    if not names & {"base_compiledir", "compiledir"}:
+    names = _flag_names(",".join(flags))
+    USER_CHOSE_COMPILEDIR = bool(names & {"base_compiledir", "compiledir"})
+    if not USER_CHOSE_COMPILEDIR:
         flags.append(f"base_compiledir={cache_dir() / 'pytensor'}")
     if "numba__fastmath" not in names:
         flags.append("numba__fastmath=False")
@@ -30,3 +50,21 @@ def configure() -> None:
 
         if "numba__fastmath" not in names:
             pytensor.config.numba__fastmath = False
+
+
+def check_cache_dir() -> "Path | None":
+    """The compile cache is usable: a writable folder (or creatable), with no comma in its
+    path (pytensor's flags are comma-separated: a comma would silently split the path).
+    Raises an :class:`InputError` naming ``BAYES_MSC_CACHE_DIR`` when it is set. Nothing to
+    check when ``PYTENSOR_FLAGS`` chooses pytensor's folder itself."""
+    from .errors import InputError, Location
+    from .fileio import check_output_dir
+
+    if user_chose_compiledir():
+        return None
+    path = cache_dir()
+    what = "BAYES_MSC_CACHE_DIR" if os.environ.get("BAYES_MSC_CACHE_DIR") else "compile cache"
+    if "," in str(path):
+        raise InputError(f"{path} contains a comma, which pytensor's flags cannot hold; choose another folder",
+                         Location(what))
+    return check_output_dir(path, what)

@@ -67,7 +67,10 @@ class CompiledAnalysis:
         import nutpie
 
         self._sync_initial_point()
-        return nutpie.sample(
+        # nutpie, left blocking, turns Ctrl-C into a silently truncated trace; waiting here
+        # lets the interrupt stop the run (the CLI exits 130) instead of ending in a crash
+        # on a half-sampled posterior.
+        background = nutpie.sample(
             self.compiled,
             chains=settings.chains,
             draws=settings.draws,
@@ -79,7 +82,21 @@ class CompiledAnalysis:
             save_warmup=False,
             progress_bar=progress_bar,
             return_raw_trace=raw_trace,
+            blocking=False,
         )
+        try:
+            return background.wait()
+        except KeyboardInterrupt:
+            background.cancel()
+            raise
+        except RuntimeError as exc:
+            if "initialization points failed" not in str(exc):
+                raise
+            from .errors import InputError
+
+            # every starting point has zero density: data or priors too extreme to sample from
+            raise InputError("the sampler found no starting point of finite density: some estimate, SE or "
+                             "prior is too extreme for this model (check the register and the spec)") from None
 
 
 def _cores() -> int:

@@ -25,6 +25,9 @@ import numpy as np
 import pandas as pd
 
 FAMILY_ALPHA = 0.05  # chance of any false calibration alarm across a run's parameters
+# Fewest posterior draws a rank may be computed among: with L draws a rank takes L + 1 values,
+# and the uniformity test has no power (one draw: every rank is 0 or 1) long before L = 1.
+MIN_RANK_DRAWS = 100
 
 # -- ranks and uniformity (pure numpy) -------------------------------------------------------
 
@@ -84,6 +87,7 @@ class SBCResult:
     date: str
     seconds: float
     spec: dict = field(default_factory=dict)  # the spec's settings, to say how another spec differs
+    register_hash: str = ""  # the register whose evidence the simulations were shaped like
 
     @property
     def passed(self) -> bool:
@@ -102,7 +106,8 @@ class SBCResult:
     def to_dict(self) -> dict:
         return {
             "analysis": self.analysis, "n": self.n, "parameters": list(self.parameters), "n_draws": self.n_draws,
-            "passed": self.passed, "verdict": self.verdict(), "spec_hash": self.spec_hash, "spec": self.spec, "date": self.date,
+            "passed": self.passed, "verdict": self.verdict(), "spec_hash": self.spec_hash, "spec": self.spec,
+            "register_hash": self.register_hash, "date": self.date,
             "seconds": self.seconds, "ranks": self.ranks.to_dict(orient="list"),
             "uniformity": {p: {"passed": u.passed, "max_outside": u.max_outside, "chi2_pvalue": u.chi2_pvalue,
                                "ecdf": u.ecdf.to_dict(orient="list")} for p, u in self.uniformity.items()},
@@ -170,9 +175,38 @@ def run_replicates(spec, data, indices, *, seed: int, thin: int, simulation_prio
     return rows
 
 
+def check_sbc_settings(spec, *, thin: int, chunk_size: int) -> None:
+    """Refuse settings that cannot give a calibration verdict, before any replicate runs."""
+    from .errors import InputError, Location
+
+    if chunk_size < 1:
+        raise InputError(f"must be at least 1 replicate per task, got {chunk_size}", Location("--chunk-size"))
+    if thin < 1:
+        raise InputError(f"must be at least 1, got {thin}", Location("--thin"))
+    kept = rank_draws(spec, thin)
+    if kept < MIN_RANK_DRAWS:
+        raise InputError(
+            f"{thin} keeps {kept} of {spec.sampler.chains * spec.sampler.draws} posterior draws for the ranks; "
+            f"at least {MIN_RANK_DRAWS} are needed (a smaller --thin, or more --draws)", Location("--thin"))
+
+
+def rank_draws(spec, thin: int) -> int:
+    """L: the draws each rank is computed among (every ``thin``-th of chains x draws)."""
+    return -(-spec.sampler.chains * spec.sampler.draws // thin)
+
+
+def journal_path(out, spec, register_hash: str, *, n: int, thin: int):
+    """Where finished replicates of this run stream to: the name holds the spec, the
+    register and the settings, so a rerun resumes only a run of the very same analysis."""
+    from pathlib import Path
+
+    out = Path(out)
+    return out.with_name(f"{out.name}.{spec.content_hash()[:12]}-data{register_hash[:12]}-n{n}-thin{thin}.partial.jsonl")
+
+
 def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 5, simulation_priors=None,
             progress=None, workers: int | None = None, scheduler: str | None = None, journal=None,
-            chunk_size: int = 10) -> SBCResult:
+            chunk_size: int = 10, register_hash: str | None = None) -> SBCResult:
     """SBC of ``spec``'s model on data shaped like its evidence.
 
     ``thin`` keeps every ``thin``-th draw so ranks are nearly independent draws (L =
@@ -189,6 +223,11 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 
         from .errors import InputError
 
         raise InputError("SBC covers the pooled model (dose_response = none); dose-response forms are not simulated")
+    check_sbc_settings(spec, thin=thin, chunk_size=chunk_size)
+    if register_hash is None:
+        from .api import load_data
+
+        register_hash = load_data(spec, data).content_hash
     start = time.perf_counter()
     chunks = [list(range(i, min(i + chunk_size, n))) for i in range(0, n, chunk_size)]
     rows, failures = run_tasks(
@@ -211,4 +250,5 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 
     tests = {name: uniformity(fractional_ranks(ranks[name].to_numpy(), n_draws, frac_rng), ci_prob=ci_prob, seed=seed)
              for name in names}
     return SBCResult(spec.name, n, names, ranks, n_draws, tests, spec.content_hash(),
-                     datetime.now(timezone.utc).date().isoformat(), time.perf_counter() - start, spec.to_dict())
+                     datetime.now(timezone.utc).date().isoformat(), time.perf_counter() - start, spec.to_dict(),
+                     register_hash)

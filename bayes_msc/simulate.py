@@ -58,18 +58,21 @@ def write_register(root, tables: dict[str, list[dict]]) -> "Path":
     the result loads with :func:`bayes_msc.load_register` like any user's register.
     """
     import csv
+    import io
     from pathlib import Path
 
     from .evidence.schema import TABLES
+    from .fileio import write_atomic
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     for table in TABLES:
-        with (root / table.file_name).open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(table.column_names))
-            writer.writeheader()
-            for record in tables.get(table.name, []):
-                writer.writerow({k: ("" if v is None else v) for k, v in record.items()})
+        buffer = io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, fieldnames=list(table.column_names))
+        writer.writeheader()
+        for record in tables.get(table.name, []):
+            writer.writerow({k: ("" if v is None else v) for k, v in record.items()})
+        write_atomic(root / table.file_name, buffer.getvalue())
     return root
 
 

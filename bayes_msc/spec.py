@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from .outcomes import Outcome
 
 from .errors import InputError, Location
+from .evidence.schema import PRODUCT_CLASSES
 from .paths import resolve_spec_path
 from .priors import PriorSet, priors_from_table
 
@@ -26,6 +28,11 @@ EVIDENCE_SETS = ("full", "seed")
 DOSE_RESPONSE_FORMS = ("none", "loglinear", "emax")
 DOSE_METRICS = ("per_infusion", "cumulative")
 BODY_WEIGHT_MODES = ("prior", "plugin")
+MAX_BODY_WEIGHT_KG = 500.0
+MAX_LOG_SD = 5.0
+MAX_DOSE = 1e4  # million cells/kg: a thousand times the largest dose any trial gave
+# Upper bounds on sampler settings: far above any useful run, below what overflows nutpie.
+SAMPLER_LIMITS = {"chains": 1024, "draws": 10_000_000, "tune": 10_000_000, "maxdepth": 30}
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,11 @@ class EvidenceSelection:
     oxygenation_day_window: tuple[int, int] = (3, 14)
     median_iqr_method: str = "wan2014"
     prefer: str = "arms"
+
+    def __post_init__(self):  # construction is the validation: no EvidenceSelection is invalid
+        for key in ("product_classes", "exclude_studies", "timepoint_window_days", "oxygenation_day_window"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+        _check_evidence(self, _CONSTRUCTED)
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,10 @@ class ModelSettings:
     measure: str = "log_ratio"
     unit: str = ""
 
+    def __post_init__(self):
+        object.__setattr__(self, "dose_grid", tuple(self.dose_grid))
+        _check_model(self, None, _CONSTRUCTED)
+
 
 MEASURE_KEYS = ("measure", "unit")  # read only by outcomes with ``reads_measure``
 
@@ -89,6 +105,9 @@ class DecisionSettings:
     clinically_meaningful_difference: float = 20.0
     benefit_direction: str = "increase"
 
+    def __post_init__(self):
+        _check_decision(self, _CONSTRUCTED)
+
 
 @dataclass(frozen=True)
 class SamplerSettings:
@@ -98,6 +117,9 @@ class SamplerSettings:
     target_accept: float = 0.95
     maxdepth: int = 10
     seed: int = 20261122
+
+    def __post_init__(self):
+        _check_sampler(self, _CONSTRUCTED)
 
 
 MEDIAN_IQR_METHODS = ("wan2014", "luo2018")
@@ -154,19 +176,17 @@ class AnalysisSpec:
     # -- overrides (each returns a new spec) ---------------------------------------------
     def with_sampler(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        sampler = replace(self.sampler, **changes)
-        _check_sampler(sampler, Location("command line"))
+        sampler = _located(lambda: replace(self.sampler, **changes), Location("command line"))
         return replace(self, sampler=sampler)
 
     def with_evidence(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        evidence = replace(self.evidence, **changes)
-        _check_evidence(evidence, Location("command line"))
+        evidence = _located(lambda: replace(self.evidence, **changes), Location("command line"))
         return replace(self, evidence=evidence)
 
     def with_model(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        model = replace(self.model, **changes)
+        model = _located(lambda: replace(self.model, **changes), Location("command line"))
         _check_model(model, self.outcome, Location("command line"))
         scale = replace(self, model=model).scale
         priors = self.priors if scale == self.scale else _default_priors(scale, self.priors)
@@ -190,8 +210,7 @@ class AnalysisSpec:
 
     def with_decision(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        decision = replace(self.decision, **changes)
-        _check_decision(decision, Location("command line"))
+        decision = _located(lambda: replace(self.decision, **changes), Location("command line"))
         return replace(self, decision=decision)
 
 
@@ -241,6 +260,10 @@ def load_spec(name_or_path: str | Path) -> AnalysisSpec:
     path = resolve_spec_path(name_or_path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", Location(str(path))) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the spec ({exc.strerror})", Location(str(path))) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML: {exc}", Location(str(path))) from None
     return spec_from_dict(raw, str(path))
@@ -253,6 +276,9 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
     for key in ("name", "outcome"):
         if not isinstance(raw.get(key), str):
             raise InputError("required text value missing", Location(where, field=key))
+    _check_name(raw["name"], Location(where, field="name"))
+    if "title" in raw and not isinstance(raw["title"], str):
+        raise InputError(f"expected text, got {raw['title']!r}", Location(where, field="title"))
     from .outcomes import known_outcomes
 
     outcomes = known_outcomes()
@@ -264,26 +290,15 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
         )
     model_keys = tuple(_model_table(ModelSettings(), outcomes[outcome].reads_measure))
     model = _section(ModelSettings, raw.get("model", {}), where, "model", model_keys)
-    model = replace(model, dose_grid=tuple(float(d) for d in model.dose_grid))
-    _check_model(model, outcome, Location(where))
+    _check_model(model, outcome, Location(where))  # the rules that need the outcome
     kind = outcomes[outcome].specialise(model)
     if "priors" not in raw:
         raise InputError("a [priors] table is required", Location(where, field="priors"))
     priors = priors_from_table(kind.prior_scale, raw["priors"], where)
     evidence = _section(EvidenceSelection, raw.get("evidence", {}), where, "evidence", kind.evidence_keys)
-    evidence = replace(
-        evidence,
-        product_classes=tuple(evidence.product_classes),
-        exclude_studies=tuple(evidence.exclude_studies),
-        timepoint_window_days=tuple(evidence.timepoint_window_days),
-        oxygenation_day_window=tuple(evidence.oxygenation_day_window),
-    )
-    _check_evidence(evidence, Location(where))
     priors = priors.with_dose_defaults(kind.prior_scale, model.dose_response)
     decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision", kind.decision_keys)
-    _check_decision(decision, Location(where))
     sampler = _section(SamplerSettings, raw.get("sampler", {}), where, "sampler")
-    _check_sampler(sampler, Location(where))
     return AnalysisSpec(
         name=raw["name"],
         outcome=outcome,
@@ -297,7 +312,24 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
     )
 
 
+# Where a settings object built directly (not from a file or the command line) went wrong;
+# :func:`_located` replaces it with the file or "command line".
+_CONSTRUCTED = Location("settings")
+
+
+def _located(build, where: Location):
+    """Build a settings object (its construction validates it); a failure names ``where``."""
+    try:
+        return build()
+    except InputError as exc:
+        if exc.location is None or exc.location.file != _CONSTRUCTED.file:
+            raise
+        raise InputError(exc.problem, replace(where, field=exc.location.field)) from None
+
+
 def _section(cls, table: Any, where: str, name: str, allowed: tuple[str, ...] | None = None):
+    """Read one ``[name]`` table into ``cls``: known keys only, each of its declared kind;
+    the object's construction checks ranges and choices."""
     if not isinstance(table, dict):
         raise InputError("must be a table", Location(where, field=name))
     defaults = cls()
@@ -315,57 +347,100 @@ def _section(cls, table: Any, where: str, name: str, allowed: tuple[str, ...] | 
             raise InputError(
                 f"expected {expected.__name__}, got {value!r}", Location(where, field=f"{name}.{key}")
             )
-    return replace(defaults, **{k: (float(v) if isinstance(known[k], float) else v) for k, v in table.items()})
+        if expected in (tuple, list):
+            _check_items(value, known[key], Location(where, field=f"{name}.{key}"))
+        elif expected is float and not math.isfinite(value):
+            raise InputError(f"must be a finite number, got {value!r}", Location(where, field=f"{name}.{key}"))
+    converted = {k: (float(v) if isinstance(known[k], float) else v) for k, v in table.items()}
+    converted.update({k: tuple(float(x) if isinstance(x, int | float) else x for x in v)
+                      for k, v in table.items() if isinstance(known[k], tuple) and known[k]
+                      and isinstance(known[k][0], float)})
+    return _located(lambda: replace(defaults, **converted), Location(where))
 
 
-def _check_model(m: ModelSettings, outcome: str, where: Location) -> None:
+def _check_items(values: list, default: tuple, where: Location) -> None:
+    """Every item of a list setting has the kind of the default's items (numbers or text)."""
+    kind = type(default[0]) if default else str
+    for item in values:
+        if kind is float:
+            ok = isinstance(item, int | float) and not isinstance(item, bool) and math.isfinite(item)
+        elif kind is int:
+            ok = isinstance(item, int) and not isinstance(item, bool)
+        else:
+            ok = isinstance(item, kind)
+        if not ok:
+            what = {float: "finite numbers", int: "whole numbers", str: "text"}.get(kind, kind.__name__)
+            raise InputError(f"must be a list of {what}, got {item!r}", where)
+    if kind is str and len(set(values)) != len(values):
+        raise InputError(f"lists {sorted(v for v in set(values) if values.count(v) > 1)[0]!r} twice", where)
+
+
+def _check_name(name: str, where: Location) -> None:
+    """An analysis name names files (``reports/<name>.html``): a plain name, never a path."""
+    if not name.strip():
+        raise InputError("must not be empty", where)
+    if any(ch in name for ch in "/\\") or name.startswith(".") or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise InputError(f"{name!r} must be a plain name (no path separators, leading dot or control characters)",
+                         where)
+
+
+def _check_model(m: ModelSettings, outcome: str | None, where: Location) -> None:
     def fail(field_name: str, problem: str):
         raise InputError(problem, replace(where, field=f"model.{field_name}"))
 
     if m.dose_response not in DOSE_RESPONSE_FORMS:
         fail("dose_response", f"unknown dose-response form {m.dose_response!r}; known: {', '.join(DOSE_RESPONSE_FORMS)}")
-    from .outcomes import get_outcome
+    if outcome is not None:  # the rules that need the outcome
+        from .outcomes import get_outcome
 
-    kind = get_outcome(outcome)
-    if m.dose_response != "none" and not kind.has_doses:
-        fail("dose_response", f"the {outcome} analysis has no doses; use mortality or oxygenation")
-    if kind.reads_measure and m.measure not in kind.measures:
-        fail("measure", f"must be one of {', '.join(kind.measures)}, got {m.measure!r}")
+        kind = get_outcome(outcome)
+        if m.dose_response != "none" and not kind.has_doses:
+            fail("dose_response", f"the {outcome} analysis has no doses; use mortality or oxygenation")
+        if kind.reads_measure and m.measure not in kind.measures:
+            fail("measure", f"must be one of {', '.join(kind.measures)}, got {m.measure!r}")
     if m.dose_metric not in DOSE_METRICS:
         fail("dose_metric", f"must be one of {', '.join(DOSE_METRICS)}, got {m.dose_metric!r}")
     if m.body_weight not in BODY_WEIGHT_MODES:
         fail("body_weight", f"must be one of {', '.join(BODY_WEIGHT_MODES)}, got {m.body_weight!r}")
-    if not m.body_weight_kg > 0:
-        fail("body_weight_kg", f"must be > 0, got {m.body_weight_kg}")
-    if not m.body_weight_log_sd > 0:
-        fail("body_weight_log_sd", f"must be > 0, got {m.body_weight_log_sd}")
-    if not m.reference_dose > 0:
-        fail("reference_dose", f"must be > 0, got {m.reference_dose}")
-    if not m.dose_grid or any(not d > 0 for d in m.dose_grid):
-        fail("dose_grid", "must be a list of doses > 0 (million cells/kg)")
+    # bounds wide enough for any real trial, narrow enough that no overflow reaches the sampler
+    if not 0 < m.body_weight_kg <= MAX_BODY_WEIGHT_KG:
+        fail("body_weight_kg", f"must be in (0, {MAX_BODY_WEIGHT_KG:g}] kg, got {m.body_weight_kg}")
+    if not 0 < m.body_weight_log_sd <= MAX_LOG_SD:
+        fail("body_weight_log_sd", f"must be in (0, {MAX_LOG_SD:g}], got {m.body_weight_log_sd}")
+    if not 0 < m.reference_dose <= MAX_DOSE:
+        fail("reference_dose", f"must be in (0, {MAX_DOSE:g}] million cells/kg, got {m.reference_dose}")
+    if not m.dose_grid or any(not 0 < d <= MAX_DOSE for d in m.dose_grid):
+        fail("dose_grid", f"must be a list of doses in (0, {MAX_DOSE:g}] (million cells/kg)")
 
 
 def _check_sampler(s: SamplerSettings, where: Location) -> None:
-    for key in ("chains", "draws", "tune", "maxdepth"):
-        if getattr(s, key) < 1:
-            raise InputError(f"must be >= 1, got {getattr(s, key)}", replace(where, field=f"sampler.{key}"))
-    if not 0.5 <= s.target_accept < 1:
+    for key, most in SAMPLER_LIMITS.items():
+        value = getattr(s, key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            raise InputError(f"must be a whole number in [1, {most:,}], got {value!r}",
+                             replace(where, field=f"sampler.{key}"))
+    if isinstance(s.target_accept, bool) or not 0.5 <= s.target_accept < 1:
         raise InputError(
             f"must be in [0.5, 1), got {s.target_accept}", replace(where, field="sampler.target_accept")
         )
-    if s.seed < 0:
-        raise InputError(f"must be >= 0, got {s.seed}", replace(where, field="sampler.seed"))
+    if isinstance(s.seed, bool) or not isinstance(s.seed, int) or not 0 <= s.seed < 2**63:
+        raise InputError(f"must be a whole number in [0, 2^63), got {s.seed!r}", replace(where, field="sampler.seed"))
 
 
 def _check_evidence(e: EvidenceSelection, where: Location) -> None:
+    unknown = [c for c in e.product_classes if c not in PRODUCT_CLASSES]
+    if unknown:
+        raise InputError(f"unknown product class {unknown[0]!r}; known: {', '.join(PRODUCT_CLASSES)}",
+                         replace(where, field="evidence.product_classes"))
     if e.evidence_set not in EVIDENCE_SETS:
         raise InputError(
             f"unknown evidence set {e.evidence_set!r}; known: {', '.join(EVIDENCE_SETS)}",
             replace(where, field="evidence.evidence_set"),
         )
     for key in ("timepoint_window_days", "oxygenation_day_window"):
-        lo, hi = (tuple(getattr(e, key)) + (None, None))[:2]
-        if not (isinstance(lo, int) and isinstance(hi, int) and 0 < lo <= hi):
+        window = tuple(getattr(e, key))
+        lo, hi = (window + (None, None))[:2]
+        if len(window) != 2 or any(isinstance(d, bool) or not isinstance(d, int) for d in window) or not 0 < lo <= hi:
             raise InputError(
                 "must be two whole days [first, last] with first <= last",
                 replace(where, field=f"evidence.{key}"),
@@ -380,6 +455,9 @@ def _check_evidence(e: EvidenceSelection, where: Location) -> None:
 
 
 def _check_decision(d: DecisionSettings, where: Location) -> None:
+    for key in ("clinically_meaningful_or", "baseline_risk", "ci_prob", "clinically_meaningful_difference"):
+        if not math.isfinite(getattr(d, key)):
+            raise InputError(f"must be a finite number, got {getattr(d, key)}", replace(where, field=f"decision.{key}"))
     if not 0 < d.baseline_risk < 1:
         raise InputError(f"must be in (0, 1), got {d.baseline_risk}", replace(where, field="decision.baseline_risk"))
     if not d.clinically_meaningful_or > 0:

@@ -106,7 +106,7 @@ def test_bad_spec_and_options_are_one_line_errors(tmp_path):
     assert_one_line_error(run_cli("fit", "nosuchanalysis"), "unknown analysis")
     assert_one_line_error(run_cli("fit", "mortality", "--prior", "optimistic"), "unknown prior preset")
     assert_one_line_error(run_cli("fit", "mortality", "--prior-param", "effect.sigma=-1"), "sigma must be > 0")
-    assert_one_line_error(run_cli("fit", "mortality", "--draws", "0"), "sampler.draws")
+    assert_one_line_error(run_cli("fit", "mortality", "--draws", "0"), "--draws", "at least 1")
 
 
 def test_data_show_lists_every_study_with_a_reason():

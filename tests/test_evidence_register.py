@@ -121,9 +121,13 @@ def test_missing_table_and_columns_are_named(register_copy):
 def test_missing_and_unknown_columns(register_copy):
     path = register_copy / "studies.csv"
     text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("label", "labl", 1), encoding="utf-8")
+    error = _error(register_copy)
+    assert error.location.field == "label" and "missing" in error.problem
+    # an optional column may be left out, but a misspelt one is unknown, with the likely name
     path.write_text(text.replace("n_total", "n_totl", 1), encoding="utf-8")
     error = _error(register_copy)
-    assert error.location.field == "n_total" and "missing" in error.problem
+    assert error.location.field == "n_totl" and "unknown" in error.problem and "'n_total'" in error.problem
 
 
 def test_arm_of_unknown_size_cannot_carry_an_arm_count(register_copy):

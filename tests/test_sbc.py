@@ -75,9 +75,9 @@ def test_sbc_mortality_partial_reports_keep_one_compiled_shape():
     from bayes_msc import sampling
 
     spec = bayes_msc.load_spec("mortality").with_sampler(chains=2, draws=100, tune=200)
-    run_sbc(spec, n=3, seed=1)  # compiles the padded shape once
+    run_sbc(spec, n=3, seed=1, thin=2)  # compiles the padded shape once (L = 100 draws per rank)
     before = sampling.COMPILE_COUNT["nutpie"]
-    result = run_sbc(spec, n=12, seed=2)
+    result = run_sbc(spec, n=12, seed=2, thin=2)
     assert sampling.COMPILE_COUNT["nutpie"] == before
     assert len(result.ranks) == 12 and set(result.parameters) == {"log_or", "tau"}
 
@@ -89,6 +89,11 @@ def test_a_saved_result_for_another_spec_is_flagged_in_the_report_with_what_diff
     saved = run_sbc(spec, path, n=4, seed=5, thin=3).to_dict()
     assert saved["spec"] == spec.to_dict()
     assert sbc_spec_mismatch(saved, spec) == ""
+    from bayes_msc.evidence.estimates import load_estimates
+
+    assert saved["register_hash"] == load_estimates(path).content_hash  # the data it was shaped like
+    assert sbc_spec_mismatch(saved, spec, saved["register_hash"]) == ""
+    assert "simulated from another register" in sbc_spec_mismatch(saved, spec, "f" * 64)
     other = spec.with_sampler(draws=spec.sampler.draws + 100, seed=99)
     note = sbc_spec_mismatch(saved, other)
     assert "computed for another spec" in note and "sampler.draws, sampler.seed" in note

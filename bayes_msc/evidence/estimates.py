@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import math
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import InputError, Location
+from ..fileio import write_atomic
 from . import derivations
 from .doses import NO_DOSE
 from .oxygenation import TERM_COLUMNS, OxygenationEvidence, build_oxygenation_evidence
-from .register import read_csv
+from .register import parse_number, read_csv
+from .schema import MIN_SPREAD as MIN_SE, QUALITY
 
 REQUIRED = ("study", "estimate", "se")
+MAX_MAGNITUDE = 1e6  # far beyond any real effect or SE on any scale; squares stay finite
 OPTIONAL = ("label", "source", "quality", "notes")
 
 
@@ -66,16 +69,19 @@ def load_estimates(path: str | Path) -> EstimateTable:
         if study in seen:
             raise InputError(f"duplicate study {study!r} (also row {seen[study]})", Location(shown, number, "study"))
         seen[study] = number
-        values = {}
-        for name in ("estimate", "se"):
-            try:
-                values[name] = float(row[name])
-            except ValueError:
-                raise InputError(f"{row[name]!r} is not a number", Location(shown, number, name)) from None
-            if not math.isfinite(values[name]):
-                raise InputError(f"{row[name]!r} is not a finite number", Location(shown, number, name))
+        values = {
+            "estimate": parse_number(row["estimate"], Location(shown, number, "estimate"), signed=True,
+                                     maximum=MAX_MAGNITUDE),
+            "se": parse_number(row["se"], Location(shown, number, "se"), signed=True, maximum=MAX_MAGNITUDE),
+        }
         if values["se"] <= 0:
             raise InputError(f"a standard error must be > 0, got {row['se']}", Location(shown, number, "se"))
+        if values["se"] < MIN_SE:  # 1/SE^2 must stay finite in the likelihood
+            raise InputError(f"a standard error must be at least {MIN_SE:g}, got {row['se']}",
+                             Location(shown, number, "se"))
+        if row.get("quality") and row["quality"] not in QUALITY:
+            raise InputError(f"{row['quality']!r} is not one of: {', '.join(QUALITY)}",
+                             Location(shown, number, "quality"))
         records.append({
             "study": study, **values, "label": row.get("label") or study,
             "source": row.get("source", ""), "quality": row.get("quality", ""), "notes": row.get("notes", ""),
@@ -165,8 +171,8 @@ def write_estimates(path, estimates, ses, studies=None) -> Path:
     """Write a ``study, estimate, se`` CSV (the normal-normal input), e.g. for a simulation."""
     path = Path(path)
     studies = list(studies) if studies is not None else [f"s{i + 1}" for i in range(len(estimates))]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(REQUIRED)
-        writer.writerows(zip(studies, estimates, ses))
-    return path
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(REQUIRED)
+    writer.writerows(zip(studies, estimates, ses))
+    return write_atomic(path, buffer.getvalue())

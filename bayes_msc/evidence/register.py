@@ -10,8 +10,12 @@ loaded partially.
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
+import io
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -20,6 +24,10 @@ import pandas as pd
 
 from ..errors import InputError, Location
 from .schema import STATISTIC_FIELDS, TABLES, Column, Table
+
+
+MAX_ARM_SIZE = 1e6  # the schema's bound on every count
+MAX_ALLOCATIONS = 10_000  # combinations of allowed arm sizes one study may have (each is enumerated)
 
 
 def default_data_dir() -> Path:
@@ -96,6 +104,36 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+# A decimal number as people and spreadsheets write it: no digit-group underscores ("4_7"
+# would be 47 to Python's int()), no hex; "12.0" is a whole number (pandas writes an integer
+# column with gaps that way).
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NOT_FINITE = re.compile(r"[+-]?(inf|infinity|nan)", re.IGNORECASE)
+
+
+def parse_number(text: str, where: Location, *, whole: bool = False, signed: bool = False,
+                 positive: bool = False, maximum: float = 1e6, minimum: float = 0.0) -> float | int:
+    """A finite number in range, from a cell's text, or an :class:`InputError` at ``where``."""
+    if _NOT_FINITE.fullmatch(text):
+        raise InputError(f"{text!r} is not a finite number", where)
+    if not _NUMBER.fullmatch(text):
+        raise InputError(f"{text!r} is not {'a whole number' if whole else 'a number'}", where)
+    value = float(text)
+    if not math.isfinite(value) or abs(value) > maximum:
+        raise InputError(f"{text} is out of range (at most {maximum:g} in size)", where)
+    if whole:
+        if not value.is_integer():
+            raise InputError(f"{text!r} is not a whole number", where)
+        value = int(value)
+    if value < 0 and not signed:
+        raise InputError(f"negative value {text} is impossible", where)
+    if positive and value == 0:
+        raise InputError("must be greater than 0", where)
+    if value != 0 and abs(value) < minimum:
+        raise InputError(f"{text} is too small (at least {minimum:g} in size)", where)
+    return value
+
+
 def _parse_cell(raw: str, column: Column, where: Location):
     text = raw.strip()
     if not text:
@@ -110,54 +148,88 @@ def _parse_cell(raw: str, column: Column, where: Location):
         if text not in column.choices:
             raise InputError(f"{text!r} is not one of: {', '.join(column.choices)}", where)
         return text
-    if column.kind == "int":
-        try:
-            value = int(text)
-        except ValueError:
-            raise InputError(f"{text!r} is not a whole number", where) from None
-    else:
-        try:
-            value = float(text)
-        except ValueError:
-            raise InputError(f"{text!r} is not a number", where) from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise InputError(f"{text!r} is not a finite number", where)
-    if value < 0 and not column.signed:
-        raise InputError(f"negative value {text} is impossible", where)
-    if column.positive and value == 0:
-        raise InputError("must be greater than 0", where)
-    return value
+    return parse_number(text, where, whole=column.kind == "int", signed=column.signed,
+                        positive=column.positive, maximum=column.maximum, minimum=column.minimum)
 
 
 def read_csv(path: Path, shown: str) -> tuple[bytes, csv.DictReader]:
-    """The file's bytes (for its content hash) and a reader over its UTF-8 rows."""
-    raw = path.read_bytes()
+    """The file's bytes (for its content hash) and a reader over its UTF-8 rows.
+
+    Records are split by the csv module's rules only: a line break inside a quoted cell, or
+    a U+2028 / U+0085 anywhere in a cell, stays in that cell (``str.splitlines`` would start
+    a new row there and every later row number would be wrong). A header that names a column
+    twice is refused: ``DictReader`` would silently keep the last copy.
+    """
+    if path.exists() and not path.is_file():
+        raise InputError("is not a file", Location(shown))
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", Location(shown)) from None
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", Location(shown)) from None
-    return raw, csv.DictReader(text.splitlines())
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", Location(shown)) from None
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), restkey=_EXTRA_CELLS)
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise InputError(f"not a readable CSV header ({exc})", Location(shown)) from None
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise InputError("column appears twice in the header", Location(shown, field=name))
+        seen.add(name)
+    return raw, _Records(reader, shown)
+
+
+_EXTRA_CELLS = "\0extra"
+
+
+class _Records:
+    """A ``DictReader`` that reports a row with more cells than the header, or text the csv
+    module cannot read (a NUL byte, a quote left open), as an error at that row."""
+
+    def __init__(self, reader: csv.DictReader, shown: str):
+        self._reader, self._shown = reader, shown
+        self.fieldnames = reader.fieldnames
+
+    def __iter__(self):
+        number = 0
+        while True:
+            number += 1
+            try:
+                row = next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise InputError(f"not readable as CSV ({exc})", Location(self._shown, number)) from None
+            if _EXTRA_CELLS in row:
+                raise InputError("row has more cells than the header", Location(self._shown, number))
+            yield row
 
 
 def _read_table(root: Path, table: Table) -> tuple[pd.DataFrame, bytes, list[Location]] | None:
     path = root / table.file_name
     shown = _display(path)
-    if not path.is_file():
+    if not path.exists():
         if table.required:
             raise InputError("required table is missing", Location(shown))
         return None
     raw, reader = read_csv(path, shown)
     header = reader.fieldnames or []
-    for name in table.column_names:
-        if name not in header:
-            raise InputError("required column is missing", Location(shown, field=name))
+    for column in table.columns:
+        # a column whose values may all be empty may also be left out (e.g. notes)
+        if column.required and column.name not in header:
+            raise InputError("required column is missing", Location(shown, field=column.name))
     for name in header:
         if name not in table.column_names:
-            raise InputError(f"unknown column (expected: {', '.join(table.column_names)})", Location(shown, field=name))
+            close = difflib.get_close_matches(name, table.column_names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InputError(f"unknown column ({hint}expected: {', '.join(table.column_names)})",
+                             Location(shown, field=name))
     records, seen = [], {}
     for number, row in enumerate(reader, start=1):
-        if None in row:  # more cells than header columns
-            raise InputError("row has more cells than the header", Location(shown, number))
         parsed = {c.name: _parse_cell(row.get(c.name) or "", c, Location(shown, number, c.name)) for c in table.columns}
         key = tuple(parsed[k] for k in table.key)
         if key in seen:
@@ -213,8 +285,15 @@ def _check_references(tables: dict[str, pd.DataFrame], rows: dict[str, list[Loca
             raise InputError("give either n or n_allowed, not both", _at(where, "n_allowed"))
         if not pd.isna(arm["n_allowed"]):
             parts = str(arm["n_allowed"]).split("|")
-            if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-                raise InputError(f"{arm['n_allowed']!r} must be whole numbers separated by |", _at(where, "n_allowed"))
+            if not all(p.strip().isascii() and p.strip().isdigit() and 0 < int(p) <= MAX_ARM_SIZE for p in parts):
+                raise InputError(f"{arm['n_allowed']!r} must be whole numbers from 1 to {MAX_ARM_SIZE:g} separated by |",
+                                 _at(where, "n_allowed"))
+    for sid, group in arms.groupby("study_id"):
+        options = [len(_allowed_sizes(arm)) or 1 for _, arm in group.iterrows()]
+        if math.prod(options) > MAX_ALLOCATIONS:
+            where = rows["arms"][group.index[group["n_allowed"].notna()][0]]
+            raise InputError(f"{sid}'s arms allow {math.prod(options):,} allocations; at most {MAX_ALLOCATIONS:,} are "
+                             "supported", _at(where, "n_allowed"))
     for sid, group in arms.groupby("study_id"):
         if group["n_allowed"].notna().any() and not _allocations(group, studies.loc[sid, "n_total"]):
             where = rows["arms"][group.index[group["n_allowed"].notna()][0]]
@@ -237,6 +316,9 @@ def _check_references(tables: dict[str, pd.DataFrame], rows: dict[str, list[Loca
         for arm_id in row_arms:
             if (sid, arm_id) not in arm_keys:
                 raise InputError(f"unknown arm {arm_id!r} of study {sid!r}", _at(where, "arms"))
+        if len(set(row_arms)) != len(row_arms):  # "msc+msc" would count that arm's patients twice
+            twice = next(a for a in row_arms if row_arms.count(a) > 1)
+            raise InputError(f"arm {twice!r} is listed twice", _at(where, "arms"))
         exact, low, high = row["deaths"], row["deaths_min"], row["deaths_max"]
         if not pd.isna(exact) and (not pd.isna(low) or not pd.isna(high)):
             raise InputError("give deaths or the bounds deaths_min/deaths_max, not both", _at(where, "deaths"))
@@ -271,6 +353,11 @@ def _check_oxygenation(tables, rows, studies, arm_keys) -> None:
             if pd.isna(row[field_name]):
                 raise InputError(f"a {row['statistic']} row needs {field_name}", _at(where, field_name))
         stat = row["statistic"]
+        if stat == "median_iqr" and not row["q1"] < row["q3"]:  # a zero-width IQR gives no SD
+            raise InputError(f"q1 {row['q1']} must be below q3 {row['q3']}", _at(where, "q3"))
+        if stat == "estimate_ci" and not row["ci_lower"] < row["ci_upper"]:
+            raise InputError(f"ci_lower {row['ci_lower']} must be below ci_upper {row['ci_upper']}",
+                             _at(where, "ci_upper"))
         if stat == "median_iqr" and not row["q1"] <= row["estimate"] <= row["q3"]:
             raise InputError(
                 f"median {row['estimate']} is not between q1 {row['q1']} and q3 {row['q3']}", _at(where, "estimate")

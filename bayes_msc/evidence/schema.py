@@ -19,6 +19,10 @@ DESIGNS = (
 )
 
 
+# The smallest SD or SE accepted anywhere: 1/SE^2 must stay finite in a normal likelihood.
+MIN_SPREAD = 1e-6
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -27,6 +31,12 @@ class Column:
     choices: tuple[str, ...] = ()
     positive: bool = False  # numbers must be > 0 (otherwise >= 0)
     signed: bool = False  # numbers may be negative (changes, differences, interval bounds)
+    # Largest magnitude accepted: far beyond any trial (a million patients, a million mmHg or
+    # million cells), small enough that sums, squares and logs stay finite in the model.
+    maximum: float = 1e6
+    # Smallest size a non-zero value may have (a spread: an SD or SE of 1e-300 makes the
+    # likelihood's precision infinite and the sampler cannot start).
+    minimum: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -142,8 +152,8 @@ OXYGENATION = Table(
         Column("timepoint", "text", required=True),
         Column("statistic", "enum", required=True, choices=OXYGENATION_STATISTICS),
         Column("estimate", "float", signed=True),  # mean, median or contrast estimate
-        Column("sd", "float", positive=True),
-        Column("se", "float", positive=True),
+        Column("sd", "float", positive=True, minimum=MIN_SPREAD),
+        Column("se", "float", positive=True, minimum=MIN_SPREAD),
         Column("q1", "float", signed=True),
         Column("q3", "float", signed=True),
         Column("ci_lower", "float", signed=True),

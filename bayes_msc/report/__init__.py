@@ -19,19 +19,20 @@ Modules: ``html`` (escaping, elements, page), ``figures`` (SVG figures), ``secti
 from __future__ import annotations
 
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..fileio import safe_file_name, write_atomic
 
 REPORTS_DIR = "reports"
 
 
 def default_report_path(spec) -> Path:
-    """``reports/<analysis>.html`` (relative to the working directory)."""
-    return Path(REPORTS_DIR) / f"{spec.name}.html"
+    """``reports/<analysis>.html`` (relative to the working directory); the name is made
+    safe first, so a spec named ``../../x`` still writes inside ``reports/``."""
+    return Path(REPORTS_DIR) / f"{safe_file_name(spec.name)}.html"
 
 
 def _register_for(result, register):
@@ -106,18 +107,10 @@ def render_report(
 
 
 def write_report(result, path: str | os.PathLike | None = None, **options: Any) -> Path:
-    """Render and write the report atomically (temporary file, then ``os.replace``)."""
+    """Render and write the report atomically (:func:`bayes_msc.fileio.write_atomic`)."""
     target = Path(path) if path is not None else default_report_path(result.spec)
     text = render_report(result, **options)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    finally:
-        Path(temp).unlink(missing_ok=True)
+    write_atomic(target, text)
     return target
 
 

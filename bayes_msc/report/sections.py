@@ -367,17 +367,22 @@ def sensitivity_table(ctx: ReportContext) -> Markup:
                  caption="Prior sensitivity: the key results under each alternative prior.")
 
 
-def sbc_spec_mismatch(sbc: dict, spec) -> str:
-    """What to say when a saved SBC result was computed for another spec ("" if for this one).
+def sbc_spec_mismatch(sbc: dict, spec, register_hash: str | None = None) -> str:
+    """What to say when a saved SBC result was computed for another spec or register ("" if
+    for this one).
 
     Calibration is a property of the model, priors, data shape and sampler settings, so a
     result for other settings is shown but not passed off as this fit's.
     """
+    saved_register = sbc.get("register_hash")
+    other_register = bool(register_hash and saved_register and saved_register != register_hash)
+    register_note = (f"This SBC result was simulated from another register, {saved_register[:12]}, not this "
+                     f"report's {register_hash[:12]}. " if other_register else "")
     if sbc.get("spec_hash") == spec.content_hash():
-        return ""
+        return register_note.strip()
     differing = spec.differences(sbc["spec"]) if sbc.get("spec") else []
     what = f" (it differs in: {', '.join(differing)})" if differing else ""
-    return (f"This SBC result was computed for another spec, {str(sbc.get('spec_hash'))[:12]}, not this report's "
+    return (f"{register_note}This SBC result was computed for another spec, {str(sbc.get('spec_hash'))[:12]}, not this report's "
             f"{spec.content_hash()[:12]}{what}. Run python -m bayes_msc sbc {spec.name} for this spec.")
 
 
@@ -409,7 +414,7 @@ def robustness_section(ctx: ReportContext) -> Markup:
     else:
         parts.append(para(badge(sbc["passed"], "CALIBRATED", "CALIBRATION FAILURE"),
                           f" SBC, N = {sbc['n']}, {sbc['date']}: {sbc['verdict']}"))
-        mismatch = sbc_spec_mismatch(sbc, ctx.spec)
+        mismatch = sbc_spec_mismatch(sbc, ctx.spec, ctx.result.evidence.register_hash)
         if mismatch:
             parts.append(para(mismatch, class_="note"))
         svg = figures.sbc_ecdf_plot({p: pd.DataFrame(u["ecdf"]) for p, u in sbc["uniformity"].items()})
