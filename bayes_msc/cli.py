@@ -31,7 +31,10 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("analysis", help="analysis name in models/ (e.g. mortality) or path to a spec .toml")
     p.add_argument("--data", metavar="DIR", help="evidence register directory (default: the embedded register); "
                    "normal_normal also takes a CSV file of study,estimate,se")
-    p.add_argument("--evidence", choices=("full", "seed"), help="full register (default) or the four seed trials")
+    p.add_argument("--evidence", metavar="SET",
+                   help="randomised (default: pool randomised trials only), all (all controlled evidence; "
+                        "non-randomised studies with a design-bias adjustment), seed (the seed documents' studies), "
+                        "or studies:ID1,ID2,... (a named list)")
     p.add_argument("--prior", action="append", metavar="NAME",
                    help="prior preset (repeatable), e.g. sceptical, halfnormal_1.0; or a family change "
                         "ROLE=FAMILY(PARAM=VALUE,...), e.g. 'heterogeneity=halfcauchy(beta=25)'")
@@ -103,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = data_sub.add_parser("show", help="per study: what enters each analysis, and why not")
     show.add_argument("directory", nargs="?", help="register directory (default: the embedded register)")
     show.add_argument("--analysis", default="mortality", help="analysis name or spec path (default mortality)")
-    show.add_argument("--evidence", choices=("full", "seed"))
+    show.add_argument("--evidence", metavar="SET", help="randomised (default), all, seed or studies:ID1,ID2,...")
 
     bench = sub.add_parser("bench", help="measure cold/warm fit time, sampler speed, sweeps and memory")
     bench.add_argument("--quick", action="store_true", help="one repeat, short sweeps (a few minutes)")
@@ -200,7 +203,8 @@ def _cmd_data(args) -> int:
 
     spec = resolve_spec(args.analysis, evidence=args.evidence)
     evidence = analysis_for(spec.outcome).build_evidence(register, spec)
-    print(render_inclusion(evidence.inclusion, f"{spec.name} ({spec.evidence.evidence_set} evidence): what enters and why"))
+    print(render_inclusion(evidence.inclusion, f"{spec.name} ({spec.evidence.evidence_set} evidence): what enters and why",
+                           bias_adjusted=spec.outcome == "mortality"))
     derived = getattr(evidence, "derived", None)
     if derived is not None and len(derived):
         from .display import render_derived

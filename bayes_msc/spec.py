@@ -20,7 +20,15 @@ from .paths import resolve_spec_path
 from .priors import PriorSet, priors_from_table
 
 OUTCOME_SCALES = {"mortality": "log_odds_ratio", "oxygenation": "mmhg", "normal_normal": "generic"}
-EVIDENCE_SETS = ("full", "seed")
+# Evidence sets (see bayes_msc.evidence.selection): pool randomised trials only (default), all
+# controlled evidence with a design-bias adjustment, the seed documents' studies, or a named
+# list "studies:ID1,ID2,...".
+EVIDENCE_SETS = ("randomised", "all", "seed")
+STUDY_LIST_PREFIX = "studies:"
+# How non-randomised studies enter the mortality model under an evidence set that admits them:
+# a design-specific bias with its own prior (three-level model), or a power prior that
+# down-weights their likelihood by model.power_prior_weight.
+NONRANDOMISED_METHODS = ("bias", "power_prior")
 DOSE_RESPONSE_FORMS = ("none", "loglinear", "emax")
 DOSE_METRICS = ("per_infusion", "cumulative")
 BODY_WEIGHT_MODES = ("prior", "plugin")
@@ -30,7 +38,7 @@ BODY_WEIGHT_MODES = ("prior", "plugin")
 class EvidenceSelection:
     """Which studies and arms enter the analysis."""
 
-    evidence_set: str = "full"  # "full" register, or "seed": the four seed trials alone
+    evidence_set: str = "randomised"  # "randomised", "all", "seed" or "studies:ID1,ID2"
     product_classes: tuple[str, ...] = ()  # cell-arm product classes admitted
     exclude_studies: tuple[str, ...] = ()
     # Mortality timepoint rule: the reported day inside this window closest to its start;
@@ -65,6 +73,12 @@ class ModelSettings:
     body_weight_log_sd: float = 0.2
     reference_dose: float = 1.0  # the dose at which the headline effect is stated
     dose_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
+    # Non-randomised studies (evidence sets other than "randomised"): "bias" adds a design-
+    # specific bias and extra heterogeneity (priors design_bias, design_heterogeneity);
+    # "power_prior" raises their likelihood to power_prior_weight in [0, 1] (model data: a
+    # new weight does not recompile).
+    nonrandomised: str = "bias"
+    power_prior_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -291,6 +305,10 @@ def _check_model(m: ModelSettings, outcome: str, where: Location) -> None:
         fail("reference_dose", f"must be > 0, got {m.reference_dose}")
     if not m.dose_grid or any(not d > 0 for d in m.dose_grid):
         fail("dose_grid", "must be a list of doses > 0 (million cells/kg)")
+    if m.nonrandomised not in NONRANDOMISED_METHODS:
+        fail("nonrandomised", f"must be one of {', '.join(NONRANDOMISED_METHODS)}, got {m.nonrandomised!r}")
+    if not 0 <= m.power_prior_weight <= 1:
+        fail("power_prior_weight", f"must be in [0, 1], got {m.power_prior_weight}")
 
 
 def _check_sampler(s: SamplerSettings, where: Location) -> None:
@@ -306,9 +324,16 @@ def _check_sampler(s: SamplerSettings, where: Location) -> None:
 
 
 def _check_evidence(e: EvidenceSelection, where: Location) -> None:
-    if e.evidence_set not in EVIDENCE_SETS:
+    listed = e.evidence_set.startswith(STUDY_LIST_PREFIX)
+    if e.evidence_set not in EVIDENCE_SETS and not listed:
         raise InputError(
-            f"unknown evidence set {e.evidence_set!r}; known: {', '.join(EVIDENCE_SETS)}",
+            f"unknown evidence set {e.evidence_set!r}; known: {', '.join(EVIDENCE_SETS)}, "
+            f"or {STUDY_LIST_PREFIX}ID1,ID2,... (a named list of studies)",
+            replace(where, field="evidence.evidence_set"),
+        )
+    if listed and not any(part.strip() for part in e.evidence_set[len(STUDY_LIST_PREFIX):].split(",")):
+        raise InputError(
+            f"{STUDY_LIST_PREFIX} needs at least one study id, e.g. {STUDY_LIST_PREFIX}lanzoni2021,monsel2022",
             replace(where, field="evidence.evidence_set"),
         )
     for key in ("timepoint_window_days", "oxygenation_day_window"):

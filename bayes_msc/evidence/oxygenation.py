@@ -29,7 +29,9 @@ from ..spec import AnalysisSpec
 from . import derivations
 from .doses import arm_dose
 from .register import Register
-from .selection import dose_check, evidence_set_studies, excluded_class, inclusion_entry, listing_exclusion, worst_quality
+from .selection import (
+    design_exclusion, dose_check, evidence_set_studies, excluded_class, inclusion_entry, listing_exclusion, worst_quality,
+)
 
 # Measures that can enter a PaO2/FiO2 analysis, and why the others cannot.
 USABLE_MEASURES = ("pf_ratio", "sf_ratio")
@@ -126,6 +128,8 @@ def _derive_row(row: pd.Series, n: int | None, method: str) -> dict:
         se = derivations.se_from_p(float(row["estimate"]), float(row["p_value"]), bound=bound)
         steps.append(se)
         estimate = float(row["estimate"])
+    elif stat == "estimate_no_spread":
+        raise InputError("no SD, IQR, CI or P value reported (spread NOT FOUND): no standard error can be derived")
     else:  # direction_only never reaches here
         raise InputError(f"statistic {stat!r} carries no numbers")
     se_value = float(row["se"]) if stat == "mean_se" else se.value
@@ -157,6 +161,8 @@ def source_numbers(row: pd.Series) -> str:
         return f"{row['estimate']:g} ({prob:.0%} CI {row['ci_lower']:g}, {row['ci_upper']:g})"
     if stat == "estimate_p":
         return f"{row['estimate']:g} (P {row['p_relation'] or '='} {row['p_value']:g})"
+    if stat == "estimate_no_spread":
+        return f"{row['estimate']:g} (no spread reported; mean or median not stated){n}"
     return "direction only"
 
 
@@ -264,6 +270,9 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
                 entry["reason"] = problem
                 continue
             flags += [flag] if flag else []
+        entry["reason"] = design_exclusion(study, selection)
+        if entry["reason"]:
+            continue
         study_index = len(included)
         details, qualities, sources = [], [], []
         for _, row in chosen.iterrows():
