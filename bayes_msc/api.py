@@ -69,8 +69,9 @@ def _mortality_analysis() -> Analysis:
         build_model=build_mortality_model,
         derive=derive,
         decide=decide,
-        diagnostic_vars=("log_or", "tau", "baseline_logit", "study_effect_z", "study_log_or", *DOSE_VARS),
-        summary_vars=("log_or", "tau", "study_log_or", "log_or_new", *DOSE_VARS[:3]),
+        diagnostic_vars=("log_or", "tau", "baseline_logit", "study_effect_z", "study_log_or", *DOSE_VARS,
+                         "design_bias", "design_kappa"),
+        summary_vars=("log_or", "tau", "study_log_or", "log_or_new", *DOSE_VARS[:3], "design_bias", "design_kappa"),
         pointwise=pointwise_log_density,
     )
 
@@ -247,10 +248,15 @@ def load_data(spec: AnalysisSpec, data: Any = None):
 
 
 def fit_spec(
-    spec: AnalysisSpec, register: "Register | None" = None, *, evidence: Any = None, progress_bar: bool = False
+    spec: AnalysisSpec, register: "Register | None" = None, *, evidence: Any = None, progress_bar: bool = False,
+    compare_designs: bool = True,
 ) -> FitResult:
     """Run the pipeline for a resolved spec on a register, or on pre-built ``evidence``
-    (simulated, or masked for leave-one-study-out)."""
+    (simulated, or masked for leave-one-study-out).
+
+    ``compare_designs``: when non-randomised studies entered (mortality), also refit with them
+    masked and record how far they moved P(OR < 1) (``result.design_shift``).
+    """
     from .diagnostics import diagnose
     from .sampling import add_pointwise_groups, compile_analysis
 
@@ -294,4 +300,13 @@ def fit_spec(
         dose = dose_response(tree["posterior"].to_dataset(), inputs, spec)
     timings["postprocess"] = time.perf_counter() - start
     summary_vars = tuple(v for v in parts.summary_vars if v in present)
-    return FitResult(spec, evidence, tree, diagnostics, decisions, summary_vars, timings, dose)
+    result = FitResult(spec, evidence, tree, diagnostics, decisions, summary_vars, timings, dose)
+    if compare_designs:
+        from dataclasses import replace
+
+        from .provenance import design_shift
+
+        shift = design_shift(spec, evidence, result)
+        if shift is not None:
+            result = replace(result, design_shift=shift)
+    return result

@@ -82,7 +82,7 @@ def _design_lines(result) -> list[str]:
     lines = [f"designs: {sentence}"] if sentence else []
     shift = getattr(result, "design_shift", None)
     if shift is not None:
-        lines.append(_wrap(shift.sentence()).strip())
+        lines.append(shift.sentence())
     return lines
 
 

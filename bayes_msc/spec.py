@@ -172,7 +172,8 @@ class AnalysisSpec:
         changes = {k: v for k, v in changes.items() if v is not None}
         evidence = replace(self.evidence, **changes)
         _check_evidence(evidence, Location("command line"))
-        return replace(self, evidence=evidence)
+        priors = self.priors.with_bias_defaults(self.scale, evidence.evidence_set)
+        return replace(self, evidence=evidence, priors=priors)
 
     def with_model(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -182,7 +183,8 @@ class AnalysisSpec:
         return replace(self, model=model, priors=priors)
 
     def with_priors(self, priors: PriorSet) -> "AnalysisSpec":
-        return replace(self, priors=priors.with_dose_defaults(self.scale, self.model.dose_response))
+        priors = priors.with_dose_defaults(self.scale, self.model.dose_response)
+        return replace(self, priors=priors.with_bias_defaults(self.scale, self.evidence.evidence_set))
 
     def with_decision(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -247,6 +249,7 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
     model = replace(model, dose_grid=tuple(float(d) for d in model.dose_grid))
     _check_model(model, outcome, Location(where))
     priors = priors.with_dose_defaults(OUTCOME_SCALES[outcome], model.dose_response)
+    priors = priors.with_bias_defaults(OUTCOME_SCALES[outcome], evidence.evidence_set)
     decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision", DECISION_KEYS[outcome])
     _check_decision(decision, Location(where))
     sampler = _section(SamplerSettings, raw.get("sampler", {}), where, "sampler")
