@@ -1,0 +1,185 @@
+"""Design-aware evidence: selection by allocation class, the bias-adjusted and power-prior
+models on simulated registers with a known design bias, and decision by provenance."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_msc
+from bayes_msc import sampling
+from bayes_msc.api import fit_spec
+from bayes_msc.errors import InputError
+from bayes_msc.evidence.mortality import MortalityEvidence, build_mortality_evidence
+from bayes_msc.evidence.selection import design_sentence
+from bayes_msc.provenance import provenance_levels, study_provenance
+from bayes_msc.simulate import simulate_mortality_evidence
+from bayes_msc.spec import load_spec
+
+NONRANDOMISED = ("shu2020", "xu2021", "chen2020", "haberle2021", "leng2020", "meng2020", "gregoire2022")
+
+
+# -- selection on the embedded register (no sampling) ---------------------------------------
+
+
+def _inclusion(evidence_set: str):
+    spec = load_spec("mortality").with_evidence(evidence_set=evidence_set)
+    evidence = build_mortality_evidence(bayes_msc.load_register(), spec)
+    return evidence, evidence.inclusion.set_index("study_id")
+
+
+def test_default_pools_randomised_trials_only_and_says_why_the_others_are_out():
+    evidence, inclusion = _inclusion("randomised")
+    assert load_spec("mortality").evidence.evidence_set == "randomised"
+    assert "zhu2021" in evidence.studies and "shu2020" not in evidence.studies
+    assert set(evidence.allocations) == {"randomised"}
+    for study in NONRANDOMISED:
+        assert inclusion.loc[study, "reason"].startswith("design:"), study
+    assert design_sentence(evidence.inclusion) == "11 randomised trials; 7 non-randomised studies not pooled: design"
+
+
+def test_all_evidence_admits_the_non_randomised_studies_with_their_class():
+    evidence, _ = _inclusion("all")
+    allocation = dict(zip(evidence.studies, evidence.allocations))
+    assert set(NONRANDOMISED) <= set(evidence.studies)
+    assert allocation["gregoire2022"] == "historical_or_matched" and allocation["shu2020"] == "nonrandomised_concurrent"
+    # Grégoire's day-28 count (inside the window) enters, not its day-60 one
+    assert set(evidence.exact.loc[evidence.exact["study_id"] == "gregoire2022", "deaths"]) == {0, 5}
+    assert design_sentence(evidence.inclusion).startswith("11 randomised trials; 7 non-randomised controlled studies")
+
+
+def test_named_study_list_and_its_errors():
+    evidence, inclusion = _inclusion("studies:zhu2021,shu2020")
+    assert evidence.studies == ("shu2020", "zhu2021") and len(inclusion) == 2
+    with pytest.raises(InputError, match="nosuch2020"):
+        _inclusion("studies:zhu2021,nosuch2020")
+    with pytest.raises(InputError, match="at least one study"):
+        load_spec("mortality").with_evidence(evidence_set="studies:")
+    with pytest.raises(InputError, match="unknown evidence set"):
+        load_spec("mortality").with_evidence(evidence_set="full")
+
+
+def test_design_bias_priors_exist_only_where_non_randomised_studies_can_enter():
+    spec = load_spec("mortality")
+    assert spec.priors.design_bias is None
+    wide = spec.with_evidence(evidence_set="all")
+    assert wide.priors.names["design_bias"] == "bias_neutral_0.5"
+    assert wide.priors.design_heterogeneity is not None
+    assert wide.with_evidence(evidence_set="randomised").priors.design_bias is None
+    assert load_spec("oxygenation").with_evidence(evidence_set="all").priors.design_bias is None
+
+
+def test_cli_data_show_lists_allocation_classes(capsys):
+    from bayes_msc.cli import main
+
+    assert main(["data", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "11 randomised trials; 7 non-randomised studies not pooled: design" in out
+    assert "Shu 2020 (nonrandomised_concurrent): excluded" in out
+    assert "Grégoire 2022 (historical_or_matched): excluded" in out
+
+
+def test_provenance_counts_arm_sizes_as_well_as_deaths():
+    spec = load_spec("mortality").with_evidence(evidence_set="all")
+    register = bayes_msc.load_register()
+    evidence = build_mortality_evidence(register, spec)
+    provenance = study_provenance(register, evidence)
+    assert provenance["bowdish2023"] == "primary"
+    assert provenance["zhu2021"] == "inferred"  # deaths primary (Table 4), arm sizes inferred
+    assert provenance["lanzoni2021"] == "inferred"
+    levels = dict(provenance_levels(provenance, {"shu2020"}))
+    assert "bowdish2023" in levels["primary numbers only"] and "zhu2021" not in levels["+ secondary"]
+    assert "zhu2021" in levels["+ inferred"] and "shu2020" not in levels["+ assumption"]
+    assert levels["+ non-randomised designs"] == set(evidence.studies)
+
+
+# -- simulated registers with a known design bias ---------------------------------------------
+
+
+def mixed_design_evidence(*, log_or: float, bias: float, seed: int, n: int = 150) -> MortalityEvidence:
+    """Four randomised and four non-randomised two-arm trials; the non-randomised ones'
+    effect is ``log_or + bias`` (simulated with the project's own generator, design by design)."""
+    sizes = [(n, n)] * 4
+    baselines = [-1.0, -0.6, -0.9, -0.7]
+    parts = [
+        simulate_mortality_evidence(sizes, log_or=log_or, tau=0.05, baseline_logit=baselines, seed=seed),
+        simulate_mortality_evidence(sizes, log_or=log_or + bias, tau=0.05, baseline_logit=baselines, seed=seed + 1),
+    ]
+    studies, arms, exact, inclusion = [], [], [], []
+    for k, part in enumerate(parts):
+        rename = {s: f"{'rct' if k == 0 else 'nrs'}{s}" for s in part.studies}
+        arm_offset = sum(len(a) for a in arms)
+        study_offset = len(studies)
+        studies += [rename[s] for s in part.studies]
+        arms.append(part.arms.assign(study_id=part.arms["study_id"].map(rename),
+                                     study_index=part.arms["study_index"] + study_offset))
+        exact.append(part.exact.assign(study_id=part.exact["study_id"].map(rename),
+                                       arm_index=part.exact["arm_index"] + arm_offset))
+        inclusion.append(part.inclusion.assign(study_id=part.inclusion["study_id"].map(rename),
+                                               allocation="randomised" if k == 0 else "nonrandomised_concurrent"))
+    allocations = ("randomised",) * 4 + ("nonrandomised_concurrent",) * 4
+    return MortalityEvidence(tuple(studies), pd.concat(arms, ignore_index=True), pd.concat(exact, ignore_index=True),
+                             (), pd.concat(inclusion, ignore_index=True), f"mixed-{seed}", allocations)
+
+
+def randomised_only(evidence: MortalityEvidence) -> MortalityEvidence:
+    keep = [s for s, a in zip(evidence.studies, evidence.allocations) if a == "randomised"]
+    arms = evidence.arms[evidence.arms["study_id"].isin(keep)].reset_index(drop=True)
+    exact = evidence.exact[evidence.exact["study_id"].isin(keep)].reset_index(drop=True)
+    return replace(evidence, studies=tuple(keep), arms=arms, exact=exact, allocations=("randomised",) * len(keep),
+                   inclusion=evidence.inclusion[evidence.inclusion["study_id"].isin(keep)])
+
+
+def _mean_and_se(result) -> tuple[float, float]:
+    from bayes_msc.decisions import probability  # noqa: F401  (same MCSE machinery as P(benefit))
+    import arviz as az
+
+    draws = result.posterior["log_or"]
+    summary = az.summary(result.tree, var_names=["log_or"], ci_prob=0.95, ci_kind="eti", round_to="none")
+    return float(draws.mean()), float(summary["mcse_mean"].iloc[0])
+
+
+@pytest.fixture(scope="module")
+def all_spec():
+    return load_spec("mortality").with_evidence(evidence_set="all").with_sampler(chains=2, draws=1000, tune=700, seed=3)
+
+
+TRUE_LOG_OR, TRUE_BIAS = -0.4, -0.7
+
+
+@pytest.mark.slow
+def test_bias_model_recovers_a_known_design_bias(all_spec):
+    evidence = mixed_design_evidence(log_or=TRUE_LOG_OR, bias=TRUE_BIAS, seed=21)
+    spec = all_spec.with_priors(all_spec.priors.with_parameter("design_bias", "sigma", 1.0))
+    result = fit_spec(spec, evidence=evidence, compare_designs=False)
+    bias = result.posterior["design_bias"].values.ravel()
+    lower, upper = np.quantile(bias, [0.025, 0.975])
+    assert lower < TRUE_BIAS < upper
+    assert upper < 0  # the data, not the prior (Normal(0, 1)), place it: the interval excludes no bias
+    pooled = result.decisions.pooled_or
+    assert pooled.lower < np.exp(TRUE_LOG_OR) < pooled.upper
+    checks = {c.name: c for c in result.diagnostics.checks}
+    assert checks["divergences"].value == 0 and checks["R-hat"].passed
+
+
+@pytest.mark.slow
+def test_power_prior_weight_one_pools_everything_and_zero_keeps_the_randomised_trials(all_spec):
+    evidence = mixed_design_evidence(log_or=TRUE_LOG_OR, bias=TRUE_BIAS, seed=22)
+    power = all_spec.with_model(nonrandomised="power_prior", power_prior_weight=1.0)
+    full_weight = fit_spec(power, evidence=evidence, compare_designs=False)
+    before = sampling.COMPILE_COUNT["nutpie"]
+    zero_weight = fit_spec(power.with_model(power_prior_weight=0.0), evidence=evidence, compare_designs=False)
+    assert sampling.COMPILE_COUNT["nutpie"] == before  # the weight is data: no recompile
+
+    as_randomised = replace(evidence, allocations=("randomised",) * 8)
+    pooled_all = fit_spec(all_spec, evidence=as_randomised, compare_designs=False)
+    rct_only = fit_spec(all_spec, evidence=randomised_only(evidence), compare_designs=False)
+    for weighted, reference in ((full_weight, pooled_all), (zero_weight, rct_only)):
+        (m1, se1), (m2, se2) = _mean_and_se(weighted), _mean_and_se(reference)
+        assert abs(m1 - m2) < 4 * np.hypot(se1, se2), (m1, m2, se1, se2)
+    # and the two references differ by far more than that: the test can tell them apart
+    (a, _), (b, _) = _mean_and_se(pooled_all), _mean_and_se(rct_only)
+    assert abs(a - b) > 0.15
