@@ -183,3 +183,62 @@ def test_power_prior_weight_one_pools_everything_and_zero_keeps_the_randomised_t
     # and the two references differ by far more than that: the test can tell them apart
     (a, _), (b, _) = _mean_and_se(pooled_all), _mean_and_se(rct_only)
     assert abs(a - b) > 0.15
+
+
+# -- a continuous outcome reported without any spread ------------------------------------------
+
+
+def test_martinez_munoz_enters_with_a_borrowed_sd_and_a_stated_assumption():
+    from bayes_msc.evidence.oxygenation import build_oxygenation_evidence
+
+    evidence = build_oxygenation_evidence(bayes_msc.load_register(), load_spec("oxygenation"))
+    assert evidence.studies == ("monsel2022", "martinezmunoz2024")
+    terms = evidence.terms.set_index(["study_id", "arm"])
+    assert terms.loc[("martinezmunoz2024", "msc"), "estimate"] == 83.3
+    assert terms.loc[("martinezmunoz2024", "control"), "estimate"] == 57.6
+    assert terms["sd_missing"].astype(bool).sum() == 2 and not terms.loc["monsel2022", "sd_missing"].any()
+    # the SDs it borrows from: Monsel's arm SDs from their IQRs (Wan 2014), days 7 and 14
+    assert len(evidence.reported_sds) == 4 and 50 < min(evidence.reported_sds) < max(evidence.reported_sds) < 120
+    entry = evidence.inclusion.set_index("study_id").loc["martinezmunoz2024"]
+    assert entry["quality"] == "assumption" and "analysed as a mean (assumption)" in entry["reason"]
+
+
+def test_borrowed_sd_is_learnt_from_the_reported_sds_not_the_plug_in():
+    """A study whose SD is missing, with many reported SDs tightly around the true SD, gives
+    the same pooled effect as the same study with its true SE, although the SE column it
+    carries (a display plug-in) is deliberately wrong."""
+    from bayes_msc.evidence.estimates import EstimateTable  # noqa: F401  (the normal-normal path stays unchanged)
+    from bayes_msc.evidence.oxygenation import OxygenationEvidence, TERM_COLUMNS
+
+    rng = np.random.default_rng(4)
+    true_sd, n = 80.0, 10
+    rows = []
+    for j, (sid, nc, effect) in enumerate((("a", 40.0, 20.0), ("b", 50.0, 35.0), ("c", 45.0, 30.0))):
+        for arm, treated in (("msc", 1), ("control", 0)):
+            rows.append({"study_id": sid, "study_index": j, "kind": "arm", "arm": arm, "comparator": "",
+                         "treated": treated, "estimate": nc + treated * effect, "se": true_sd / np.sqrt(n),
+                         "se_is_bound": False, "day": 7, "timepoint": "day 7", "derivation": "", "quality": "primary",
+                         "source": "test", "dose": None, "sd_missing": False, "n": n})
+    known = pd.DataFrame(rows, columns=TERM_COLUMNS)
+    missing = known.copy()
+    last = missing["study_id"] == "c"
+    missing.loc[last, "sd_missing"] = True
+    missing.loc[last, "se"] = 1.0  # a wrong plug-in: the model must not use it
+    inclusion = pd.DataFrame({"study_id": ["a", "b", "c"], "label": ["a", "b", "c"], "status": "included"})
+    reported = tuple(true_sd * np.exp(0.03 * rng.standard_normal(40)))
+    spec = load_spec("oxygenation").with_sampler(chains=2, draws=1000, tune=1000, seed=9)
+    results = [
+        fit_spec(spec, evidence=OxygenationEvidence(("a", "b", "c"), terms, pd.DataFrame(), inclusion, "t",
+                                                    reported_sds=reported))
+        for terms in (known, missing)
+    ]
+    assert "borrowed_sd" in results[1].posterior and "borrowed_sd" not in results[0].posterior
+    borrowed = results[1].posterior["borrowed_sd"].values.ravel()
+    assert 0.9 * true_sd < np.median(borrowed) < 1.1 * true_sd
+    (m1, se1), (m2, se2) = (
+        (float(r.posterior["mu"].mean()), float(r.summary(["mu"])["mcse_mean"].iloc[0])) for r in results
+    )
+    assert abs(m1 - m2) < 4 * np.hypot(se1, se2) + 1.0, (m1, m2)
+    # study c's own effect is as uncertain as with its true SE (the plug-in 1.0 would make it ~25x surer)
+    spread = [float(r.posterior["study_effect"].sel(study="c").std()) for r in results]
+    assert 0.85 < spread[1] / spread[0] < 1.2, spread

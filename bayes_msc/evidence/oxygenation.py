@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -46,7 +47,7 @@ MASKED_SE = 1.0e6
 
 TERM_COLUMNS = [
     "study_id", "study_index", "kind", "arm", "comparator", "treated", "estimate", "se",
-    "se_is_bound", "day", "timepoint", "derivation", "quality", "source", "dose",
+    "se_is_bound", "day", "timepoint", "derivation", "quality", "source", "dose", "sd_missing", "n",
 ]
 
 
@@ -73,6 +74,9 @@ class OxygenationEvidence:
     inclusion: pd.DataFrame
     register_hash: str
     natural_course: bool = True  # False: contrasts only (the classic normal-normal model)
+    # SDs of PaO2/FiO2 changes the register reports (mmHg): the data the model's hierarchical
+    # prior for a missing SD (Martínez-Muñoz 2024) learns from; see reported_change_sds.
+    reported_sds: tuple[float, ...] = ()
 
     @property
     def n_studies(self) -> int:
@@ -81,7 +85,10 @@ class OxygenationEvidence:
     def masked(self, study_ids) -> "OxygenationEvidence":
         """The same terms with the named studies' information removed (shapes unchanged)."""
         terms = self.terms.copy()
-        terms.loc[terms["study_id"].isin(set(study_ids)), "se"] = MASKED_SE
+        hit = terms["study_id"].isin(set(study_ids))
+        terms.loc[hit, "se"] = MASKED_SE
+        if "sd_missing" in terms:  # a masked term stops borrowing an SD (same layout): its huge SE stands
+            terms["sd_borrow_active"] = ~hit & terms.get("sd_borrow_active", pd.Series(True, index=terms.index)).astype(bool)
         return replace(self, terms=terms)
 
 
@@ -193,6 +200,48 @@ def _arm_size(arms: pd.DataFrame, row: pd.Series) -> int | None:
     return None if pd.isna(size) else int(size)
 
 
+def reported_change_sds(register: Register, method: str) -> tuple[float, ...]:
+    """The SD of every PaO2/FiO2 change the register reports with a spread (any timepoint,
+    used or not): a mean's SD, an SE times sqrt(n), or an IQR's SD (Wan 2014). The data from
+    which a trial without any spread borrows its SD (Cochrane Handbook 6.5.2.8 imputes one
+    fixed SD; the model instead learns their distribution and carries its uncertainty)."""
+    table = register.oxygenation
+    rows = table[(table["measure"] == "pf_ratio") & (table["quantity"] == "change_from_baseline")
+                 & table["comparator"].isna()]
+    sds = []
+    for _, row in rows.iterrows():
+        arms = register.arms[register.arms["study_id"] == row["study_id"]].set_index("arm_id")
+        n = _arm_size(arms, row)
+        if row["statistic"] == "mean_sd":
+            sds.append(float(row["sd"]))
+        elif row["statistic"] == "mean_se" and n:
+            sds.append(float(row["se"]) * math.sqrt(n))
+        elif row["statistic"] == "median_iqr" and n:
+            sds.append(derivations.sd_from_iqr(float(row["q1"]), float(row["q3"]), n).value)
+    return tuple(sds)
+
+
+def _no_spread_term(row: pd.Series, n: int | None, reported_sds: tuple[float, ...]) -> dict:
+    """A central value without any spread: its SD becomes a model parameter (see
+    :mod:`bayes_msc.models.continuous`); ``se`` holds a plug-in (median reported SD / sqrt(n))
+    only for displays and simulations."""
+    if not reported_sds:
+        raise InputError("no SD, IQR, CI or P value reported, and no other trial reports an SD to borrow from")
+    if n is None:
+        raise InputError("no spread reported and the group size is unknown: no SD can be borrowed")
+    plug_in = float(np.median(reported_sds)) / math.sqrt(n)
+    return {
+        "estimate": float(row["estimate"]), "se": plug_in, "se_is_bound": False, "sd_missing": True, "n": n,
+        "derivation": (
+            f"no SD, IQR, CI or P value reported: the SD is a model parameter with a hierarchical prior learnt "
+            f"from the {len(reported_sds)} reported SDs of PaO2/FiO2 changes (plug-in SE for display: median "
+            f"SD {np.median(reported_sds):.1f} / sqrt({n}) = {plug_in:.2f}); mean or median not stated: "
+            "analysed as a mean (an assumption)"
+        ),
+        "references": "Cochrane Handbook 6.5.2.8 (imputing missing SDs)",
+    }
+
+
 def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> OxygenationEvidence:
     """Apply the spec's selection to the register's oxygenation rows (pure: no I/O)."""
     selection = spec.evidence
@@ -200,6 +249,7 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
     table = register.oxygenation
     inclusion, terms, derived = [], [], []
     included: list[str] = []
+    reported_sds = reported_change_sds(register, selection.median_iqr_method)
 
     for _, row in table.iterrows():  # every derivable number, used or not (for `data show`)
         arms = register.arms[register.arms["study_id"] == row["study_id"]].set_index("arm_id")
@@ -211,7 +261,11 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
         }
         if row["statistic"] != "direction_only":
             try:
-                entry.update(derive_row(row, _arm_size(arms, row), selection.median_iqr_method))
+                if row["statistic"] == "estimate_no_spread":
+                    numbers = _no_spread_term(row, _arm_size(arms, row), reported_sds)
+                    entry.update(estimate=numbers["estimate"], se=math.nan, derivation=numbers["derivation"])
+                else:
+                    entry.update(derive_row(row, _arm_size(arms, row), selection.median_iqr_method))
             except InputError as exc:
                 entry["derivation"] = f"not derivable: {exc.problem}"
         derived.append(entry)
@@ -278,10 +332,16 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
         for _, row in chosen.iterrows():
             kind = "contrast" if not pd.isna(row["comparator"]) else "arm"
             try:
-                numbers = derive_row(row, _arm_size(arms, row), selection.median_iqr_method)
+                if row["statistic"] == "estimate_no_spread":
+                    numbers = _no_spread_term(row, _arm_size(arms, row), reported_sds)
+                else:
+                    numbers = derive_row(row, _arm_size(arms, row), selection.median_iqr_method)
             except InputError as exc:
                 flags.append(f"{row['arm']}: {exc.problem}")
                 continue
+            if numbers.get("sd_missing"):
+                flags.append(f"{row['arm']}: SD not reported, borrowed from the reported SDs (hierarchical); "
+                             "mean or median not stated, analysed as a mean (assumption)")
             terms.append({
                 "study_id": sid, "study_index": study_index, "kind": kind, "arm": row["arm"],
                 "comparator": row["comparator"] if kind == "contrast" else "",
@@ -289,11 +349,15 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
                 "estimate": numbers["estimate"], "se": numbers["se"], "se_is_bound": numbers["se_is_bound"],
                 "day": row["day"], "timepoint": row["timepoint"], "derivation": numbers["derivation"],
                 "quality": row["quality"], "source": row["source"], "dose": arm_dose(register, sid, row["arm"]),
+                "sd_missing": bool(numbers.get("sd_missing", False)), "n": numbers.get("n"),
             })
             label = f"{row['arm']} - {row['comparator']}" if kind == "contrast" else row["arm"]
             bound = " (SE is an upper bound: conservative)" if numbers["se_is_bound"] else ""
-            details.append(f"{label} {numbers['estimate']:+.1f} (SE {numbers['se']:.1f}){bound}")
+            borrowed = " (SD borrowed: SE shown is a plug-in)" if numbers.get("sd_missing") else ""
+            details.append(f"{label} {numbers['estimate']:+.1f} (SE {numbers['se']:.1f}){bound}{borrowed}")
             qualities.append(row["quality"])
+            if numbers.get("sd_missing"):
+                qualities.append("assumption")  # statistic type and SD are not reported
             sources.append(str(row["source"]))
         if not details:
             entry["reason"] = "; ".join(flags)
@@ -320,6 +384,7 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
         derived=pd.DataFrame(derived),
         inclusion=pd.DataFrame(inclusion),
         register_hash=register.content_hash,
+        reported_sds=reported_sds,
     )
 
 

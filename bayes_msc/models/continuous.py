@@ -13,6 +13,15 @@ its natural course: the change in the outcome without cells. Because ``nc_j`` is
 hierarchical, control arms of randomised trials inform the natural course of a single-arm
 study, whose change then says something — as much as the spread of natural courses allows —
 about the effect. With contrast terms only (the normal-normal model) there is no ``nc``.
+
+A term reported without any spread (Martínez-Muñoz 2024: a change with no SD, IQR, CI or P
+value) has ``s_t = sigma_j / sqrt(n_t)`` with its study's SD a parameter (see :func:`_borrowed_se`)::
+
+    log sigma_j ~ Normal(m, s)          log SD_i ~ Normal(m, s)   for every reported SD_i
+    m ~ Normal(log 100 mmHg, 1),        s ~ HalfNormal(0.5)
+
+so the missing SD is borrowed, with its uncertainty, from the SDs the other trials report
+(the Cochrane Handbook 6.5.2.8 imputes one fixed SD instead).
 """
 
 from __future__ import annotations
@@ -24,6 +33,10 @@ from .dose_response import build_dose_effect, effect_log_prior, with_doses
 from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
 
 TOP_LEVEL = ("mu", "tau")
+# Hyperpriors of the log SD of a PaO2/FiO2 change: SDs from ~14 to ~700 mmHg (95%) a priori, and
+# trials' SDs within a factor ~2.7 of each other (95%): weak, so the reported SDs decide.
+SD_LOG_MEAN_PRIOR = (float(np.log(100.0)), 1.0)
+SD_LOG_SPREAD_PRIOR = 0.5
 
 
 def continuous_inputs(evidence, priors: PriorSet, model=None) -> ModelInputs:
@@ -52,7 +65,50 @@ def continuous_inputs(evidence, priors: PriorSet, model=None) -> ModelInputs:
         "natural_course": bool(evidence.natural_course),
         "dose_response": "none",
     }
+    missing = _missing_sd_inputs(evidence)
+    if missing is not None:  # only then: models without such terms keep their structure
+        values.update(missing)
+        coords["missing_term"] = tuple(coords["term"][i] for i in missing["missing_term"])
+        coords["missing_sd_study"] = tuple(dict.fromkeys(evidence.terms["study_id"].iloc[missing["missing_term"]]))
+        structure["missing_sd"] = True
     return with_doses(ModelInputs("continuous", values, coords, structure), terms, evidence.studies, model)
+
+
+def _missing_sd_inputs(evidence) -> dict | None:
+    """Layout and data for terms whose SD is borrowed; None when every term has its own SE."""
+    terms = evidence.terms
+    if "sd_missing" not in terms or not terms["sd_missing"].fillna(False).astype(bool).any():
+        return None
+    flags = terms["sd_missing"].fillna(False).astype(bool).to_numpy()
+    reported = np.asarray(getattr(evidence, "reported_sds", ()), dtype="float64")
+    # one SD per study (its arms were measured alike), shared by that study's terms
+    studies = list(dict.fromkeys(terms.loc[flags, "study_id"]))
+    return {
+        "missing_term": np.flatnonzero(flags).astype("int64"),
+        "missing_term_study": np.array([studies.index(s) for s in terms.loc[flags, "study_id"]], dtype="int64"),
+        "missing_n": terms.loc[flags, "n"].to_numpy("float64"),
+        # 0 once masked (OxygenationEvidence.masked): the term's own (huge) SE then stands
+        "missing_active": (terms["sd_borrow_active"].to_numpy("float64")[flags] if "sd_borrow_active" in terms
+                           else np.ones(int(flags.sum()))),
+        "reported_log_sd": np.log(reported),
+    }
+
+
+def _borrowed_se(data, term_se):
+    """Each term's SE, with the borrowed SDs in the slots of terms reported without spread."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    log_sd_mean = pm.Normal("sd_log_mean", *SD_LOG_MEAN_PRIOR)
+    log_sd_spread = pm.HalfNormal("sd_log_spread", SD_LOG_SPREAD_PRIOR)
+    pm.Normal("reported_log_sd", log_sd_mean, log_sd_spread, observed=data["reported_log_sd"])
+    # centred: the reported SDs pin (m, s) down, so there is no funnel to avoid
+    log_sd = pm.Normal("borrowed_log_sd", log_sd_mean, log_sd_spread, dims="missing_sd_study")
+    borrowed = pm.Deterministic("borrowed_sd", pt.exp(log_sd), dims="missing_sd_study")
+    active = data["missing_active"]
+    own = term_se[data["missing_term"]]
+    se = active * borrowed[data["missing_term_study"]] / pt.sqrt(data["missing_n"]) + (1.0 - active) * own
+    return pt.set_subtensor(term_se[data["missing_term"]], se)
 
 
 def build_continuous_model(inputs: ModelInputs, priors: PriorSet):
@@ -78,7 +134,8 @@ def build_continuous_model(inputs: ModelInputs, priors: PriorSet):
             u = pm.Normal("natural_course_z", 0.0, 1.0, dims="study")
             nc = pm.Deterministic("natural_course", nc_mean + nc_sd * u, dims="study")
             mean = mean + data["term_is_arm"] * nc[data["term_study"]]
-        pm.Normal("estimate", mu=mean, sigma=data["term_se"], observed=data["term_estimate"], dims="term")
+        se = _borrowed_se(data, data["term_se"]) if inputs.structure.get("missing_sd") else data["term_se"]
+        pm.Normal("estimate", mu=mean, sigma=se, observed=data["term_estimate"], dims="term")
     return model
 
 
@@ -104,8 +161,14 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
     v = inputs.values
     dims = ("chain", "draw")
     coords = {d: posterior[d] for d in dims}
+    se = np.broadcast_to(v["term_se"], term_means(posterior, inputs).shape).copy()
+    if inputs.structure.get("missing_sd"):
+        borrowed = posterior["borrowed_sd"].transpose("chain", "draw", "missing_sd_study").values
+        borrowed = borrowed[..., v["missing_term_study"]] / np.sqrt(v["missing_n"])
+        active = v["missing_active"]
+        se[..., v["missing_term"]] = active * borrowed + (1.0 - active) * v["term_se"][v["missing_term"]]
     loglik = xr.DataArray(
-        stats.norm.logpdf(v["term_estimate"], term_means(posterior, inputs), v["term_se"]),
+        stats.norm.logpdf(v["term_estimate"], term_means(posterior, inputs), se),
         dims=(*dims, "term"),
         coords={**coords, "term": list(inputs.coords["term"])},
     )
@@ -114,6 +177,13 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
         roles.update(nc_mean=priors.baseline, nc_sd=priors.baseline_heterogeneity)
     logprior = {name: xr.apply_ufunc(prior.scipy().logpdf, posterior[name]) for name, prior in roles.items()}
     logprior.update(effect_log_prior(posterior, inputs, priors, "mu"))
+    if inputs.structure.get("missing_sd"):
+        logprior["sd_log_mean"] = xr.apply_ufunc(stats.norm(*SD_LOG_MEAN_PRIOR).logpdf, posterior["sd_log_mean"])
+        logprior["sd_log_spread"] = xr.apply_ufunc(stats.halfnorm(scale=SD_LOG_SPREAD_PRIOR).logpdf,
+                                                   posterior["sd_log_spread"])
+        logprior["borrowed_log_sd"] = xr.apply_ufunc(
+            stats.norm.logpdf, posterior["borrowed_log_sd"], posterior["sd_log_mean"], posterior["sd_log_spread"]
+        )
     for name in ("study_effect_z", "natural_course_z"):
         if name in posterior:
             logprior[name] = xr.apply_ufunc(stats.norm.logpdf, posterior[name])
