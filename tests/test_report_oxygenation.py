@@ -38,7 +38,7 @@ def fitted(injected_register):
     import bayes_msc
 
     register = bayes_msc.load_register(injected_register)
-    result = bayes_msc.fit("oxygenation", data=register, **FIT)
+    result = bayes_msc.fit("oxygenation", data=register, evidence="all", **FIT)  # with single-arm BC-U001
     assert INJECTED_STUDY in result.evidence.studies  # the label really reaches the analysis
     return result, register
 
@@ -134,8 +134,8 @@ def test_answer_shows_the_decisions_numbers(fitted, browser):
     assert f"is {pct(d.prob_benefit.prob)} (Monte Carlo standard error {fmt(100 * d.prob_benefit.mcse, '.1f')}" in words
     assert (f"{fmt(d.pooled.median, '.1f')} mmHg (95% equal-tailed interval {fmt(d.pooled.lower, '.1f')} mmHg to "
             f"{fmt(d.pooled.upper, '.1f')} mmHg)") in words
-    # the honest sentence: two studies, one single-arm with an SE that is only an upper bound
-    assert "only two of the 17 studies in the register enter" in words
+    # the honest sentence: three studies, one single-arm with an SE that is only an upper bound
+    assert "only three of the 30 studies in the register enter" in words
     assert "BC-U001 phase 1 2026 is a single-arm study with no control arm" in words
     assert "is only an upper bound, derived from a report of “100.07 (P < 0.001)”" in words
 
@@ -181,7 +181,7 @@ def test_sections_show_every_part(fitted, report_html):
     # every study, in or out with the reason
     for label in register.studies["label"]:
         assert label in text, label
-    assert text.count('class="badge pass">included<') == 2
+    assert text.count('class="badge pass">included<') == 3  # BC-U001, Monsel 2022, Martínez-Muñoz 2024 (evidence "all")
     assert "oxygenation index (mean airway pressure x FiO2 / PaO2) is a different measure" in text
     assert "withdrawn registration: no participants, no results" in text
     # forest plot and prior vs posterior of the four top-level parameters
