@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_options(influence)
     influence.add_argument("--json", action="store_true")
 
+    provenance = sub.add_parser("provenance", help="mortality headline numbers on primary numbers only, then adding "
+                                "secondary, inferred and assumed numbers, then non-randomised designs")
+    _add_fit_options(provenance)
+    provenance.add_argument("--json", action="store_true")
+
     sbc = sub.add_parser("sbc", help="simulation-based calibration on data shaped like the register")
     _add_fit_options(sbc)
     sbc.add_argument("--n", type=int, default=200, help="replicates (default 200)")
@@ -270,6 +275,13 @@ def _cmd_influence(args) -> int:
     return 0
 
 
+def _cmd_provenance(args) -> int:
+    from .provenance import provenance_table, render_provenance
+
+    _print_json_or(args, provenance_table(_spec_from_args(args), args.data), render_provenance)
+    return 0
+
+
 def _cmd_compare(args) -> int:
     from .display import render_comparison
     from .dosing import compare_forms
@@ -346,6 +358,7 @@ COMMANDS = {
     "compare": _cmd_compare,
     "sensitivity": _cmd_sensitivity,
     "influence": _cmd_influence,
+    "provenance": _cmd_provenance,
     "sbc": _cmd_sbc,
     "data": _cmd_data,
     "priors": _cmd_priors,

@@ -170,3 +170,20 @@ def _provenance_statement(table: pd.DataFrame, spec) -> str:
         f"Randomised rows mask the non-randomised studies; the last row adds them "
         f"({'bias-adjusted' if spec.model.nonrandomised == 'bias' else 'power prior'})."
     )
+
+
+def render_provenance(provenance: ProvenanceTable) -> str:
+    """The provenance table for the terminal."""
+    lines = ["Decision by provenance: headline numbers as the evidence widens (medians, 95% equal-tailed intervals)",
+             f"  {'evidence':<26} {'studies':>7}  {'pooled OR (95% ETI)':<22} {'P(OR < 1)':<17} {'P(OR < 0.8)':<17} diagnostics"]
+    for row in provenance.table.itertuples():
+        if not row.studies:
+            lines.append(f"  {row.evidence:<26} {0:>7}  (no study: nothing to fit)")
+            continue
+        band = f"{row.or_median:.2f} ({row.or_lower:.2f} to {row.or_upper:.2f})"
+        lines.append(
+            f"  {row.evidence:<26} {int(row.studies):>7}  {band:<22} {row.prob_or_below_1:.3f} ({row.prob_or_below_1_mcse:.3f})"
+            f"   {row.prob_or_below_threshold:.3f} ({row.prob_or_below_threshold_mcse:.3f})   "
+            f"{'pass' if row.diagnostics_passed else 'FAIL'}"
+        )
+    return "\n".join(lines + ["", provenance.statement])
