@@ -304,6 +304,10 @@ def _cmd_report(args) -> int:
 
         options["sensitivity"] = prior_sensitivity(result.spec, args.data)
         options["influence"] = leave_one_study_out(result.spec, args.data)
+        if result.spec.outcome == "mortality":
+            from .provenance import provenance_table
+
+            options["provenance"] = provenance_table(result.spec, args.data)
     sbc_path = Path(args.sbc) if args.sbc else Path("reports") / f"{result.spec.name}.sbc.json"
     if args.sbc or sbc_path.is_file():
         options["sbc"] = _read_sbc(sbc_path)

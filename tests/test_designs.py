@@ -242,3 +242,24 @@ def test_borrowed_sd_is_learnt_from_the_reported_sds_not_the_plug_in():
     # study c's own effect is as uncertain as with its true SE (the plug-in 1.0 would make it ~25x surer)
     spread = [float(r.posterior["study_effect"].sel(study="c").std()) for r in results]
     assert 0.85 < spread[1] / spread[0] < 1.2, spread
+
+
+def test_flow_section_counts_and_escapes(relabelled_register):
+    """The study flow's numbers come from the register and the inclusion table, and a
+    study label with markup cannot break out of the SVG."""
+    from types import SimpleNamespace
+
+    from bayes_msc.report.flow import flow_counts, flow_section
+
+    register = bayes_msc.load_register(relabelled_register("shu2020", "Shu <script>x</script>"))
+    spec = load_spec("mortality")
+    evidence = build_mortality_evidence(register, spec)
+    counts = flow_counts(register, evidence.inclusion)
+    assert counts["register"] == 30 and counts["listed"] == 30 and counts["included"] == 11
+    assert counts["register_by_allocation"]["randomised"] == 20  # 13 first-pass RCTs + 7 of §7
+    assert counts["excluded_by_reason"]["design: not randomised (pooled only with --evidence all)"] == 7
+    assert counts["included"] + counts["excluded"] == counts["listed"]
+    ctx = SimpleNamespace(result=SimpleNamespace(evidence=evidence, design_shift=None), register=register, spec=spec)
+    html = flow_section(ctx)
+    assert "<svg" in html and "<script>" not in html
+    assert "11 randomised trials; 7 non-randomised studies not pooled: design" in html

@@ -54,6 +54,7 @@ def render_report(
     sensitivity=None,
     influence=None,
     sbc=None,
+    provenance=None,
     generated: datetime | None = None,
 ) -> str:
     """The report of a :class:`~bayes_msc.results.FitResult` as one HTML string.
@@ -70,6 +71,9 @@ def render_report(
         Optional :class:`~bayes_msc.sensitivity.Influence` (leave one study out).
     sbc
         Optional saved SBC result (the dict ``python -m bayes_msc sbc`` writes).
+    provenance
+        Optional :class:`~bayes_msc.provenance.ProvenanceTable` (mortality), shown in the
+        study-flow section.
     The dose-response section shows ``result.dose_response`` when the fit has one.
     """
     from .html import el, page, section
@@ -82,6 +86,7 @@ def render_report(
         sensitivity=sensitivity,
         influence=influence,
         sbc=sbc,
+        provenance=provenance,
         generated=generated or datetime.now(timezone.utc),
     )
     built = []
