@@ -177,7 +177,7 @@ def test_sections_show_every_part(fitted, report_html):
     # same sections as the mortality report (dose-response left out: no dose-response fitted)
     assert [s.anchor for s in layout_for("oxygenation")] == [s.anchor for s in layout_for("mortality")]
     assert re.findall(r'<section id="([^"]+)"', report_html) == [
-        "answer", "evidence", "forest", "priors", "diagnostics", "robustness", "methods"]
+        "answer", "evidence", "flow", "forest", "priors", "diagnostics", "robustness", "methods"]
     # every study, in or out with the reason
     for label in register.studies["label"]:
         assert label in text, label
@@ -204,7 +204,7 @@ def test_sections_show_every_part(fitted, report_html):
         assert phrase in methods, phrase
     assert result.spec.content_hash() in text and result.evidence.register_hash in text
     # every figure has a text alternative and a caption; element ids are unique (inline SVGs too)
-    assert report_html.count("<figure") == report_html.count("<figcaption>") == 5
+    assert report_html.count("<figure") == report_html.count("<figcaption>") == 6  # incl. the study-flow diagram
     assert report_html.count('role="img" aria-label="') == report_html.count("<figure")
     ids = re.findall(r'\bid="([^"]+)"', report_html)
     assert len(ids) == len(set(ids))

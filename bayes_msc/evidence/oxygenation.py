@@ -225,8 +225,8 @@ def _no_spread_term(row: pd.Series, n: int | None, reported_sds: tuple[float, ..
     """A central value without any spread: its SD becomes a model parameter (see
     :mod:`bayes_msc.models.continuous`); ``se`` holds a plug-in (median reported SD / sqrt(n))
     only for displays and simulations."""
-    if not reported_sds:
-        raise InputError("no SD, IQR, CI or P value reported, and no other trial reports an SD to borrow from")
+    if len(reported_sds) < 2:
+        raise InputError("no SD, IQR, CI or P value reported, and fewer than two other reported SDs to borrow from")
     if n is None:
         raise InputError("no spread reported and the group size is unknown: no SD can be borrowed")
     plug_in = float(np.median(reported_sds)) / math.sqrt(n)

@@ -17,11 +17,13 @@ about the effect. With contrast terms only (the normal-normal model) there is no
 A term reported without any spread (Martínez-Muñoz 2024: a change with no SD, IQR, CI or P
 value) has ``s_t = sigma_j / sqrt(n_t)`` with its study's SD a parameter (see :func:`_borrowed_se`)::
 
-    log sigma_j ~ Normal(m, s)          log SD_i ~ Normal(m, s)   for every reported SD_i
-    m ~ Normal(log 100 mmHg, 1),        s ~ HalfNormal(0.5)
+    log SD_i ~ Normal(m, s) for the k reported SDs and for the missing sigma_j; p(m, s) ∝ 1/s
 
-so the missing SD is borrowed, with its uncertainty, from the SDs the other trials report
-(the Cochrane Handbook 6.5.2.8 imputes one fixed SD instead).
+integrated over (m, s) in closed form: log sigma_j has the posterior predictive Student-t with
+k - 1 degrees of freedom, location mean(log SD_i) and scale sd(log SD_i) sqrt(1 + 1/k) (Gelman
+et al., Bayesian Data Analysis, 3rd ed., §3.2). So the missing SD is borrowed, with its
+uncertainty, from the SDs the other trials report (the Cochrane Handbook 6.5.2.8 imputes one
+fixed SD instead); sampling (m, s) explicitly gave funnels with so few reported SDs.
 """
 
 from __future__ import annotations
@@ -33,10 +35,6 @@ from .dose_response import build_dose_effect, effect_log_prior, with_doses
 from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
 
 TOP_LEVEL = ("mu", "tau")
-# Hyperpriors of the log SD of a PaO2/FiO2 change: SDs from ~14 to ~700 mmHg (95%) a priori, and
-# trials' SDs within a factor ~2.7 of each other (95%): weak, so the reported SDs decide.
-SD_LOG_MEAN_PRIOR = (float(np.log(100.0)), 1.0)
-SD_LOG_SPREAD_PRIOR = 0.5
 
 
 def continuous_inputs(evidence, priors: PriorSet, model=None) -> ModelInputs:
@@ -90,7 +88,22 @@ def _missing_sd_inputs(evidence) -> dict | None:
         # 0 once masked (OxygenationEvidence.masked): the term's own (huge) SE then stands
         "missing_active": (terms["sd_borrow_active"].to_numpy("float64")[flags] if "sd_borrow_active" in terms
                            else np.ones(int(flags.sum()))),
-        "reported_log_sd": np.log(reported),
+        **borrowed_log_sd_prior(reported),
+    }
+
+
+def borrowed_log_sd_prior(reported_sds) -> dict[str, np.ndarray]:
+    """Student-t predictive of a new study's log SD from the k reported SDs (see module doc)."""
+    log_sd = np.log(np.asarray(reported_sds, dtype="float64"))
+    k = len(log_sd)
+    if k < 2:
+        from ..errors import InputError
+
+        raise InputError("a change reported without any spread needs at least two reported SDs to borrow from")
+    return {
+        "borrowed_log_sd_nu": np.asarray(k - 1.0),
+        "borrowed_log_sd_loc": np.asarray(log_sd.mean()),
+        "borrowed_log_sd_scale": np.asarray(log_sd.std(ddof=1) * np.sqrt(1.0 + 1.0 / k)),
     }
 
 
@@ -99,11 +112,10 @@ def _borrowed_se(data, term_se):
     import pymc as pm
     import pytensor.tensor as pt
 
-    log_sd_mean = pm.Normal("sd_log_mean", *SD_LOG_MEAN_PRIOR)
-    log_sd_spread = pm.HalfNormal("sd_log_spread", SD_LOG_SPREAD_PRIOR)
-    pm.Normal("reported_log_sd", log_sd_mean, log_sd_spread, observed=data["reported_log_sd"])
-    # centred: the reported SDs pin (m, s) down, so there is no funnel to avoid
-    log_sd = pm.Normal("borrowed_log_sd", log_sd_mean, log_sd_spread, dims="missing_sd_study")
+    # standardised t, then located and scaled (the sampler sees a fixed-scale variable)
+    t = pm.StudentT("borrowed_log_sd_t", nu=data["borrowed_log_sd_nu"], mu=0.0, sigma=1.0, dims="missing_sd_study")
+    log_sd = pm.Deterministic("borrowed_log_sd", data["borrowed_log_sd_loc"] + data["borrowed_log_sd_scale"] * t,
+                              dims="missing_sd_study")
     borrowed = pm.Deterministic("borrowed_sd", pt.exp(log_sd), dims="missing_sd_study")
     active = data["missing_active"]
     own = term_se[data["missing_term"]]
@@ -178,12 +190,8 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
     logprior = {name: xr.apply_ufunc(prior.scipy().logpdf, posterior[name]) for name, prior in roles.items()}
     logprior.update(effect_log_prior(posterior, inputs, priors, "mu"))
     if inputs.structure.get("missing_sd"):
-        logprior["sd_log_mean"] = xr.apply_ufunc(stats.norm(*SD_LOG_MEAN_PRIOR).logpdf, posterior["sd_log_mean"])
-        logprior["sd_log_spread"] = xr.apply_ufunc(stats.halfnorm(scale=SD_LOG_SPREAD_PRIOR).logpdf,
-                                                   posterior["sd_log_spread"])
-        logprior["borrowed_log_sd"] = xr.apply_ufunc(
-            stats.norm.logpdf, posterior["borrowed_log_sd"], posterior["sd_log_mean"], posterior["sd_log_spread"]
-        )
+        logprior["borrowed_log_sd_t"] = xr.apply_ufunc(stats.t(v["borrowed_log_sd_nu"]).logpdf,
+                                                       posterior["borrowed_log_sd_t"])
     for name in ("study_effect_z", "natural_course_z"):
         if name in posterior:
             logprior[name] = xr.apply_ufunc(stats.norm.logpdf, posterior[name])
