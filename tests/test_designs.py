@@ -263,3 +263,13 @@ def test_flow_section_counts_and_escapes(relabelled_register):
     html = flow_section(ctx)
     assert "<svg" in html and "<script>" not in html
     assert "11 randomised trials; 7 non-randomised studies not pooled: design" in html
+
+
+def test_design_bias_presets_enter_the_sensitivity_grid():
+    from bayes_msc.sensitivity import prior_combinations
+
+    plain = prior_combinations(load_spec("mortality"))
+    mixed = prior_combinations(load_spec("mortality").with_evidence(evidence_set="all"))
+    assert all(len(c) == 2 for c in plain)
+    assert len(mixed) == 3 * len(plain)
+    assert {c[2] for c in mixed} == {"bias_neutral_0.5", "bias_brando_mortality", "bias_vague"}
