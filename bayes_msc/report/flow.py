@@ -82,7 +82,7 @@ def flow_svg(counts: dict, evidence_set: str) -> Markup:
     included_lines = [f"Included in this analysis: {counts['included']}"] + [
         f"{ALLOCATION_WORDS.get(k, k)}: {v}" for k, v in sorted(counts["included_by_allocation"].items())
     ]
-    left, width, side_x, side_w = 10, 330, 380, 420
+    left, width, side_x, side_w = 10, 370, 420, 440
     h_reg = 24 + 16 * len(register_lines)
     y_listed = h_reg + 40
     h_listed = 40
