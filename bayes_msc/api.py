@@ -140,10 +140,15 @@ def load_data(spec: AnalysisSpec, data: Any = None):
 
 
 def fit_spec(
-    spec: AnalysisSpec, register: "Register | None" = None, *, evidence: Any = None, progress_bar: bool = False
+    spec: AnalysisSpec, register: "Register | None" = None, *, evidence: Any = None, progress_bar: bool = False,
+    compare_designs: bool = True,
 ) -> FitResult:
     """Run the pipeline for a resolved spec on a register, or on pre-built ``evidence``
-    (simulated, or masked for leave-one-study-out)."""
+    (simulated, or masked for leave-one-study-out).
+
+    ``compare_designs``: when non-randomised studies entered (mortality), also refit with them
+    masked and record how far they moved P(OR < 1) (``result.design_shift``).
+    """
     from .diagnostics import diagnose
     from .sampling import compile_analysis
 
@@ -185,4 +190,14 @@ def fit_spec(
         dose = dose_response(tree["posterior"].to_dataset(), inputs, spec)
     timings["postprocess"] = time.perf_counter() - start
     summary_vars = tuple(v for v in outcome.summary_vars() if v in present)
-    return FitResult(spec, evidence, tree, diagnostics, decisions, summary_vars, timings, dose)
+    result = FitResult(spec, evidence, tree, diagnostics, decisions, summary_vars, timings, dose)
+    if compare_designs:
+        from dataclasses import replace
+
+        from .design_bias import design_shift
+
+        shift = design_shift(spec, evidence, result,
+                             refit=lambda masked: fit_spec(spec, evidence=masked, compare_designs=False))
+        if shift is not None:
+            result = replace(result, design_shift=shift)
+    return result

@@ -78,7 +78,10 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("analysis", help="analysis name in models/ (e.g. mortality) or path to a spec .toml")
     p.add_argument("--data", metavar="DIR", help="evidence register directory (default: the embedded register); "
                    "normal_normal also takes a CSV file of study,estimate,se")
-    p.add_argument("--evidence", choices=("full", "seed"), help="full register (default) or the four seed trials")
+    p.add_argument("--evidence", metavar="SET",
+                   help="randomised (default: pool randomised trials only), all (all controlled evidence; "
+                        "non-randomised studies with a design-bias adjustment), seed (the seed documents' studies), "
+                        "or studies:ID1,ID2,... (a named list)")
     p.add_argument("--prior", action="append", metavar="NAME",
                    help="prior preset (repeatable), e.g. sceptical, halfnormal_1.0; or a family change "
                         "ROLE=FAMILY(PARAM=VALUE,...), e.g. 'heterogeneity=halfcauchy(beta=25)'")
@@ -182,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_options(influence)
     influence.add_argument("--json", action="store_true")
 
+    provenance = sub.add_parser("provenance", help="mortality headline numbers on primary numbers only, then adding "
+                                "secondary, inferred and assumed numbers, then non-randomised designs")
+    _add_fit_options(provenance)
+    provenance.add_argument("--json", action="store_true")
+
     sbc = sub.add_parser("sbc", help="simulation-based calibration on data shaped like the register")
     _add_fit_options(sbc)
     sbc.add_argument("--n", type=_whole(10), default=200, help="replicates (default 200)")
@@ -198,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = data_sub.add_parser("show", help="per study: what enters each analysis, and why not")
     show.add_argument("directory", nargs="?", help="register directory (default: the embedded register)")
     show.add_argument("--analysis", default="mortality", help="analysis name or spec path (default mortality)")
-    show.add_argument("--evidence", choices=("full", "seed"))
+    show.add_argument("--evidence", metavar="SET", help="randomised (default), all, seed or studies:ID1,ID2,...")
 
     bench = sub.add_parser("bench", help="measure cold/warm fit time, sampler speed, sweeps and memory")
     bench.add_argument("--quick", action="store_true", help="one repeat, short sweeps (a few minutes)")
@@ -335,7 +343,8 @@ def _cmd_data(args) -> int:
 
     spec = resolve_spec(args.analysis, evidence=args.evidence)
     evidence = spec.outcome_type.build_evidence(register, spec)
-    _print(render_inclusion(evidence.inclusion, f"{spec.name} ({spec.evidence.evidence_set} evidence): what enters and why"))
+    _print(render_inclusion(evidence.inclusion, f"{spec.name} ({spec.evidence.evidence_set} evidence): what enters and why",
+                            bias_adjusted=spec.outcome_type.adjusts_design_bias))
     derived = getattr(evidence, "derived", None)
     if derived is not None and len(derived):
         from .display import render_derived
@@ -406,6 +415,13 @@ def _cmd_influence(args) -> int:
     return 0
 
 
+def _cmd_provenance(args) -> int:
+    from .provenance import provenance_table, render_provenance
+
+    _print_json_or(args, provenance_table(_spec_from_args(args), args.data), render_provenance)
+    return 0
+
+
 def _cmd_compare(args) -> int:
     from .display import render_comparison
     from .comparison import compare_forms
@@ -436,6 +452,10 @@ def _cmd_report(args) -> int:
 
         options["sensitivity"] = prior_sensitivity(result.spec, args.data)
         options["influence"] = leave_one_study_out(result.spec, args.data)
+        if result.outcome.adjusts_design_bias:
+            from .provenance import provenance_table
+
+            options["provenance"] = provenance_table(result.spec, args.data)
     if args.design:
         from .design import design
 
@@ -523,6 +543,7 @@ COMMANDS = {
     "compare": _cmd_compare,
     "sensitivity": _cmd_sensitivity,
     "influence": _cmd_influence,
+    "provenance": _cmd_provenance,
     "sbc": _cmd_sbc,
     "data": _cmd_data,
     "priors": _cmd_priors,

@@ -161,6 +161,18 @@ class Decisions:
                 return item.value
         raise KeyError(key)
 
+    def headline(self) -> dict[str, float]:
+        """The numbers tables compare across fits (sensitivity, influence, provenance): the
+        pooled effect (stated scale) and its interval, P(benefit) and P(clinically meaningful
+        benefit) with MCSEs, and τ's median."""
+        return {
+            "effect_median": self.pooled_effect.median, "effect_lower": self.pooled_effect.lower,
+            "effect_upper": self.pooled_effect.upper,
+            "prob_benefit": self.prob_benefit.prob, "prob_benefit_mcse": self.prob_benefit.mcse,
+            "prob_meaningful": self.prob_meaningful.prob, "prob_meaningful_mcse": self.prob_meaningful.mcse,
+            "tau_median": self.tau.median,
+        }
+
     def to_dict(self) -> dict:
         return {
             "measure": self.measure,

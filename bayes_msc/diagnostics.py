@@ -7,7 +7,6 @@ Thresholds follow Vehtari et al. (Bayesian Analysis 2021) for R-hat and ESS, and
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

@@ -19,12 +19,16 @@ def _iv(interval, fmt: str = ".2f") -> str:
             f"MCSE {mcse})")
 
 
-def render_inclusion(inclusion: pd.DataFrame, title: str) -> str:
-    lines = [title]
+def render_inclusion(inclusion: pd.DataFrame, title: str, bias_adjusted: bool = True) -> str:
+    from .evidence.selection import design_sentence
+
+    sentence = design_sentence(inclusion, bias_adjusted)
+    lines = [title] + ([_wrap(sentence)] if sentence else [])
     for row in inclusion.itertuples():
         mark = "+" if row.status == "included" else "-"
         seed = " [seed]" if row.seed else ""
-        lines.append(f"  {mark} {row.label}{seed}: {row.status}")
+        design = f" ({row.allocation})" if isinstance(getattr(row, "allocation", None), str) else ""
+        lines.append(f"  {mark} {row.label}{seed}{design}: {row.status}")
         if row.status == "included":
             quality = f"; quality {row.quality}" if isinstance(row.quality, str) and row.quality else ""
             lines.append(_wrap(f"contributes {row.contribution}: {row.detail}{quality}"))
@@ -49,8 +53,24 @@ def _header(result) -> list[str]:
         f"analysis {spec.name} | evidence {evidence}: "
         f"{included} of {listed} studies enter | spec {spec.content_hash()[:12]} | data {result.evidence.register_hash[:12]}",
         "priors: " + "; ".join(f"{role} {text}" for role, text in spec.priors.describe().items()),
+        *_design_lines(result),
         "",
     ]
+
+
+def _design_lines(result) -> list[str]:
+    """Which designs the pooled estimate rests on (e.g. "11 randomised trials; 7 non-randomised
+    studies not pooled: design"), and how far the non-randomised studies moved it."""
+    from .evidence.selection import design_sentence
+
+    if "allocation" not in result.evidence.inclusion:
+        return []
+    sentence = design_sentence(result.evidence.inclusion, result.outcome.adjusts_design_bias)
+    lines = [f"designs: {sentence}"] if sentence else []
+    shift = getattr(result, "design_shift", None)
+    if shift is not None:
+        lines.append(shift.sentence())
+    return lines
 
 
 def render_dose_response(dose, spec) -> list[str]:
@@ -92,7 +112,8 @@ def render_dose_response(dose, spec) -> list[str]:
 def _footer(result) -> list[str]:
     t = result.timings
     return render_dose_response(result.dose_response, result.spec) + [
-        "", render_diagnostics(result.diagnostics), "", render_inclusion(result.evidence.inclusion, "Evidence"),
+        "", render_diagnostics(result.diagnostics), "",
+        render_inclusion(result.evidence.inclusion, "Evidence", bias_adjusted=result.outcome.adjusts_design_bias),
         "", f"time: import {t.get('import', 0):.1f} s, compile {t.get('compile', 0):.1f} s, "
         f"sample {t.get('sample', 0):.1f} s, post-process {t.get('postprocess', 0):.1f} s",
     ]

@@ -15,7 +15,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 
 def read_journal(journal, key: str) -> list[dict]:

@@ -345,6 +345,52 @@ LOG_ODDS_RATIO_PRESETS: tuple[Preset, ...] = (
         "because with few doses an improper ED50 prior leaves the curve unidentified.",
         "",
     ),
+    # Non-randomised studies (evidence sets other than "randomised"): the log-OR bias of a
+    # design (non-randomised minus randomised effect) and the extra between-study SD of that
+    # design's studies (three-level model: Prevost, Abrams & Jones, Stat Med 2000;19:3359;
+    # Welton et al., JRSS A 2009;172:119). A negative bias means the design exaggerates benefit.
+    Preset(
+        "bias_neutral_0.5",
+        "design_bias",
+        Normal(0.0, 0.5),
+        "No assumed direction: a design's bias on the log OR is Normal(0, 0.5), up to a factor ~2.7 "
+        "on the odds ratio either way (95%). Non-randomised comparisons can be biased in either "
+        "direction and by amounts that cannot be predicted from the design alone.",
+        "Deeks et al., Health Technol Assess 2003;7(27) (evaluating non-randomised intervention studies)",
+    ),
+    Preset(
+        "bias_brando_mortality",
+        "design_bias",
+        Normal(math.log(0.86), (math.log(1.06) - math.log(0.69)) / 3.92),
+        "Empirical, and a floor on concern: trials with inadequate or unclear sequence generation "
+        "exaggerate mortality benefit by a ratio of odds ratios 0.86 (95% CI 0.69-1.06); "
+        "non-randomised studies lack randomisation altogether, so their bias is at least this uncertain.",
+        "BRANDO, Savović et al. 2012, as tabulated in Page et al., PLoS One 2016;11:e0159267 Table 3 (mortality)",
+    ),
+    Preset(
+        "bias_vague",
+        "design_bias",
+        Normal(0.0, 5.0),
+        "Vague: the non-randomised studies' own bias is free, so they say (almost) nothing about the "
+        "randomised effect; the analysis then equals the randomised-only one (a bound for sensitivity).",
+        "",
+    ),
+    Preset(
+        "design_heterogeneity_0.5",
+        "design_heterogeneity",
+        HalfNormal(0.5),
+        "Half-normal(0.5) on the extra between-study SD of non-randomised studies (on top of tau): "
+        "their biases may differ from study to study as much as the effect itself.",
+        "Welton et al., JRSS A 2009;172:119 (bias varies between studies)",
+    ),
+    Preset(
+        "design_heterogeneity_brando",
+        "design_heterogeneity",
+        HalfNormal(0.2),
+        "Half-normal(0.2): 95% below ~0.4, covering the between-trial variation in bias estimated for "
+        "mortality in trials without adequate sequence generation (tau 0.08, 95% CI 0.01-0.31).",
+        "BRANDO, Savović et al. 2012, as tabulated in Page et al., PLoS One 2016;11:e0159267 Table 3",
+    ),
     Preset(
         "default_baseline",
         "baseline",
@@ -526,7 +572,13 @@ ROLES_BY_SCALE: dict[str, tuple[str, ...]] = {
     "smd": ("effect", "heterogeneity"),
     "mean_difference": ("effect", "heterogeneity"),
 }
-ALL_ROLES = ("effect", "heterogeneity", "baseline", "baseline_heterogeneity", "dose_slope", "ed50")
+ALL_ROLES = (
+    "effect", "heterogeneity", "baseline", "baseline_heterogeneity", "dose_slope", "ed50",
+    "design_bias", "design_heterogeneity",
+)
+# Design-bias roles: present when the evidence set can admit non-randomised studies (every set
+# but "randomised") on the log-OR scale (see with_bias_defaults).
+BIAS_ROLES = ("design_bias", "design_heterogeneity")
 # Dose-response roles: present only when the spec's form needs them (see with_dose_defaults).
 # Under "emax" the effect prior is on Emax, the maximal effect; under "loglinear" it is on
 # the effect at the reference dose.
@@ -549,6 +601,8 @@ class PriorSet:
     baseline_heterogeneity: Prior | None = None
     dose_slope: Prior | None = None
     ed50: Prior | None = None
+    design_bias: Prior | None = None
+    design_heterogeneity: Prior | None = None
     names: dict[str, str] = field(default_factory=dict)  # role -> preset name or "custom"
 
     @property
@@ -597,6 +651,21 @@ class PriorSet:
                 names.pop(role, None)
         return replace(self, **changes, names=names)
 
+    def with_bias_defaults(self, scale: str, evidence_set: str) -> "PriorSet":
+        """Add the default design-bias priors when the evidence set can admit non-randomised
+        studies (log-OR scale: the mortality model adjusts for design); drop them otherwise."""
+        needed = scale == "log_odds_ratio" and evidence_set != "randomised"
+        changes: dict[str, Any] = {}
+        names = dict(self.names)
+        for role in BIAS_ROLES:
+            if needed and getattr(self, role) is None:
+                preset = next(p for p in presets_for(scale) if p.role == role)
+                changes[role], names[role] = preset.prior, preset.name
+            elif not needed:
+                changes[role] = None
+                names.pop(role, None)
+        return replace(self, **changes, names=names)
+
     def describe(self) -> dict[str, str]:
         return {
             role: f"{getattr(self, role).describe()} [{self.names.get(role, 'custom')}]"
@@ -639,7 +708,7 @@ def priors_from_table(scale: str, table: dict[str, Any], where: str) -> PriorSet
         raise InputError(f"{where}: priors must be a table, got {table!r}")
     chosen: dict[str, Prior] = {}
     names: dict[str, str] = {}
-    for role in (*roles, "dose_slope", "ed50"):  # the last two: used only by dose-response forms
+    for role in (*roles, "dose_slope", "ed50", *BIAS_ROLES):  # optional: dose-response forms, design bias
         entry = table.get(role, None)
         if entry is None:
             if role in roles:
@@ -657,7 +726,7 @@ def priors_from_table(scale: str, table: dict[str, Any], where: str) -> PriorSet
             chosen[role], names[role] = prior_from_dict(entry, f"{where}: priors.{role}"), "custom"
         else:
             raise InputError(f"{where}: priors.{role} must be a preset name or a table, got {entry!r}")
-    extra = set(table) - set(roles) - {"dose_slope", "ed50"}
+    extra = set(table) - set(roles) - {"dose_slope", "ed50", *BIAS_ROLES}
     if extra:
         raise InputError(f"{where}: unknown key priors.{sorted(extra)[0]}")
     return PriorSet(**chosen, names=names)

@@ -65,6 +65,7 @@ class FitResult:
     summary_vars: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)
     dose_response: Any = None  # bayes_msc.dosing.DoseResponse when the spec fits a dose-response form
+    design_shift: Any = None  # bayes_msc.design_bias.DesignShift when non-randomised studies entered
 
     @property
     def posterior(self):
@@ -110,6 +111,8 @@ class FitResult:
             "spec_hash": self.spec.content_hash(),
             "register_hash": self.evidence.register_hash,
             "evidence_set": self.spec.evidence.evidence_set,
+            "designs": _design_summary(self),
+            "design_shift": None if self.design_shift is None else self.design_shift.to_dict(),
             "priors": self.spec.priors.to_dict(),
             "sampler": self.tree.attrs.get("sampler_settings") and json.loads(self.tree.attrs["sampler_settings"]),
             "decisions": self.decisions.to_dict(),
@@ -135,6 +138,16 @@ class FitResult:
             _netcdf_ready(self.tree).to_netcdf(posterior, engine="h5netcdf")
             summary.write_text(json.dumps(self.summary_dict(), indent=2, default=_json_default), encoding="utf-8")
         return targets
+
+
+def _design_summary(result) -> dict:
+    """Studies pooled by design and set aside for design, with the sentence every output prints."""
+    from .evidence.selection import design_counts, design_sentence
+
+    inclusion = result.evidence.inclusion
+    if "allocation" not in inclusion:
+        return {}
+    return {"sentence": design_sentence(inclusion, result.outcome.adjusts_design_bias), **design_counts(inclusion)}
 
 
 def _json_default(value):

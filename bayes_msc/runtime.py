@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from .paths import cache_dir
 
@@ -52,7 +53,7 @@ def configure() -> None:
             pytensor.config.numba__fastmath = False
 
 
-def check_cache_dir() -> "Path | None":
+def check_cache_dir() -> Path | None:
     """The compile cache is usable: a writable folder (or creatable), with no comma in its
     path (pytensor's flags are comma-separated: a comma would silently split the path).
     Raises an :class:`InputError` naming ``BAYES_MSC_CACHE_DIR`` when it is set. Nothing to

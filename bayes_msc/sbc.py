@@ -17,7 +17,7 @@ shapes (configurations are padded), so the model compiles once.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 

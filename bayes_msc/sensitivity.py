@@ -33,15 +33,8 @@ CONCLUSIONS = (
 
 
 def headline(result) -> dict[str, float]:
-    """The numbers a sensitivity table compares: pooled effect (stated scale), interval,
-    P(benefit), P(clinically meaningful benefit), τ."""
-    d = result.decisions
-    return {
-        "effect_median": d.pooled_effect.median, "effect_lower": d.pooled_effect.lower,
-        "effect_upper": d.pooled_effect.upper,
-        "prob_benefit": d.prob_benefit.prob, "prob_benefit_mcse": d.prob_benefit.mcse,
-        "prob_meaningful": d.prob_meaningful.prob, "tau_median": d.tau.median,
-    }
+    """The numbers a sensitivity table compares (:meth:`bayes_msc.decisions.Decisions.headline`)."""
+    return result.decisions.headline()
 
 
 @dataclass(frozen=True)
@@ -76,13 +69,17 @@ def _timed_fit(spec, source, evidence=None):
     return result, time.perf_counter() - start, sampling.COMPILE_COUNT["nutpie"] - before
 
 
-def prior_combinations(spec) -> list[tuple[str, str]]:
+def prior_combinations(spec) -> list[tuple[str, ...]]:
+    """Effect x heterogeneity presets; x design-bias presets when the spec has a design bias
+    (an evidence set with non-randomised studies)."""
     from .priors import presets_for
 
     presets = presets_for(spec.scale)
     effects = [p.name for p in presets if p.role == "effect"]
     taus = [p.name for p in presets if p.role == "heterogeneity"]
-    return list(product(effects, taus))
+    if spec.priors.design_bias is None:
+        return list(product(effects, taus))
+    return list(product(effects, taus, [p.name for p in presets if p.role == "design_bias"]))
 
 
 def fit_prior_combinations(spec, data, indices) -> list[dict]:
@@ -93,10 +90,14 @@ def fit_prior_combinations(spec, data, indices) -> list[dict]:
     combos = prior_combinations(spec)
     rows = []
     for index in indices:
-        effect, tau = combos[index]
-        prior_set = spec.priors.with_preset(spec.scale, effect).with_preset(spec.scale, tau)
+        names = combos[index]
+        prior_set = spec.priors
+        for name in names:
+            prior_set = prior_set.with_preset(spec.scale, name)
         result, seconds, compiled = _timed_fit(spec.with_priors(prior_set), source)
-        rows.append({"index": int(index), "effect_prior": effect, "heterogeneity_prior": tau, **headline(result),
+        bias = {"design_bias_prior": names[2]} if len(names) > 2 else {}
+        rows.append({"index": int(index), "effect_prior": names[0], "heterogeneity_prior": names[1], **bias,
+                     **headline(result),
                      "diagnostics_passed": bool(result.diagnostics.passed), "seconds": seconds,
                      "recompiled": bool(compiled)})
     return rows
@@ -160,7 +161,8 @@ def _verdict(table: pd.DataFrame, spec) -> str:
         elif not held.any():
             lines.append(f"'{label}' holds under no prior")
         else:
-            failing = table.loc[~held, ["effect_prior", "heterogeneity_prior"]].apply(" + ".join, axis=1)
+            columns = [c for c in ("effect_prior", "heterogeneity_prior", "design_bias_prior") if c in table]
+            failing = table.loc[~held, columns].apply(" + ".join, axis=1)
             lines.append(f"'{label}' depends on the prior: it fails under {', '.join(failing)}")
     lo, hi = table["prob_benefit"].min(), table["prob_benefit"].max()
     return (f"P({what}) ranges from {lo:.3f} to {hi:.3f} across {len(table)} prior combinations. "

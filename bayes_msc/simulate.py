@@ -109,7 +109,8 @@ def simulate_dose_register(
     base_logit = np.log(baseline_risk / (1 - baseline_risk))
     for j, design in enumerate(designs):
         sid = f"sim{j:02d}"
-        studies.append({"study_id": sid, "label": f"Simulated {j}", "design": "rct", "status": "published",
+        studies.append({"study_id": sid, "label": f"Simulated {j}", "design": "rct", "allocation": "randomised",
+                        "status": "published",
                         "n_total": n_per_arm * (len(design) + 1), **provenance})
         deviation = tau * rng.standard_normal()
         nc = natural_course + 15.0 * rng.standard_normal()

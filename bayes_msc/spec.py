@@ -24,7 +24,15 @@ from .evidence.schema import PRODUCT_CLASSES
 from .paths import resolve_spec_path
 from .priors import PriorSet, priors_from_table
 
-EVIDENCE_SETS = ("full", "seed")
+# Evidence sets (see bayes_msc.evidence.selection): pool randomised trials only (default), all
+# controlled evidence with a design-bias adjustment, the seed documents' studies, or a named
+# list "studies:ID1,ID2,...".
+EVIDENCE_SETS = ("randomised", "all", "seed")
+STUDY_LIST_PREFIX = "studies:"
+# How non-randomised studies enter the mortality model under an evidence set that admits them:
+# a design-specific bias with its own prior (three-level model), or a power prior that
+# down-weights their likelihood by model.power_prior_weight.
+NONRANDOMISED_METHODS = ("bias", "power_prior")
 DOSE_RESPONSE_FORMS = ("none", "loglinear", "emax")
 DOSE_METRICS = ("per_infusion", "cumulative")
 BODY_WEIGHT_MODES = ("prior", "plugin")
@@ -39,7 +47,7 @@ SAMPLER_LIMITS = {"chains": 1024, "draws": 10_000_000, "tune": 10_000_000, "maxd
 class EvidenceSelection:
     """Which studies and arms enter the analysis."""
 
-    evidence_set: str = "full"  # "full" register, or "seed": the four seed trials alone
+    evidence_set: str = "randomised"  # "randomised", "all", "seed" or "studies:ID1,ID2"
     product_classes: tuple[str, ...] = ()  # cell-arm product classes admitted
     exclude_studies: tuple[str, ...] = ()
     # Mortality timepoint rule: the reported day inside this window closest to its start;
@@ -83,13 +91,16 @@ class ModelSettings:
     # "smd", or "mean_difference" in ``unit``. The measure decides which priors fit.
     measure: str = "log_ratio"
     unit: str = ""
+    # Non-randomised studies (evidence sets other than "randomised"; mortality): "bias" adds a
+    # design-specific bias and extra heterogeneity (priors design_bias, design_heterogeneity);
+    # "power_prior" raises their likelihood to power_prior_weight in [0, 1] (model data: a
+    # new weight does not recompile).
+    nonrandomised: str = "bias"
+    power_prior_weight: float = 0.5
 
     def __post_init__(self):
         object.__setattr__(self, "dose_grid", tuple(self.dose_grid))
         _check_model(self, None, _CONSTRUCTED)
-
-
-MEASURE_KEYS = ("measure", "unit")  # read only by outcomes with ``reads_measure``
 
 
 @dataclass(frozen=True)
@@ -158,7 +169,7 @@ class AnalysisSpec:
             "outcome": self.outcome,
             "title": self.title,
             "evidence": _only(_plain(asdict(self.evidence)), self.outcome_type.evidence_keys),
-            "model": _plain(_model_table(self.model, self.outcome_type.reads_measure)),
+            "model": _plain(_model_table(self.model, self.outcome_type.model_keys)),
             "priors": self.priors.to_dict(),
             "decision": _only(asdict(self.decision), self.outcome_type.decision_keys),
             "sampler": asdict(self.sampler),
@@ -182,7 +193,8 @@ class AnalysisSpec:
     def with_evidence(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
         evidence = _located(lambda: replace(self.evidence, **changes), Location("command line"))
-        return replace(self, evidence=evidence)
+        priors = self.priors.with_bias_defaults(self.scale, evidence.evidence_set)
+        return replace(self, evidence=evidence, priors=priors)
 
     def with_model(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -206,7 +218,8 @@ class AnalysisSpec:
                 )
 
     def with_priors(self, priors: PriorSet) -> "AnalysisSpec":
-        return replace(self, priors=priors.with_dose_defaults(self.scale, self.model.dose_response))
+        priors = priors.with_dose_defaults(self.scale, self.model.dose_response)
+        return replace(self, priors=priors.with_bias_defaults(self.scale, self.evidence.evidence_set))
 
     def with_decision(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -233,9 +246,13 @@ def _default_priors(scale: str, previous: PriorSet) -> PriorSet:
 UNSTATED = "not stated for this scale"
 
 
-def _model_table(model: ModelSettings, reads_measure: bool) -> dict[str, Any]:
-    table = asdict(model)
-    return table if reads_measure else {k: v for k, v in table.items() if k not in MEASURE_KEYS}
+# Model settings that only some outcomes read (Outcome.model_keys): the others leave them out
+# of their spec, and so of its hash.
+OUTCOME_MODEL_KEYS = ("measure", "unit", "nonrandomised", "power_prior_weight")
+
+
+def _model_table(model: ModelSettings, own_keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in asdict(model).items() if k not in OUTCOME_MODEL_KEYS or k in own_keys}
 
 
 def _only(table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -288,7 +305,7 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
             f"unknown outcome {outcome!r}; known: {', '.join(outcomes)}",
             Location(where, field="outcome"),
         )
-    model_keys = tuple(_model_table(ModelSettings(), outcomes[outcome].reads_measure))
+    model_keys = tuple(_model_table(ModelSettings(), outcomes[outcome].model_keys))
     model = _section(ModelSettings, raw.get("model", {}), where, "model", model_keys)
     _check_model(model, outcome, Location(where))  # the rules that need the outcome
     kind = outcomes[outcome].specialise(model)
@@ -297,6 +314,7 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
     priors = priors_from_table(kind.prior_scale, raw["priors"], where)
     evidence = _section(EvidenceSelection, raw.get("evidence", {}), where, "evidence", kind.evidence_keys)
     priors = priors.with_dose_defaults(kind.prior_scale, model.dose_response)
+    priors = priors.with_bias_defaults(kind.prior_scale, evidence.evidence_set)
     decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision", kind.decision_keys)
     sampler = _section(SamplerSettings, raw.get("sampler", {}), where, "sampler")
     return AnalysisSpec(
@@ -396,7 +414,7 @@ def _check_model(m: ModelSettings, outcome: str | None, where: Location) -> None
         kind = get_outcome(outcome)
         if m.dose_response != "none" and not kind.has_doses:
             fail("dose_response", f"the {outcome} analysis has no doses; use mortality or oxygenation")
-        if kind.reads_measure and m.measure not in kind.measures:
+        if "measure" in kind.model_keys and m.measure not in kind.measures:
             fail("measure", f"must be one of {', '.join(kind.measures)}, got {m.measure!r}")
     if m.dose_metric not in DOSE_METRICS:
         fail("dose_metric", f"must be one of {', '.join(DOSE_METRICS)}, got {m.dose_metric!r}")
@@ -411,6 +429,10 @@ def _check_model(m: ModelSettings, outcome: str | None, where: Location) -> None
         fail("reference_dose", f"must be in (0, {MAX_DOSE:g}] million cells/kg, got {m.reference_dose}")
     if not m.dose_grid or any(not 0 < d <= MAX_DOSE for d in m.dose_grid):
         fail("dose_grid", f"must be a list of doses in (0, {MAX_DOSE:g}] (million cells/kg)")
+    if m.nonrandomised not in NONRANDOMISED_METHODS:
+        fail("nonrandomised", f"must be one of {', '.join(NONRANDOMISED_METHODS)}, got {m.nonrandomised!r}")
+    if not 0 <= m.power_prior_weight <= 1:
+        fail("power_prior_weight", f"must be in [0, 1], got {m.power_prior_weight}")
 
 
 def _check_sampler(s: SamplerSettings, where: Location) -> None:
@@ -432,9 +454,16 @@ def _check_evidence(e: EvidenceSelection, where: Location) -> None:
     if unknown:
         raise InputError(f"unknown product class {unknown[0]!r}; known: {', '.join(PRODUCT_CLASSES)}",
                          replace(where, field="evidence.product_classes"))
-    if e.evidence_set not in EVIDENCE_SETS:
+    listed = e.evidence_set.startswith(STUDY_LIST_PREFIX)
+    if e.evidence_set not in EVIDENCE_SETS and not listed:
         raise InputError(
-            f"unknown evidence set {e.evidence_set!r}; known: {', '.join(EVIDENCE_SETS)}",
+            f"unknown evidence set {e.evidence_set!r}; known: {', '.join(EVIDENCE_SETS)}, "
+            f"or {STUDY_LIST_PREFIX}ID1,ID2,... (a named list of studies)",
+            replace(where, field="evidence.evidence_set"),
+        )
+    if listed and not any(part.strip() for part in e.evidence_set[len(STUDY_LIST_PREFIX):].split(",")):
+        raise InputError(
+            f"{STUDY_LIST_PREFIX} needs at least one study id, e.g. {STUDY_LIST_PREFIX}lanzoni2021,monsel2022",
             replace(where, field="evidence.evidence_set"),
         )
     for key in ("timepoint_window_days", "oxygenation_day_window"):

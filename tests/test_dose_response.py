@@ -138,7 +138,8 @@ def test_dose_evidence_rules():
     from bayes_msc.evidence.mortality import build_mortality_evidence
 
     register = bayes_msc.load_register()
-    spec = bayes_msc.load_spec("mortality").with_model(dose_response="emax")
+    # "all": single-arm BC-U001 and non-randomised Shu 2020 enter only when the set admits their designs
+    spec = bayes_msc.load_spec("mortality").with_model(dose_response="emax").with_evidence(evidence_set="all")
     with_assumed = build_mortality_evidence(register, spec)
     without = build_mortality_evidence(register, spec.with_model(use_assumed_doses=False))
     assert "bcu001_2026" in with_assumed.studies and "bcu001_2026" not in without.studies

@@ -44,9 +44,21 @@ def _error(register: Path) -> InputError:
 
 def test_embedded_register_holds_every_trial_with_provenance():
     register = load_register()
-    assert len(register.studies) == 17
+    assert len(register.studies) == 30
     ids = set(register.studies["study_id"])
     assert {"lanzoni2021", "shi2021", "kaffash2022", "bcu001_2026", "nct04452097", "gorman2023"} <= ids
+    # EVIDENCE.md §7: the second pass's studies, each with its allocation class
+    allocation = register.studies.set_index("study_id")["allocation"]
+    assert allocation["shu2020"] == "nonrandomised_concurrent"  # "controlled cohort study" (§7.1)
+    assert allocation["gregoire2022"] == "historical_or_matched"
+    assert allocation["zhu2021"] == "randomised"
+    assert {"xu2021", "chen2020", "haberle2021", "leng2020", "meng2020"} <= set(
+        allocation[allocation == "nonrandomised_concurrent"].index
+    )
+    # randomised trials whose death counts are NOT FOUND are listed, with no mortality row
+    for study in ("stat2025", "pochon2023", "soetjahjo2023", "aghayan2022", "lightner2023", "martinezmunoz2024"):
+        assert study in ids and study not in set(register.mortality["study_id"])
+        assert "NOT FOUND" in register.studies.set_index("study_id").loc[study, "notes"]
     m = register.mortality.set_index(["study_id", "arms", "day"])
     assert m.loc[("lanzoni2021", "msc", 31), "deaths"] == 1
     assert m.loc[("lanzoni2021", "control", 31), "deaths"] == 7

@@ -93,8 +93,9 @@ def inclusion_of(evidence, study_id):
 def test_register_rows_enter_as_reported(oxygenation_spec):
     from bayes_msc.evidence.oxygenation import build_oxygenation_evidence
 
-    evidence = build_oxygenation_evidence(bayes_msc.load_register(), oxygenation_spec)
-    assert evidence.studies == ("bcu001_2026", "monsel2022")
+    # "all": BC-U001 (single arm) enters only when the evidence set admits non-randomised designs
+    evidence = build_oxygenation_evidence(bayes_msc.load_register(), oxygenation_spec.with_evidence(evidence_set="all"))
+    assert evidence.studies == ("bcu001_2026", "monsel2022", "martinezmunoz2024")
     terms = evidence.terms.set_index(["study_id", "arm"])
     # Monsel by its arms at day 7 (not day 14, not also its contrast): Wan mean, SD from IQR/eta(n)
     monsel = terms.loc["monsel2022"]
@@ -141,11 +142,13 @@ def test_register_contrasts_for_normal_normal():
     spec = resolve_spec("normal_normal")
     evidence = register_contrasts(load_data(spec, None), spec)
     assert evidence.studies == ("monsel2022",)
+    # a study without any reported spread has no known SE: the normal-normal model leaves it out
+    assert "SD not reported" in inclusion_of(evidence, "martinezmunoz2024")["reason"]
     term = evidence.terms.iloc[0]
     # arm minus control, variances added: 44.033 - 32.2, sqrt(18.876^2 + 22.183^2)
     assert term["estimate"] == pytest.approx(11.8333, abs=1e-3)
     assert term["se"] == pytest.approx(29.127, abs=1e-2)
-    assert "per-study contrast" in inclusion_of(evidence, "bcu001_2026")["reason"]
+    assert inclusion_of(evidence, "bcu001_2026")["reason"].startswith("design: single arm")
 
 
 # -- bad input -----------------------------------------------------------------------------
@@ -215,7 +218,7 @@ def simulated_register(root: Path, rng, *, effect: float, natural_course: float)
         sid = f"sim{j}"
         single = j >= 8
         studies.append({"study_id": sid, "label": f"Simulated {j}", "design": "dose_escalation_single_arm" if single else "rct",
-                        "status": "published", **provenance})
+                        "allocation": "single_arm" if single else "randomised", "status": "published", **provenance})
         nc_j = natural_course + 15.0 * rng.standard_normal()
         theta_j = effect + 10.0 * rng.standard_normal()
         for arm, treated in (("msc", 1), ("control", 0))[: 1 if single else 2]:
@@ -232,7 +235,7 @@ def test_simulated_register_recovers_effect_and_natural_course(tmp_path):
     rng = np.random.default_rng(17)
     effect, natural_course = 30.0, 40.0
     register = bayes_msc.load_register(simulated_register(tmp_path / "sim", rng, effect=effect, natural_course=natural_course))
-    result = bayes_msc.fit("oxygenation", data=register, chains=2, draws=1000, tune=1000, seed=3)
+    result = bayes_msc.fit("oxygenation", data=register, evidence="all", chains=2, draws=1000, tune=1000, seed=3)
     assert result.evidence.n_studies == 11
     d = result.decisions
     assert d.pooled_effect.lower < effect < d.pooled_effect.upper
@@ -247,7 +250,7 @@ def test_simulated_register_recovers_effect_and_natural_course(tmp_path):
 
 def test_fit_oxygenation_on_embedded_register():
     result = bayes_msc.fit("oxygenation", chains=2, draws=500, tune=500, seed=5)
-    assert result.evidence.studies == ("bcu001_2026", "monsel2022")
+    assert result.evidence.studies == ("monsel2022", "martinezmunoz2024")
     d = result.decisions
     assert d.unit == "mmHg" and d.meaningful_threshold == 20.0
     assert 0.0 < d.prob_meaningful.prob < d.prob_benefit.prob < 1.0
@@ -255,4 +258,4 @@ def test_fit_oxygenation_on_embedded_register():
     summary = result.summary_dict()
     assert summary["decisions"]["unit"] == "mmHg"
     assert {"log_likelihood", "log_prior"} <= set(result.tree.children)
-    assert result.tree["log_likelihood"]["estimate"].sizes["term"] == 3
+    assert result.tree["log_likelihood"]["estimate"].sizes["term"] == 4

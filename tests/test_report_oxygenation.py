@@ -38,7 +38,7 @@ def fitted(injected_register):
     import bayes_msc
 
     register = bayes_msc.load_register(injected_register)
-    result = bayes_msc.fit("oxygenation", data=register, **FIT)
+    result = bayes_msc.fit("oxygenation", data=register, evidence="all", **FIT)  # with single-arm BC-U001
     assert INJECTED_STUDY in result.evidence.studies  # the label really reaches the analysis
     return result, register
 
@@ -134,8 +134,8 @@ def test_answer_shows_the_decisions_numbers(fitted, browser):
     assert f"is {pct(d.prob_benefit.prob)} (Monte Carlo standard error {fmt(100 * d.prob_benefit.mcse, '.1f')}" in words
     assert (f"{fmt(d.pooled_effect.median, '.1f')} mmHg (95% equal-tailed interval {fmt(d.pooled_effect.lower, '.1f')} mmHg to "
             f"{fmt(d.pooled_effect.upper, '.1f')} mmHg)") in words
-    # the honest sentence: two studies, one single-arm with an SE that is only an upper bound
-    assert "only two of the 17 studies in the register enter" in words
+    # the honest sentence: three studies, one single-arm with an SE that is only an upper bound
+    assert "only three of the 30 studies in the register enter" in words
     assert "BC-U001 phase 1 2026 is a single-arm study with no control arm" in words
     assert "is only an upper bound, derived from a report of “100.07 (P < 0.001)”" in words
 
@@ -178,11 +178,11 @@ def test_sections_show_every_part(fitted, report_html):
     # same sections as the mortality report (dose-response left out: no dose-response fitted)
     assert [s.anchor for s in layout_for(get_outcome("oxygenation"))] == [s.anchor for s in layout_for(get_outcome("mortality"))]
     assert re.findall(r'<section id="([^"]+)"', report_html) == [
-        "answer", "evidence", "forest", "priors", "diagnostics", "robustness", "methods"]
+        "answer", "evidence", "flow", "forest", "priors", "diagnostics", "robustness", "methods"]
     # every study, in or out with the reason
     for label in register.studies["label"]:
         assert label in text, label
-    assert text.count('class="badge pass">included<') == 2
+    assert text.count('class="badge pass">included<') == 3  # BC-U001, Monsel 2022, Martínez-Muñoz 2024 (evidence "all")
     assert "oxygenation index (mean airway pressure x FiO2 / PaO2) is a different measure" in text
     assert "withdrawn registration: no participants, no results" in text
     # forest plot and prior vs posterior of the four top-level parameters
@@ -205,7 +205,7 @@ def test_sections_show_every_part(fitted, report_html):
         assert phrase in methods, phrase
     assert result.spec.content_hash() in text and result.evidence.register_hash in text
     # every figure has a text alternative and a caption; element ids are unique (inline SVGs too)
-    assert report_html.count("<figure") == report_html.count("<figcaption>") == 5
+    assert report_html.count("<figure") == report_html.count("<figcaption>") == 6  # incl. the study-flow diagram
     assert report_html.count('role="img" aria-label="') == report_html.count("<figure")
     ids = re.findall(r'\bid="([^"]+)"', report_html)
     assert len(ids) == len(set(ids))

@@ -41,7 +41,7 @@ def test_leave_one_study_out_never_recompiles(small_mortality):
     assert influence.table["pareto_k"].notna().all()
 
 
-@pytest.mark.parametrize("analysis, study", [("mortality", "lanzoni2021"), ("oxygenation", "bcu001_2026")])
+@pytest.mark.parametrize("analysis, study", [("mortality", "lanzoni2021"), ("oxygenation", "martinezmunoz2024")])
 def test_masked_study_equals_removed_study(analysis, study):
     from bayes_msc.api import fit_spec
 

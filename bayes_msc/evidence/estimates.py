@@ -131,6 +131,11 @@ def register_contrasts(register, spec) -> OxygenationEvidence:
             continue
         sid = entry["study_id"]
         own = arm_level.terms[arm_level.terms["study_id"] == sid]
+        if own["sd_missing"].fillna(False).astype(bool).any():
+            inclusion.loc[position, ["status", "contribution", "detail"]] = ["excluded", "", ""]
+            inclusion.loc[position, "reason"] = ("SD not reported: the normal-normal model needs a known SE "
+                                                 "(the oxygenation analysis borrows the SD from other trials)")
+            continue
         contrast = own[own["kind"] == "contrast"]
         treated, control = own[(own["kind"] == "arm") & (own["treated"] == 1)], own[(own["kind"] == "arm") & (own["treated"] == 0)]
         if len(contrast):

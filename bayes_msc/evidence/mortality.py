@@ -23,7 +23,7 @@ forms, and an exact count is simply the one-configuration case.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import product
 from typing import TYPE_CHECKING
 
@@ -31,7 +31,9 @@ import pandas as pd
 
 from .doses import arm_dose
 from .register import Register
-from .selection import dose_check, evidence_set_studies, excluded_class, inclusion_entry, listing_exclusion, worst_quality
+from .selection import (
+    design_exclusion, dose_check, evidence_set_studies, excluded_class, inclusion_entry, listing_exclusion, worst_quality,
+)
 
 if TYPE_CHECKING:
     from ..spec import AnalysisSpec
@@ -82,6 +84,9 @@ class MortalityEvidence:
         contribution, detail, reason, quality, source``.
     register_hash
         Content hash of the register the data came from.
+    allocations
+        Each included study's allocation class (``studies.csv`` ``allocation``), aligned with
+        ``studies``; empty for evidence built without a register (all randomised).
     """
 
     studies: tuple[str, ...]
@@ -90,6 +95,10 @@ class MortalityEvidence:
     partial: tuple[PartialReport, ...]
     inclusion: pd.DataFrame
     register_hash: str
+    allocations: tuple[str, ...] = ()
+
+    def allocation_of(self, index: int) -> str:
+        return self.allocations[index] if self.allocations else "randomised"
 
     @property
     def n_studies(self) -> int:
@@ -108,9 +117,7 @@ class MortalityEvidence:
         partial = tuple(
             _masked_report(report) if report.study_id in study_ids else report for report in self.partial
         )
-        return MortalityEvidence(
-            self.studies, self.arms, exact, partial, self.inclusion, self.register_hash
-        )
+        return replace(self, exact=exact, partial=partial)
 
 
 def _masked_report(report: PartialReport) -> PartialReport:
@@ -157,6 +164,7 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
     study_rows = evidence_set_studies(register, selection.evidence_set)
 
     included: list[str] = []
+    allocations: list[str] = []
     arm_records: list[dict] = []
     exact_records: list[dict] = []
     pending_partial: list[tuple[str, pd.Series, list[str]]] = []
@@ -213,9 +221,13 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
                 entry["reason"] = problem
                 continue
             flags += [flag] if flag else []
+        entry["reason"] = design_exclusion(study, selection)
+        if entry["reason"]:
+            continue
 
         study_index = len(included)
         included.append(sid)
+        allocations.append(entry["allocation"])
         arm_index = {}
         for a in dict.fromkeys(used_arms):
             arm = arms.loc[a]
@@ -281,6 +293,7 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
         partial=tuple(pending_partial),
         inclusion=pd.DataFrame(inclusion),
         register_hash=register.content_hash,
+        allocations=tuple(allocations),
     )
 
 

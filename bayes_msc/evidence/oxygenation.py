@@ -23,13 +23,16 @@ import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
 from . import derivations
 from .doses import arm_dose
 from .register import Register
-from .selection import dose_check, evidence_set_studies, excluded_class, inclusion_entry, listing_exclusion, worst_quality
+from .selection import (
+    design_exclusion, dose_check, evidence_set_studies, excluded_class, inclusion_entry, listing_exclusion, worst_quality,
+)
 
 if TYPE_CHECKING:
     from ..spec import AnalysisSpec
@@ -47,7 +50,7 @@ MASKED_SE = 1.0e6
 
 TERM_COLUMNS = [
     "study_id", "study_index", "kind", "arm", "comparator", "treated", "estimate", "se",
-    "se_is_bound", "day", "timepoint", "derivation", "quality", "source", "dose",
+    "se_is_bound", "day", "timepoint", "derivation", "quality", "source", "dose", "sd_missing", "n",
 ]
 
 
@@ -74,6 +77,9 @@ class OxygenationEvidence:
     inclusion: pd.DataFrame
     register_hash: str
     natural_course: bool = True  # False: contrasts only (the classic normal-normal model)
+    # SDs of PaO2/FiO2 changes the register reports (mmHg): the data the model's hierarchical
+    # prior for a missing SD (Martínez-Muñoz 2024) learns from; see reported_change_sds.
+    reported_sds: tuple[float, ...] = ()
 
     @property
     def n_studies(self) -> int:
@@ -82,7 +88,10 @@ class OxygenationEvidence:
     def masked(self, study_ids) -> "OxygenationEvidence":
         """The same terms with the named studies' information removed (shapes unchanged)."""
         terms = self.terms.copy()
-        terms.loc[terms["study_id"].isin(set(study_ids)), "se"] = MASKED_SE
+        hit = terms["study_id"].isin(set(study_ids))
+        terms.loc[hit, "se"] = MASKED_SE
+        if "sd_missing" in terms:  # a masked term stops borrowing an SD (same layout): its huge SE stands
+            terms["sd_borrow_active"] = ~hit & terms.get("sd_borrow_active", pd.Series(True, index=terms.index)).astype(bool)
         return replace(self, terms=terms)
 
 
@@ -129,6 +138,8 @@ def _derive_row(row: pd.Series, n: int | None, method: str) -> dict:
         se = derivations.se_from_p(float(row["estimate"]), float(row["p_value"]), bound=bound)
         steps.append(se)
         estimate = float(row["estimate"])
+    elif stat == "estimate_no_spread":
+        raise InputError("no SD, IQR, CI or P value reported (spread NOT FOUND): no standard error can be derived")
     else:  # direction_only never reaches here
         raise InputError(f"statistic {stat!r} carries no numbers")
     se_value = float(row["se"]) if stat == "mean_se" else se.value
@@ -160,6 +171,8 @@ def source_numbers(row: pd.Series) -> str:
         return f"{row['estimate']:g} ({prob:.0%} CI {row['ci_lower']:g}, {row['ci_upper']:g})"
     if stat == "estimate_p":
         return f"{row['estimate']:g} (P {row['p_relation'] or '='} {row['p_value']:g})"
+    if stat == "estimate_no_spread":
+        return f"{row['estimate']:g} (no spread reported; mean or median not stated){n}"
     return "direction only"
 
 
@@ -190,6 +203,48 @@ def _arm_size(arms: pd.DataFrame, row: pd.Series) -> int | None:
     return None if pd.isna(size) else int(size)
 
 
+def reported_change_sds(register: Register, method: str) -> tuple[float, ...]:
+    """The SD of every PaO2/FiO2 change the register reports with a spread (any timepoint,
+    used or not): a mean's SD, an SE times sqrt(n), or an IQR's SD (Wan 2014). The data from
+    which a trial without any spread borrows its SD (Cochrane Handbook 6.5.2.8 imputes one
+    fixed SD; the model instead learns their distribution and carries its uncertainty)."""
+    table = register.oxygenation
+    rows = table[(table["measure"] == "pf_ratio") & (table["quantity"] == "change_from_baseline")
+                 & table["comparator"].isna()]
+    sds = []
+    for _, row in rows.iterrows():
+        arms = register.arms[register.arms["study_id"] == row["study_id"]].set_index("arm_id")
+        n = _arm_size(arms, row)
+        if row["statistic"] == "mean_sd":
+            sds.append(float(row["sd"]))
+        elif row["statistic"] == "mean_se" and n:
+            sds.append(float(row["se"]) * math.sqrt(n))
+        elif row["statistic"] == "median_iqr" and n:
+            sds.append(derivations.sd_from_iqr(float(row["q1"]), float(row["q3"]), n).value)
+    return tuple(sds)
+
+
+def _no_spread_term(row: pd.Series, n: int | None, reported_sds: tuple[float, ...]) -> dict:
+    """A central value without any spread: its SD becomes a model parameter (see
+    :mod:`bayes_msc.models.continuous`); ``se`` holds a plug-in (median reported SD / sqrt(n))
+    only for displays and simulations."""
+    if len(reported_sds) < 2:
+        raise InputError("no SD, IQR, CI or P value reported, and fewer than two other reported SDs to borrow from")
+    if n is None:
+        raise InputError("no spread reported and the group size is unknown: no SD can be borrowed")
+    plug_in = float(np.median(reported_sds)) / math.sqrt(n)
+    return {
+        "estimate": float(row["estimate"]), "se": plug_in, "se_is_bound": False, "sd_missing": True, "n": n,
+        "derivation": (
+            f"no SD, IQR, CI or P value reported: the SD is a model parameter with a hierarchical prior learnt "
+            f"from the {len(reported_sds)} reported SDs of PaO2/FiO2 changes (plug-in SE for display: median "
+            f"SD {np.median(reported_sds):.1f} / sqrt({n}) = {plug_in:.2f}); mean or median not stated: "
+            "analysed as a mean (an assumption)"
+        ),
+        "references": "Cochrane Handbook 6.5.2.8 (imputing missing SDs)",
+    }
+
+
 def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> OxygenationEvidence:
     """Apply the spec's selection to the register's oxygenation rows (pure: no I/O)."""
     selection = spec.evidence
@@ -197,6 +252,7 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
     table = register.oxygenation
     inclusion, terms, derived = [], [], []
     included: list[str] = []
+    reported_sds = reported_change_sds(register, selection.median_iqr_method)
 
     for _, row in table.iterrows():  # every derivable number, used or not (for `data show`)
         arms = register.arms[register.arms["study_id"] == row["study_id"]].set_index("arm_id")
@@ -208,7 +264,11 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
         }
         if row["statistic"] != "direction_only":
             try:
-                entry.update(derive_row(row, _arm_size(arms, row), selection.median_iqr_method))
+                if row["statistic"] == "estimate_no_spread":
+                    numbers = _no_spread_term(row, _arm_size(arms, row), reported_sds)
+                    entry.update(estimate=numbers["estimate"], se=math.nan, derivation=numbers["derivation"])
+                else:
+                    entry.update(derive_row(row, _arm_size(arms, row), selection.median_iqr_method))
             except InputError as exc:
                 entry["derivation"] = f"not derivable: {exc.problem}"
         derived.append(entry)
@@ -267,15 +327,24 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
                 entry["reason"] = problem
                 continue
             flags += [flag] if flag else []
+        entry["reason"] = design_exclusion(study, selection)
+        if entry["reason"]:
+            continue
         study_index = len(included)
         details, qualities, sources = [], [], []
         for _, row in chosen.iterrows():
             kind = "contrast" if not pd.isna(row["comparator"]) else "arm"
             try:
-                numbers = derive_row(row, _arm_size(arms, row), selection.median_iqr_method)
+                if row["statistic"] == "estimate_no_spread":
+                    numbers = _no_spread_term(row, _arm_size(arms, row), reported_sds)
+                else:
+                    numbers = derive_row(row, _arm_size(arms, row), selection.median_iqr_method)
             except InputError as exc:
                 flags.append(f"{row['arm']}: {exc.problem}")
                 continue
+            if numbers.get("sd_missing"):
+                flags.append(f"{row['arm']}: SD not reported, borrowed from the reported SDs (hierarchical); "
+                             "mean or median not stated, analysed as a mean (assumption)")
             terms.append({
                 "study_id": sid, "study_index": study_index, "kind": kind, "arm": row["arm"],
                 "comparator": row["comparator"] if kind == "contrast" else "",
@@ -283,11 +352,15 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
                 "estimate": numbers["estimate"], "se": numbers["se"], "se_is_bound": numbers["se_is_bound"],
                 "day": row["day"], "timepoint": row["timepoint"], "derivation": numbers["derivation"],
                 "quality": row["quality"], "source": row["source"], "dose": arm_dose(register, sid, row["arm"]),
+                "sd_missing": bool(numbers.get("sd_missing", False)), "n": numbers.get("n"),
             })
             label = f"{row['arm']} - {row['comparator']}" if kind == "contrast" else row["arm"]
             bound = " (SE is an upper bound: conservative)" if numbers["se_is_bound"] else ""
-            details.append(f"{label} {numbers['estimate']:+.1f} (SE {numbers['se']:.1f}){bound}")
+            borrowed = " (SD borrowed: SE shown is a plug-in)" if numbers.get("sd_missing") else ""
+            details.append(f"{label} {numbers['estimate']:+.1f} (SE {numbers['se']:.1f}){bound}{borrowed}")
             qualities.append(row["quality"])
+            if numbers.get("sd_missing"):
+                qualities.append("assumption")  # statistic type and SD are not reported
             sources.append(str(row["source"]))
         if not details:
             entry["reason"] = "; ".join(flags)
@@ -314,6 +387,7 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
         derived=pd.DataFrame(derived),
         inclusion=pd.DataFrame(inclusion),
         register_hash=register.content_hash,
+        reported_sds=reported_sds,
     )
 
 

@@ -12,11 +12,17 @@ QUALITY = ("primary", "secondary", "inferred", "assumption")
 PRODUCT_CLASSES = (
     "umbilical_cord", "bone_marrow", "adipose", "wharton_jelly", "perinatal",
     "cd362_umbilical_cord", "mapc", "msc_plus_ev", "none",
+    "menstrual_blood", "msc_unspecified", "extracellular_vesicles",
 )
 DESIGNS = (
     "rct_double_blind", "rct_open_label", "rct", "nonrandomised_controlled",
-    "dose_escalation_single_arm", "withdrawn_registration",
+    "dose_escalation_single_arm", "withdrawn_registration", "rct_single_blind",
 )
+# How patients came to be in the cell or the control arm: what the design-aware selection
+# (:mod:`bayes_msc.evidence.selection`) and the bias-adjusted mortality model read.
+ALLOCATIONS = ("randomised", "nonrandomised_concurrent", "historical_or_matched", "single_arm", "not_applicable")
+NONRANDOMISED_CONTROLLED = ("nonrandomised_concurrent", "historical_or_matched")
+ARDS_CAUSES = ("covid", "non_covid", "mixed", "severe_covid_no_ards_definition", "h7n9_influenza", "unknown")
 
 
 # The smallest SD or SE accepted anywhere: 1/SE^2 must stay finite in a normal likelihood.
@@ -67,8 +73,9 @@ STUDIES = Table(
         Column("study_id", "id", required=True),
         Column("label", "text", required=True),
         Column("design", "enum", required=True, choices=DESIGNS),
+        Column("allocation", "enum", required=True, choices=ALLOCATIONS),
         Column("population", "text"),
-        Column("ards_cause", "enum", choices=("covid", "non_covid", "mixed", "severe_covid_no_ards_definition", "unknown")),
+        Column("ards_cause", "enum", choices=ARDS_CAUSES),
         Column("registration", "text"),
         Column("reference", "text"),
         Column("seed_file", "text"),
@@ -128,7 +135,9 @@ MORTALITY = Table(
 # derives an estimate and standard error from whichever statistic a row carries.
 OXYGENATION_MEASURES = ("pf_ratio", "sf_ratio", "pao2", "oxygenation_index")
 OXYGENATION_QUANTITIES = ("change_from_baseline", "baseline", "at_day")
-OXYGENATION_STATISTICS = ("mean_sd", "mean_se", "median_iqr", "estimate_ci", "estimate_p", "direction_only")
+OXYGENATION_STATISTICS = (
+    "mean_sd", "mean_se", "median_iqr", "estimate_ci", "estimate_p", "direction_only", "estimate_no_spread",
+)
 # The fields each statistic needs (besides n, which mean_sd and median_iqr take from the
 # row or the arm).
 STATISTIC_FIELDS = {
@@ -138,6 +147,9 @@ STATISTIC_FIELDS = {
     "estimate_ci": ("estimate", "ci_lower", "ci_upper"),
     "estimate_p": ("estimate", "p_value"),
     "direction_only": (),
+    # a central value with no SD, IQR, CI or P value (Martínez-Muñoz 2024): its spread is a
+    # model parameter borrowed from the trials that report one
+    "estimate_no_spread": ("estimate",),
 }
 
 OXYGENATION = Table(

@@ -16,6 +16,20 @@ few-study hierarchical models diverge. Partly reported counts enter through
 With a dose-response form (:mod:`bayes_msc.models.dose_response`), a cell arm's effect is
 its study's deviation ``tau * z_j`` plus the curve ``f(dose)`` at its dose, so within-study
 dose contrasts inform the curve without a control arm.
+
+Non-randomised studies (an evidence set other than "randomised"; see :func:`design_inputs`)
+enter through one clearly separated term, chosen by the spec's ``model.nonrandomised``:
+
+``bias`` (three-level model; Prevost, Abrams & Jones, Stat Med 2000; Welton et al., JRSS A
+2009; ``jarbes`` in R)
+    ``study_log_or_j = log_or + tau z_j + [j non-randomised] (design_bias_d(j) + kappa w_j)``:
+    each non-randomised design d has its own bias, drawn from the ``design_bias`` prior, and its
+    studies an extra between-study SD ``kappa`` (``design_heterogeneity`` prior). The pooled
+    ``log_or`` stays the randomised effect.
+``power_prior``
+    the non-randomised studies' likelihood raised to ``w`` (``model.power_prior_weight``),
+    written as a ``pm.Potential`` adding ``(w - 1)`` times their log-likelihood to the unchanged
+    binomial terms. ``w`` is model data, so a new weight re-uses the compiled model.
 """
 
 from __future__ import annotations
@@ -23,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..evidence.mortality import MortalityEvidence
+from ..evidence.schema import NONRANDOMISED_CONTROLLED
 from ..priors import PriorSet
 from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
 from .dose_response import build_dose_effect, effect_log_prior, with_doses
@@ -62,7 +77,83 @@ def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) 
     }
     # Hyperparameter values are data; only the prior families fix the graph.
     structure = {"priors": list(priors.structure_key()), "dose_response": "none"}
+    design = design_inputs(evidence, priors, model)
+    if design is not None:
+        design_values, design_coords, structure["nonrandomised"] = design
+        values.update(design_values)
+        coords.update(design_coords)
     return with_doses(ModelInputs("mortality", values, coords, structure), arms, evidence.studies, model)
+
+
+# -- non-randomised studies (a separate term; see the module docstring) -------------------
+
+
+def nonrandomised_studies(evidence: MortalityEvidence) -> np.ndarray:
+    """1.0 for each included study with non-randomised concurrent or historical/matched controls."""
+    return np.array(
+        [float(evidence.allocation_of(j) in NONRANDOMISED_CONTROLLED) for j in range(evidence.n_studies)]
+    )
+
+
+def design_inputs(evidence: MortalityEvidence, priors: PriorSet, model) -> tuple[dict, dict, str] | None:
+    """Model data for the non-randomised term, or None when every included study is randomised
+    (the model is then exactly the randomised one, same structure and compiled model).
+
+    Returns ``(values, coords, method)``. Under ``bias`` the layout ``study_design`` (which
+    design's bias each study takes) is compiled in; under ``power_prior`` the weight and the
+    per-report indicators are float data.
+    """
+    flags = nonrandomised_studies(evidence)
+    if not flags.any():
+        return None
+    method = getattr(model, "nonrandomised", "bias")
+    if method == "bias":
+        if priors.design_bias is None or priors.design_heterogeneity is None:
+            from ..errors import InputError
+
+            raise InputError("non-randomised studies entered but the spec has no design_bias / design_heterogeneity "
+                             "prior (use an evidence set other than 'randomised')")
+        designs = tuple(sorted({evidence.allocation_of(j) for j in range(evidence.n_studies) if flags[j]}))
+        layout = np.array([designs.index(evidence.allocation_of(j)) if flags[j] else 0
+                           for j in range(evidence.n_studies)], dtype="int64")
+        return {"study_nonrandomised": flags, "study_design": layout}, {"design": designs}, method
+    study_index = {s: j for j, s in enumerate(evidence.studies)}
+    values = {
+        "power_weight": np.asarray(float(model.power_prior_weight)),
+        "exact_nonrandomised": np.array([flags[study_index[s]] for s in evidence.exact["study_id"]], dtype="float64"),
+    }
+    if evidence.partial:
+        values["partial_nonrandomised"] = np.array([flags[study_index[r.study_id]] for r in evidence.partial])
+    return values, {}, method
+
+
+def _design_deviation(data, priors: PriorSet):
+    """Each study's design bias plus its extra deviation (0 for randomised studies)."""
+    import pymc as pm
+
+    bias = priors.design_bias.build("design_bias", prior_data(data, "design_bias", priors.design_bias), dims="design")
+    kappa = priors.design_heterogeneity.build(
+        "design_kappa", prior_data(data, "design_heterogeneity", priors.design_heterogeneity)
+    )
+    extra_z = pm.Normal("design_study_z", 0.0, 1.0, dims="study")
+    return data["study_nonrandomised"] * (bias[data["study_design"]] + kappa * extra_z)
+
+
+def _power_prior_term(data, arm_logit) -> None:
+    """Down-weight the non-randomised reports: add (w - 1) x their log-likelihood."""
+    import pymc as pm
+
+    logp = data["exact_nonrandomised"] * binomial_logpmf_logit(
+        data["exact_deaths"], data["exact_n"], data["exact_log_choose"], arm_logit[data["exact_arm"]]
+    )
+    total = logp.sum()
+    if "partial_nonrandomised" in data:
+        partial = partial_report_logp(
+            0.0, arm_logit[data["partial_arm"]], data["partial_deaths"], data["partial_n"],
+            data["partial_log_choose"], data["partial_log_weight"],
+        )
+        total = total + (data["partial_nonrandomised"] * partial).sum()
+    pm.Potential("nonrandomised_power_prior", (data["power_weight"] - 1.0) * total)
 
 
 def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
@@ -78,13 +169,17 @@ def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
             "tau", prior_data(data, "heterogeneity", priors.heterogeneity)
         )
         z = pm.Normal("study_effect_z", 0.0, 1.0, dims="study")
+        nonrandomised = inputs.structure.get("nonrandomised", "none")
+        deviation = tau * z
+        if nonrandomised == "bias":
+            deviation = deviation + _design_deviation(data, priors)
         if inputs.structure["dose_response"] == "none":
             log_or = priors.effect.build("log_or", prior_data(data, "effect", priors.effect))
-            study_log_or = pm.Deterministic("study_log_or", log_or + tau * z, dims="study")
+            study_log_or = pm.Deterministic("study_log_or", log_or + deviation, dims="study")
             arm_effect = study_log_or[data["arm_study"]]
         else:  # each arm: the study's deviation plus the dose-response curve at its dose
             curve_at_arm = build_dose_effect(data, inputs.structure, priors, "log_or", "arm")
-            arm_effect = pm.Deterministic("arm_log_or", (tau * z)[data["arm_study"]] + curve_at_arm, dims="arm")
+            arm_effect = pm.Deterministic("arm_log_or", deviation[data["arm_study"]] + curve_at_arm, dims="arm")
         arm_logit = baseline[data["arm_study"]] + data["arm_treated"] * arm_effect
         # Binomial(n, logit) written out: pm.Binomial recomputes the constant log C(n, d) and
         # checks its parameters on every gradient, which costs compile time and nothing else.
@@ -110,6 +205,8 @@ def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
                 observed=np.zeros(len(inputs.coords["partial_report"])),
                 dims="partial_report",
             )
+        if nonrandomised == "power_prior":
+            _power_prior_term(data, arm_logit)
     return model
 
 
@@ -159,5 +256,9 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
     roles = {"baseline_logit": priors.baseline, "tau": priors.heterogeneity}
     logprior = {name: xr.apply_ufunc(prior.scipy().logpdf, posterior[name]) for name, prior in roles.items()}
     logprior["study_effect_z"] = xr.apply_ufunc(stats.norm.logpdf, posterior["study_effect_z"])
+    if "design_bias" in posterior:  # the three-level bias term's parameters
+        logprior["design_bias"] = xr.apply_ufunc(priors.design_bias.scipy().logpdf, posterior["design_bias"])
+        logprior["design_kappa"] = xr.apply_ufunc(priors.design_heterogeneity.scipy().logpdf, posterior["design_kappa"])
+        logprior["design_study_z"] = xr.apply_ufunc(stats.norm.logpdf, posterior["design_study_z"])
     logprior.update(effect_log_prior(posterior, inputs, priors, "log_or"))
     return xr.Dataset(loglik), xr.Dataset(logprior)

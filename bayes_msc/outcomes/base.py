@@ -90,7 +90,12 @@ class Outcome:
     # per arm), "change" (a continuous mean difference), or None (no trial design).
     trial_endpoint: ClassVar[str | None] = None
     data_description: ClassVar[str] = "an evidence register directory"
-    reads_measure: ClassVar[bool] = False  # its scale comes from the spec's model.measure
+    # Model settings only this outcome reads (bayes_msc.spec.OUTCOME_MODEL_KEYS): e.g. the
+    # normal-normal model's "measure", which sets its scale.
+    model_keys: ClassVar[tuple[str, ...]] = ()
+    # Non-randomised studies enter through a design-bias model (or a power prior).
+    adjusts_design_bias: ClassVar[bool] = False
+    extra_parameters: ClassVar[tuple[str, ...]] = ()  # other sampled variables to diagnose and summarise
     measures: ClassVar[tuple[str, ...]] = ()
 
     def specialise(self, model) -> "Outcome":
@@ -101,11 +106,12 @@ class Outcome:
     # -- parameters ---------------------------------------------------------------------
     def diagnostic_vars(self) -> tuple[str, ...]:
         r = self.roles
-        return (r.pooled, r.heterogeneity, *r.nuisance, *r.sampled, r.study, *DOSE_VARS)
+        return (r.pooled, r.heterogeneity, *r.nuisance, *r.sampled, r.study, *DOSE_VARS, *self.extra_parameters)
 
     def summary_vars(self) -> tuple[str, ...]:
         r = self.roles
-        return (r.pooled, r.heterogeneity, r.study, r.predictive, *self.summary_nuisance(), *DOSE_VARS[:3])
+        return (r.pooled, r.heterogeneity, r.study, r.predictive, *self.summary_nuisance(), *DOSE_VARS[:3],
+                *self.extra_parameters)
 
     def summary_nuisance(self) -> tuple[str, ...]:
         return ()

@@ -200,7 +200,7 @@ class NormalNormalOutcome(EstimatesOutcome):
     states (:data:`NORMAL_NORMAL_MEASURES`)."""
 
     name = "normal_normal"
-    reads_measure = True
+    model_keys = ("measure", "unit")
     measures = tuple(NORMAL_NORMAL_MEASURES)
 
     def __init__(self, measure: str = "log_ratio", unit: str = "") -> None:

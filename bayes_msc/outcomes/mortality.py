@@ -32,6 +32,9 @@ class MortalityOutcome(Outcome):
     report_layout = "bayes_msc.report.mortality:mortality_layout"
     stated_curve_var = "odds_ratio"
     trial_endpoint = "deaths"
+    model_keys = ("nonrandomised", "power_prior_weight")
+    adjusts_design_bias = True
+    extra_parameters = ("design_bias", "design_kappa")
 
     def benefit_direction(self, spec) -> str:
         return "decrease"  # fewer deaths: OR < 1

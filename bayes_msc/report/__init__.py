@@ -56,6 +56,7 @@ def render_report(
     influence=None,
     sbc=None,
     design=None,
+    provenance=None,
     generated: datetime | None = None,
 ) -> str:
     """The report of a :class:`~bayes_msc.results.FitResult` as one HTML string.
@@ -74,6 +75,9 @@ def render_report(
         Optional saved SBC result (the dict ``python -m bayes_msc sbc`` writes).
     design
         Optional :class:`~bayes_msc.design.DesignResult`: the "The next trial" section.
+    provenance
+        Optional :class:`~bayes_msc.provenance.ProvenanceTable` (mortality), shown in the
+        study-flow section.
     The dose-response section shows ``result.dose_response`` when the fit has one.
     """
     from .html import el, page, section
@@ -87,6 +91,7 @@ def render_report(
         influence=influence,
         sbc=sbc,
         design=design,
+        provenance=provenance,
         generated=generated or datetime.now(timezone.utc),
     )
     built = []

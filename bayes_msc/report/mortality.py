@@ -432,10 +432,12 @@ def _derived_references(ctx: ReportContext) -> list[Markup]:
 
 def mortality_layout() -> list[Section]:
     from .next_trial import next_trial_section
+    from .flow import flow_section
 
     return [
         Section("answer", "The answer", answer),
         Section("evidence", "The evidence", evidence_section),
+        Section("flow", "Which studies, and why: study flow", flow_section),
         Section("forest", "Trial by trial: forest plot", forest_section),
         Section("dose-response", "Dose-response", lambda ctx: dose_response_section(
             ctx, ylabel="odds ratio of death", reference=1.0)),

@@ -49,7 +49,6 @@ def next_trial_section(ctx) -> Markup | None:
         return None
     o = d.outcome
     fit = d.map_fit
-    sign = "<" if o.direction < 0 else ">"
     parts = [para(
         "What today's evidence implies for the next two-arm trial. The meta-analytic-predictive (MAP) prior is the "
         f"posterior predictive distribution of a new trial's effect ({'log odds ratio' if o.binary else 'difference'}), "

@@ -706,9 +706,12 @@ def methods_section(ctx: ReportContext) -> Markup:
 
 
 def oxygenation_layout() -> list[Section]:
+    from .flow import flow_section
+
     return [
         Section("answer", "The answer", answer),
         Section("evidence", "The evidence", evidence_section),
+        Section("flow", "Which studies, and why: study flow", flow_section),
         Section("forest", "Study by study: forest plot", forest_section),
         Section("dose-response", "Dose-response", lambda ctx: dose_response_section(
             ctx, ylabel=f"mean difference in PaO2/FiO2 ({UNIT})", reference=0.0)),

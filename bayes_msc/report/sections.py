@@ -37,6 +37,7 @@ class ReportContext:
     influence: Any = None  # bayes_msc.sensitivity.Influence
     sbc: dict | None = None  # a saved SBC result (SBCResult.to_dict())
     design: Any = None  # bayes_msc.design.DesignResult: "The next trial"
+    provenance: Any = None  # bayes_msc.provenance.ProvenanceTable (mortality), shown in the study-flow section
     generated: datetime = field(default_factory=datetime.now)
 
     @property
@@ -78,6 +79,7 @@ DESIGN_NAMES = {
     "rct": "RCT",
     "rct_double_blind": "RCT, double-blind",
     "rct_open_label": "RCT, open-label",
+    "rct_single_blind": "RCT, single-blind",
     "nonrandomised_controlled": "non-randomised, controlled",
     "dose_escalation_single_arm": "single-arm dose escalation",
     "withdrawn_registration": "registration (withdrawn)",
