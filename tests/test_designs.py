@@ -259,7 +259,8 @@ def test_flow_section_counts_and_escapes(relabelled_register):
     assert counts["register_by_allocation"]["randomised"] == 20  # 13 first-pass RCTs + 7 of §7
     assert counts["excluded_by_reason"]["design: not randomised (pooled only with --evidence all)"] == 7
     assert counts["included"] + counts["excluded"] == counts["listed"]
-    ctx = SimpleNamespace(result=SimpleNamespace(evidence=evidence, design_shift=None), register=register, spec=spec)
+    ctx = SimpleNamespace(result=SimpleNamespace(evidence=evidence, design_shift=None, outcome=spec.outcome_type),
+                          register=register, spec=spec)
     html = flow_section(ctx)
     assert "<svg" in html and "<script>" not in html
     assert "11 randomised trials; 7 non-randomised studies not pooled: design" in html
@@ -287,5 +288,5 @@ def test_provenance_table_widens_the_evidence_one_class_at_a_time():
     # read off the register: only Bowdish 2023 and Zarrabi 2023 enter with primary numbers alone
     assert table.loc["primary numbers only", "study_ids"] == "bowdish2023, zarrabi2023"
     assert list(table["studies"]) == [2, 6, 11, 11, 18]
-    assert table["or_lower"].lt(table["or_median"]).all() and table["or_median"].lt(table["or_upper"]).all()
+    assert table["effect_lower"].lt(table["effect_median"]).all() and table["effect_median"].lt(table["effect_upper"]).all()
     assert "primary numbers only" in render_provenance(provenance)

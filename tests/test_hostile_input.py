@@ -261,7 +261,7 @@ def test_extreme_estimates_are_refused_before_the_sampler(tmp_path, capsys, no_f
         ('effect = "default"', "effect = { family = \"normal\", mu = 0.0, sigma = -1.0 }", ("priors.effect", "sigma", "> 0")),
         ('effect = "default"', "effect = { family = \"normal\", mu = 0.0, sigma = 0.0 }", ("priors.effect", "sigma", "> 0")),
         ('effect = "default"', "effect = { family = \"normal\", mu = 0.0, sigma = inf }", ("priors.effect", "sigma", "finite")),
-        ('"cd362_umbilical_cord"]', '"cd362_umbilical_cord", "umbilical_chord"]',
+        ('"msc_unspecified"]', '"msc_unspecified", "umbilical_chord"]',
          ("field 'evidence.product_classes'", "umbilical_chord", "known: umbilical_cord")),
         ('dose_response = "none"', 'dose_response = "none"\ndose_grid = ["a", 1.0]', ("field 'model.dose_grid'", "'a'")),
         ('dose_response = "none"', 'dose_response = "none"\ndose_grid = [true]', ("field 'model.dose_grid'",)),

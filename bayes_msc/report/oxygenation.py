@@ -707,6 +707,7 @@ def methods_section(ctx: ReportContext) -> Markup:
 
 def oxygenation_layout() -> list[Section]:
     from .flow import flow_section
+    from .next_trial import next_trial_section
 
     return [
         Section("answer", "The answer", answer),
@@ -718,6 +719,7 @@ def oxygenation_layout() -> list[Section]:
         Section("priors", "Priors and posteriors", priors_section),
         Section("diagnostics", "Can the numbers be trusted? Diagnostics", diagnostics_section),
         Section("robustness", "Does one trial decide it? Is the inference calibrated?", robustness_section),
+        Section("next-trial", "The next trial", next_trial_section),
         Section("methods", "Methods", methods_section),
     ]
 
