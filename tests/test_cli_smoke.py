@@ -75,7 +75,7 @@ def test_data_show_lists_every_study_of_the_analysis(capsys):
     register = bayes_msc.load_register()
     for label in register.studies["label"]:
         assert label in out, label
-    assert "oxygenation (full evidence): what enters and why" in out
+    assert "oxygenation (randomised evidence): what enters and why" in out
     assert "excluded" in out and "reason:" in out
 
 

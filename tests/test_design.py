@@ -311,7 +311,7 @@ def test_partial_reports_change_within_what_they_allow():
     report = next(r for r in evidence.partial if r.study_id == "shi2021")
     moved = changed_report(report, "bounded", 0, 3)
     assert sorted(c.counts[0].deaths for c in moved.configurations) == [3, 4]
-    spec_dr = spec.with_model(dose_response="emax")
+    spec_dr = spec.with_evidence(evidence_set="all").with_model(dose_response="emax")  # BC-U001 is single-arm
     evidence_dr = spec_dr.outcome_type.build_evidence(load_register(), spec_dr)
     total = next(r for r in evidence_dr.partial if r.kind == "total")
     cand = next(c for c in candidates(evidence_dr) if c.kind == "total")

@@ -204,7 +204,8 @@ def mortality_grid():
         for i in range(len(arms)) for (n, d) in COUNTS
     ])
     reports, references = partial_cases()  # on arms 0-2: study 0's two arms and study 1's control
-    evidence = SimpleNamespace(studies=studies, arms=arms, exact=exact,
+    evidence = SimpleNamespace(studies=studies, arms=arms, exact=exact, n_studies=len(studies),
+                               allocation_of=lambda j: "randomised",  # all randomised: no design-bias term
                                partial=tuple(PartialReport(f"p{i}", r.kind, r.arms, r.description, r.configurations)
                                              for i, r in enumerate(reports)))
     inputs = mortality_inputs(evidence, priors)
