@@ -103,7 +103,8 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
     start = time.perf_counter()
     model = build(inputs)
     with lean_callbacks() as lean:
-        compiled = nutpie.compile_pymc_model(model, backend="numba")
+        # lean callbacks are generated so numba can cache them on disk (bayes_msc.callback_cache)
+        compiled = nutpie.compile_pymc_model(model, backend="numba", **({"cache": True} if lean else {}))
     COMPILE_COUNT["nutpie"] += 1
     log.info("compiled in %.1f s (%s callbacks); later fits of this structure reuse it",
              time.perf_counter() - start, "lean" if lean else "nutpie's")
