@@ -6,6 +6,8 @@
   last digits between a cold and a warm compile cache; off, the numbers are bit-identical and
   no slower for these models.
 
+* plotting and Dask are not imported by a fit (:mod:`bayes_msc.lean_imports`).
+
 A user who sets ``PYTENSOR_FLAGS`` themselves keeps their choices.
 """
 
@@ -18,6 +20,9 @@ from .paths import cache_dir
 
 
 def configure() -> None:
+    from . import lean_imports
+
+    lean_imports.install()
     flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
     names = {f.split("=", 1)[0].strip() for f in flags}
     if not names & {"base_compiledir", "compiledir"}:
