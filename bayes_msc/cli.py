@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     sbc.add_argument("--out", metavar="FILE", help="where to save the result (default reports/<analysis>.sbc.json)")
     sbc.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
     sbc.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (e.g. tcp://host:8786)")
-    sbc.add_argument("--chunk-size", type=int, default=10, help="replicates per task (default 10)")
+    sbc.add_argument("--chunk-size", type=int, default=10,
+                     help="most replicates per task (default 10; with --workers tasks shrink towards the end)")
 
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)

@@ -82,7 +82,21 @@ class CompiledAnalysis:
         )
 
 
+THREADS_ENV = "BAYES_MSC_SAMPLER_THREADS"  # set per worker by bayes_msc.distributed
+
+
 def _cores() -> int:
+    """Threads one sampling may use: the CPUs this process may run on, or the share of them a
+    task runner gave this worker (so workers x threads never exceeds the cores)."""
+    import os
+
+    budget = os.environ.get(THREADS_ENV, "").strip()
+    if budget.isdigit() and int(budget) >= 1:
+        return int(budget)
+    return available_cores()
+
+
+def available_cores() -> int:
     import os
 
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

@@ -278,29 +278,31 @@ def run_replicates(spec, data, indices, *, seed: int, thin: int, simulation_prio
 
 def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 5, simulation_priors=None,
             progress=None, workers: int | None = None, scheduler: str | None = None, journal=None,
-            chunk_size: int = 10) -> SBCResult:
+            chunk_size: int | None = None) -> SBCResult:
     """SBC of ``spec``'s model on data shaped like its evidence.
 
     ``thin`` keeps every ``thin``-th draw so ranks are nearly independent draws (L =
     chains x draws / thin). ``simulation_priors`` draws the truth from other priors than the
     fit uses — a deliberate mis-specification that a working check must flag.
-    Replicates run in tasks of ``chunk_size`` — serially, or on Dask with ``workers`` (a
+    Replicates run in tasks of at most ``chunk_size`` (default 10; with workers, smaller
+    towards the end: :func:`bayes_msc.distributed.task_chunks`) — serially, or on Dask with ``workers`` (a
     LocalCluster) or ``scheduler`` (an existing cluster); every replicate has its own seed, so
     the ranks are identical either way. With a ``journal`` file, finished rows are appended as
     they arrive and a rerun resumes from them.
     """
-    from .distributed import run_tasks
+    from .distributed import run_tasks, task_chunks
 
     if spec.model.dose_response != "none":
         from .errors import InputError
 
         raise InputError("SBC covers the pooled model (dose_response = none); dose-response forms are not simulated")
     start = time.perf_counter()
-    chunks = [list(range(i, min(i + chunk_size, n))) for i in range(0, n, chunk_size)]
+    chunks = task_chunks(n, workers, chunk_size or 10)
     rows, failures = run_tasks(
         run_replicates, chunks, args=(spec, data), kwargs={"seed": seed, "thin": thin,
                                                            "simulation_priors": simulation_priors},
         workers=workers, scheduler=scheduler, journal=journal, progress=progress, key="replicate",
+        warm_up=lambda: _setup(spec, data),  # compile here once; workers then start warm
     )
     if failures:
         from .errors import InputError

@@ -94,3 +94,44 @@ def test_sensitivity_on_two_workers_equals_serial(small):
     parallel_table = prior_sensitivity(spec, path, workers=2).table
     numbers = ["effect_prior", "heterogeneity_prior", "effect_median", "prob_benefit", "tau_median"]
     pd.testing.assert_frame_equal(parallel_table[numbers], serial_table[numbers])
+
+
+def test_task_chunks_cover_every_item_once_and_shrink_towards_the_end():
+    from bayes_msc.distributed import task_chunks
+
+    serial = task_chunks(23, None, max_size=10)
+    assert [len(c) for c in serial] == [10, 10, 3]
+    chunks = task_chunks(160, 4, max_size=10)
+    assert [i for c in chunks for i in c] == list(range(160))
+    sizes = [len(c) for c in chunks]
+    assert max(sizes) <= 10 and sizes == sorted(sizes, reverse=True)
+    # the run ends on single-replicate tasks, one round of them per worker at least
+    assert sizes[-4:] == [1, 1, 1, 1]
+    assert len(chunks) >= 2 * 4
+
+
+def test_threads_per_worker_never_oversubscribes():
+    from bayes_msc.distributed import threads_per_worker
+
+    assert threads_per_worker(4, cores=16) == 4
+    assert threads_per_worker(16, cores=16) == 1
+    assert threads_per_worker(3, cores=16) == 5  # 15 of 16 cores
+    assert threads_per_worker(32, cores=16) == 1  # one each, at least
+
+
+def sampler_threads(items):
+    from bayes_msc.sampling import _cores
+
+    return [{"item": i, "threads": _cores(), "pid": os.getpid()} for i in items]
+
+
+def test_workers_sample_with_their_share_of_the_cores():
+    import cloudpickle
+
+    from bayes_msc.distributed import threads_per_worker
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+    rows, failures = run_tasks(sampler_threads, [[0], [1], [2], [3]], workers=2)
+    assert not failures and len(rows) == 4
+    assert {row["threads"] for row in rows} == {threads_per_worker(2)}
+    assert os.getpid() not in {row["pid"] for row in rows}  # really ran in the workers
