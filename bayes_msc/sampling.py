@@ -85,6 +85,32 @@ class CompiledAnalysis:
 THREADS_ENV = "BAYES_MSC_SAMPLER_THREADS"  # set per worker by bayes_msc.distributed
 
 
+def scalar_draws(raw_trace, names: tuple[str, ...]) -> tuple[dict[str, "np.ndarray"], int]:
+    """Post-warm-up draws of scalar variables, ``(chain, draw)`` arrays, and the number of
+    divergent transitions, read straight from nutpie's arrow trace.
+
+    The same numbers as the ``DataTree`` nutpie builds (a test compares them), without
+    building it: converting every variable and statistic of a trace costs about as much as
+    drawing it, and SBC needs two or four scalars per replicate.
+    """
+    import numpy as np
+    import pyarrow
+
+    draw_batches, stat_batches = raw_trace.get_arrow_trace()
+    draws: dict[str, list] = {name: [] for name in names}
+    divergences = 0
+    for draw, stat in zip(draw_batches, stat_batches, strict=True):
+        warmup = pyarrow.array(stat.column("tuning")).to_numpy(zero_copy_only=False).astype(bool)
+        diverging = pyarrow.array(stat.column("diverging")).to_numpy(zero_copy_only=False).astype(bool)
+        divergences += int(diverging[~warmup].sum())
+        for name in names:
+            column = pyarrow.array(draw.column(name))
+            if not pyarrow.types.is_floating(column.type) or column.null_count:
+                raise ValueError(f"{name!r} is not a scalar variable of this trace")
+            draws[name].append(column.to_numpy(zero_copy_only=False)[~warmup])
+    return {name: np.stack(chains) for name, chains in draws.items()}, divergences
+
+
 def _cores() -> int:
     """Threads one sampling may use: the CPUs this process may run on, or the share of them a
     task runner gave this worker (so workers x threads never exceeds the cores)."""

@@ -254,6 +254,8 @@ def replicate_rng(seed: int, index: int):
 
 def run_replicates(spec, data, indices, *, seed: int, thin: int, simulation_priors=None) -> list[dict]:
     """Simulate, fit and rank the replicates ``indices`` (a task: pure given its arguments)."""
+    from .sampling import scalar_draws
+
     setup = _setup(spec, data)
     rows = []
     for index in indices:
@@ -264,12 +266,13 @@ def run_replicates(spec, data, indices, *, seed: int, thin: int, simulation_prio
         inputs = _pad_partial(setup.parts.make_inputs(simulated, spec.priors, spec.model), setup.n_conf)
         sampler = spec.with_sampler(seed=int(rng.integers(2**31))).sampler
         t0 = time.perf_counter()
-        tree = setup.compiled.with_inputs(inputs).sample(sampler)
-        posterior = tree["posterior"].to_dataset()
+        # the ranked scalars straight from nutpie's trace (no DataTree: bayes_msc.sampling.scalar_draws)
+        posterior, divergences = scalar_draws(setup.compiled.with_inputs(inputs).sample(sampler, raw_trace=True),
+                                              setup.names)
         row = {"replicate": int(index), "sampler_seed": sampler.seed,
-               "divergences": int(tree["sample_stats"]["diverging"].sum()), "seconds": time.perf_counter() - t0}
+               "divergences": divergences, "seconds": time.perf_counter() - t0}
         for name in setup.names:
-            draws = posterior[name].transpose("chain", "draw").values.reshape(-1)[::thin]
+            draws = posterior[name].reshape(-1)[::thin]
             row[name] = int(rank_statistics(np.array([truth[name]]), draws[None, :])[0])
         row["n_draws"] = len(draws)
         rows.append(row)
