@@ -37,6 +37,15 @@ def _peak_rss_mb(who: str = "self") -> float:
     return resource.getrusage(which).ru_maxrss / 1024.0
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all threads): less sensitive than wall
+    time to other load on a shared machine."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _min_bulk_ess(tree, var_names) -> float:
     import arviz_stats as azs
 
@@ -52,11 +61,16 @@ def _child_fit(args) -> dict:
     no one-off costs (first-use imports, thread start-up) and skips converting the trace to
     a DataTree, so its time is the time spent drawing — what PyMC's ``sampling_time`` is.
     """
+    from . import sampling  # first: it installs the lean imports before nutpie is imported
     from .api import analysis_for, fit
     from .sampling import compile_analysis
+    import nutpie  # noqa: F401  (imported here so the whole import is timed as one part)
+    import pymc  # noqa: F401
 
+    imports = time.time() - args.started_at  # interpreter start-up and every import a fit needs
     result = fit(ANALYSIS, seed=args.seed)
     whole = time.time() - args.started_at
+    cpu = _cpu_seconds()
     parts = analysis_for(result.spec.outcome)
     ess = _min_bulk_ess(result.tree, parts.diagnostic_vars)
     inputs = parts.make_inputs(result.evidence, result.spec.priors, result.spec.model)
@@ -64,7 +78,10 @@ def _child_fit(args) -> dict:
     start = time.perf_counter()
     compiled.sample(result.spec.sampler, raw_trace=True)
     drawing = time.perf_counter() - start
-    return {**result.timings, "whole": whole, "min_bulk_ess": ess, "ess_per_second": ess / result.timings["sample"],
+    timings = {**result.timings, "import": imports + result.timings["import"]}
+    return {**timings, "whole": whole, "cpu": cpu, "min_bulk_ess": ess, "ess_per_second": ess / result.timings["sample"],
+            "floor": timings["import"] + timings["sample"] + timings["postprocess"],
+            "callbacks_from_cache": sampling.callbacks_from_cache(compiled.compiled),
             "steady_ess_per_second": ess / drawing, "divergences": result.diagnostics.checks[3].value}
 
 
@@ -125,7 +142,53 @@ def _child_sweep(args) -> dict:
             "later_fit_median": statistics.median(per_fit[1:]) if len(per_fit) > 1 else float("nan")}
 
 
-CHILD_TASKS = {"fit": _child_fit, "pymc": _child_pymc, "sweep": _child_sweep}
+# SBC settings for the scaling table: shorter chains than a fit, as SBC runs many of them.
+SBC_SETTINGS = {"chains": 4, "draws": 500, "tune": 500, "thin": 4}
+
+
+def _child_sbc(args) -> dict:
+    """``sbc`` of the mortality model, serially or on ``--workers`` local workers.
+
+    "steady" throughput counts replicates finished after the first task did, over the time
+    since then: compiling and starting workers excluded. The serial run also measures the
+    per-replicate cost model used to predict other machines: wall time of one replicate
+    with 1 sampler thread and with as many as a serial fit uses.
+    """
+    from . import sampling
+    from .api import resolve_spec
+    from .distributed import threads_per_worker
+    from .sbc import run_replicates, run_sbc
+
+    settings = {k: getattr(args, f"sbc_{k}") for k in SBC_SETTINGS}
+    spec = resolve_spec(ANALYSIS, seed=args.seed, chains=settings["chains"], draws=settings["draws"],
+                        tune=settings["tune"])
+    marks = []
+    start = time.perf_counter()
+    run_sbc(spec, n=args.n, seed=args.seed, thin=settings["thin"], workers=args.workers or None,
+            chunk_size=None if args.workers else 2, progress=lambda done, *_: marks.append((time.perf_counter(), done)))
+    end = time.perf_counter()
+    first_time, first_done = next((t, d) for t, d in marks if d > 0)
+    steady = (marks[-1][1] - first_done) / (marks[-1][0] - first_time) if marks[-1][0] > first_time else float("nan")
+    cores = sampling.available_cores()
+    threads = threads_per_worker(args.workers) if args.workers else min(spec.sampler.chains, cores)
+    out = {"workers": args.workers, "n": args.n, "wall": end - start, "to_first": first_time - start,
+           "steady_per_second": steady, "threads": threads, "cores_used": min(cores, threads * max(1, args.workers)),
+           "cpu": _cpu_seconds(), "settings": settings}
+    if not args.workers:
+        # The cost model: CPU per replicate in this (main) thread — simulating, handing nutpie
+        # the data, reading the draws: sequential — and in nutpie's sampler threads, which
+        # split over threads. CPU time, unlike wall time, does not grow when other processes
+        # share the cores.
+        os.environ[sampling.THREADS_ENV] = str(threads)
+        process, main = time.process_time(), time.thread_time()
+        run_replicates(spec, None, range(args.n, args.n + 4), seed=args.seed, thin=settings["thin"])
+        main = time.thread_time() - main
+        out["sequential_cpu"] = main / 4
+        out["parallel_cpu"] = (time.process_time() - process - main) / 4
+    return out
+
+
+CHILD_TASKS = {"fit": _child_fit, "pymc": _child_pymc, "sweep": _child_sweep, "sbc": _child_sbc}
 
 
 def child_main(argv: list[str]) -> int:
@@ -134,6 +197,10 @@ def child_main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sampler", default="pymc")
     parser.add_argument("--fits", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--n", type=int, default=16)
+    for key, value in SBC_SETTINGS.items():
+        parser.add_argument(f"--sbc-{key}", type=int, default=value)
     # The parent's clock when it started this process: "whole" is measured from there to the
     # end of the fit, so what a child does afterwards (a steady-state re-sample, ESS) is not in it.
     parser.add_argument("--started-at", type=float, required=True)
@@ -175,7 +242,7 @@ def _stat(values: list[float]) -> str:
     return f"{statistics.median(values):8.2f} [{min(values):.2f}-{max(values):.2f}]"
 
 
-def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdout) -> dict:
+def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdout, sbc_n: int = 12) -> dict:
     runs: dict[str, list[dict]] = {"cold": [], "warm": [], "pymc": [], "numpyro": []}
     with tempfile.TemporaryDirectory(prefix="bayes_msc_bench_") as scratch:
         scratch = Path(scratch)
@@ -190,10 +257,29 @@ def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdo
         sweep = _run_child("sweep", scratch / "sweep", "--fits", str(sweep_fits))
         independent_cache = scratch / "independent"
         independent = [_run_child("fit", independent_cache, "--seed", str(i + 1)) for i in range(independent_fits)]
-    return summarise(runs, sweep, independent, out)
+        scaling = run_scaling(scratch / "sbc", sbc_n)
+    return summarise(runs, sweep, independent, out, scaling)
 
 
-def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict], out=sys.stdout) -> dict:
+def scaling_workers(cores: int) -> list[int]:
+    """Serial (0), then 2, 4, 8, 16 workers where this machine has the cores."""
+    return [0] + [w for w in (2, 4, 8, 16) if w <= cores]
+
+
+def run_scaling(cache: Path, n_per_worker: int) -> list[dict]:
+    """The SBC scaling runs, all on one compile cache (filled by the serial run first)."""
+    from .sampling import available_cores
+
+    rows = []
+    for workers in scaling_workers(available_cores()):
+        n = n_per_worker * max(1, workers)
+        rows.append(_run_child("sbc", cache, "--workers", str(workers), "--n", str(n)))
+        print(f"  scaling: {workers or 'serial'} done", file=sys.stderr)
+    return rows
+
+
+def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict], out=sys.stdout,
+              scaling: list[dict] | None = None) -> dict:
     """Print the table, speeds and targets from the children's measurements (pure: no timing)."""
     repeats, independent_fits = len(runs["cold"]), len(independent)
 
@@ -202,15 +288,20 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
 
     print(f"bayes_msc bench: `fit {ANALYSIS}` on the embedded register, default sampler settings; "
           f"{os.cpu_count()} cores; medians [min-max] over {repeats} repeat(s), seconds", file=out)
-    print(f"{'':28}{'whole':>22}{'import':>22}{'compile':>22}{'sample':>22}{'post':>22}{'peak MB':>22}", file=out)
+    print(f"{'':28}{'whole':>22}{'import':>22}{'compile':>22}{'sample':>22}{'post':>22}{'peak MB':>22}"
+          f"{'CPU s':>22}", file=out)
     for name, label in (("cold", "nutpie, cold cache"), ("warm", "nutpie, warm cache"),
                         ("pymc", "PyMC NUTS, cold cache"), ("numpyro", "NumPyro, cold cache")):
         if not runs[name]:
             print(f"{label:28}not installed", file=out)
             continue
         cells = [_stat(col(name, "whole")), _stat(col(name, "import")), _stat(col(name, "compile")),
-                 _stat(col(name, "sample")), _stat(col(name, "postprocess")), _stat(col(name, "peak_rss_mb"))]
+                 _stat(col(name, "sample")), _stat(col(name, "postprocess")), _stat(col(name, "peak_rss_mb")),
+                 _stat(col(name, "cpu"))]
         print(f"{label:28}" + "".join(f"{c:>22}" for c in cells), file=out)
+        if name == "warm":
+            print(f"{'  warm floor':28}{_stat(col('warm', 'floor')):>22}   (import + sample + post of the warm "
+                  f"runs; nutpie callbacks from the disk cache: {col('warm', 'callbacks_from_cache')} of 2)", file=out)
     if runs["pymc"]:
         print(f"{'':28}PyMC samples in worker processes; the largest peaked at "
               f"{_stat(col('pymc', 'child_peak_rss_mb')).strip()} MB (not in the column above)", file=out)
@@ -224,7 +315,9 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
 
     cold = statistics.median(col("cold", "whole"))
     warm = statistics.median(col("warm", "whole"))
+    floor = statistics.median(col("warm", "floor"))
     pymc = statistics.median(col("pymc", "whole"))
+    numpyro = statistics.median(col("numpyro", "whole")) if runs["numpyro"] else None
     # Conservative: PyMC's better of its two samplings per repeat against nutpie's steady state.
     pymc_best = [max(r["ess_per_second"], r["steady_ess_per_second"]) for r in runs["pymc"]]
     ess_ratio = statistics.median(col("cold", "steady_ess_per_second")) / statistics.median(pymc_best)
@@ -236,20 +329,86 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
     print(f"Independent: {independent_fits} separate `fit` processes sharing a cache: {independent_total:.1f} s "
           f"(peak {max(r['peak_rss_mb'] for r in independent):.0f} MB each)", file=out)
     targets = [
-        ("cold fit <= PyMC NUTS whole process", cold / pymc, cold <= pymc),
+        ("cold fit <= 0.6 x PyMC NUTS whole process", cold / pymc, cold <= 0.6 * pymc),
+        ("warm fit <= 1.3 x warm floor", warm / floor, warm <= 1.3 * floor),
         ("warm fit <= 0.5 x cold fit", warm / cold, warm <= 0.5 * cold),
         (f"{sweep['fits']}-fit sweep <= 2 x one cold fit", sweep["whole"] / cold, sweep["whole"] <= 2 * cold),
         ("sampling ESS/s >= 10 x PyMC NUTS", ess_ratio, ess_ratio >= 10),
         (f"sweep vs {independent_fits} independent fits", sweep["whole"] / independent_total * independent_fits / sweep["fits"], True),
     ]
+    if numpyro is not None:
+        targets.insert(2, ("cold fit <= NumPyro whole process", cold / numpyro, cold <= numpyro))
+    scaling_targets = _print_scaling(scaling or [], out)
     print("\nTargets (ratio; PASS/FAIL)", file=out)
-    for label, ratio, ok in targets[:4]:
+    for label, ratio, ok in targets[:-1] + scaling_targets:
         print(f"  {label:42} {ratio:6.2f}  {'PASS' if ok else 'FAIL'}", file=out)
-    print(f"  {'':42}         (nutpie steady vs PyMC's faster of its two samplings)", file=out)
+        if label.startswith("sampling ESS/s"):
+            print(f"  {'':42}         (nutpie steady vs PyMC's faster of its two samplings)", file=out)
     print(f"  {'sampling ESS/s vs PyMC NUTS, first sampling':42} {first_ess_ratio:6.2f}  (incl. one-off costs)", file=out)
-    label, ratio, _ = targets[4]
+    label, ratio, _ = targets[-1]
     print(f"  {label:42} {ratio:6.2f}  (per fit, sweep / independent)", file=out)
-    return {"runs": runs, "sweep": sweep, "independent": independent, "targets": [t[:2] for t in targets]}
+    return {"runs": runs, "sweep": sweep, "independent": independent, "scaling": scaling,
+            "targets": [t[:2] for t in targets + scaling_targets]}
+
+
+def predicted_throughput(sequential: float, parallel: float, workers: int, threads: int) -> float:
+    """Replicates per second of ``workers`` processes with ``threads`` sampler threads each,
+    on dedicated cores: each replicate costs ``sequential`` CPU seconds in its worker's main
+    thread plus ``parallel`` CPU seconds split over its sampler threads."""
+    return max(1, workers) / (sequential + parallel / threads)
+
+
+def _print_scaling(scaling: list[dict], out) -> list[tuple[str, float, bool]]:
+    """The scaling table, the cost model's prediction for 16 cores, and the SBC targets."""
+    if not scaling:
+        return []
+    serial = scaling[0]
+    settings = serial["settings"]
+    print(f"\nScaling: `sbc {ANALYSIS}` ({settings['chains']} chains x {settings['draws']} draws after "
+          f"{settings['tune']} tuning, thin {settings['thin']}); 'steady' excludes compiling and worker start-up", file=out)
+    print(f"  {'run':10}{'threads':>9}{'cores':>7}{'n':>6}{'wall s':>9}{'to 1st task s':>15}{'steady rep/s':>14}"
+          f"{'rep/core-s':>12}{'efficiency':>12}", file=out)
+    base = serial["steady_per_second"]
+    for row in scaling:
+        ideal = base * row["cores_used"] / serial["threads"]
+        label = f"{row['workers']} workers" if row["workers"] else "serial"
+        print(f"  {label:10}{row['threads']:>9}{row['cores_used']:>7}{row['n']:>6}{row['wall']:>9.1f}"
+              f"{row['to_first']:>15.1f}{row['steady_per_second']:>14.2f}{row['steady_per_second'] / row['cores_used']:>12.3f}"
+              f"{row['steady_per_second'] / ideal:>12.2f}", file=out)
+    sequential, parallel, chains = serial["sequential_cpu"], serial["parallel_cpu"], settings["chains"]
+    print(f"  cost model, CPU per replicate: {sequential:.3f} s sequential (main thread) + {parallel:.3f} s in the "
+          f"sampler's threads, split over them", file=out)
+    largest = scaling[-1]
+    efficiency = 1.0
+    if largest["workers"]:
+        # measured speed-up over serial, as a share of the model's: load from other processes
+        # slows both runs alike and cancels; what remains is the cost of running in parallel.
+        model_gain = (predicted_throughput(sequential, parallel, largest["workers"], largest["threads"])
+                      / predicted_throughput(sequential, parallel, 1, serial["threads"]))
+        efficiency = largest["steady_per_second"] / base / model_gain
+        print(f"  {largest['workers']} workers x {largest['threads']} thread(s): {largest['steady_per_second'] / base:.2f} x "
+              f"serial measured, {model_gain:.2f} x modelled: parallel efficiency {efficiency:.2f}", file=out)
+    serial16 = predicted_throughput(sequential, parallel, 1, min(chains, 16))
+    for workers in sorted({max(1, 16 // chains), 16}):
+        threads = max(1, 16 // workers)
+        rate = predicted_throughput(sequential, parallel, workers, threads) * efficiency
+        print(f"  16 dedicated cores, {workers} workers x {threads} thread(s), predicted: {rate:.2f} rep/s = "
+              f"{rate / serial16:.1f} x serial ({serial16:.2f} rep/s with {min(chains, 16)} threads)", file=out)
+    workers16 = max(1, 16 // chains)
+    predicted = predicted_throughput(sequential, parallel, workers16, max(1, 16 // workers16)) * efficiency
+    ideal = 16 / min(chains, 16) * serial16
+    targets = [(f"16 cores (model): SBC rate >= 0.8 x 16/{min(chains, 16)} x serial", predicted / ideal,
+                predicted >= 0.8 * ideal)]
+    here = [(row, predicted_throughput(sequential, parallel, row["workers"], row["threads"])
+             * (efficiency if row["workers"] else 1.0)) for row in scaling]
+    row, rate = max(here, key=lambda pair: pair[1])
+    warm_start = min(r["to_first"] for r in scaling)  # the runs after the first start from a warm cache
+    n1000 = warm_start + 1000 / rate
+    print(f"  `sbc --n 1000` on {max(r['cores_used'] for r in scaling)} dedicated cores ({row['workers'] or 'serial'} "
+          f"{'workers' if row['workers'] else ''}), predicted: {n1000:.0f} s; at the rate measured here: "
+          f"{warm_start + 1000 / max(r['steady_per_second'] for r in scaling):.0f} s", file=out)
+    targets.append(("sbc --n 1000, dedicated cores (model; / 300 s)", n1000 / 300, n1000 <= 300))
+    return targets
 
 
 def help_seconds(repeats: int = 5) -> list[float]:
@@ -268,7 +427,7 @@ def main(args) -> int:
     help_times = help_seconds()
     print(f"`python -m bayes_msc --help`: {_stat(help_times)} s (target < 0.5 s: "
           f"{'PASS' if statistics.median(help_times) < 0.5 else 'FAIL'})")
-    run_bench(repeats, sweep_fits, independent_fits)
+    run_bench(repeats, sweep_fits, independent_fits, sbc_n=6 if args.quick else 12)
     return 0
 
 
