@@ -11,7 +11,7 @@ reported (with the run's seed) instead of stopping the run.
 Scaling (measured by ``python -m bayes_msc bench``): a local cluster never runs more sampler
 threads than there are cores — each of ``workers`` processes samples with ``cores //
 workers`` threads (nutpie's ``cores``); the parent compiles the model once before the
-workers start (``warm_up``), so every worker finds a warm compile cache and loads the
+workers start (``warm_up``, while they start up), so every worker finds a warm compile cache and loads the
 compiled code instead of compiling (about 1 s instead of 15 s); and tasks shrink towards
 the end of the run (:func:`task_chunks`), so no worker idles while another finishes a long
 chunk.
@@ -101,6 +101,32 @@ def _with_threads(threads: int | None, func: Callable, *args, **kwargs):
     return func(*args, **kwargs)
 
 
+def _start(job: Callable | None) -> Callable[[], None]:
+    """Run ``job`` in a background thread; return a function that waits for it (and raises
+    what it raised)."""
+    import threading
+
+    if job is None:
+        return lambda: None
+    failure: list[BaseException] = []
+
+    def target():
+        try:
+            job()
+        except BaseException as exc:  # noqa: BLE001 — re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="bayes_msc-warm-up", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failure:
+            raise failure[0]
+
+    return wait
+
+
 def run_tasks(func: Callable, chunks: list[list[int]], *, args: tuple = (), kwargs: dict | None = None,
               workers: int | None = None, scheduler: str | None = None, journal=None,
               progress: Callable | None = None, key: str = "item", retries: int = 1,
@@ -140,10 +166,11 @@ def run_tasks(func: Callable, chunks: list[list[int]], *, args: tuple = (), kwar
             tracker.update(done=len(result))
         return rows, failures
 
-    if warm_up is not None and todo:
-        warm_up()
     from distributed import Client, LocalCluster, as_completed
 
+    # The parent compiles while the workers start (they take seconds to import); tasks go out
+    # only after it has, so every worker finds the compile cache warm.
+    warming = _start(warm_up if todo else None)
     cluster, threads = None, None
     if scheduler is None:
         threads = threads_per_worker(workers)
@@ -152,6 +179,7 @@ def run_tasks(func: Callable, chunks: list[list[int]], *, args: tuple = (), kwar
     else:
         client = Client(scheduler)
     try:
+        warming()
         futures = {client.submit(_with_threads, threads, func, *args, chunk, **kwargs, retries=retries, pure=False): chunk
                    for chunk in todo}
         for future in as_completed(futures):

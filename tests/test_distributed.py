@@ -135,3 +135,27 @@ def test_workers_sample_with_their_share_of_the_cores():
     assert not failures and len(rows) == 4
     assert {row["threads"] for row in rows} == {threads_per_worker(2)}
     assert os.getpid() not in {row["pid"] for row in rows}  # really ran in the workers
+
+
+def compiled_from_cache(spec, path, items):
+    from bayes_msc.sampling import callbacks_from_cache
+    from bayes_msc.sbc import _setup
+
+    loaded = callbacks_from_cache(_setup(spec, path).compiled.compiled)
+    return [{"item": i, "from_cache": loaded, "pid": os.getpid()} for i in items]
+
+
+def test_workers_load_the_compiled_model_from_the_shared_cache(small):
+    """No worker compiles cold: the parent compiles first (warm_up) and every worker loads
+    nutpie's callbacks from the disk cache they share."""
+    import cloudpickle
+
+    from bayes_msc.sbc import _setup
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    spec, path = small
+    rows, failures = run_tasks(compiled_from_cache, [[0], [1], [2], [3]], args=(spec, path), workers=2,
+                               warm_up=lambda: _setup(spec, path))
+    assert not failures
+    assert {row["from_cache"] for row in rows} == {2}
+    assert os.getpid() not in {row["pid"] for row in rows}
