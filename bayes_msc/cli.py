@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     influence = sub.add_parser("influence", help="leave one study out (masked refits) and PSIS-LOO Pareto k per study")
     _add_fit_options(influence)
     influence.add_argument("--json", action="store_true")
+    influence.add_argument("--workers", type=int, metavar="N", help="refit on a local Dask cluster of N workers")
+    influence.add_argument("--scheduler", metavar="ADDRESS", help="refit on an existing Dask cluster")
 
     sbc = sub.add_parser("sbc", help="simulation-based calibration on data shaped like the register")
     _add_fit_options(sbc)
@@ -263,7 +265,8 @@ def _cmd_influence(args) -> int:
     from .display import render_influence
     from .sensitivity import leave_one_study_out
 
-    _print_json_or(args, leave_one_study_out(_spec_from_args(args), args.data), render_influence)
+    _print_json_or(args, leave_one_study_out(_spec_from_args(args), args.data, workers=args.workers,
+                                             scheduler=args.scheduler), render_influence)
     return 0
 
 

@@ -159,3 +159,15 @@ def test_workers_load_the_compiled_model_from_the_shared_cache(small):
     assert not failures
     assert {row["from_cache"] for row in rows} == {2}
     assert os.getpid() not in {row["pid"] for row in rows}
+
+
+@pytest.mark.slow
+def test_influence_on_two_workers_equals_serial():
+    from bayes_msc.sensitivity import leave_one_study_out
+
+    spec = bayes_msc.load_spec("mortality").with_sampler(chains=2, draws=200, tune=200, seed=5)
+    serial_run = leave_one_study_out(spec)
+    parallel_run = leave_one_study_out(spec, workers=2)
+    numbers = ["study_id", "prob_benefit", "effect_median", "change_prob_benefit", "pareto_k"]
+    pd.testing.assert_frame_equal(parallel_run.table[numbers], serial_run.table[numbers])
+    assert parallel_run.most_influential == serial_run.most_influential
