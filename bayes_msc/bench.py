@@ -37,13 +37,17 @@ def _peak_rss_mb(who: str = "self") -> float:
     return resource.getrusage(which).ru_maxrss / 1024.0
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU time of this process so far (all threads): less sensitive than wall
-    time to other load on a shared machine."""
+def _cpu_seconds(children: bool = False) -> float:
+    """User + system CPU time of this process so far (all threads; with ``children``, plus
+    its finished child processes'): less sensitive than wall time to other load on a shared
+    machine."""
     import resource
 
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) if children else (resource.RUSAGE_SELF,):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def _min_bulk_ess(tree, var_names) -> float:
@@ -114,11 +118,13 @@ def _child_pymc(args) -> dict:
 
     tree, total, sampling = sample()
     whole = time.time() - args.started_at
+    cpu = _cpu_seconds(children=True)  # PyMC's chains run in child processes
     timings.update(compile=max(total - sampling, 0.0), sample=sampling)
     ess = _min_bulk_ess(tree, parts.diagnostic_vars)
     divergences = int(tree["sample_stats"]["diverging"].sum())
     again, _, sampling_again = sample()  # as for nutpie: the sampler without one-off costs
-    return {**timings, "whole": whole, "min_bulk_ess": ess, "ess_per_second": ess / sampling, "divergences": divergences,
+    return {**timings, "whole": whole, "cpu": cpu, "min_bulk_ess": ess, "ess_per_second": ess / sampling,
+            "divergences": divergences,
             "steady_ess_per_second": _min_bulk_ess(again, parts.diagnostic_vars) / sampling_again}
 
 
@@ -146,39 +152,66 @@ def _child_sweep(args) -> dict:
 SBC_SETTINGS = {"chains": 4, "draws": 500, "tune": 500, "thin": 4}
 
 
-def _child_sbc(args) -> dict:
-    """``sbc`` of the mortality model, serially or on ``--workers`` local workers.
+_TASKS_RUN_HERE: list[int] = []  # in a worker: tasks this process has run (the first compiles)
 
-    "steady" throughput counts replicates finished after the first task did, over the time
-    since then: compiling and starting workers excluded. The serial run also measures the
-    per-replicate cost model used to predict other machines: wall time of one replicate
-    with 1 sampler thread and with as many as a serial fit uses.
+
+def measured_replicates(spec, data, items, **kwargs) -> list[dict]:
+    """:func:`bayes_msc.sbc.run_replicates` plus the CPU time the task took in the process
+    that ran it (all its threads), and whether it was that process's first task (which
+    includes loading the compiled model)."""
+    from .sbc import run_replicates
+
+    first = not _TASKS_RUN_HERE
+    _TASKS_RUN_HERE.append(len(items))
+    start = time.process_time()
+    rows = run_replicates(spec, data, items, **kwargs)
+    cpu = time.process_time() - start
+    return [{**row, "task_cpu": cpu / len(rows), "first_task": first} for row in rows]
+
+
+def _child_sbc(args) -> dict:
+    """SBC replicates of the mortality model through the task runner ``sbc`` uses, serially
+    or on ``--workers`` local workers (the first, serial, run fills the compile cache; the
+    later ones start warm).
+
+    Two kinds of figure: wall time ("steady" throughput counts replicates finished after the
+    first task did, over the time since then: compiling and starting workers excluded), and
+    CPU seconds per replicate in the tasks after each process's first — which, unlike wall
+    time, do not grow when other processes share the cores. The serial run also splits a
+    replicate's CPU into this (main) thread's — simulating, handing nutpie the data, reading
+    the draws: sequential — and nutpie's sampler threads', which split over threads: the
+    cost model that predicts other machines.
     """
     from . import sampling
     from .api import resolve_spec
-    from .distributed import threads_per_worker
-    from .sbc import run_replicates, run_sbc
+    from .distributed import run_tasks, task_chunks, threads_per_worker
+    from .sbc import _setup, run_replicates
 
     settings = {k: getattr(args, f"sbc_{k}") for k in SBC_SETTINGS}
     spec = resolve_spec(ANALYSIS, seed=args.seed, chains=settings["chains"], draws=settings["draws"],
                         tune=settings["tune"])
     marks = []
     start = time.perf_counter()
-    run_sbc(spec, n=args.n, seed=args.seed, thin=settings["thin"], workers=args.workers or None,
-            chunk_size=None if args.workers else 2, progress=lambda done, *_: marks.append((time.perf_counter(), done)))
+    # by its module's name: run as `python -m bayes_msc.bench`, this file is __main__, whose
+    # functions reach workers by value, each call with fresh globals
+    from bayes_msc.bench import measured_replicates as measured
+
+    rows, failures = run_tasks(
+        measured, task_chunks(args.n, args.workers or None, 10 if args.workers else 2), args=(spec, None),
+        kwargs={"seed": args.seed, "thin": settings["thin"]}, workers=args.workers or None, key="replicate",
+        progress=lambda done, *_: marks.append((time.perf_counter(), done)), warm_up=lambda: _setup(spec, None))
     end = time.perf_counter()
+    if failures:
+        raise RuntimeError(f"SBC tasks failed: {failures}")
     first_time, first_done = next((t, d) for t, d in marks if d > 0)
     steady = (marks[-1][1] - first_done) / (marks[-1][0] - first_time) if marks[-1][0] > first_time else float("nan")
+    later = [row["task_cpu"] for row in rows if not row["first_task"]]
     cores = sampling.available_cores()
     threads = threads_per_worker(args.workers) if args.workers else min(spec.sampler.chains, cores)
     out = {"workers": args.workers, "n": args.n, "wall": end - start, "to_first": first_time - start,
            "steady_per_second": steady, "threads": threads, "cores_used": min(cores, threads * max(1, args.workers)),
-           "cpu": _cpu_seconds(), "settings": settings}
+           "cpu_per_replicate": statistics.mean(later) if later else float("nan"), "settings": settings}
     if not args.workers:
-        # The cost model: CPU per replicate in this (main) thread — simulating, handing nutpie
-        # the data, reading the draws: sequential — and in nutpie's sampler threads, which
-        # split over threads. CPU time, unlike wall time, does not grow when other processes
-        # share the cores.
         os.environ[sampling.THREADS_ENV] = str(threads)
         process, main = time.process_time(), time.thread_time()
         run_replicates(spec, None, range(args.n, args.n + 4), seed=args.seed, thin=settings["thin"])
@@ -345,6 +378,12 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
         if label.startswith("sampling ESS/s"):
             print(f"  {'':42}         (nutpie steady vs PyMC's faster of its two samplings)", file=out)
     print(f"  {'sampling ESS/s vs PyMC NUTS, first sampling':42} {first_ess_ratio:6.2f}  (incl. one-off costs)", file=out)
+    cpu = {name: statistics.median(col(name, "cpu")) for name in ("cold", "warm", "pymc", "numpyro") if col(name, "cpu")}
+    if "pymc" in cpu:
+        print(f"  {'cold fit CPU s / PyMC NUTS CPU s':42} {cpu['cold'] / cpu['pymc']:6.2f}  (the same comparison "
+              "in CPU time, which other load on the machine does not inflate)", file=out)
+    if "warm" in cpu:
+        print(f"  {'warm fit CPU s / cold fit CPU s':42} {cpu['warm'] / cpu['cold']:6.2f}", file=out)
     label, ratio, _ = targets[-1]
     print(f"  {label:42} {ratio:6.2f}  (per fit, sweep / independent)", file=out)
     return {"runs": runs, "sweep": sweep, "independent": independent, "scaling": scaling,
@@ -367,27 +406,28 @@ def _print_scaling(scaling: list[dict], out) -> list[tuple[str, float, bool]]:
     print(f"\nScaling: `sbc {ANALYSIS}` ({settings['chains']} chains x {settings['draws']} draws after "
           f"{settings['tune']} tuning, thin {settings['thin']}); 'steady' excludes compiling and worker start-up", file=out)
     print(f"  {'run':10}{'threads':>9}{'cores':>7}{'n':>6}{'wall s':>9}{'to 1st task s':>15}{'steady rep/s':>14}"
-          f"{'rep/core-s':>12}{'efficiency':>12}", file=out)
+          f"{'rep/core-s':>12}{'efficiency':>12}{'CPU s/rep':>11}", file=out)
     base = serial["steady_per_second"]
     for row in scaling:
         ideal = base * row["cores_used"] / serial["threads"]
         label = f"{row['workers']} workers" if row["workers"] else "serial"
         print(f"  {label:10}{row['threads']:>9}{row['cores_used']:>7}{row['n']:>6}{row['wall']:>9.1f}"
               f"{row['to_first']:>15.1f}{row['steady_per_second']:>14.2f}{row['steady_per_second'] / row['cores_used']:>12.3f}"
-              f"{row['steady_per_second'] / ideal:>12.2f}", file=out)
+              f"{row['steady_per_second'] / ideal:>12.2f}{row['cpu_per_replicate']:>11.3f}", file=out)
     sequential, parallel, chains = serial["sequential_cpu"], serial["parallel_cpu"], settings["chains"]
     print(f"  cost model, CPU per replicate: {sequential:.3f} s sequential (main thread) + {parallel:.3f} s in the "
           f"sampler's threads, split over them", file=out)
     largest = scaling[-1]
     efficiency = 1.0
     if largest["workers"]:
-        # measured speed-up over serial, as a share of the model's: load from other processes
-        # slows both runs alike and cancels; what remains is the cost of running in parallel.
-        model_gain = (predicted_throughput(sequential, parallel, largest["workers"], largest["threads"])
-                      / predicted_throughput(sequential, parallel, 1, serial["threads"]))
-        efficiency = largest["steady_per_second"] / base / model_gain
-        print(f"  {largest['workers']} workers x {largest['threads']} thread(s): {largest['steady_per_second'] / base:.2f} x "
-              f"serial measured, {model_gain:.2f} x modelled: parallel efficiency {efficiency:.2f}", file=out)
+        # CPU per replicate on the workers against serially: what running in parallel costs
+        # (Dask, more processes). Unlike wall-time speed-ups it does not depend on how busy
+        # other processes kept the cores during either run.
+        efficiency = serial["cpu_per_replicate"] / largest["cpu_per_replicate"]
+        print(f"  {largest['workers']} workers x {largest['threads']} thread(s): "
+              f"{largest['steady_per_second'] / base:.2f} x serial wall-clock here; CPU per replicate "
+              f"{largest['cpu_per_replicate']:.3f} s vs {serial['cpu_per_replicate']:.3f} s serially: "
+              f"parallel efficiency {efficiency:.2f}", file=out)
     serial16 = predicted_throughput(sequential, parallel, 1, min(chains, 16))
     for workers in sorted({max(1, 16 // chains), 16}):
         threads = max(1, 16 // workers)
@@ -404,8 +444,9 @@ def _print_scaling(scaling: list[dict], out) -> list[tuple[str, float, bool]]:
     row, rate = max(here, key=lambda pair: pair[1])
     warm_start = min(r["to_first"] for r in scaling)  # the runs after the first start from a warm cache
     n1000 = warm_start + 1000 / rate
-    print(f"  `sbc --n 1000` on {max(r['cores_used'] for r in scaling)} dedicated cores ({row['workers'] or 'serial'} "
-          f"{'workers' if row['workers'] else ''}), predicted: {n1000:.0f} s; at the rate measured here: "
+    how = f"{row['workers']} workers" if row["workers"] else "serial"
+    print(f"  `sbc --n 1000` on {max(r['cores_used'] for r in scaling)} dedicated cores ({how}), predicted: "
+          f"{n1000:.0f} s; at the rate measured here: "
           f"{warm_start + 1000 / max(r['steady_per_second'] for r in scaling):.0f} s", file=out)
     targets.append(("sbc --n 1000, dedicated cores (model; / 300 s)", n1000 / 300, n1000 <= 300))
     return targets

@@ -4,7 +4,8 @@ Compiling (numba) costs seconds; sampling these models costs a fraction of a sec
 :class:`CompiledAnalysis` is cached per structure key (see
 :meth:`bayes_msc.models.inputs.ModelInputs.structure_key`) for the life of the process, and
 pytensor's on-disk cache (configured in :mod:`bayes_msc.runtime`) carries compiled code
-across processes. New observations, prior hyperparameters or masked studies go through
+across processes, and :mod:`bayes_msc.callback_cache` does the same for nutpie's two C
+callbacks, which pytensor's cache does not cover. New observations, prior hyperparameters or masked studies go through
 nutpie's ``with_data``, which returns a new compiled object without compiling.
 
 Data enter every compiled model as one shared vector (see :mod:`bayes_msc.models.inputs`),

@@ -72,23 +72,25 @@ def test_missing_numpyro_is_said_not_hidden():
     assert "NumPyro, cold cache         not installed" in _summary(_runs())
 
 
-def _scaling(two_worker_rate: float):
+def _scaling(efficiency: float):
     """Serial: 1 rep/s with 2 threads; a replicate costs 0.5 CPU s in the main thread and 1.0
     in the sampler's threads, so the model gives 1 / (0.5 + 1.0 / 2) = 1 rep/s serially too."""
     settings = {"chains": 4, "draws": 500, "tune": 500, "thin": 4}
     serial = {"workers": 0, "n": 12, "wall": 20.0, "to_first": 5.0, "steady_per_second": 1.0, "threads": 2,
-              "cores_used": 2, "cpu": 30.0, "settings": settings,
+              "cores_used": 2, "cpu_per_replicate": 1.5, "settings": settings,
               "sequential_cpu": 0.5, "parallel_cpu": 1.0}
-    workers = {**serial, "workers": 2, "n": 24, "threads": 1, "steady_per_second": two_worker_rate}
+    # CPU per replicate on the workers: 1.5 / efficiency (the wall-clock rate is only shown)
+    workers = {**serial, "workers": 2, "n": 24, "threads": 1, "steady_per_second": 1.2,
+               "cpu_per_replicate": 1.5 / efficiency}
     del workers["sequential_cpu"], workers["parallel_cpu"]
     return [serial, workers]
 
 
 def test_scaling_model_predicts_sixteen_cores_from_two():
-    text = _summary(_runs(), scaling=_scaling(1.2))
+    text = _summary(_runs(), scaling=_scaling(0.9))
     targets = _targets(text)
     assert "0.500 s sequential (main thread) + 1.000 s in the sampler's threads" in text
-    # 2 workers x 1 thread: model 2 / 1.5 = 1.33 x serial, measured 1.2 x -> efficiency 0.9.
+    # 2 workers x 1 thread: CPU per replicate 1.67 s against 1.5 s serially -> efficiency 0.9.
     # 16 cores, 4 workers x 4 threads: 4 / (0.5 + 0.25) x 0.9 = 4.8 rep/s; serial on 16
     # cores (4 threads) 1 / 0.75 = 1.33; target 0.8 x 16 / 4 x 1.33 -> ratio 4.8 / 5.33 = 0.9.
     assert targets["16 cores (model): SBC rate >= 0.8 x 16/4 x serial"] == (0.9, "PASS")
@@ -98,5 +100,5 @@ def test_scaling_model_predicts_sixteen_cores_from_two():
 
 
 def test_scaling_target_fails_when_workers_contend():
-    targets = _targets(_summary(_runs(), scaling=_scaling(0.6)))  # efficiency 0.45
+    targets = _targets(_summary(_runs(), scaling=_scaling(0.45)))
     assert targets["16 cores (model): SBC rate >= 0.8 x 16/4 x serial"] == (0.45, "FAIL")
