@@ -59,11 +59,43 @@ def key_for(kind: str, source: str, inner, user_data, shared_keys, **sizes: int)
         "source": source,
         "graph": graph_key,
         "sizes": {name: int(size) for name, size in sizes.items()},
-        "record": _anonymous_layout(user_data.dtype),
+        "record": anonymous_layout(user_data.dtype),
         "reads": [fields.index(key) for key in shared_keys],  # which record slots this callback reads
         "versions": _versions(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def key_of(function) -> str | None:
+    """The key a generated callback was registered under (``None``: not generated here, or
+    not cacheable)."""
+    try:
+        return _KEYS.get(function)
+    except TypeError:  # not weak-referenceable: not one of ours
+        return None
+
+
+def load_cfunc(function, signature):
+    """numba's ``cfunc`` of ``function`` from the disk cache, or ``None`` when the cache has
+    no entry for it (then nothing is compiled)."""
+    from numba.core import sigutils
+    from numba.core.ccallback import CFunc
+
+    class Missing(Exception):
+        pass
+
+    def missing():
+        raise Missing
+
+    # what numba.cfunc(signature, cache=True) makes, before it compiles
+    cfunc = CFunc(function, sigutils.normalize_signature(signature), locals={}, options={})
+    cfunc.enable_caching()
+    cfunc._compile_uncached = missing  # load, or give up: never compile here
+    try:
+        cfunc.compile()
+    except Missing:
+        return None
+    return cfunc
 
 
 def function_from_source(source: str, name: str, env: dict[str, Any], key: str | None) -> Callable:
@@ -83,10 +115,10 @@ def function_from_source(source: str, name: str, env: dict[str, Any], key: str |
     return function
 
 
-def _anonymous_layout(dtype) -> Any:
+def anonymous_layout(dtype) -> Any:
     """A dtype's byte layout (offsets, kinds, shapes) without its field names."""
     if dtype.names:
-        return [[int(dtype.fields[n][1]), _anonymous_layout(dtype.fields[n][0])] for n in dtype.names]
+        return [[int(dtype.fields[n][1]), anonymous_layout(dtype.fields[n][0])] for n in dtype.names]
     if dtype.subdtype is not None:
         base, shape = dtype.subdtype
         return [base.str, list(shape)]

@@ -113,6 +113,18 @@ def make_expand_callback(n_dim, n_expanded, expand_fn, user_data, shared_var_key
     return function, _c_signatures()[1]
 
 
+def cached_callback(kind: str, key: str, **sizes: int):
+    """The ``kind`` ("logp" or "expand") callback stored under ``key``, loaded from numba's
+    disk cache without compiling anything; ``None`` if the cache does not have it. Its
+    collaborators are not needed: only compiling would look at them."""
+    source, name, signature = {
+        "logp": (_LOGP_SOURCE, "logp_numba", _c_signatures()[0]),
+        "expand": (_EXPAND_SOURCE, "expand_numba", _c_signatures()[1]),
+    }[kind]
+    function = callback_cache.function_from_source(source, name, {**sizes, "extract": None}, key)
+    return callback_cache.load_cfunc(function, signature)
+
+
 def _factories_match(module) -> bool:
     """nutpie's private factories exist with the arguments ours take."""
     expected = {

@@ -166,3 +166,31 @@ def test_callbacks_without_a_pytensor_key_are_compiled_every_time(monkeypatch):
             compiled = _compile_cached(_centred_model(-0.75), monkeypatch)
             _assert_normal_logp(compiled, -0.75)
             assert compiled.compiled_logp_func.cache_hits == 0
+
+
+# -- a compiled model reassembled from disk (bayes_msc.warm_start) ----------------------------
+
+
+def test_reassembled_model_samples_the_same_draws_and_refuses_other_models(monkeypatch, tmp_path):
+    from bayes_msc import warm_start
+
+    monkeypatch.setenv("BAYES_MSC_CACHE_DIR", str(tmp_path))  # where the facts go (not the numba cache)
+    model = _centred_model(0.6)
+    compiled = _compile_cached(model, monkeypatch)
+    warm_start.record("centred", model, compiled)
+    again = warm_start.load("centred", _centred_model(0.6))
+    assert again is not None
+    assert again.compiled_logp_func.cache_hits == 1 and again.compiled_expand_func.cache_hits == 1
+    _assert_normal_logp(again, 0.6)
+
+    def draws(c):
+        return nutpie.sample(c, chains=2, draws=100, tune=100, seed=3, progress_bar=False)["posterior"]["mu"].values
+
+    np.testing.assert_array_equal(draws(again), draws(compiled))
+    assert warm_start.load("unknown structure", model) is None
+
+    import pymc as pm
+
+    with pm.Model() as renamed:  # same graph shape, another variable: the facts do not fit it
+        pm.Normal("nu", mu=0.6, sigma=1.0)
+    assert warm_start.load("centred", renamed) is None
