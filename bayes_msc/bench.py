@@ -65,10 +65,12 @@ def _child_fit(args) -> dict:
     no one-off costs (first-use imports, thread start-up) and skips converting the trace to
     a DataTree, so its time is the time spent drawing — what PyMC's ``sampling_time`` is.
     """
-    from . import sampling  # first: it installs the lean imports before nutpie is imported
+    # The order matters: bayes_msc.sampling installs the lean imports
+    # (bayes_msc.lean_imports) before nutpie is imported
+    from . import sampling
     from .api import analysis_for, fit
     from .sampling import compile_analysis
-    import nutpie  # noqa: F401  (imported here so the whole import is timed as one part)
+    import nutpie  # noqa: F401,I001  (imported here so the whole import is timed as one part)
     import pymc  # noqa: F401
 
     imports = time.time() - args.started_at  # interpreter start-up and every import a fit needs

@@ -38,10 +38,11 @@ import json
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-_KEYS: "weakref.WeakKeyDictionary[Callable, str | None]" = weakref.WeakKeyDictionary()
+_KEYS: weakref.WeakKeyDictionary[Callable, str | None] = weakref.WeakKeyDictionary()
 _PRIVATE_DIR: list[str] = []  # lazily made; for callbacks that cannot be cached
 STATS = {"generated": 0, "keyed": 0}  # callbacks made in this process (tests, bench)
 

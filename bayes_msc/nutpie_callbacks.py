@@ -26,8 +26,6 @@ import inspect
 import os
 from collections.abc import Iterator
 
-import numpy as np
-
 from . import callback_cache
 
 CHECKED_NUTPIE = ("0.16.",)  # version prefixes whose private callback factories match ours

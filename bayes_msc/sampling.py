@@ -86,7 +86,7 @@ class CompiledAnalysis:
 THREADS_ENV = "BAYES_MSC_SAMPLER_THREADS"  # set per worker by bayes_msc.distributed
 
 
-def scalar_draws(raw_trace, names: tuple[str, ...]) -> tuple[dict[str, "np.ndarray"], int]:
+def scalar_draws(raw_trace, names: tuple[str, ...]) -> tuple[dict[str, Any], int]:
     """Post-warm-up draws of scalar variables, ``(chain, draw)`` arrays, and the number of
     divergent transitions, read straight from nutpie's arrow trace.
 
