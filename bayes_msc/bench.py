@@ -37,6 +37,19 @@ def _peak_rss_mb(who: str = "self") -> float:
     return resource.getrusage(which).ru_maxrss / 1024.0
 
 
+def _cpu_seconds(children: bool = False) -> float:
+    """User + system CPU time of this process so far (all threads; with ``children``, plus
+    its finished child processes'): less sensitive than wall time to other load on a shared
+    machine."""
+    import resource
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) if children else (resource.RUSAGE_SELF,):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def _min_bulk_ess(tree, var_names) -> float:
     import arviz_stats as azs
 
@@ -52,11 +65,18 @@ def _child_fit(args) -> dict:
     no one-off costs (first-use imports, thread start-up) and skips converting the trace to
     a DataTree, so its time is the time spent drawing — what PyMC's ``sampling_time`` is.
     """
+    # The order matters: bayes_msc.sampling installs the lean imports
+    # (bayes_msc.lean_imports) before nutpie is imported
+    from . import sampling
     from .api import fit
     from .sampling import compile_analysis
+    import nutpie  # noqa: F401,I001  (imported here so the whole import is timed as one part)
+    import pymc  # noqa: F401
 
+    imports = time.time() - args.started_at  # interpreter start-up and every import a fit needs
     result = fit(ANALYSIS, seed=args.seed)
     whole = time.time() - args.started_at
+    cpu = _cpu_seconds()
     parts = result.outcome
     ess = _min_bulk_ess(result.tree, parts.diagnostic_vars())
     inputs = parts.make_inputs(result.evidence, result.spec.priors, result.spec.model)
@@ -64,7 +84,10 @@ def _child_fit(args) -> dict:
     start = time.perf_counter()
     compiled.sample(result.spec.sampler, raw_trace=True)
     drawing = time.perf_counter() - start
-    return {**result.timings, "whole": whole, "min_bulk_ess": ess, "ess_per_second": ess / result.timings["sample"],
+    timings = {**result.timings, "import": imports + result.timings["import"]}
+    return {**timings, "whole": whole, "cpu": cpu, "min_bulk_ess": ess, "ess_per_second": ess / result.timings["sample"],
+            "floor": timings["import"] + timings["sample"] + timings["postprocess"],
+            "callbacks_from_cache": sampling.callbacks_from_cache(compiled.compiled),
             "steady_ess_per_second": ess / drawing, "divergences": result.diagnostics.checks[3].value}
 
 
@@ -97,11 +120,13 @@ def _child_pymc(args) -> dict:
 
     tree, total, sampling = sample()
     whole = time.time() - args.started_at
+    cpu = _cpu_seconds(children=True)  # PyMC's chains run in child processes
     timings.update(compile=max(total - sampling, 0.0), sample=sampling)
     ess = _min_bulk_ess(tree, parts.diagnostic_vars())
     divergences = int(tree["sample_stats"]["diverging"].sum())
     again, _, sampling_again = sample()  # as for nutpie: the sampler without one-off costs
-    return {**timings, "whole": whole, "min_bulk_ess": ess, "ess_per_second": ess / sampling, "divergences": divergences,
+    return {**timings, "whole": whole, "cpu": cpu, "min_bulk_ess": ess, "ess_per_second": ess / sampling,
+            "divergences": divergences,
             "steady_ess_per_second": _min_bulk_ess(again, parts.diagnostic_vars()) / sampling_again}
 
 
@@ -125,6 +150,80 @@ def _child_sweep(args) -> dict:
             "later_fit_median": statistics.median(per_fit[1:]) if len(per_fit) > 1 else float("nan")}
 
 
+# SBC settings for the scaling table: shorter chains than a fit, as SBC runs many of them.
+SBC_SETTINGS = {"chains": 4, "draws": 500, "tune": 500, "thin": 4}
+
+
+_TASKS_RUN_HERE: list[int] = []  # in a worker: tasks this process has run (the first compiles)
+
+
+def measured_replicates(spec, data, items, **kwargs) -> list[dict]:
+    """:func:`bayes_msc.sbc.run_replicates` plus the CPU time the task took in the process
+    that ran it (all its threads), and whether it was that process's first task (which
+    includes loading the compiled model)."""
+    from .sbc import run_replicates
+
+    first = not _TASKS_RUN_HERE
+    _TASKS_RUN_HERE.append(len(items))
+    start = time.process_time()
+    rows = run_replicates(spec, data, items, **kwargs)
+    cpu = time.process_time() - start
+    return [{**row, "task_cpu": cpu / len(rows), "first_task": first} for row in rows]
+
+
+def _child_sbc(args) -> dict:
+    """SBC replicates of the mortality model through the task runner ``sbc`` uses, serially
+    or on ``--workers`` local workers (the first, serial, run fills the compile cache; the
+    later ones start warm).
+
+    Two kinds of figure: wall time ("steady" throughput counts replicates finished after the
+    first task did, over the time since then: compiling and starting workers excluded), and
+    CPU seconds per replicate in the tasks after each process's first — which, unlike wall
+    time, do not grow when other processes share the cores. The serial run also splits a
+    replicate's CPU into this (main) thread's — simulating, handing nutpie the data, reading
+    the draws: sequential — and nutpie's sampler threads', which split over threads: the
+    cost model that predicts other machines.
+    """
+    from . import sampling
+    from .api import resolve_spec
+    from .distributed import run_tasks, task_chunks, threads_per_worker
+    from .sbc import _setup, run_replicates
+
+    settings = {k: getattr(args, f"sbc_{k}") for k in SBC_SETTINGS}
+    spec = resolve_spec(ANALYSIS, seed=args.seed, chains=settings["chains"], draws=settings["draws"],
+                        tune=settings["tune"])
+    marks = []
+    start = time.perf_counter()
+    # by its module's name: run as `python -m bayes_msc.bench`, this file is __main__, whose
+    # functions reach workers by value, each call with fresh globals
+    from bayes_msc.bench import measured_replicates as measured
+
+    rows, failures = run_tasks(
+        measured, task_chunks(args.n, args.workers or None, 10 if args.workers else 2), args=(spec, None),
+        kwargs={"seed": args.seed, "thin": settings["thin"]}, workers=args.workers or None, key="replicate",
+        progress=lambda done, *_: marks.append((time.perf_counter(), done)), warm_up=lambda: _setup(spec, None))
+    end = time.perf_counter()
+    if failures:
+        raise RuntimeError(f"SBC tasks failed: {failures}")
+    first_time, first_done = next((t, d) for t, d in marks if d > 0)
+    steady = (marks[-1][1] - first_done) / (marks[-1][0] - first_time) if marks[-1][0] > first_time else float("nan")
+    later = [row["task_cpu"] for row in rows if not row["first_task"]]
+    cores = sampling.available_cores()
+    threads = threads_per_worker(args.workers) if args.workers else min(spec.sampler.chains, cores)
+    out = {"workers": args.workers, "n": args.n, "wall": end - start, "to_first": first_time - start,
+           "steady_per_second": steady, "threads": threads, "cores_used": min(cores, threads * max(1, args.workers)),
+           "cpu_per_replicate": statistics.mean(later) if later else float("nan"), "settings": settings}
+    if not args.workers:
+        os.environ[sampling.THREADS_ENV] = str(threads)
+        process, main = time.process_time(), time.thread_time()
+        run_replicates(spec, None, range(args.n, args.n + 4), seed=args.seed, thin=settings["thin"])
+        main = time.thread_time() - main
+        out["sequential_cpu"] = main / 4
+        out["parallel_cpu"] = (time.process_time() - process - main) / 4
+    return out
+
+
+
 def _child_design(args) -> dict:
     """One process: fit the default analysis, then time `design` with its defaults (after the fit)."""
     from .api import fit
@@ -136,7 +235,7 @@ def _child_design(args) -> dict:
     return {"design": time.perf_counter() - start}
 
 
-CHILD_TASKS = {"fit": _child_fit, "pymc": _child_pymc, "sweep": _child_sweep, "design": _child_design}
+CHILD_TASKS = {"fit": _child_fit, "pymc": _child_pymc, "sweep": _child_sweep, "sbc": _child_sbc, "design": _child_design}
 DESIGN_TARGET_SECONDS = 60.0  # `design mortality` with defaults, after the fit, on 2 cores
 
 
@@ -146,6 +245,10 @@ def child_main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sampler", default="pymc")
     parser.add_argument("--fits", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--n", type=int, default=16)
+    for key, value in SBC_SETTINGS.items():
+        parser.add_argument(f"--sbc-{key}", type=int, default=value)
     # The parent's clock when it started this process: "whole" is measured from there to the
     # end of the fit, so what a child does afterwards (a steady-state re-sample, ESS) is not in it.
     parser.add_argument("--started-at", type=float, required=True)
@@ -187,7 +290,7 @@ def _stat(values: list[float]) -> str:
     return f"{statistics.median(values):8.2f} [{min(values):.2f}-{max(values):.2f}]"
 
 
-def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdout) -> dict:
+def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdout, sbc_n: int = 12) -> dict:
     runs: dict[str, list[dict]] = {"cold": [], "warm": [], "pymc": [], "numpyro": []}
     with tempfile.TemporaryDirectory(prefix="bayes_msc_bench_") as scratch:
         scratch = Path(scratch)
@@ -202,10 +305,29 @@ def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdo
         sweep = _run_child("sweep", scratch / "sweep", "--fits", str(sweep_fits))
         independent_cache = scratch / "independent"
         independent = [_run_child("fit", independent_cache, "--seed", str(i + 1)) for i in range(independent_fits)]
-    return summarise(runs, sweep, independent, out)
+        scaling = run_scaling(scratch / "sbc", sbc_n)
+    return summarise(runs, sweep, independent, out, scaling)
 
 
-def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict], out=sys.stdout) -> dict:
+def scaling_workers(cores: int) -> list[int]:
+    """Serial (0), then 2, 4, 8, 16 workers where this machine has the cores."""
+    return [0] + [w for w in (2, 4, 8, 16) if w <= cores]
+
+
+def run_scaling(cache: Path, n_per_worker: int) -> list[dict]:
+    """The SBC scaling runs, all on one compile cache (filled by the serial run first)."""
+    from .sampling import available_cores
+
+    rows = []
+    for workers in scaling_workers(available_cores()):
+        n = n_per_worker * max(1, workers)
+        rows.append(_run_child("sbc", cache, "--workers", str(workers), "--n", str(n)))
+        print(f"  scaling: {workers or 'serial'} done", file=sys.stderr)
+    return rows
+
+
+def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict], out=sys.stdout,
+              scaling: list[dict] | None = None) -> dict:
     """Print the table, speeds and targets from the children's measurements (pure: no timing)."""
     repeats, independent_fits = len(runs["cold"]), len(independent)
 
@@ -214,15 +336,20 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
 
     print(f"bayes_msc bench: `fit {ANALYSIS}` on the embedded register, default sampler settings; "
           f"{os.cpu_count()} cores; medians [min-max] over {repeats} repeat(s), seconds", file=out)
-    print(f"{'':28}{'whole':>22}{'import':>22}{'compile':>22}{'sample':>22}{'post':>22}{'peak MB':>22}", file=out)
+    print(f"{'':28}{'whole':>22}{'import':>22}{'compile':>22}{'sample':>22}{'post':>22}{'peak MB':>22}"
+          f"{'CPU s':>22}", file=out)
     for name, label in (("cold", "nutpie, cold cache"), ("warm", "nutpie, warm cache"),
                         ("pymc", "PyMC NUTS, cold cache"), ("numpyro", "NumPyro, cold cache")):
         if not runs[name]:
             print(f"{label:28}not installed", file=out)
             continue
         cells = [_stat(col(name, "whole")), _stat(col(name, "import")), _stat(col(name, "compile")),
-                 _stat(col(name, "sample")), _stat(col(name, "postprocess")), _stat(col(name, "peak_rss_mb"))]
+                 _stat(col(name, "sample")), _stat(col(name, "postprocess")), _stat(col(name, "peak_rss_mb")),
+                 _stat(col(name, "cpu"))]
         print(f"{label:28}" + "".join(f"{c:>22}" for c in cells), file=out)
+        if name == "warm":
+            print(f"{'  warm floor':28}{_stat(col('warm', 'floor')):>22}   (import + sample + post of the warm "
+                  f"runs; nutpie callbacks from the disk cache: {col('warm', 'callbacks_from_cache')} of 2)", file=out)
     if runs["pymc"]:
         print(f"{'':28}PyMC samples in worker processes; the largest peaked at "
               f"{_stat(col('pymc', 'child_peak_rss_mb')).strip()} MB (not in the column above)", file=out)
@@ -236,7 +363,9 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
 
     cold = statistics.median(col("cold", "whole"))
     warm = statistics.median(col("warm", "whole"))
+    floor = statistics.median(col("warm", "floor"))
     pymc = statistics.median(col("pymc", "whole"))
+    numpyro = statistics.median(col("numpyro", "whole")) if runs["numpyro"] else None
     # Conservative: PyMC's better of its two samplings per repeat against nutpie's steady state.
     pymc_best = [max(r["ess_per_second"], r["steady_ess_per_second"]) for r in runs["pymc"]]
     ess_ratio = statistics.median(col("cold", "steady_ess_per_second")) / statistics.median(pymc_best)
@@ -248,20 +377,94 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
     print(f"Independent: {independent_fits} separate `fit` processes sharing a cache: {independent_total:.1f} s "
           f"(peak {max(r['peak_rss_mb'] for r in independent):.0f} MB each)", file=out)
     targets = [
-        ("cold fit <= PyMC NUTS whole process", cold / pymc, cold <= pymc),
+        ("cold fit <= 0.6 x PyMC NUTS whole process", cold / pymc, cold <= 0.6 * pymc),
+        ("warm fit <= 1.3 x warm floor", warm / floor, warm <= 1.3 * floor),
         ("warm fit <= 0.5 x cold fit", warm / cold, warm <= 0.5 * cold),
         (f"{sweep['fits']}-fit sweep <= 2 x one cold fit", sweep["whole"] / cold, sweep["whole"] <= 2 * cold),
         ("sampling ESS/s >= 10 x PyMC NUTS", ess_ratio, ess_ratio >= 10),
         (f"sweep vs {independent_fits} independent fits", sweep["whole"] / independent_total * independent_fits / sweep["fits"], True),
     ]
+    if numpyro is not None:
+        targets.insert(2, ("cold fit <= NumPyro whole process", cold / numpyro, cold <= numpyro))
+    scaling_targets = _print_scaling(scaling or [], out)
     print("\nTargets (ratio; PASS/FAIL)", file=out)
-    for label, ratio, ok in targets[:4]:
+    for label, ratio, ok in targets[:-1] + scaling_targets:
         print(f"  {label:42} {ratio:6.2f}  {'PASS' if ok else 'FAIL'}", file=out)
-    print(f"  {'':42}         (nutpie steady vs PyMC's faster of its two samplings)", file=out)
+        if label.startswith("sampling ESS/s"):
+            print(f"  {'':42}         (nutpie steady vs PyMC's faster of its two samplings)", file=out)
     print(f"  {'sampling ESS/s vs PyMC NUTS, first sampling':42} {first_ess_ratio:6.2f}  (incl. one-off costs)", file=out)
-    label, ratio, _ = targets[4]
+    cpu = {name: statistics.median(col(name, "cpu")) for name in ("cold", "warm", "pymc", "numpyro") if col(name, "cpu")}
+    if "pymc" in cpu:
+        print(f"  {'cold fit CPU s / PyMC NUTS CPU s':42} {cpu['cold'] / cpu['pymc']:6.2f}  (the same comparison "
+              "in CPU time, which other load on the machine does not inflate)", file=out)
+    if "warm" in cpu:
+        print(f"  {'warm fit CPU s / cold fit CPU s':42} {cpu['warm'] / cpu['cold']:6.2f}", file=out)
+    label, ratio, _ = targets[-1]
     print(f"  {label:42} {ratio:6.2f}  (per fit, sweep / independent)", file=out)
-    return {"runs": runs, "sweep": sweep, "independent": independent, "targets": [t[:2] for t in targets]}
+    return {"runs": runs, "sweep": sweep, "independent": independent, "scaling": scaling,
+            "targets": [t[:2] for t in targets + scaling_targets]}
+
+
+def predicted_throughput(sequential: float, parallel: float, workers: int, threads: int) -> float:
+    """Replicates per second of ``workers`` processes with ``threads`` sampler threads each,
+    on dedicated cores: each replicate costs ``sequential`` CPU seconds in its worker's main
+    thread plus ``parallel`` CPU seconds split over its sampler threads."""
+    return max(1, workers) / (sequential + parallel / threads)
+
+
+def _print_scaling(scaling: list[dict], out) -> list[tuple[str, float, bool]]:
+    """The scaling table, the cost model's prediction for 16 cores, and the SBC targets."""
+    if not scaling:
+        return []
+    serial = scaling[0]
+    settings = serial["settings"]
+    print(f"\nScaling: `sbc {ANALYSIS}` ({settings['chains']} chains x {settings['draws']} draws after "
+          f"{settings['tune']} tuning, thin {settings['thin']}); 'steady' excludes compiling and worker start-up", file=out)
+    print(f"  {'run':10}{'threads':>9}{'cores':>7}{'n':>6}{'wall s':>9}{'to 1st task s':>15}{'steady rep/s':>14}"
+          f"{'rep/core-s':>12}{'efficiency':>12}{'CPU s/rep':>11}", file=out)
+    base = serial["steady_per_second"]
+    for row in scaling:
+        ideal = base * row["cores_used"] / serial["threads"]
+        label = f"{row['workers']} workers" if row["workers"] else "serial"
+        print(f"  {label:10}{row['threads']:>9}{row['cores_used']:>7}{row['n']:>6}{row['wall']:>9.1f}"
+              f"{row['to_first']:>15.1f}{row['steady_per_second']:>14.2f}{row['steady_per_second'] / row['cores_used']:>12.3f}"
+              f"{row['steady_per_second'] / ideal:>12.2f}{row['cpu_per_replicate']:>11.3f}", file=out)
+    sequential, parallel, chains = serial["sequential_cpu"], serial["parallel_cpu"], settings["chains"]
+    print(f"  cost model, CPU per replicate: {sequential:.3f} s sequential (main thread) + {parallel:.3f} s in the "
+          f"sampler's threads, split over them", file=out)
+    largest = scaling[-1]
+    efficiency = 1.0
+    if largest["workers"]:
+        # CPU per replicate on the workers against serially: what running in parallel costs
+        # (Dask, more processes). Unlike wall-time speed-ups it does not depend on how busy
+        # other processes kept the cores during either run.
+        efficiency = serial["cpu_per_replicate"] / largest["cpu_per_replicate"]
+        print(f"  {largest['workers']} workers x {largest['threads']} thread(s): "
+              f"{largest['steady_per_second'] / base:.2f} x serial wall-clock here; CPU per replicate "
+              f"{largest['cpu_per_replicate']:.3f} s vs {serial['cpu_per_replicate']:.3f} s serially: "
+              f"parallel efficiency {efficiency:.2f}", file=out)
+    serial16 = predicted_throughput(sequential, parallel, 1, min(chains, 16))
+    for workers in sorted({max(1, 16 // chains), 16}):
+        threads = max(1, 16 // workers)
+        rate = predicted_throughput(sequential, parallel, workers, threads) * efficiency
+        print(f"  16 dedicated cores, {workers} workers x {threads} thread(s), predicted: {rate:.2f} rep/s = "
+              f"{rate / serial16:.1f} x serial ({serial16:.2f} rep/s with {min(chains, 16)} threads)", file=out)
+    workers16 = max(1, 16 // chains)
+    predicted = predicted_throughput(sequential, parallel, workers16, max(1, 16 // workers16)) * efficiency
+    ideal = 16 / min(chains, 16) * serial16
+    targets = [(f"16 cores (model): SBC rate >= 0.8 x 16/{min(chains, 16)} x serial", predicted / ideal,
+                predicted >= 0.8 * ideal)]
+    here = [(row, predicted_throughput(sequential, parallel, row["workers"], row["threads"])
+             * (efficiency if row["workers"] else 1.0)) for row in scaling]
+    row, rate = max(here, key=lambda pair: pair[1])
+    warm_start = min(r["to_first"] for r in scaling)  # the runs after the first start from a warm cache
+    n1000 = warm_start + 1000 / rate
+    how = f"{row['workers']} workers" if row["workers"] else "serial"
+    print(f"  `sbc --n 1000` on {max(r['cores_used'] for r in scaling)} dedicated cores ({how}), predicted: "
+          f"{n1000:.0f} s; at the rate measured here: "
+          f"{warm_start + 1000 / max(r['steady_per_second'] for r in scaling):.0f} s", file=out)
+    targets.append(("sbc --n 1000, dedicated cores (model; / 300 s)", n1000 / 300, n1000 <= 300))
+    return targets
 
 
 def help_seconds(repeats: int = 5) -> list[float]:
@@ -280,7 +483,7 @@ def main(args) -> int:
     help_times = help_seconds()
     print(f"`python -m bayes_msc --help`: {_stat(help_times)} s (target < 0.5 s: "
           f"{'PASS' if statistics.median(help_times) < 0.5 else 'FAIL'})")
-    run_bench(repeats, sweep_fits, independent_fits)
+    run_bench(repeats, sweep_fits, independent_fits, sbc_n=6 if args.quick else 12)
     with tempfile.TemporaryDirectory(prefix="bayes_msc_bench_design_") as scratch:
         seconds = _run_child("design", Path(scratch))["design"]
     print(f"`design {ANALYSIS}` after the fit: {seconds:.1f} s (target < {DESIGN_TARGET_SECONDS:.0f} s: "

@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     influence = sub.add_parser("influence", help="leave one study out (masked refits) and PSIS-LOO Pareto k per study")
     _add_fit_options(influence)
     influence.add_argument("--json", action="store_true")
+    influence.add_argument("--workers", type=_whole(1), metavar="N", help="refit on a local Dask cluster of N workers")
+    influence.add_argument("--scheduler", metavar="ADDRESS", help="refit on an existing Dask cluster")
 
     provenance = sub.add_parser("provenance", help="mortality headline numbers on primary numbers only, then adding "
                                 "secondary, inferred and assumed numbers, then non-randomised designs")
@@ -197,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     sbc.add_argument("--out", metavar="FILE", help="where to save the result (default reports/<analysis>.sbc.json)")
     sbc.add_argument("--workers", type=_whole(1), metavar="N", help="run on a local Dask cluster of N worker processes")
     sbc.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (e.g. tcp://host:8786)")
-    sbc.add_argument("--chunk-size", type=_whole(1), default=10, help="replicates per task (default 10)")
+    sbc.add_argument("--chunk-size", type=_whole(1), default=None,
+                     help="most replicates per task (default 10; with --workers tasks shrink towards the end)")
 
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -411,7 +414,8 @@ def _cmd_influence(args) -> int:
 
     spec = _spec_from_args(args)
     _check_draws(spec, "PSIS-LOO")
-    _print_json_or(args, leave_one_study_out(spec, args.data), render_influence)
+    _print_json_or(args, leave_one_study_out(spec, args.data, workers=args.workers, scheduler=args.scheduler),
+                   render_influence)
     return 0
 
 

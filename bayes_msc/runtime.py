@@ -6,6 +6,8 @@
   last digits between a cold and a warm compile cache; off, the numbers are bit-identical and
   no slower for these models.
 
+* plotting and Dask are not imported by a fit (:mod:`bayes_msc.lean_imports`).
+
 A user who sets ``PYTENSOR_FLAGS`` themselves keeps their choices.
 """
 
@@ -38,6 +40,9 @@ def configure() -> None:
     global USER_CHOSE_COMPILEDIR
     if USER_CHOSE_COMPILEDIR is not None:
         return
+    from . import lean_imports
+
+    lean_imports.install()
     flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
     names = _flag_names(",".join(flags))
     USER_CHOSE_COMPILEDIR = bool(names & {"base_compiledir", "compiledir"})

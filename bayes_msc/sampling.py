@@ -4,7 +4,8 @@ Compiling (numba) costs seconds; sampling these models costs a fraction of a sec
 :class:`CompiledAnalysis` is cached per structure key (see
 :meth:`bayes_msc.models.inputs.ModelInputs.structure_key`) for the life of the process, and
 pytensor's on-disk cache (configured in :mod:`bayes_msc.runtime`) carries compiled code
-across processes. New observations, prior hyperparameters or masked studies go through
+across processes, and :mod:`bayes_msc.callback_cache` does the same for nutpie's two C
+callbacks, which pytensor's cache does not cover. New observations, prior hyperparameters or masked studies go through
 nutpie's ``with_data``, which returns a new compiled object without compiling.
 
 Data enter every compiled model as one shared vector (see :mod:`bayes_msc.models.inputs`),
@@ -99,7 +100,47 @@ class CompiledAnalysis:
                              "prior is too extreme for this model (check the register and the spec)") from None
 
 
+THREADS_ENV = "BAYES_MSC_SAMPLER_THREADS"  # set per worker by bayes_msc.distributed
+
+
+def scalar_draws(raw_trace, names: tuple[str, ...]) -> tuple[dict[str, Any], int]:
+    """Post-warm-up draws of scalar variables, ``(chain, draw)`` arrays, and the number of
+    divergent transitions, read straight from nutpie's arrow trace.
+
+    The same numbers as the ``DataTree`` nutpie builds (a test compares them), without
+    building it: converting every variable and statistic of a trace costs about as much as
+    drawing it, and SBC needs two or four scalars per replicate.
+    """
+    import numpy as np
+    import pyarrow
+
+    draw_batches, stat_batches = raw_trace.get_arrow_trace()
+    draws: dict[str, list] = {name: [] for name in names}
+    divergences = 0
+    for draw, stat in zip(draw_batches, stat_batches, strict=True):
+        warmup = pyarrow.array(stat.column("tuning")).to_numpy(zero_copy_only=False).astype(bool)
+        diverging = pyarrow.array(stat.column("diverging")).to_numpy(zero_copy_only=False).astype(bool)
+        divergences += int(diverging[~warmup].sum())
+        for name in names:
+            column = pyarrow.array(draw.column(name))
+            if not pyarrow.types.is_floating(column.type) or column.null_count:
+                raise ValueError(f"{name!r} is not a scalar variable of this trace")
+            draws[name].append(column.to_numpy(zero_copy_only=False)[~warmup])
+    return {name: np.stack(chains) for name, chains in draws.items()}, divergences
+
+
 def _cores() -> int:
+    """Threads one sampling may use: the CPUs this process may run on, or the share of them a
+    task runner gave this worker (so workers x threads never exceeds the cores)."""
+    import os
+
+    budget = os.environ.get(THREADS_ENV, "").strip()
+    if budget.isdigit() and int(budget) >= 1:
+        return int(budget)
+    return available_cores()
+
+
+def available_cores() -> int:
     import os
 
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
@@ -114,19 +155,34 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
         return cached if cached.inputs is inputs else cached.with_inputs(inputs)
     import nutpie
 
+    from . import warm_start
     from .nutpie_callbacks import lean_callbacks
 
     log.info("compiling the %s model (structure %s): %s", inputs.kind, key, _why_compile(inputs))
     start = time.perf_counter()
     model = build(inputs)
     with lean_callbacks() as lean:
-        compiled = nutpie.compile_pymc_model(model, backend="numba")
+        # from disk, when a process compiled this structure before (bayes_msc.warm_start) ...
+        compiled = warm_start.load(key, model) if lean else None
+        reassembled = compiled is not None
+        if compiled is None:
+            # ... else compile: lean callbacks are generated so numba caches them on disk
+            # (bayes_msc.callback_cache)
+            compiled = nutpie.compile_pymc_model(model, backend="numba", **({"cache": True} if lean else {}))
+            if lean:
+                warm_start.record(key, model, compiled)
     COMPILE_COUNT["nutpie"] += 1
-    log.info("compiled in %.1f s (%s callbacks); later fits of this structure reuse it",
-             time.perf_counter() - start, "lean" if lean else "nutpie's")
+    log.info("compiled in %.1f s (%s callbacks, %d of 2 loaded from the disk cache%s); later fits of this "
+             "structure reuse it", time.perf_counter() - start, "lean" if lean else "nutpie's",
+             callbacks_from_cache(compiled), ", no pytensor function built" if reassembled else "")
     analysis = CompiledAnalysis(key, model, compiled, inputs)
     _CACHE[key] = analysis
     return analysis
+
+
+def callbacks_from_cache(compiled) -> int:
+    """How many of a compiled model's two C callbacks numba loaded from its disk cache."""
+    return sum(getattr(f, "cache_hits", 0) for f in (compiled.compiled_logp_func, compiled.compiled_expand_func))
 
 
 def _why_compile(inputs: ModelInputs) -> str:

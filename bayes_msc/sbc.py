@@ -153,6 +153,8 @@ def replicate_rng(seed: int, index: int):
 
 def run_replicates(spec, data, indices, *, seed: int, thin: int, simulation_priors=None) -> list[dict]:
     """Simulate, fit and rank the replicates ``indices`` (a task: pure given its arguments)."""
+    from .sampling import scalar_draws
+
     setup = _setup(spec, data)
     rows = []
     for index in indices:
@@ -163,23 +165,24 @@ def run_replicates(spec, data, indices, *, seed: int, thin: int, simulation_prio
         inputs = outcome.pad_inputs(outcome.make_inputs(simulated, spec.priors, spec.model), setup.padding)
         sampler = spec.with_sampler(seed=int(rng.integers(2**31))).sampler
         t0 = time.perf_counter()
-        tree = setup.compiled.with_inputs(inputs).sample(sampler)
-        posterior = tree["posterior"].to_dataset()
+        # the ranked scalars straight from nutpie's trace (no DataTree: bayes_msc.sampling.scalar_draws)
+        posterior, divergences = scalar_draws(setup.compiled.with_inputs(inputs).sample(sampler, raw_trace=True),
+                                              setup.names)
         row = {"replicate": int(index), "sampler_seed": sampler.seed,
-               "divergences": int(tree["sample_stats"]["diverging"].sum()), "seconds": time.perf_counter() - t0}
+               "divergences": divergences, "seconds": time.perf_counter() - t0}
         for name in setup.names:
-            draws = posterior[name].transpose("chain", "draw").values.reshape(-1)[::thin]
+            draws = posterior[name].reshape(-1)[::thin]
             row[name] = int(rank_statistics(np.array([truth[name]]), draws[None, :])[0])
         row["n_draws"] = len(draws)
         rows.append(row)
     return rows
 
 
-def check_sbc_settings(spec, *, thin: int, chunk_size: int) -> None:
+def check_sbc_settings(spec, *, thin: int, chunk_size: int | None) -> None:
     """Refuse settings that cannot give a calibration verdict, before any replicate runs."""
     from .errors import InputError, Location
 
-    if chunk_size < 1:
+    if chunk_size is not None and chunk_size < 1:
         raise InputError(f"must be at least 1 replicate per task, got {chunk_size}", Location("--chunk-size"))
     if thin < 1:
         raise InputError(f"must be at least 1, got {thin}", Location("--thin"))
@@ -206,18 +209,19 @@ def journal_path(out, spec, register_hash: str, *, n: int, thin: int):
 
 def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 5, simulation_priors=None,
             progress=None, workers: int | None = None, scheduler: str | None = None, journal=None,
-            chunk_size: int = 10, register_hash: str | None = None) -> SBCResult:
+            chunk_size: int | None = None, register_hash: str | None = None) -> SBCResult:
     """SBC of ``spec``'s model on data shaped like its evidence.
 
     ``thin`` keeps every ``thin``-th draw so ranks are nearly independent draws (L =
     chains x draws / thin). ``simulation_priors`` draws the truth from other priors than the
     fit uses — a deliberate mis-specification that a working check must flag.
-    Replicates run in tasks of ``chunk_size`` — serially, or on Dask with ``workers`` (a
+    Replicates run in tasks of at most ``chunk_size`` (default 10; with workers, smaller
+    towards the end: :func:`bayes_msc.distributed.task_chunks`) — serially, or on Dask with ``workers`` (a
     LocalCluster) or ``scheduler`` (an existing cluster); every replicate has its own seed, so
     the ranks are identical either way. With a ``journal`` file, finished rows are appended as
     they arrive and a rerun resumes from them.
     """
-    from .distributed import run_tasks
+    from .distributed import run_tasks, task_chunks
 
     if spec.model.dose_response != "none":
         from .errors import InputError
@@ -229,11 +233,12 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 
 
         register_hash = load_data(spec, data).content_hash
     start = time.perf_counter()
-    chunks = [list(range(i, min(i + chunk_size, n))) for i in range(0, n, chunk_size)]
+    chunks = task_chunks(n, workers, chunk_size or 10)
     rows, failures = run_tasks(
         run_replicates, chunks, args=(spec, data), kwargs={"seed": seed, "thin": thin,
                                                            "simulation_priors": simulation_priors},
         workers=workers, scheduler=scheduler, journal=journal, progress=progress, key="replicate",
+        warm_up=lambda: _setup(spec, data),  # compile here once; workers then start warm
     )
     if failures:
         from .errors import InputError

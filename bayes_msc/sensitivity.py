@@ -196,8 +196,29 @@ class Influence:
         }
 
 
-def leave_one_study_out(spec, data: Any = None) -> Influence:
-    """Refit with each study masked; PSIS-LOO Pareto k per study from the full fit."""
+def refit_without_studies(spec, data, indices) -> list[dict]:
+    """Refit with each study ``indices`` (positions in the evidence's study list) masked — a
+    task for :func:`bayes_msc.distributed.run_tasks`: same numbers wherever it runs."""
+    from .api import load_data
+
+    source = load_data(spec, data)
+    evidence = spec.outcome_type.build_evidence(source, spec)
+    rows = []
+    for index in indices:
+        study = evidence.studies[index]
+        result, seconds, compiled = _timed_fit(spec, source, evidence.masked({study}))
+        rows.append({"index": int(index), "study_id": study, **headline(result), "seconds": seconds,
+                     "compiled": compiled})
+    return rows
+
+
+def leave_one_study_out(spec, data: Any = None, *, workers: int | None = None,
+                        scheduler: str | None = None) -> Influence:
+    """Refit with each study masked; PSIS-LOO Pareto k per study from the full fit.
+
+    The refits run through :func:`bayes_msc.distributed.run_tasks`: here, or on Dask
+    ``workers`` / a ``scheduler`` (the full fit has filled the compile cache they load from).
+    """
     from .api import load_data
     from .loo import loo_by_study
 
@@ -208,12 +229,22 @@ def leave_one_study_out(spec, data: Any = None) -> Influence:
     pareto_k = dict(zip(studies, np.asarray(loo.pareto_k).ravel()))
     base = headline(full)
     labels = evidence.inclusion.set_index("study_id")["label"]
+    from .distributed import run_tasks, task_chunks
+
+    n_studies = len(evidence.studies)
+    refitted, failures = run_tasks(refit_without_studies, task_chunks(n_studies, workers, max_size=n_studies),
+                                   args=(spec, data), workers=workers, scheduler=scheduler, key="index")
+    if failures:
+        from .errors import InputError
+
+        raise InputError("leave-one-study-out refits failed twice: " + "; ".join(
+            f"{[evidence.studies[i] for i in f['items']]}: {f['error']}" for f in failures))
     rows, refits, compiles = [], [], 0
-    for study in evidence.studies:
-        result, seconds, compiled = _timed_fit(spec, source, evidence.masked({study}))
-        compiles += compiled
+    for numbers in sorted(refitted, key=lambda row: row["index"]):
+        study, seconds = numbers.pop("study_id"), numbers.pop("seconds")
+        compiles += numbers.pop("compiled")
+        del numbers["index"]
         refits.append(seconds)
-        numbers = headline(result)
         rows.append({"study_id": study, "label": labels.get(study, study), **numbers,
                      "change_prob_benefit": numbers["prob_benefit"] - base["prob_benefit"],
                      "change_effect_median": numbers["effect_median"] - base["effect_median"],

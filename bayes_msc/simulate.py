@@ -6,6 +6,8 @@ the parameters used: ``logit p = baseline_j + treated * (log_or + tau * z_j)``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -59,7 +61,6 @@ def write_register(root, tables: dict[str, list[dict]]) -> "Path":
     """
     import csv
     import io
-    from pathlib import Path
 
     from .evidence.schema import TABLES
     from .fileio import write_atomic

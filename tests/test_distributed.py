@@ -96,3 +96,80 @@ def test_sensitivity_on_two_workers_equals_serial(small):
     parallel_table = prior_sensitivity(spec, path, workers=2).table
     numbers = ["effect_prior", "heterogeneity_prior", "effect_median", "prob_benefit", "tau_median"]
     pd.testing.assert_frame_equal(parallel_table[numbers], serial_table[numbers])
+
+
+def test_task_chunks_cover_every_item_once_and_shrink_towards_the_end():
+    from bayes_msc.distributed import task_chunks
+
+    serial = task_chunks(23, None, max_size=10)
+    assert [len(c) for c in serial] == [10, 10, 3]
+    chunks = task_chunks(160, 4, max_size=10)
+    assert [i for c in chunks for i in c] == list(range(160))
+    sizes = [len(c) for c in chunks]
+    assert max(sizes) <= 10 and sizes == sorted(sizes, reverse=True)
+    # the run ends on single-replicate tasks, one round of them per worker at least
+    assert sizes[-4:] == [1, 1, 1, 1]
+    assert len(chunks) >= 2 * 4
+
+
+def test_threads_per_worker_never_oversubscribes():
+    from bayes_msc.distributed import threads_per_worker
+
+    assert threads_per_worker(4, cores=16) == 4
+    assert threads_per_worker(16, cores=16) == 1
+    assert threads_per_worker(3, cores=16) == 5  # 15 of 16 cores
+    assert threads_per_worker(32, cores=16) == 1  # one each, at least
+
+
+def sampler_threads(items):
+    from bayes_msc.sampling import _cores
+
+    return [{"item": i, "threads": _cores(), "pid": os.getpid()} for i in items]
+
+
+def test_workers_sample_with_their_share_of_the_cores():
+    import cloudpickle
+
+    from bayes_msc.distributed import threads_per_worker
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+    rows, failures = run_tasks(sampler_threads, [[0], [1], [2], [3]], workers=2)
+    assert not failures and len(rows) == 4
+    assert {row["threads"] for row in rows} == {threads_per_worker(2)}
+    assert os.getpid() not in {row["pid"] for row in rows}  # really ran in the workers
+
+
+def compiled_from_cache(spec, path, items):
+    from bayes_msc.sampling import callbacks_from_cache
+    from bayes_msc.sbc import _setup
+
+    loaded = callbacks_from_cache(_setup(spec, path).compiled.compiled)
+    return [{"item": i, "from_cache": loaded, "pid": os.getpid()} for i in items]
+
+
+def test_workers_load_the_compiled_model_from_the_shared_cache(small):
+    """No worker compiles cold: the parent compiles first (warm_up) and every worker loads
+    nutpie's callbacks from the disk cache they share."""
+    import cloudpickle
+
+    from bayes_msc.sbc import _setup
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    spec, path = small
+    rows, failures = run_tasks(compiled_from_cache, [[0], [1], [2], [3]], args=(spec, path), workers=2,
+                               warm_up=lambda: _setup(spec, path))
+    assert not failures
+    assert {row["from_cache"] for row in rows} == {2}
+    assert os.getpid() not in {row["pid"] for row in rows}
+
+
+@pytest.mark.slow
+def test_influence_on_two_workers_equals_serial():
+    from bayes_msc.sensitivity import leave_one_study_out
+
+    spec = bayes_msc.load_spec("mortality").with_sampler(chains=2, draws=200, tune=200, seed=5)
+    serial_run = leave_one_study_out(spec)
+    parallel_run = leave_one_study_out(spec, workers=2)
+    numbers = ["study_id", "prob_benefit", "effect_median", "change_prob_benefit", "pareto_k"]
+    pd.testing.assert_frame_equal(parallel_run.table[numbers], serial_run.table[numbers])
+    assert parallel_run.most_influential == serial_run.most_influential

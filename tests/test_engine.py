@@ -295,3 +295,21 @@ def test_new_values_keep_the_structure_and_integer_layout_is_part_of_it(evidence
     assert "layout 'arm_study'" in swapped.structure_difference(inputs)
     with pytest.raises(KeyError, match="no model data named"):
         inputs.with_values(deaths_total=deaths)
+
+
+def test_scalar_draws_read_from_the_arrow_trace_are_the_datatree_draws(first_fit, spec, evidence):
+    """SBC reads its scalars straight from nutpie's trace; they must be the DataTree's numbers."""
+    import numpy as np
+
+    inputs = mortality_inputs(evidence, spec.priors)
+    compiled = sampling.compile_analysis(inputs, lambda i: build_mortality_model(i, spec.priors))  # cached
+    settings = spec.with_sampler(seed=77).sampler
+    tree = compiled.sample(settings)
+    draws, divergences = sampling.scalar_draws(compiled.sample(settings, raw_trace=True), ("log_or", "tau"))
+    for name in ("log_or", "tau"):
+        expected = tree["posterior"][name].transpose("chain", "draw").values
+        assert draws[name].shape == expected.shape == (spec.sampler.chains, spec.sampler.draws)
+        np.testing.assert_array_equal(draws[name], expected)
+    assert divergences == int(tree["sample_stats"]["diverging"].sum())
+    with pytest.raises(ValueError, match="not a scalar"):
+        sampling.scalar_draws(compiled.sample(settings, raw_trace=True), ("study_log_or",))

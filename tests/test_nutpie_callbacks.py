@@ -118,3 +118,81 @@ def test_draws_are_bit_identical_including_after_with_data(both):
     moved = {name: compiled.with_data(model_data=np.array([3.0, 2.0])) for name, compiled in both.items()}
     np.testing.assert_array_equal(draws(moved["lean"]), draws(moved["nutpie"]))
     assert draws(moved["lean"]).mean() > draws(both["lean"]).mean() + 1.0  # the new data were used
+
+
+# -- the disk cache of the callbacks (bayes_msc.callback_cache) -------------------------------
+
+
+def _centred_model(centre: float):
+    """mu ~ N(centre, 1) with ``centre`` compiled in as a constant: one graph per centre."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    with pm.Model() as model:
+        pm.Normal("mu", mu=pt.constant(centre), sigma=1.0)
+    return model
+
+
+def _compile_cached(model, monkeypatch):
+    monkeypatch.setenv(nutpie_callbacks.ENV_SWITCH, "lean")
+    with nutpie_callbacks.lean_callbacks() as applied:
+        if not applied:
+            pytest.skip(f"nutpie {nutpie.__version__}: lean callbacks not checked for this version")
+        return nutpie.compile_pymc_model(model, backend="numba", cache=True)
+
+
+def _assert_normal_logp(compiled, centre: float, at: float = 0.0):
+    code, logp, grad = _call_logp(compiled, [at])
+    assert code == 0
+    np.testing.assert_allclose(logp, -0.5 * (at - centre) ** 2 - 0.5 * np.log(2 * np.pi), rtol=1e-12)
+    np.testing.assert_allclose(grad, [centre - at], rtol=1e-12)
+
+
+def test_cached_callbacks_are_reused_only_for_the_same_graph(monkeypatch):
+    # Different constants are different graphs: each must get its own machine code back,
+    # and compiling a graph seen before must come from the disk cache.
+    first = _compile_cached(_centred_model(0.25), monkeypatch)
+    _assert_normal_logp(first, 0.25)
+    other = _compile_cached(_centred_model(1.5), monkeypatch)
+    _assert_normal_logp(other, 1.5)
+    again = _compile_cached(_centred_model(0.25), monkeypatch)
+    _assert_normal_logp(again, 0.25)
+    assert again.compiled_logp_func.cache_hits == 1 and again.compiled_expand_func.cache_hits == 1
+
+
+def test_callbacks_without_a_pytensor_key_are_compiled_every_time(monkeypatch):
+    import pytensor
+
+    with pytensor.config.change_flags(numba__cache=False):  # pytensor then keys nothing
+        for _ in range(2):
+            compiled = _compile_cached(_centred_model(-0.75), monkeypatch)
+            _assert_normal_logp(compiled, -0.75)
+            assert compiled.compiled_logp_func.cache_hits == 0
+
+
+# -- a compiled model reassembled from disk (bayes_msc.warm_start) ----------------------------
+
+
+def test_reassembled_model_samples_the_same_draws_and_refuses_other_models(monkeypatch, tmp_path):
+    from bayes_msc import warm_start
+
+    monkeypatch.setenv("BAYES_MSC_CACHE_DIR", str(tmp_path))  # where the facts go (not the numba cache)
+    model = _centred_model(0.6)
+    compiled = _compile_cached(model, monkeypatch)
+    warm_start.record("centred", model, compiled)
+    again = warm_start.load("centred", _centred_model(0.6))
+    assert again is not None
+    assert again.compiled_logp_func.cache_hits == 1 and again.compiled_expand_func.cache_hits == 1
+    _assert_normal_logp(again, 0.6)
+
+    def draws(c):
+        return nutpie.sample(c, chains=2, draws=100, tune=100, seed=3, progress_bar=False)["posterior"]["mu"].values
+
+    np.testing.assert_array_equal(draws(again), draws(compiled))
+    assert warm_start.load("unknown structure", model) is None
+
+    import pymc as pm
+
+    with pm.Model() as renamed:  # same graph shape, another variable: the facts do not fit it
+        pm.Normal("nu", mu=0.6, sigma=1.0)
+    assert warm_start.load("centred", renamed) is None

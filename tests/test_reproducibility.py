@@ -11,16 +11,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _fit_json(cache: Path) -> dict:
+def _fit_json(cache: Path) -> tuple[dict, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BAYES_MSC_CACHE_DIR": str(cache)}
     env.pop("PYTENSOR_FLAGS", None)
     result = subprocess.run(
-        [sys.executable, "-m", "bayes_msc", "fit", "mortality", "--json",
+        [sys.executable, "-m", "bayes_msc", "-v", "fit", "mortality", "--json",
          "--draws", "300", "--tune", "300", "--chains", "2", "--seed", "123"],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=900,
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(result.stdout), result.stderr
 
 
 def _numbers(summary: dict) -> dict:
@@ -30,7 +30,12 @@ def _numbers(summary: dict) -> dict:
 @pytest.mark.slow
 def test_cold_and_warm_cache_give_identical_numbers(tmp_path):
     cache = tmp_path / "cache"
-    cold = _fit_json(cache)            # empty cache directory: everything compiles
+    cold, cold_log = _fit_json(cache)  # empty cache directory: everything compiles
     assert any(cache.rglob("*")), "the compile cache was not written"
-    warm = _fit_json(cache)            # same directory, now populated
+    warm, warm_log = _fit_json(cache)  # same directory, now populated
     assert _numbers(cold) == _numbers(warm)  # exact equality, not approximate
+    # ... and the warm process really took nutpie's callbacks from the disk cache
+    # (bayes_msc.callback_cache) and reassembled the compiled model without building pytensor
+    # functions (bayes_msc.warm_start), where the cold one compiled everything.
+    assert "0 of 2 loaded from the disk cache" in cold_log, cold_log
+    assert "2 of 2 loaded from the disk cache, no pytensor function built" in warm_log, warm_log
