@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError, Location
 from .paths import resolve_spec_path
+from .models.sparse import DEFAULT_BASELINES, DEFAULT_LIKELIHOOD
 from .priors import PriorSet, priors_from_table
 
 OUTCOME_SCALES = {"mortality": "log_odds_ratio", "oxygenation": "mmhg", "normal_normal": "generic"}
@@ -65,6 +66,10 @@ class ModelSettings:
     body_weight_log_sd: float = 0.2
     reference_dose: float = 1.0  # the dose at which the headline effect is stated
     dose_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
+    # Mortality: how each study's arms inform the odds ratio (bayes_msc.models.sparse):
+    # "arm", "symmetric" or "conditional"; and the baselines' prior.
+    likelihood: str = DEFAULT_LIKELIHOOD
+    baselines: str = DEFAULT_BASELINES
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,7 @@ class AnalysisSpec:
             "outcome": self.outcome,
             "title": self.title,
             "evidence": _only(_plain(asdict(self.evidence)), EVIDENCE_KEYS[self.outcome]),
-            "model": _plain(asdict(self.model)),
+            "model": _only(_plain(asdict(self.model)), _model_keys(self.outcome)),
             "priors": self.priors.to_dict(),
             "decision": _only(asdict(self.decision), DECISION_KEYS[self.outcome]),
             "sampler": asdict(self.sampler),
@@ -175,6 +180,14 @@ class AnalysisSpec:
         decision = replace(self.decision, **changes)
         _check_decision(decision, Location("command line"))
         return replace(self, decision=decision)
+
+
+MORTALITY_MODEL_KEYS = ("likelihood", "baselines")  # settings only the mortality model reads
+
+
+def _model_keys(outcome: str) -> tuple[str, ...]:
+    keys = tuple(f.name for f in fields(ModelSettings))
+    return keys if outcome == "mortality" else tuple(k for k in keys if k not in MORTALITY_MODEL_KEYS)
 
 
 def _only(table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -279,6 +292,12 @@ def _check_model(m: ModelSettings, outcome: str, where: Location) -> None:
         fail("dose_response", f"unknown dose-response form {m.dose_response!r}; known: {', '.join(DOSE_RESPONSE_FORMS)}")
     if outcome == "normal_normal" and m.dose_response != "none":
         fail("dose_response", "the normal-normal analysis has no doses; use mortality or oxygenation")
+    if outcome == "mortality":
+        from .models.sparse import likelihood_problem
+
+        setting, problem = likelihood_problem(m.likelihood, m.baselines, m.dose_response)
+        if problem:
+            fail(setting, problem)
     if m.dose_metric not in DOSE_METRICS:
         fail("dose_metric", f"must be one of {', '.join(DOSE_METRICS)}, got {m.dose_metric!r}")
     if m.body_weight not in BODY_WEIGHT_MODES:
