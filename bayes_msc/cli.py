@@ -161,6 +161,7 @@ def _cmd_fit(args) -> int:
     from .display import render_result
 
     result = _fit_from_args(args)
+    _sparse_data_warning(result)
     if args.out:
         written = result.save(args.out)
         print(f"wrote {', '.join(str(p) for p in written.values())}", file=sys.stderr)
@@ -175,6 +176,17 @@ def _cmd_fit(args) -> int:
     else:
         print(render_result(result))
     return _diagnostics_status(result, args.strict)
+
+
+def _sparse_data_warning(result) -> None:
+    """Say so when no included study can inform the odds ratio (all zero or all deaths)."""
+    if result.spec.outcome != "mortality":
+        return
+    from .models.sparse import sparse_data_warning
+
+    warning = sparse_data_warning(result.evidence)
+    if warning:
+        print(f"bayes_msc: WARNING: {warning}", file=sys.stderr)
 
 
 def _diagnostics_status(result, strict: bool) -> int:
@@ -282,6 +294,7 @@ def _cmd_report(args) -> int:
     from .report import write_report
 
     result = _fit_from_args(args)
+    _sparse_data_warning(result)
     options = {}
     if args.sensitivity:
         from .sensitivity import leave_one_study_out, prior_sensitivity

@@ -248,3 +248,32 @@ def pad_conditional(inputs, n_conf: int):
 def conditional_arrays(values: dict, prefix: str) -> ConditionalArrays:
     return ConditionalArrays(values[f"{prefix}_study"], values[f"{prefix}_const"], values[f"{prefix}_treated_deaths"],
                              values[f"{prefix}_u"], values[f"{prefix}_norm"])
+
+
+# -- registers in which the data cannot inform the odds ratio ------------------------------
+
+
+def uninformative_studies(evidence) -> dict[str, str]:
+    """Included studies whose reports allow only no deaths, or only deaths, in every arm:
+    study id -> "no deaths" / "all patients died". Such a study has no within-study contrast
+    (its conditional likelihood is exactly 1)."""
+    out = {}
+    for study, configs in study_configurations(evidence).items():
+        if all(d == 0 for c in configs for d in c.deaths):
+            out[evidence.studies[study]] = "no deaths"
+        elif all(d == n for c in configs for d, n in zip(c.deaths, c.n)):
+            out[evidence.studies[study]] = "all patients died"
+    return out
+
+
+def sparse_data_warning(evidence) -> str:
+    """A warning when no included study has a death and a survivor: the data then say
+    nothing about the odds ratio and P(benefit) is the prior's ("" otherwise). The CLI
+    prints it; a report shows it next to the headline."""
+    flat = uninformative_studies(evidence)
+    if not evidence.studies or len(flat) < len(evidence.studies):
+        return ""
+    named = ", ".join(f"{s} ({why})" for s, why in flat.items())
+    return ("no included study has both a death and a survivor, so the data carry no information on the "
+            f"odds ratio: P(OR < 1) and the pooled OR reflect the priors (and, in the arm coding, the baseline "
+            f"prior) alone. Studies: {named}.")
