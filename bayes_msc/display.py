@@ -193,11 +193,11 @@ def render_sensitivity(sens) -> str:
     table = sens.table
     unit, fmt = effect_words(sens.outcome)
     what = f"pooled {unit}"
-    lines = ["Prior sensitivity: every combination of the named effect and heterogeneity presets",
-             f"  {'effect prior':<14} {'tau prior':<22} {what + ' (95% ETI)':<28} {'P(benefit)':<18} {'P(meaningful)':<14} tau    diagnostics"]
+    lines = ["Prior sensitivity: every combination of the named effect and heterogeneity presets, then each baseline preset",
+             f"  {'effect prior':<14} {'tau prior':<22} {'baseline prior':<18} {what + ' (95% ETI)':<28} {'P(benefit)':<18} {'P(meaningful)':<14} tau    diagnostics"]
     for r in table.itertuples():
         band = f"{r.effect_median:{fmt}} ({r.effect_lower:{fmt}} to {r.effect_upper:{fmt}})"
-        lines.append(f"  {r.effect_prior:<14} {r.heterogeneity_prior:<22} {band:<28} {r.prob_benefit:.3f} ({r.prob_benefit_mcse:.3f})   "
+        lines.append(f"  {r.effect_prior:<14} {r.heterogeneity_prior:<22} {getattr(r, 'baseline_prior', ''):<18} {band:<28} {r.prob_benefit:.3f} ({r.prob_benefit_mcse:.3f})   "
                      f"{r.prob_meaningful:<14.3f} {r.tau_median:<6.2f} {'pass' if r.diagnostics_passed else 'FAIL'}")
     lines += ["", _wrap(sens.verdict), "", "Power-scaling sensitivity of the spec's own priors (psense; > 0.05 = sensitive)"]
     for name, row in sens.psense.iterrows():

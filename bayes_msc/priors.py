@@ -293,6 +293,22 @@ LOG_ODDS_RATIO_PRESETS: tuple[Preset, ...] = (
         "(95%), so every trial's own control arm decides its baseline.",
         "",
     ),
+    Preset(
+        "baseline_sd5",
+        "baseline",
+        Normal(0.0, 5.0),
+        "Each study's control log-odds: Normal(0, 5), nearly flat on the risk scale; for sensitivity "
+        "analysis (with zero-event arms the baseline prior can move the odds ratio).",
+        "",
+    ),
+    Preset(
+        "baseline_sd10",
+        "baseline",
+        Normal(0.0, 10.0),
+        "Each study's control log-odds: Normal(0, 10), piling prior mass on risks near 0 and 1; for "
+        "sensitivity analysis (the setting the issue that added it found to move P(OR < 1)).",
+        "",
+    ),
 )
 
 # Oxygenation (change in PaO2/FiO2, mmHg). No empirical heterogeneity prior exists on this

@@ -1,7 +1,7 @@
 """How much does the prior decide, and does one trial decide it?
 
 * :func:`prior_sensitivity` refits under every combination of the named effect and
-  heterogeneity presets of the analysis' scale. Hyperparameters are model data, so a refit
+  heterogeneity presets of the analysis' scale, and under each other baseline preset. Hyperparameters are model data, so a refit
   with the same prior families reuses the compiled model; a new family (Turner's log-normal
   τ²) compiles once. Each refit's time is measured and reported. Power-scaling sensitivity
   (``psense``, Kallioinen et al. 2023) of the default fit says which parameters the prior or
@@ -82,13 +82,23 @@ def _timed_fit(spec, source, evidence=None):
     return result, time.perf_counter() - start, sampling.COMPILE_COUNT["nutpie"] - before
 
 
-def prior_combinations(spec) -> list[tuple[str, str]]:
+def prior_combinations(spec) -> list[tuple[str, str, str | None]]:
+    """(effect, heterogeneity, baseline) presets: every effect x heterogeneity preset with the
+    spec's own baseline prior (None), then each other baseline preset with the spec's effect
+    and heterogeneity presets — with sparse arms the baseline prior can move the odds ratio
+    (not under the conditional likelihood, which has no baselines)."""
     from .priors import presets_for
 
     presets = presets_for(spec.scale)
     effects = [p.name for p in presets if p.role == "effect"]
     taus = [p.name for p in presets if p.role == "heterogeneity"]
-    return list(product(effects, taus))
+    grid = [(e, t, None) for e, t in product(effects, taus)]
+    if getattr(spec.model, "likelihood", "") in ("arm", "symmetric"):
+        own = spec.priors.names.get("baseline")
+        effect = spec.priors.names.get("effect") if spec.priors.names.get("effect") in effects else effects[0]
+        tau = spec.priors.names.get("heterogeneity") if spec.priors.names.get("heterogeneity") in taus else taus[0]
+        grid += [(effect, tau, p.name) for p in presets if p.role == "baseline" and p.name != own]
+    return grid
 
 
 def fit_prior_combinations(spec, data, indices) -> list[dict]:
@@ -99,10 +109,14 @@ def fit_prior_combinations(spec, data, indices) -> list[dict]:
     combos = prior_combinations(spec)
     rows = []
     for index in indices:
-        effect, tau = combos[index]
+        effect, tau, baseline = combos[index]
         prior_set = spec.priors.with_preset(spec.scale, effect).with_preset(spec.scale, tau)
+        if baseline is not None:
+            prior_set = prior_set.with_preset(spec.scale, baseline)
+        baseline_name = baseline or (spec.priors.names.get("baseline", "custom") if spec.priors.baseline else "none")
         result, seconds, compiled = _timed_fit(spec.with_priors(prior_set), source)
-        rows.append({"index": int(index), "effect_prior": effect, "heterogeneity_prior": tau, **headline(result),
+        rows.append({"index": int(index), "effect_prior": effect, "heterogeneity_prior": tau,
+                     "baseline_prior": baseline_name, **headline(result),
                      "diagnostics_passed": bool(result.diagnostics.passed), "seconds": seconds,
                      "recompiled": bool(compiled)})
     return rows
@@ -127,7 +141,7 @@ def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, sch
         from .errors import InputError
 
         raise InputError("prior-sensitivity refits failed twice: " + "; ".join(
-            f"{combos[f['items'][0]]}: {f['error']}" for f in failures))
+            f"{' + '.join(filter(None, combos[f['items'][0]]))}: {f['error']}" for f in failures))
     table = pd.DataFrame(rows).sort_values("index").drop(columns="index").reset_index(drop=True)
     compiles += int(table["recompiled"].sum())
     refits = list(table.loc[~table["recompiled"], "seconds"])
@@ -165,7 +179,7 @@ def _verdict(table: pd.DataFrame, spec) -> str:
         elif not held.any():
             lines.append(f"'{label}' holds under no prior")
         else:
-            failing = table.loc[~held, ["effect_prior", "heterogeneity_prior"]].apply(" + ".join, axis=1)
+            failing = table.loc[~held, ["effect_prior", "heterogeneity_prior", "baseline_prior"]].apply(" + ".join, axis=1)
             lines.append(f"'{label}' depends on the prior: it fails under {', '.join(failing)}")
     lo, hi = table["prob_benefit"].min(), table["prob_benefit"].max()
     return (f"P({what}) ranges from {lo:.3f} to {hi:.3f} across {len(table)} prior combinations. "
