@@ -96,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     sbc.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (e.g. tcp://host:8786)")
     sbc.add_argument("--chunk-size", type=int, default=10, help="replicates per task (default 10)")
 
+    simstudy = sub.add_parser("simstudy", help="mortality likelihoods on registers simulated from known truths "
+                              "(bias, coverage, false claims of benefit) -> reports/<analysis>.simstudy.json")
+    oc = sub.add_parser("oc", help="operating characteristics of the decision rules on simulated registers "
+                        "-> reports/<analysis>.oc.json")
+    for p_, reps in ((simstudy, 20), (oc, 100)):
+        _add_fit_options(p_)
+        p_.add_argument("--reps", type=int, default=reps, help=f"simulated registers per truth (default {reps})")
+        p_.add_argument("--out", metavar="FILE", help="where to save the result")
+        p_.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
+        p_.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster")
+        p_.add_argument("--json", action="store_true")
+
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     check = data_sub.add_parser("check", help="validate a register")
@@ -349,7 +361,38 @@ def _cmd_sbc(args) -> int:
     return 0 if result.passed else EXIT_DIAGNOSTICS_FAILED
 
 
+def _simulation_command(args, kind: str) -> int:
+    """``simstudy`` and ``oc``: resumable (a journal next to the output), saved atomically."""
+    from pathlib import Path
+
+    from . import simstudy
+    from .distributed import print_progress
+    from .results import _json_default, write_atomic
+
+    spec = _spec_from_args(args)
+    if spec.outcome != "mortality":
+        raise InputError(f"{kind} covers the mortality analysis; {spec.name} is {spec.outcome}")
+    if spec.model.dose_response != "none":
+        raise InputError(f"{kind} covers the pooled model (dose_response = none)")
+    if args.reps < 2:
+        raise InputError(f"--reps must be at least 2, got {args.reps}")
+    out = Path(args.out) if args.out else Path("reports") / f"{spec.name}.{kind}.json"
+    journal = out.with_name(out.name + f".{spec.content_hash()[:12]}-r{args.reps}.partial.jsonl")
+    sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
+    run, render = ((simstudy.simulation_study, simstudy.render_simulation_study) if kind == "simstudy"
+                   else (simstudy.operating_characteristics, simstudy.render_oc))
+    result = run(spec, args.data, reps=args.reps, workers=args.workers, scheduler=args.scheduler, journal=journal,
+                 progress=print_progress, **sampler)
+    write_atomic(out, json.dumps(result.to_dict(), indent=1, default=_json_default))
+    journal.unlink(missing_ok=True)
+    _print_json_or(args, result, render)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
+    "simstudy": lambda args: _simulation_command(args, "simstudy"),
+    "oc": lambda args: _simulation_command(args, "oc"),
     "fit": _cmd_fit,
     "report": _cmd_report,
     "compare": _cmd_compare,
