@@ -90,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     sbc = sub.add_parser("sbc", help="simulation-based calibration on data shaped like the register")
     _add_fit_options(sbc)
     sbc.add_argument("--n", type=int, default=200, help="replicates (default 200)")
-    sbc.add_argument("--thin", type=int, default=5, help="keep every THIN-th posterior draw for the ranks (default 5)")
+    sbc.add_argument("--thin", type=int, help="keep every THIN-th draw of the spec's sampler settings for the ranks "
+                     "(default: rank among --ranked draws thinned by each replicate's ESS, from SBC's own cheaper "
+                     "sampler settings: 2 chains x 500 draws, doubled while the ESS falls short)")
+    sbc.add_argument("--ranked", type=int, default=100, help="draws each rank is taken among (default 100)")
     sbc.add_argument("--out", metavar="FILE", help="where to save the result (default reports/<analysis>.sbc.json)")
     sbc.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
     sbc.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (e.g. tcp://host:8786)")
@@ -350,9 +353,15 @@ def _cmd_sbc(args) -> int:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     out = Path(args.out) if args.out else Path("reports") / f"{spec.name}.sbc.json"
     # finished replicates stream here; a rerun with the same settings resumes from them
-    journal = out.with_name(out.name + f".{spec.content_hash()[:12]}-n{args.n}-thin{args.thin}.partial.jsonl")
+    from .sbc import SBC_SAMPLER
+
+    # SBC's own (cheaper) draws unless the command line sets them; with --thin, the spec's
+    sampler = None if args.thin else {k: getattr(args, k) or v for k, v in SBC_SAMPLER.items()}
+    journal = out.with_name(out.name + f".{spec.content_hash()[:12]}-n{args.n}-thin{args.thin or 'ess'}"
+                            f"-L{args.ranked}.partial.jsonl")
     result = run_sbc(spec, args.data, n=args.n, thin=args.thin, seed=spec.sampler.seed, progress=print_progress,
-                     workers=args.workers, scheduler=args.scheduler, journal=journal, chunk_size=args.chunk_size)
+                     workers=args.workers, scheduler=args.scheduler, journal=journal, chunk_size=args.chunk_size,
+                     sampler=sampler, n_ranked=args.ranked)
     write_atomic(out, json.dumps(result.to_dict(), indent=1, default=_json_default))
     journal.unlink(missing_ok=True)
     print(result.verdict())

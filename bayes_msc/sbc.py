@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,6 +26,12 @@ import numpy as np
 import pandas as pd
 
 FAMILY_ALPHA = 0.05  # chance of any false calibration alarm across a run's parameters
+# SBC needs far fewer draws than a headline fit: ranks are taken among N_RANKED nearly
+# independent draws, thinned from SBC_SAMPLER's draws (more if the bulk ESS of a monitored
+# parameter falls short of N_RANKED). target_accept, maxdepth: the spec's own.
+SBC_SAMPLER = {"chains": 2, "draws": 500, "tune": 500}
+N_RANKED = 100
+MAX_DOUBLINGS = 3
 
 TOP_LEVEL = {
     "mortality": ("log_or", "tau"),
@@ -104,15 +110,23 @@ def simulate_continuous(evidence, truth, rng):
     return replace(evidence, terms=terms)
 
 
-def simulate_mortality(evidence, truth, rng):
+def simulate_mortality(evidence, truth, rng, likelihood: str = "arm"):
+    """Deaths from ``truth``; ``likelihood`` "symmetric" (or "conditional", which has no
+    baselines of its own) codes the baselines as the symmetric model does, so data drawn from
+    the prior are the fitted model's own (see :mod:`bayes_msc.models.sparse`)."""
     from scipy.special import expit
 
     from .evidence.mortality import ArmCount, Configuration, PartialReport, compositions
+    from .models.sparse import arm_centre_weights, coded_arm_logit
 
     arms = evidence.arms
     study = arms["study_index"].to_numpy()
     effect = truth["log_or"] + truth["tau"] * truth["z"]
-    p = expit(truth["baseline_logit"][study] + arms["treated"].to_numpy() * effect[study])
+    treated = arms["treated"].to_numpy()
+    centre = 0.0
+    if likelihood in ("symmetric", "conditional"):
+        centre = (arm_centre_weights(study, treated, len(evidence.studies)) @ (treated * effect[study]))[study]
+    p = expit(coded_arm_logit(truth["baseline_logit"][study], treated, effect[study], centre))
     exact = evidence.exact.copy()
     exact["deaths"] = rng.binomial(exact["n"].to_numpy(), p[exact["arm_index"].to_numpy()])
     partial = []
@@ -189,6 +203,9 @@ class SBCResult:
     date: str
     seconds: float
     spec: dict = field(default_factory=dict)  # the spec's settings, to say how another spec differs
+    register_hash: str = ""  # the register the simulated data were shaped on
+    sampler: dict = field(default_factory=dict)  # the SBC's own draws per replicate (SBC_SAMPLER)
+    thinning: str = ""  # how the ranked draws were chosen
 
     @property
     def passed(self) -> bool:
@@ -198,17 +215,19 @@ class SBCResult:
         parts = [f"{p}: {'uniform' if u.passed else 'NOT uniform'} (chi-square p {u.chi2_pvalue:.3f})"
                  for p, u in self.uniformity.items()]
         divergent = int((self.ranks["divergences"] > 0).sum())
+        thinning = f" {self.thinning}." if self.thinning else ""
         head = "PASS: ranks are uniform for every parameter" if self.passed else "FAIL: calibration failure"
         level = 1 - FAMILY_ALPHA / len(self.parameters)
         return (f"{head} (SBC, N = {self.n}, {self.date}; PIT-ECDF inside simultaneous {level:.2%} bands per "
                 f"parameter, {1 - FAMILY_ALPHA:.0%} family-wise). " + "; ".join(parts)
-                + f". Replicates with divergences: {divergent} of {self.n}.")
+                + f". Replicates with divergences: {divergent} of {self.n}." + thinning)
 
     def to_dict(self) -> dict:
         return {
             "analysis": self.analysis, "n": self.n, "parameters": list(self.parameters), "n_draws": self.n_draws,
             "passed": self.passed, "verdict": self.verdict(), "spec_hash": self.spec_hash, "spec": self.spec, "date": self.date,
-            "seconds": self.seconds, "ranks": self.ranks.to_dict(orient="list"),
+            "seconds": self.seconds, "register_hash": self.register_hash, "sampler": self.sampler,
+            "thinning": self.thinning, "ranks": self.ranks.to_dict(orient="list"),
             "uniformity": {p: {"passed": u.passed, "max_outside": u.max_outside, "chi2_pvalue": u.chi2_pvalue,
                                "ecdf": u.ecdf.to_dict(orient="list")} for p, u in self.uniformity.items()},
         }
@@ -252,37 +271,65 @@ def replicate_rng(seed: int, index: int):
     return np.random.default_rng([seed, 0x5BC, index])
 
 
-def run_replicates(spec, data, indices, *, seed: int, thin: int, simulation_priors=None) -> list[dict]:
-    """Simulate, fit and rank the replicates ``indices`` (a task: pure given its arguments)."""
+def run_replicates(spec, data, indices, *, seed: int, thin: int | None, simulation_priors=None,
+                   sampler: dict | None = None, n_ranked: int = N_RANKED) -> list[dict]:
+    """Simulate, fit and rank the replicates ``indices`` (a task: pure given its arguments).
+
+    ``thin`` None: rank among ``n_ranked`` equally spaced draws, and sample again with twice
+    the draws (up to :data:`MAX_DOUBLINGS` times) while the smallest bulk ESS of the ranked
+    parameters is below ``n_ranked``, so the ranked draws are close to independent (Talts et
+    al. 2018, section 5). An int: every ``thin``-th draw of the spec's sampler settings.
+    ``sampler`` overrides the spec's chains/draws/tune.
+    """
+    from .models.sparse import pad_conditional
+
     setup = _setup(spec, data)
     rows = []
     for index in indices:
         rng = replicate_rng(seed, int(index))
         truth = draw_truth(spec, setup.evidence, rng, simulation_priors)
-        simulate = simulate_mortality if spec.outcome == "mortality" else simulate_continuous
-        simulated = simulate(setup.evidence, truth, rng)
+        if spec.outcome == "mortality":
+            simulated = simulate_mortality(setup.evidence, truth, rng, spec.model.likelihood)
+        else:
+            simulated = simulate_continuous(setup.evidence, truth, rng)
         inputs = _pad_partial(setup.parts.make_inputs(simulated, spec.priors, spec.model), setup.n_conf)
-        sampler = spec.with_sampler(seed=int(rng.integers(2**31))).sampler
+        inputs = pad_conditional(inputs, setup.n_conf)
+        settings = spec.with_sampler(seed=int(rng.integers(2**31)), **(sampler or {})).sampler
         t0 = time.perf_counter()
-        tree = setup.compiled.with_inputs(inputs).sample(sampler)
-        posterior = tree["posterior"].to_dataset()
-        row = {"replicate": int(index), "sampler_seed": sampler.seed,
-               "divergences": int(tree["sample_stats"]["diverging"].sum()), "seconds": time.perf_counter() - t0}
+        for _ in range(MAX_DOUBLINGS + 1):
+            tree = setup.compiled.with_inputs(inputs).sample(settings)
+            posterior = tree["posterior"].to_dataset()
+            min_ess = min(_bulk_ess(posterior[name]) for name in setup.names)
+            if thin is not None or min_ess >= n_ranked:
+                break
+            settings = replace(settings, draws=2 * settings.draws)
+        row = {"replicate": int(index), "sampler_seed": settings.seed,
+               "divergences": int(tree["sample_stats"]["diverging"].sum()), "seconds": time.perf_counter() - t0,
+               "draws_per_chain": settings.draws, "min_bulk_ess": float(min_ess)}
         for name in setup.names:
-            draws = posterior[name].transpose("chain", "draw").values.reshape(-1)[::thin]
+            flat = posterior[name].transpose("chain", "draw").values.reshape(-1)
+            draws = flat[::thin] if thin is not None else flat[np.linspace(0, len(flat) - 1, n_ranked).round().astype(int)]
             row[name] = int(rank_statistics(np.array([truth[name]]), draws[None, :])[0])
         row["n_draws"] = len(draws)
         rows.append(row)
     return rows
 
 
-def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 5, simulation_priors=None,
+def _bulk_ess(draws) -> float:
+    import arviz_stats as azs
+
+    value = float(azs.ess(draws, method="bulk"))
+    return value if np.isfinite(value) else 0.0
+
+
+def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int | None = 5, simulation_priors=None,
             progress=None, workers: int | None = None, scheduler: str | None = None, journal=None,
-            chunk_size: int = 10) -> SBCResult:
+            chunk_size: int = 10, sampler: dict | None = None, n_ranked: int = N_RANKED) -> SBCResult:
     """SBC of ``spec``'s model on data shaped like its evidence.
 
-    ``thin`` keeps every ``thin``-th draw so ranks are nearly independent draws (L =
-    chains x draws / thin). ``simulation_priors`` draws the truth from other priors than the
+    ``thin`` keeps every ``thin``-th draw (L = chains x draws / thin); ``thin=None`` ranks
+    among ``n_ranked`` draws thinned by the replicate's own ESS (see :func:`run_replicates`),
+    with ``sampler`` (e.g. :data:`SBC_SAMPLER`) replacing the spec's chains/draws/tune. ``simulation_priors`` draws the truth from other priors than the
     fit uses — a deliberate mis-specification that a working check must flag.
     Replicates run in tasks of ``chunk_size`` — serially, or on Dask with ``workers`` (a
     LocalCluster) or ``scheduler`` (an existing cluster); every replicate has its own seed, so
@@ -299,7 +346,8 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 
     chunks = [list(range(i, min(i + chunk_size, n))) for i in range(0, n, chunk_size)]
     rows, failures = run_tasks(
         run_replicates, chunks, args=(spec, data), kwargs={"seed": seed, "thin": thin,
-                                                           "simulation_priors": simulation_priors},
+                                                           "simulation_priors": simulation_priors,
+                                                           "sampler": sampler, "n_ranked": n_ranked},
         workers=workers, scheduler=scheduler, journal=journal, progress=progress, key="replicate",
     )
     if failures:
@@ -316,5 +364,18 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 
     ci_prob = 1 - FAMILY_ALPHA / len(names)
     tests = {name: uniformity(fractional_ranks(ranks[name].to_numpy(), n_draws, frac_rng), ci_prob=ci_prob, seed=seed)
              for name in names}
+    used = asdict(spec.with_sampler(**(sampler or {})).sampler)
+    thinning = (f"Ranks among {n_draws} equally spaced draws; each replicate sampled until the smallest bulk ESS of "
+                f"{', '.join(names)} was at least {n_draws} (median {ranks['min_bulk_ess'].median():.0f}; "
+                f"{int((ranks['min_bulk_ess'] < n_draws).sum())} replicates short after {MAX_DOUBLINGS} doublings)"
+                if thin is None else f"Ranks among every {thin}-th draw (L = {n_draws})")
     return SBCResult(spec.name, n, names, ranks, n_draws, tests, spec.content_hash(),
-                     datetime.now(timezone.utc).date().isoformat(), time.perf_counter() - start, spec.to_dict())
+                     datetime.now(timezone.utc).date().isoformat(), time.perf_counter() - start, spec.to_dict(),
+                     _register_hash(spec, data), used, thinning)
+
+
+def _register_hash(spec, data) -> str:
+    """Content hash of the data the replicates were shaped on (without compiling anything)."""
+    from .api import load_data
+
+    return str(getattr(load_data(spec, data), "content_hash", "") or "")

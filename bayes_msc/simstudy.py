@@ -92,7 +92,8 @@ def _setup(spec, data, likelihoods: tuple[str, ...]):
 
 def fit_replicates(spec, data, items, *, cells: tuple[Cell, ...], reps: int, likelihoods: tuple[str, ...],
                    seed: int) -> list[dict]:
-    """Simulate and fit the replicates ``items`` (item i: cell i // reps, replicate i % reps).
+    """Simulate and fit the replicates ``items`` (item i: cell i % len(cells), so any prefix
+    of the items covers every truth evenly).
 
     A task: pure given its arguments. One row per item; its ``fits`` hold, per likelihood,
     the truth, the posterior median and 95% ETI of the log OR, P(OR < 1), P(OR < 0.8) and
@@ -106,7 +107,7 @@ def fit_replicates(spec, data, items, *, cells: tuple[Cell, ...], reps: int, lik
     threshold = math.log(spec.decision.clinically_meaningful_or)
     rows = []
     for item in items:
-        cell = cells[int(item) // reps]
+        cell = cells[int(item) % len(cells)]
         rng = np.random.default_rng([seed, 0x51D, int(item)])
         tau = float(spec.priors.heterogeneity.scipy().rvs(random_state=rng)) if cell.tau is None else cell.tau
         truth = {"log_or": math.log(cell.odds_ratio), "tau": tau, "z": rng.standard_normal(len(evidence.studies)),
