@@ -342,3 +342,15 @@ def oc_report_table(path) -> pd.DataFrame | None:
     wide = table.pivot_table(index=["true_or", "rule"], columns="gamma", values="cell", aggfunc="first", sort=False)
     wide.columns = [f"gamma {g:g}" for g in wide.columns]
     return wide.reset_index()
+
+
+def simstudy_report_table(path) -> pd.DataFrame | None:
+    """The saved simulation study (``reports/<analysis>.simstudy.json``) as the table the
+    README and a report's methods show (None if absent)."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return pd.DataFrame(json.loads(path.read_text(encoding="utf-8"))["table"])

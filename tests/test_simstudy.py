@@ -80,3 +80,22 @@ def test_small_simulation_study_end_to_end(tmp_path, quick_spec):
     (row,) = again
     np.testing.assert_array_equal(mine["median"].to_numpy(),
                                   [r["median"] for r in sorted(row["fits"], key=lambda r: r["likelihood"])])
+
+
+def test_oc_command_writes_its_table(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "oc.json"
+    result = subprocess.run([sys.executable, "-m", "bayes_msc", "oc", "mortality", "--reps", "3", "--draws", "100",
+                             "--tune", "150", "--out", str(out)], capture_output=True, text=True, cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "P(OR < 0.8) > gamma" in result.stdout and "true OR 1" in result.stdout
+    table = simstudy.oc_report_table(out)
+    assert set(table["true_or"]) == {1.0, 0.8} and len(table) == 4
+    assert list(table.columns[2:]) == [f"gamma {g:g}" for g in simstudy.GAMMAS]
+    assert not list(tmp_path.glob("*.partial.jsonl"))  # the journal is removed once the result is saved
