@@ -152,6 +152,7 @@ def resolve_spec(
     tune: int | None = None,
     clinically_meaningful: float | None = None,
     dose_response: str | None = None,
+    likelihood: str | None = None,
 ) -> AnalysisSpec:
     """Load a spec and apply overrides; ``prior_params`` keys are ``role.parameter``.
 
@@ -162,6 +163,8 @@ def resolve_spec(
     spec = spec.with_sampler(seed=seed, chains=chains, draws=draws, tune=tune)
     if dose_response is not None:  # before priors, so overrides of dose priors apply
         spec = spec.with_model(dose_response=dose_response)
+    if likelihood is not None:  # mortality: arm, symmetric or conditional (bayes_msc.models.sparse)
+        spec = spec.with_model(likelihood=likelihood)
     if clinically_meaningful is not None:
         key = "clinically_meaningful_or" if spec.outcome == "mortality" else "clinically_meaningful_difference"
         spec = spec.with_decision(**{key: clinically_meaningful})
@@ -200,6 +203,7 @@ def fit(
     tune: int | None = None,
     clinically_meaningful: float | None = None,
     dose_response: str | None = None,
+    likelihood: str | None = None,
     progress_bar: bool = False,
 ) -> FitResult:
     """Fit a named analysis (``"mortality"``), a spec path, or an :class:`AnalysisSpec`.
@@ -220,6 +224,9 @@ def fit(
     clinically_meaningful
         The decision threshold: an odds ratio (mortality) or a difference in the outcome's
         units (oxygenation: mmHg).
+    likelihood
+        Mortality: ``"arm"``, ``"symmetric"`` or ``"conditional"`` (how sparse arms enter; see
+        :mod:`bayes_msc.models.sparse`); overrides the spec's ``model.likelihood``.
     dose_response
         ``"none"``, ``"loglinear"`` or ``"emax"``; overrides the spec's ``model.dose_response``.
         The result's ``dose_response`` then holds the curve (xarray), the dose table
@@ -230,7 +237,7 @@ def fit(
     spec = resolve_spec(
         analysis, evidence=evidence, priors=priors, prior_params=prior_params,
         seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
-        dose_response=dose_response,
+        dose_response=dose_response, likelihood=likelihood,
     )
     return fit_spec(spec, load_data(spec, data), progress_bar=progress_bar)
 

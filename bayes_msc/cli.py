@@ -43,6 +43,9 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tune", type=int)
     p.add_argument("--dose-response", choices=("none", "loglinear", "emax"),
                    help="dose-response form (default: the spec's; mortality.toml says none)")
+    p.add_argument("--likelihood", choices=("arm", "symmetric", "conditional"),
+                   help="mortality: how each study's arms inform the odds ratio (default: the spec's; "
+                        "mortality.toml says symmetric)")
     p.add_argument("--clinically-meaningful", type=float, metavar="VALUE",
                    help="decision threshold: an odds ratio for mortality (default 0.8), a difference in "
                         "the outcome's units otherwise (oxygenation: mmHg, default 20)")
@@ -168,6 +171,7 @@ def _fit_from_args(args):
         tune=args.tune,
         clinically_meaningful=args.clinically_meaningful,
         dose_response=args.dose_response,
+        likelihood=args.likelihood,
         progress_bar=args.progress,
     )
 
@@ -264,6 +268,7 @@ def _spec_from_args(args):
         args.analysis, evidence=args.evidence, priors=args.prior, prior_params=dict(args.prior_param or []),
         seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune,
         clinically_meaningful=args.clinically_meaningful, dose_response=args.dose_response,
+        likelihood=args.likelihood,
     )
 
 

@@ -292,6 +292,8 @@ def _check_model(m: ModelSettings, outcome: str, where: Location) -> None:
         fail("dose_response", f"unknown dose-response form {m.dose_response!r}; known: {', '.join(DOSE_RESPONSE_FORMS)}")
     if outcome == "normal_normal" and m.dose_response != "none":
         fail("dose_response", "the normal-normal analysis has no doses; use mortality or oxygenation")
+    if outcome != "mortality" and (m.likelihood, m.baselines) != (DEFAULT_LIKELIHOOD, DEFAULT_BASELINES):
+        fail("likelihood", f"the likelihood choice is for the mortality analysis; {outcome} has one likelihood")
     if outcome == "mortality":
         from .models.sparse import likelihood_problem
 
