@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "(bias, coverage, false claims of benefit) -> reports/<analysis>.simstudy.json")
     oc = sub.add_parser("oc", help="operating characteristics of the decision rules on simulated registers "
                         "-> reports/<analysis>.oc.json")
-    for p_, reps in ((simstudy, 20), (oc, 100)):
+    for p_, reps in ((simstudy, 30), (oc, 400)):
         _add_fit_options(p_)
         p_.add_argument("--reps", type=int, default=reps, help=f"simulated registers per truth (default {reps})")
         p_.add_argument("--out", metavar="FILE", help="where to save the result")

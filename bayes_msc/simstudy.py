@@ -273,7 +273,7 @@ def oc_table(rows: pd.DataFrame, threshold_or: float, gammas=GAMMAS) -> pd.DataF
     return pd.DataFrame(out)
 
 
-def operating_characteristics(spec, data: Any = None, *, reps: int = 100, ors: tuple[float, ...] = (1.0, 0.8),
+def operating_characteristics(spec, data: Any = None, *, reps: int = 400, ors: tuple[float, ...] = (1.0, 0.8),
                               chains: int = 2, draws: int = 500, tune: int = 300, seed: int | None = None,
                               workers: int | None = None, scheduler: str | None = None, journal=None,
                               progress=None, chunk_size: int = 10) -> OperatingCharacteristics:
