@@ -164,3 +164,19 @@ def test_spec_rejects_unknown_likelihood_and_conditional_dose_response(tmp_path)
     with pytest.raises(InputError, match="one effect per study"):
         spec.with_model(likelihood="conditional", dose_response="emax")
     assert spec.with_model(likelihood="arm").content_hash() != spec.content_hash()
+
+
+def test_likelihood_override_reaches_the_spec_and_is_mortality_only():
+    from bayes_msc.api import resolve_spec
+    from bayes_msc.cli import build_parser
+    from bayes_msc.errors import InputError
+
+    assert resolve_spec("mortality", likelihood="conditional").model.likelihood == "conditional"
+    assert resolve_spec("mortality").model.likelihood == sparse.DEFAULT_LIKELIHOOD
+    assert build_parser().parse_args(["fit", "mortality", "--likelihood", "arm"]).likelihood == "arm"
+    with pytest.raises(InputError, match="mortality"):
+        resolve_spec("oxygenation", likelihood="arm")
+    # the oxygenation spec's hash does not carry the mortality-only settings
+    from bayes_msc.spec import load_spec
+
+    assert "likelihood" not in load_spec("oxygenation").to_dict()["model"]
