@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     simstudy = sub.add_parser("simstudy", help="mortality likelihoods on registers simulated from known truths "
                               "(bias, coverage, false claims of benefit) -> reports/<analysis>.simstudy.json")
+    simstudy.add_argument("--likelihoods", default="arm,symmetric,conditional",
+                          help="comma-separated likelihoods to compare; LIKELIHOOD/exchangeable for exchangeable "
+                               "baselines (default arm,symmetric,conditional)")
     oc = sub.add_parser("oc", help="operating characteristics of the decision rules on simulated registers "
                         "-> reports/<analysis>.oc.json")
     for p_, reps in ((simstudy, 30), (oc, 400)):
@@ -391,8 +394,13 @@ def _simulation_command(args, kind: str) -> int:
     if args.reps < 2:
         raise InputError(f"--reps must be at least 2, got {args.reps}")
     out = Path(args.out) if args.out else Path("reports") / f"{spec.name}.{kind}.json"
-    journal = out.with_name(out.name + f".{spec.content_hash()[:12]}-r{args.reps}.partial.jsonl")
     sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
+    if kind == "simstudy":
+        sampler["likelihoods"] = tuple(x.strip() for x in args.likelihoods.split(",") if x.strip())
+        for variant in sampler["likelihoods"]:
+            simstudy.variant_spec(spec, variant)  # a bad name is an input error before anything runs
+    tag = "-" + "_".join(sampler.get("likelihoods", ())).replace("/", "+") if kind == "simstudy" else ""
+    journal = out.with_name(out.name + f".{spec.content_hash()[:12]}-r{args.reps}{tag}.partial.jsonl")
     run, render = ((simstudy.simulation_study, simstudy.render_simulation_study) if kind == "simstudy"
                    else (simstudy.operating_characteristics, simstudy.render_oc))
     result = run(spec, args.data, reps=args.reps, workers=args.workers, scheduler=args.scheduler, journal=journal,

@@ -294,6 +294,15 @@ LOG_ODDS_RATIO_PRESETS: tuple[Preset, ...] = (
         "",
     ),
     Preset(
+        "baseline_sd_1.0",
+        "baseline_heterogeneity",
+        HalfNormal(1.0),
+        "Exchangeable baselines only (model.baselines = \"exchangeable\"): between-trial SD of the control "
+        "log-odds, Half-normal(1.0). Control risks of 15-60% differ by about 2 on the logit scale; this lets "
+        "trials borrow baseline information from each other's control arms.",
+        "",
+    ),
+    Preset(
         "baseline_sd5",
         "baseline",
         Normal(0.0, 5.0),
@@ -509,6 +518,19 @@ class PriorSet:
                 names.pop(role, None)
         return replace(self, **changes, names=names)
 
+    def with_baseline_defaults(self, scale: str, baselines: str) -> "PriorSet":
+        """Mortality: exchangeable baselines need a between-trial SD prior (added if absent);
+        independent baselines have none (dropped). Other scales are unchanged."""
+        if scale != "log_odds_ratio":
+            return self
+        if baselines == "exchangeable" and self.baseline_heterogeneity is None:
+            preset = find_preset(scale, "baseline_sd_1.0")
+            return replace(self, baseline_heterogeneity=preset.prior, names={**self.names, preset.role: preset.name})
+        if baselines != "exchangeable" and self.baseline_heterogeneity is not None:
+            names = {k: v for k, v in self.names.items() if k != "baseline_heterogeneity"}
+            return replace(self, baseline_heterogeneity=None, names=names)
+        return self
+
     def describe(self) -> dict[str, str]:
         return {
             role: f"{getattr(self, role).describe()} [{self.names.get(role, 'custom')}]"
@@ -562,13 +584,14 @@ def priors_from_table(scale: str, table: dict[str, Any], where: str) -> PriorSet
             chosen[role], names[role] = prior_from_dict(entry, f"{where}: priors.{role}"), "custom"
         else:
             raise InputError(f"{where}: priors.{role} must be a preset name or a table")
-    for role in ("dose_slope", "ed50"):  # optional: used only by dose-response forms
+    optional = ("dose_slope", "ed50") + (("baseline_heterogeneity",) if scale == "log_odds_ratio" else ())
+    for role in optional:  # used only by dose-response forms / exchangeable baselines
         entry = table.get(role)
         if isinstance(entry, str):
             chosen[role], names[role] = find_preset(scale, entry).prior, entry
         elif isinstance(entry, dict):
             chosen[role], names[role] = prior_from_dict(entry, f"{where}: priors.{role}"), "custom"
-    extra = set(table) - set(roles) - {"dose_slope", "ed50"}
+    extra = set(table) - set(roles) - set(optional)
     if extra:
         raise InputError(f"{where}: unknown key priors.{sorted(extra)[0]}")
     return PriorSet(**chosen, names=names)

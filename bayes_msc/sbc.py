@@ -88,7 +88,12 @@ def draw_truth(spec, evidence, rng, priors=None) -> dict[str, Any]:
     truth = {"tau": float(priors.heterogeneity.scipy().rvs(random_state=rng)), "z": rng.standard_normal(n)}
     if spec.outcome == "mortality":
         truth["log_or"] = float(priors.effect.scipy().rvs(random_state=rng))
-        truth["baseline_logit"] = priors.baseline.scipy().rvs(size=n, random_state=rng)
+        if spec.model.baselines == "exchangeable":
+            mean = float(priors.baseline.scipy().rvs(random_state=rng))
+            sd = float(priors.baseline_heterogeneity.scipy().rvs(random_state=rng))
+            truth["baseline_logit"] = mean + sd * rng.standard_normal(n)
+        else:
+            truth["baseline_logit"] = priors.baseline.scipy().rvs(size=n, random_state=rng)
     else:
         truth["mu"] = float(priors.effect.scipy().rvs(random_state=rng))
         if getattr(evidence, "natural_course", False):

@@ -82,9 +82,10 @@ def _setup(spec, data, likelihoods: tuple[str, ...]):
         n_conf = max((_max_configurations(r) for r in evidence.partial), default=0)
         fitters = []
         for likelihood in likelihoods:
-            model = replace(spec.model, likelihood=likelihood)
-            inputs = pad_conditional(_pad_partial(parts.make_inputs(evidence, spec.priors, model), n_conf), n_conf)
-            compiled = compile_analysis(inputs, lambda i: parts.build_model(i, spec.priors))
+            variant = variant_spec(spec, likelihood)
+            inputs = parts.make_inputs(evidence, variant.priors, variant.model)
+            inputs = pad_conditional(_pad_partial(inputs, n_conf), n_conf)
+            compiled = compile_analysis(inputs, lambda i, v=variant: parts.build_model(i, v.priors))
             fitters.append(_Fitter(likelihood, compiled, n_conf))
         _SETUPS[key] = (parts, fitters, evidence)
     return _SETUPS[key]
@@ -117,8 +118,8 @@ def fit_replicates(spec, data, items, *, cells: tuple[Cell, ...], reps: int, lik
         sampler_seed = int(rng.integers(2**31))
         fits = []
         for fitter in fitters:
-            model = replace(spec.model, likelihood=fitter.likelihood)
-            inputs = parts.make_inputs(simulated, spec.priors, model)
+            variant = variant_spec(spec, fitter.likelihood)
+            inputs = parts.make_inputs(simulated, variant.priors, variant.model)
             inputs = pad_conditional(_pad_partial(inputs, fitter.n_conf), fitter.n_conf)
             start = time.perf_counter()
             tree = fitter.compiled.with_inputs(inputs).sample(spec.with_sampler(seed=sampler_seed).sampler)
@@ -133,6 +134,13 @@ def fit_replicates(spec, data, items, *, cells: tuple[Cell, ...], reps: int, lik
                          "double_zero_studies": flat, "seconds": time.perf_counter() - start})
         rows.append({"item": int(item), "fits": fits})
     return rows
+
+
+def variant_spec(spec, likelihood: str):
+    """The spec with a likelihood variant: "symmetric", or "symmetric/exchangeable" to set
+    the baselines too (their SD prior is added by the spec)."""
+    name, _, baselines = likelihood.partition("/")
+    return spec.with_model(likelihood=name, baselines=baselines or "independent")
 
 
 def _double_zero_count(evidence) -> int:

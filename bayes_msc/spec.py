@@ -169,11 +169,10 @@ class AnalysisSpec:
         changes = {k: v for k, v in changes.items() if v is not None}
         model = replace(self.model, **changes)
         _check_model(model, self.outcome, Location("command line"))
-        priors = self.priors.with_dose_defaults(self.scale, model.dose_response)
-        return replace(self, model=model, priors=priors)
+        return replace(self, model=model, priors=_model_priors(self.priors, self.scale, model))
 
     def with_priors(self, priors: PriorSet) -> "AnalysisSpec":
-        return replace(self, priors=priors.with_dose_defaults(self.scale, self.model.dose_response))
+        return replace(self, priors=_model_priors(priors, self.scale, self.model))
 
     def with_decision(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -188,6 +187,11 @@ MORTALITY_MODEL_KEYS = ("likelihood", "baselines")  # settings only the mortalit
 def _model_keys(outcome: str) -> tuple[str, ...]:
     keys = tuple(f.name for f in fields(ModelSettings))
     return keys if outcome == "mortality" else tuple(k for k in keys if k not in MORTALITY_MODEL_KEYS)
+
+
+def _model_priors(priors: PriorSet, scale: str, model: ModelSettings) -> PriorSet:
+    """The priors the model's shape needs: dose-response roles, the baselines' SD."""
+    return priors.with_dose_defaults(scale, model.dose_response).with_baseline_defaults(scale, model.baselines)
 
 
 def _only(table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -245,7 +249,7 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
     model = _section(ModelSettings, raw.get("model", {}), where, "model")
     model = replace(model, dose_grid=tuple(float(d) for d in model.dose_grid))
     _check_model(model, outcome, Location(where))
-    priors = priors.with_dose_defaults(OUTCOME_SCALES[outcome], model.dose_response)
+    priors = _model_priors(priors, OUTCOME_SCALES[outcome], model)
     decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision", DECISION_KEYS[outcome])
     _check_decision(decision, Location(where))
     sampler = _section(SamplerSettings, raw.get("sampler", {}), where, "sampler")

@@ -119,8 +119,9 @@ def test_symmetric_coding_moves_both_arms_by_half_the_effect():
     np.testing.assert_allclose(logit, [-1 + 0.4, -1 - 0.4, 0.5 - 0.4 + 0.2 + 0.2, 0.5 - 0.4 - 0.2 + 0.2, 0.5 + 0.2])
 
 
-@pytest.mark.parametrize("likelihood", ["symmetric", "conditional"])
-def test_model_log_density_equals_scipy_pointwise(quick_spec, likelihood):
+@pytest.mark.parametrize("likelihood,baselines", [("symmetric", "independent"), ("conditional", "independent"),
+                                                  ("symmetric", "exchangeable")])
+def test_model_log_density_equals_scipy_pointwise(quick_spec, likelihood, baselines):
     """PyMC's log-likelihood of the compiled model equals the scipy pointwise one, which the
     tests above tie to scipy's distributions (register data: Shi 2021's bound included)."""
     from bayes_msc.api import fit_spec
@@ -128,7 +129,9 @@ def test_model_log_density_equals_scipy_pointwise(quick_spec, likelihood):
     from bayes_msc.models.mortality import build_mortality_model, mortality_inputs
     from bayes_msc.sampling import add_pointwise_groups, compile_analysis
 
-    spec = quick_spec.with_model(likelihood=likelihood).with_sampler(draws=100, tune=200)
+    spec = quick_spec.with_model(likelihood=likelihood, baselines=baselines).with_sampler(draws=100, tune=200)
+    if baselines == "exchangeable":  # its SD prior is added by default, and its parameters are sampled
+        assert spec.priors.names["baseline_heterogeneity"] == "baseline_sd_1.0"
     result = fit_spec(spec, load_register())
     assert "deaths_partial" in result.tree["log_likelihood"]
     inputs = mortality_inputs(result.evidence, spec.priors, spec.model)
@@ -142,6 +145,12 @@ def test_model_log_density_equals_scipy_pointwise(quick_spec, likelihood):
         for name in ours.data_vars:
             np.testing.assert_allclose(ours[name].values, theirs[name].transpose(*ours[name].dims).values,
                                        rtol=1e-7, atol=1e-9)
+    if baselines == "exchangeable":
+        post = result.posterior
+        np.testing.assert_allclose(post["baseline_logit"].values,
+                                   post["baseline_mean"].values[..., None]
+                                   + post["baseline_sd"].values[..., None] * post["baseline_z"].values)
+        assert {"baseline_mean", "baseline_sd", "baseline_z"} <= set(result.tree["log_prior"].data_vars)
     if likelihood == "symmetric":  # the arm binomials at the coded log-odds, by hand
         post = result.posterior
         a = post["baseline_logit"].values
@@ -164,6 +173,11 @@ def test_spec_rejects_unknown_likelihood_and_conditional_dose_response(tmp_path)
     with pytest.raises(InputError, match="one effect per study"):
         spec.with_model(likelihood="conditional", dose_response="emax")
     assert spec.with_model(likelihood="arm").content_hash() != spec.content_hash()
+    with pytest.raises(InputError, match="no baselines"):
+        spec.with_model(likelihood="conditional", baselines="exchangeable")
+    # back to independent baselines: the SD prior is dropped again
+    back = spec.with_model(baselines="exchangeable").with_model(baselines="independent")
+    assert back.priors.baseline_heterogeneity is None and back.content_hash() == spec.content_hash()
 
 
 def test_likelihood_override_reaches_the_spec_and_is_mortality_only():

@@ -96,7 +96,9 @@ def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
     with new_model(inputs) as model:
         data = model_data(inputs)
         conditional = inputs.structure.get("likelihood") == "conditional"
-        if not conditional:  # the conditional likelihood has no baselines
+        if inputs.structure.get("baselines") == "exchangeable":  # borrowing across control arms
+            baseline = _exchangeable_baselines(data, priors)
+        elif not conditional:  # the conditional likelihood has no baselines
             baseline = priors.baseline.build(
                 "baseline_logit", prior_data(data, "baseline", priors.baseline), dims="study"
             )
@@ -142,6 +144,17 @@ def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
                 dims="partial_report",
             )
     return model
+
+
+def _exchangeable_baselines(data, priors: PriorSet):
+    """baseline_logit_j = baseline_mean + baseline_sd * baseline_z_j (non-centred; see :mod:`.sparse`)."""
+    import pymc as pm
+
+    mean = priors.baseline.build("baseline_mean", prior_data(data, "baseline", priors.baseline))
+    sd = priors.baseline_heterogeneity.build(
+        "baseline_sd", prior_data(data, "baseline_heterogeneity", priors.baseline_heterogeneity))
+    z = pm.Normal("baseline_z", 0.0, 1.0, dims="study")
+    return pm.Deterministic("baseline_logit", mean + sd * z, dims="study")
 
 
 def _conditional_terms(data, inputs: ModelInputs, study_log_or) -> None:
@@ -217,8 +230,13 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
             coords={**coords, "partial_report": list(inputs.coords["partial_report"])},
         )
     roles = {"baseline_logit": priors.baseline, "tau": priors.heterogeneity}
+    if inputs.structure.get("baselines") == "exchangeable":
+        roles = {"baseline_mean": priors.baseline, "baseline_sd": priors.baseline_heterogeneity,
+                 "tau": priors.heterogeneity}
     logprior = {name: xr.apply_ufunc(prior.scipy().logpdf, posterior[name]) for name, prior in roles.items()}
     logprior["study_effect_z"] = xr.apply_ufunc(stats.norm.logpdf, posterior["study_effect_z"])
+    if "baseline_z" in posterior:
+        logprior["baseline_z"] = xr.apply_ufunc(stats.norm.logpdf, posterior["baseline_z"])
     logprior.update(effect_log_prior(posterior, inputs, priors, "log_or"))
     return xr.Dataset(loglik), xr.Dataset(logprior)
 

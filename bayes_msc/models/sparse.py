@@ -28,6 +28,14 @@ Methods 2020;11:74 study them with few studies and rare events):
     across a study's arms is then uninformative, as it should be: given the total, every
     split sums to one.
 
+``model.baselines = "exchangeable"`` (arm and symmetric codings) replaces the independent
+baseline priors by ``a_j = baseline_mean + baseline_sd * w_j``, ``w_j ~ N(0, 1)``: trials
+borrow information from each other's control arms, so a trial's baseline is no longer
+decided by its own control arm alone, and differences in control risk between trials can
+leak into the effect (Jackson et al. 2018 discuss this for their models with random
+baselines). ``baseline_mean`` takes the baseline prior; ``baseline_sd`` the
+``baseline_heterogeneity`` prior (default Half-normal(1.0)).
+
 For multi-arm studies all treated arms share ``theta_j`` (the pooled model), so the
 conditional probability is that of the treated arms' total deaths given the study total:
 ``P(d | t) = prod_k C(n_k, d_k) psi^D1 / sum_u C(N1, u) C(N0, t - u) psi^u`` (Vandermonde's
@@ -43,7 +51,7 @@ from itertools import product
 import numpy as np
 
 LIKELIHOODS = ("arm", "symmetric", "conditional")
-BASELINES = ("independent",)  # "exchangeable" (a_j ~ N(m, s)): not built yet
+BASELINES = ("independent", "exchangeable")
 DEFAULT_LIKELIHOOD = "symmetric"
 DEFAULT_BASELINES = "independent"
 
@@ -60,6 +68,8 @@ def likelihood_problem(likelihood: str, baselines: str, dose_response: str) -> t
         return "likelihood", f"unknown likelihood {likelihood!r}; known: {', '.join(LIKELIHOODS)}"
     if baselines not in BASELINES:
         return "baselines", f"unknown baselines {baselines!r}; known: {', '.join(BASELINES)}"
+    if likelihood == "conditional" and baselines != "independent":
+        return "baselines", "the conditional likelihood has no baselines; baselines must be independent"
     if likelihood == "conditional" and dose_response != "none":
         return "likelihood", ("the conditional likelihood needs one effect per study (dose_response = none); "
                               "dose-response forms use the arm or symmetric likelihood")
@@ -289,7 +299,7 @@ def sparse_data_warning(evidence) -> str:
             f"prior) alone. Studies: {named}.")
 
 
-def likelihood_methods_text(likelihood: str) -> str:
+def likelihood_methods_text(likelihood: str, baselines: str = "independent") -> str:
     """The methods sentence saying how the arms enter (the report quotes it)."""
     effect = ("θ_j = μ + τ z_j, z_j ~ Normal(0, 1), the trial's log odds ratio (all cell arms of a trial share θ_j)")
     if likelihood == "conditional":
@@ -303,7 +313,10 @@ def likelihood_methods_text(likelihood: str) -> str:
               "coding: both arms move by half the effect, so a trial without deaths pulls the odds ratio neither way; "
               "Jackson et al., Stat Med 2018;37:1059)" if likelihood == "symmetric" else
               "logit p_jk = α_j + c_jk θ_j, with c_jk = 1 for cell arms and 0 for control arms")
+    prior = ("Trial baselines α_j have independent priors, so only within-trial contrasts inform the treatment "
+             "effect" if baselines == "independent" else
+             "Trial baselines are exchangeable, α_j = m + s w_j, w_j ~ Normal(0, 1): trials borrow information from "
+             "each other's control arms, so between-trial differences in control risk can inform the effect")
     return ("All-cause mortality was synthesised in a Bayesian random-effects meta-analysis with an arm-based "
-            f"binomial likelihood: deaths in arm k of trial j ~ Binomial(n_jk, p_jk), {coding}, {effect}. Trial "
-            "baselines α_j have independent priors, so only within-trial contrasts inform the treatment effect; no "
-            "continuity corrections were applied.")
+            f"binomial likelihood: deaths in arm k of trial j ~ Binomial(n_jk, p_jk), {coding}, {effect}. {prior}; "
+            "no continuity corrections were applied.")

@@ -437,7 +437,7 @@ def methods_section(ctx: ReportContext) -> Markup:
                          "allocations the design allows.")
     window = spec.evidence.timepoint_window_days
     text = (
-        likelihood_methods_text(spec.model.likelihood) + partial_text
+        likelihood_methods_text(spec.model.likelihood, spec.model.baselines) + partial_text
         + f"{dose_methods_text(spec)} "
         f"Of {len(ctx.register.studies)} studies in the evidence register, {n_in} "
         f"({sum(int(n) for n in pd.to_numeric(ev.arms['n'], errors='coerce').fillna(0))} patients in the arms "
