@@ -62,6 +62,9 @@ def _header(result) -> list[str]:
         f"analysis {spec.name} | evidence {spec.evidence.evidence_set if spec.outcome != 'normal_normal' else 'estimates'}: "
         f"{included} of {listed} studies enter | spec {spec.content_hash()[:12]} | data {result.evidence.register_hash[:12]}",
         "priors: " + "; ".join(f"{role} {text}" for role, text in spec.priors.describe().items()),
+        *([f"likelihood: {spec.model.likelihood} ("
+           + ("no baselines" if spec.model.likelihood == "conditional" else f"{spec.model.baselines} baselines") + ")"]
+          if spec.outcome == "mortality" else []),
         "",
     ]
 
