@@ -37,6 +37,7 @@ def resolve_spec(
     measure: str | None = None,
     unit: str | None = None,
     target_accept: float | None = None,
+    likelihood: str | None = None,
 ) -> AnalysisSpec:
     """Load a spec and apply overrides; ``prior_params`` keys are ``role.parameter``.
 
@@ -47,9 +48,10 @@ def resolve_spec(
     """
     spec = analysis if isinstance(analysis, AnalysisSpec) else load_spec(analysis)
     spec = spec.with_sampler(seed=seed, chains=chains, draws=draws, tune=tune, target_accept=target_accept)
-    if dose_response is not None or measure is not None or unit is not None:
-        # before priors, so overrides of dose priors and priors on the measure's scale apply
-        spec = spec.with_model(dose_response=dose_response, measure=measure, unit=unit)
+    if dose_response is not None or measure is not None or unit is not None or likelihood is not None:
+        # before priors, so overrides of dose priors and priors on the measure's scale apply;
+        # likelihood (mortality): arm, symmetric or conditional (bayes_msc.models.sparse)
+        spec = spec.with_model(dose_response=dose_response, measure=measure, unit=unit, likelihood=likelihood)
     if clinically_meaningful is not None:
         spec = spec.with_decision(**{spec.outcome_type.meaningful_key: clinically_meaningful})
     if evidence is not None:
@@ -94,6 +96,7 @@ def fit(
     measure: str | None = None,
     unit: str | None = None,
     target_accept: float | None = None,
+    likelihood: str | None = None,
     progress_bar: bool = False,
 ) -> FitResult:
     """Fit a named analysis (``"mortality"``), a spec path, or an :class:`AnalysisSpec`.
@@ -114,6 +117,9 @@ def fit(
     clinically_meaningful
         The decision threshold: an odds ratio (mortality) or a difference in the outcome's
         units (oxygenation: mmHg).
+    likelihood
+        Mortality: ``"arm"``, ``"symmetric"`` or ``"conditional"`` (how sparse arms enter; see
+        :mod:`bayes_msc.models.sparse`); overrides the spec's ``model.likelihood``.
     dose_response
         ``"none"``, ``"loglinear"`` or ``"emax"``; overrides the spec's ``model.dose_response``.
         The result's ``dose_response`` then holds the curve (xarray), the dose table
@@ -128,7 +134,7 @@ def fit(
     spec = resolve_spec(
         analysis, evidence=evidence, priors=priors, prior_params=prior_params,
         seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
-        dose_response=dose_response, measure=measure, unit=unit, target_accept=target_accept,
+        dose_response=dose_response, measure=measure, unit=unit, target_accept=target_accept, likelihood=likelihood,
     )
     return fit_spec(spec, load_data(spec, data), progress_bar=progress_bar)
 

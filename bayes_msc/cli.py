@@ -95,6 +95,9 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                    help="NUTS target acceptance in [0.5, 1) (default: the spec's); raise it when a fit diverges")
     p.add_argument("--dose-response", choices=("none", "loglinear", "emax"),
                    help="dose-response form (default: the spec's; mortality.toml says none)")
+    p.add_argument("--likelihood", choices=("arm", "symmetric", "conditional"),
+                   help="mortality: how each study's arms inform the odds ratio (default: the spec's; "
+                        "mortality.toml says symmetric)")
     p.add_argument("--clinically-meaningful", type=_finite, metavar="VALUE",
                    help="decision threshold: an odds ratio for mortality (default 0.8), a difference in "
                         "the outcome's units otherwise (oxygenation: mmHg, default 20)")
@@ -195,12 +198,30 @@ def build_parser() -> argparse.ArgumentParser:
     sbc = sub.add_parser("sbc", help="simulation-based calibration on data shaped like the register")
     _add_fit_options(sbc)
     sbc.add_argument("--n", type=_whole(10), default=200, help="replicates (default 200)")
-    sbc.add_argument("--thin", type=_whole(1), default=5, help="keep every THIN-th posterior draw for the ranks (default 5)")
+    sbc.add_argument("--thin", type=_whole(1), help="keep every THIN-th draw of the spec's sampler settings for the ranks "
+                     "(default: rank among --ranked draws thinned by each replicate's ESS, from SBC's own cheaper "
+                     "sampler settings: 2 chains x 500 draws, doubled while the ESS falls short)")
+    sbc.add_argument("--ranked", type=_whole(1), default=100, help="draws each rank is taken among (default 100)")
     sbc.add_argument("--out", metavar="FILE", help="where to save the result (default reports/<analysis>.sbc.json)")
     sbc.add_argument("--workers", type=_whole(1), metavar="N", help="run on a local Dask cluster of N worker processes")
     sbc.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (e.g. tcp://host:8786)")
     sbc.add_argument("--chunk-size", type=_whole(1), default=None,
                      help="most replicates per task (default 10; with --workers tasks shrink towards the end)")
+
+    simstudy = sub.add_parser("simstudy", help="mortality likelihoods on registers simulated from known truths "
+                              "(bias, coverage, false claims of benefit) -> reports/<analysis>.simstudy.json")
+    simstudy.add_argument("--likelihoods", default="arm,symmetric,conditional",
+                          help="comma-separated likelihoods to compare; LIKELIHOOD/exchangeable for exchangeable "
+                               "baselines (default arm,symmetric,conditional)")
+    oc = sub.add_parser("oc", help="operating characteristics of the decision rules on simulated registers "
+                        "-> reports/<analysis>.oc.json")
+    for p_, reps in ((simstudy, 30), (oc, 400)):
+        _add_fit_options(p_)
+        p_.add_argument("--reps", type=int, default=reps, help=f"simulated registers per truth (default {reps})")
+        p_.add_argument("--out", metavar="FILE", help="where to save the result")
+        p_.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
+        p_.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster")
+        p_.add_argument("--json", action="store_true")
 
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -228,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that compile models, and so need a usable compile cache.
-_COMPILING = {"fit", "report", "compare", "sensitivity", "influence", "sbc", "bench"}
+_COMPILING = {"fit", "report", "compare", "sensitivity", "influence", "sbc", "bench", "design", "provenance", "simstudy", "oc"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,6 +328,7 @@ def _cmd_fit(args) -> int:
         _check_draws(spec, "a report")
         check_output_file(default_report_path(spec), "--report")
     result = _fit_from_args(args, spec)
+    _sparse_data_warning(result)
     if args.out:
         written = result.save(args.out)
         _print(f"wrote {', '.join(str(p) for p in written.values())}", file=sys.stderr)
@@ -321,6 +343,17 @@ def _cmd_fit(args) -> int:
     else:
         _print(render_result(result))
     return _diagnostics_status(result, args.strict)
+
+
+def _sparse_data_warning(result) -> None:
+    """Say so when no included study can inform the odds ratio (all zero or all deaths)."""
+    if "likelihood" not in result.outcome.model_keys:  # a binary outcome with arm counts
+        return
+    from .models.sparse import sparse_data_warning
+
+    warning = sparse_data_warning(result.evidence)
+    if warning:
+        print(f"bayes_msc: WARNING: {warning}", file=sys.stderr)
 
 
 def _diagnostics_status(result, strict: bool) -> int:
@@ -384,7 +417,7 @@ def _spec_from_args(args):
         args.analysis, evidence=args.evidence, priors=args.prior, prior_params=dict(args.prior_param or []),
         seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune, target_accept=args.target_accept,
         clinically_meaningful=args.clinically_meaningful, dose_response=args.dose_response,
-        measure=args.measure, unit=args.unit,
+        measure=args.measure, unit=args.unit, likelihood=args.likelihood,
     )
 
 
@@ -450,6 +483,7 @@ def _cmd_report(args) -> int:
     sbc_path = Path(args.sbc) if args.sbc else _default_sbc_path(spec)
     sbc = _read_sbc(sbc_path) if args.sbc or sbc_path.is_file() else None  # a bad file fails before the fit
     result = _fit_from_args(args, spec)
+    _sparse_data_warning(result)
     options = {} if sbc is None else {"sbc": sbc}
     if args.sensitivity:
         from .sensitivity import leave_one_study_out, prior_sensitivity
@@ -499,17 +533,21 @@ def _cmd_sbc(args) -> int:
     from .sbc import check_sbc_settings, journal_path, run_sbc
 
     spec = _spec_from_args(args)
-    check_sbc_settings(spec, thin=args.thin, chunk_size=args.chunk_size)
+    check_sbc_settings(spec, thin=args.thin, chunk_size=args.chunk_size, n_ranked=args.ranked)
 
     from .distributed import print_progress
 
     out = check_output_file(Path(args.out) if args.out else _default_sbc_path(spec), "--out")
+    from .sbc import SBC_SAMPLER
+
+    # SBC's own (cheaper) draws unless the command line sets them; with --thin, the spec's
+    sampler = None if args.thin else {k: getattr(args, k) or v for k, v in SBC_SAMPLER.items()}
     # finished replicates stream here; a rerun with the same settings and register resumes from them
     register_hash = load_data(spec, args.data).content_hash
-    journal = journal_path(out, spec, register_hash, n=args.n, thin=args.thin)
+    journal = journal_path(out, spec, register_hash, n=args.n, thin=args.thin, n_ranked=args.ranked)
     result = run_sbc(spec, args.data, n=args.n, thin=args.thin, seed=spec.sampler.seed, progress=print_progress,
                      workers=args.workers, scheduler=args.scheduler, journal=journal, chunk_size=args.chunk_size,
-                     register_hash=register_hash)
+                     register_hash=register_hash, sampler=sampler, n_ranked=args.ranked)
     write_atomic(out, json.dumps(result.to_dict(), indent=1, default=_json_default))
     journal.unlink(missing_ok=True)
     _print(result.verdict())
@@ -541,7 +579,45 @@ def _cmd_design(args) -> int:
     return _diagnostics_status(result, False)
 
 
+def _simulation_command(args, kind: str) -> int:
+    """``simstudy`` and ``oc``: resumable (a journal next to the output), saved atomically."""
+    from pathlib import Path
+
+    from . import simstudy
+    from .distributed import print_progress
+    from .fileio import check_output_file, write_atomic
+    from .results import _json_default
+
+    spec = _spec_from_args(args)
+    if "likelihood" not in spec.outcome_type.model_keys:
+        raise InputError(f"{kind} compares the likelihoods of an outcome that has a choice of them (mortality); "
+                         f"{spec.name} is {spec.outcome}")
+    if spec.model.dose_response != "none":
+        raise InputError(f"{kind} covers the pooled model (dose_response = none)")
+    if args.reps < 2:
+        raise InputError(f"--reps must be at least 2, got {args.reps}")
+    out = check_output_file(Path(args.out) if args.out else Path("reports") / f"{spec.name}.{kind}.json", "--out")
+    sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
+    if kind == "simstudy":
+        sampler["likelihoods"] = tuple(x.strip() for x in args.likelihoods.split(",") if x.strip())
+        for variant in sampler["likelihoods"]:
+            simstudy.variant_spec(spec, variant)  # a bad name is an input error before anything runs
+    tag = "-" + "_".join(sampler.get("likelihoods", ())).replace("/", "+") if kind == "simstudy" else ""
+    journal = out.with_name(out.name + f".{spec.content_hash()[:12]}-r{args.reps}{tag}.partial.jsonl")
+    run, render = ((simstudy.simulation_study, simstudy.render_simulation_study) if kind == "simstudy"
+                   else (simstudy.operating_characteristics, simstudy.render_oc))
+    result = run(spec, args.data, reps=args.reps, workers=args.workers, scheduler=args.scheduler, journal=journal,
+                 progress=print_progress, **sampler)
+    write_atomic(out, json.dumps(result.to_dict(), indent=1, default=_json_default))
+    journal.unlink(missing_ok=True)
+    _print_json_or(args, result, render)
+    _print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
+    "simstudy": lambda args: _simulation_command(args, "simstudy"),
+    "oc": lambda args: _simulation_command(args, "oc"),
     "fit": _cmd_fit,
     "report": _cmd_report,
     "compare": _cmd_compare,

@@ -54,6 +54,9 @@ def _header(result) -> list[str]:
         f"{included} of {listed} studies enter | spec {spec.content_hash()[:12]} | data {result.evidence.register_hash[:12]}",
         "priors: " + "; ".join(f"{role} {text}" for role, text in spec.priors.describe().items()),
         *_design_lines(result),
+        *([f"likelihood: {spec.model.likelihood} ("
+           + ("no baselines" if spec.model.likelihood == "conditional" else f"{spec.model.baselines} baselines") + ")"]
+          if "likelihood" in result.outcome.model_keys else []),
         "",
     ]
 
@@ -206,11 +209,18 @@ def render_sensitivity(sens) -> str:
     measure = get_outcome(sens.outcome).measure
     fmt = measure.digits
     what = f"pooled {measure.short}"
-    lines = ["Prior sensitivity: every combination of the named effect and heterogeneity presets",
-             f"  {'effect prior':<14} {'tau prior':<22} {what + ' (95% ETI)':<28} {'P(benefit)':<18} {'P(meaningful)':<14} tau    diagnostics"]
+    # the prior columns this grid varies (baseline and design bias only where the model has them)
+    extra = [(c, w) for c, w in (("baseline_prior", "baseline prior"), ("design_bias_prior", "design bias prior"))
+             if c in table]
+    lines = ["Prior sensitivity: every combination of the named effect and heterogeneity presets"
+             + (" (x design-bias presets)" if "design_bias_prior" in table else "")
+             + (", then each other baseline preset" if "baseline_prior" in table else ""),
+             f"  {'effect prior':<14} {'tau prior':<22} " + "".join(f"{w:<22} " for _, w in extra)
+             + f"{what + ' (95% ETI)':<28} {'P(benefit)':<18} {'P(meaningful)':<14} tau    diagnostics"]
     for r in table.itertuples():
         band = f"{r.effect_median:{fmt}} ({r.effect_lower:{fmt}} to {r.effect_upper:{fmt}})"
-        lines.append(f"  {r.effect_prior:<14} {r.heterogeneity_prior:<22} {band:<28} {r.prob_benefit:.3f} ({r.prob_benefit_mcse:.3f})   "
+        extra_cells = "".join(f"{getattr(r, c):<22} " for c, _ in extra)
+        lines.append(f"  {r.effect_prior:<14} {r.heterogeneity_prior:<22} {extra_cells}{band:<28} {r.prob_benefit:.3f} ({r.prob_benefit_mcse:.3f})   "
                      f"{r.prob_meaningful:<14.3f} {r.tau_median:<6.2f} {'pass' if r.diagnostics_passed else 'FAIL'}")
     lines += ["", _wrap(sens.verdict), "", "Power-scaling sensitivity of the spec's own priors (psense; > 0.05 = sensitive)"]
     for name, row in sens.psense.iterrows():

@@ -399,6 +399,31 @@ LOG_ODDS_RATIO_PRESETS: tuple[Preset, ...] = (
         "(95%), so every trial's own control arm decides its baseline.",
         "",
     ),
+    Preset(
+        "baseline_sd_1.0",
+        "baseline_heterogeneity",
+        HalfNormal(1.0),
+        "Exchangeable baselines only (model.baselines = \"exchangeable\"): between-trial SD of the control "
+        "log-odds, Half-normal(1.0). Control risks of 15-60% differ by about 2 on the logit scale; this lets "
+        "trials borrow baseline information from each other's control arms.",
+        "",
+    ),
+    Preset(
+        "baseline_sd5",
+        "baseline",
+        Normal(0.0, 5.0),
+        "Each study's control log-odds: Normal(0, 5), nearly flat on the risk scale; for sensitivity "
+        "analysis (with zero-event arms the baseline prior can move the odds ratio).",
+        "",
+    ),
+    Preset(
+        "baseline_sd10",
+        "baseline",
+        Normal(0.0, 10.0),
+        "Each study's control log-odds: Normal(0, 10), piling prior mass on risks near 0 and 1; for "
+        "sensitivity analysis (the setting the issue that added it found to move P(OR < 1)).",
+        "",
+    ),
 )
 
 # Oxygenation (change in PaO2/FiO2, mmHg). No empirical heterogeneity prior exists on this
@@ -666,6 +691,19 @@ class PriorSet:
                 names.pop(role, None)
         return replace(self, **changes, names=names)
 
+    def with_baseline_defaults(self, scale: str, baselines: str) -> "PriorSet":
+        """Mortality: exchangeable baselines need a between-trial SD prior (added if absent);
+        independent baselines have none (dropped). Other scales are unchanged."""
+        if scale != "log_odds_ratio":
+            return self
+        if baselines == "exchangeable" and self.baseline_heterogeneity is None:
+            preset = find_preset(scale, "baseline_sd_1.0")
+            return replace(self, baseline_heterogeneity=preset.prior, names={**self.names, preset.role: preset.name})
+        if baselines != "exchangeable" and self.baseline_heterogeneity is not None:
+            names = {k: v for k, v in self.names.items() if k != "baseline_heterogeneity"}
+            return replace(self, baseline_heterogeneity=None, names=names)
+        return self
+
     def describe(self) -> dict[str, str]:
         return {
             role: f"{getattr(self, role).describe()} [{self.names.get(role, 'custom')}]"
@@ -708,7 +746,9 @@ def priors_from_table(scale: str, table: dict[str, Any], where: str) -> PriorSet
         raise InputError(f"{where}: priors must be a table, got {table!r}")
     chosen: dict[str, Prior] = {}
     names: dict[str, str] = {}
-    for role in (*roles, "dose_slope", "ed50", *BIAS_ROLES):  # optional: dose-response forms, design bias
+    # optional roles: dose-response forms, design bias, exchangeable baselines' SD (log-OR scale)
+    optional = ("dose_slope", "ed50", *BIAS_ROLES) + (("baseline_heterogeneity",) if scale == "log_odds_ratio" else ())
+    for role in (*roles, *optional):
         entry = table.get(role, None)
         if entry is None:
             if role in roles:
@@ -726,7 +766,7 @@ def priors_from_table(scale: str, table: dict[str, Any], where: str) -> PriorSet
             chosen[role], names[role] = prior_from_dict(entry, f"{where}: priors.{role}"), "custom"
         else:
             raise InputError(f"{where}: priors.{role} must be a preset name or a table, got {entry!r}")
-    extra = set(table) - set(roles) - {"dose_slope", "ed50", *BIAS_ROLES}
+    extra = set(table) - set(roles) - set(optional)
     if extra:
         raise InputError(f"{where}: unknown key priors.{sorted(extra)[0]}")
     return PriorSet(**chosen, names=names)

@@ -17,7 +17,7 @@ shapes (configurations are padded), so the model compiles once.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,6 +28,12 @@ FAMILY_ALPHA = 0.05  # chance of any false calibration alarm across a run's para
 # Fewest posterior draws a rank may be computed among: with L draws a rank takes L + 1 values,
 # and the uniformity test has no power (one draw: every rank is 0 or 1) long before L = 1.
 MIN_RANK_DRAWS = 100
+# SBC needs far fewer draws than a headline fit: ranks are taken among N_RANKED nearly
+# independent draws, thinned from SBC_SAMPLER's draws (more if the bulk ESS of a monitored
+# parameter falls short of N_RANKED). target_accept, maxdepth: the spec's own.
+SBC_SAMPLER = {"chains": 2, "draws": 500, "tune": 500}
+N_RANKED = 100
+MAX_DOUBLINGS = 3
 
 # -- ranks and uniformity (pure numpy) -------------------------------------------------------
 
@@ -87,7 +93,9 @@ class SBCResult:
     date: str
     seconds: float
     spec: dict = field(default_factory=dict)  # the spec's settings, to say how another spec differs
-    register_hash: str = ""  # the register whose evidence the simulations were shaped like
+    register_hash: str = ""  # the register the simulated data were shaped on
+    sampler: dict = field(default_factory=dict)  # the SBC's own draws per replicate (SBC_SAMPLER)
+    thinning: str = ""  # how the ranked draws were chosen
 
     @property
     def passed(self) -> bool:
@@ -97,18 +105,19 @@ class SBCResult:
         parts = [f"{p}: {'uniform' if u.passed else 'NOT uniform'} (chi-square p {u.chi2_pvalue:.3f})"
                  for p, u in self.uniformity.items()]
         divergent = int((self.ranks["divergences"] > 0).sum())
+        thinning = f" {self.thinning}." if self.thinning else ""
         head = "PASS: ranks are uniform for every parameter" if self.passed else "FAIL: calibration failure"
         level = 1 - FAMILY_ALPHA / len(self.parameters)
         return (f"{head} (SBC, N = {self.n}, {self.date}; PIT-ECDF inside simultaneous {level:.2%} bands per "
                 f"parameter, {1 - FAMILY_ALPHA:.0%} family-wise). " + "; ".join(parts)
-                + f". Replicates with divergences: {divergent} of {self.n}.")
+                + f". Replicates with divergences: {divergent} of {self.n}." + thinning)
 
     def to_dict(self) -> dict:
         return {
             "analysis": self.analysis, "n": self.n, "parameters": list(self.parameters), "n_draws": self.n_draws,
-            "passed": self.passed, "verdict": self.verdict(), "spec_hash": self.spec_hash, "spec": self.spec,
-            "register_hash": self.register_hash, "date": self.date,
-            "seconds": self.seconds, "ranks": self.ranks.to_dict(orient="list"),
+            "passed": self.passed, "verdict": self.verdict(), "spec_hash": self.spec_hash, "spec": self.spec, "date": self.date,
+            "seconds": self.seconds, "register_hash": self.register_hash, "sampler": self.sampler,
+            "thinning": self.thinning, "ranks": self.ranks.to_dict(orient="list"),
             "uniformity": {p: {"passed": u.passed, "max_outside": u.max_outside, "chi2_pvalue": u.chi2_pvalue,
                                "ecdf": u.ecdf.to_dict(orient="list")} for p, u in self.uniformity.items()},
         }
@@ -124,7 +133,7 @@ class _Setup:
 
 
 _SETUPS: dict[tuple, _Setup] = {}
-_ROW_FIELDS = ("replicate", "sampler_seed", "divergences", "seconds", "n_draws")  # per process: each worker compiles a structure once
+_ROW_FIELDS = ("replicate", "sampler_seed", "divergences", "seconds", "n_draws", "draws_per_chain", "min_bulk_ess")  # per process: each worker compiles a structure once
 
 
 def _data_key(data) -> str:
@@ -151,8 +160,16 @@ def replicate_rng(seed: int, index: int):
     return np.random.default_rng([seed, 0x5BC, index])
 
 
-def run_replicates(spec, data, indices, *, seed: int, thin: int, simulation_priors=None) -> list[dict]:
-    """Simulate, fit and rank the replicates ``indices`` (a task: pure given its arguments)."""
+def run_replicates(spec, data, indices, *, seed: int, thin: int | None, simulation_priors=None,
+                   sampler: dict | None = None, n_ranked: int = N_RANKED) -> list[dict]:
+    """Simulate, fit and rank the replicates ``indices`` (a task: pure given its arguments).
+
+    ``thin`` None: rank among ``n_ranked`` equally spaced draws, and sample again with twice
+    the draws (up to :data:`MAX_DOUBLINGS` times) while the smallest bulk ESS of the ranked
+    parameters is below ``n_ranked``, so the ranked draws are close to independent (Talts et
+    al. 2018, section 5). An int: every ``thin``-th draw of the spec's sampler settings.
+    ``sampler`` overrides the spec's chains/draws/tune.
+    """
     from .sampling import scalar_draws
 
     setup = _setup(spec, data)
@@ -163,27 +180,47 @@ def run_replicates(spec, data, indices, *, seed: int, thin: int, simulation_prio
         truth = outcome.draw_truth(spec, setup.evidence, rng, simulation_priors)
         simulated = outcome.simulate(setup.evidence, truth, rng)
         inputs = outcome.pad_inputs(outcome.make_inputs(simulated, spec.priors, spec.model), setup.padding)
-        sampler = spec.with_sampler(seed=int(rng.integers(2**31))).sampler
+        settings = spec.with_sampler(seed=int(rng.integers(2**31)), **(sampler or {})).sampler
         t0 = time.perf_counter()
-        # the ranked scalars straight from nutpie's trace (no DataTree: bayes_msc.sampling.scalar_draws)
-        posterior, divergences = scalar_draws(setup.compiled.with_inputs(inputs).sample(sampler, raw_trace=True),
-                                              setup.names)
-        row = {"replicate": int(index), "sampler_seed": sampler.seed,
-               "divergences": divergences, "seconds": time.perf_counter() - t0}
+        for _ in range(MAX_DOUBLINGS + 1):
+            # the ranked scalars straight from nutpie's trace (no DataTree: bayes_msc.sampling.scalar_draws)
+            posterior, divergences = scalar_draws(setup.compiled.with_inputs(inputs).sample(settings, raw_trace=True),
+                                                  setup.names)
+            min_ess = min(_bulk_ess(posterior[name]) for name in setup.names)
+            if thin is not None or min_ess >= n_ranked:
+                break
+            settings = replace(settings, draws=2 * settings.draws)
+        row = {"replicate": int(index), "sampler_seed": settings.seed,
+               "divergences": divergences, "seconds": time.perf_counter() - t0,
+               "draws_per_chain": settings.draws, "min_bulk_ess": float(min_ess)}
         for name in setup.names:
-            draws = posterior[name].reshape(-1)[::thin]
+            flat = posterior[name].reshape(-1)
+            draws = flat[::thin] if thin is not None else flat[np.linspace(0, len(flat) - 1, n_ranked).round().astype(int)]
             row[name] = int(rank_statistics(np.array([truth[name]]), draws[None, :])[0])
         row["n_draws"] = len(draws)
         rows.append(row)
     return rows
 
 
-def check_sbc_settings(spec, *, thin: int, chunk_size: int | None) -> None:
+def _bulk_ess(draws: np.ndarray) -> float:
+    """Bulk ESS of one scalar's (chain, draw) array (0 when undefined, e.g. a stuck chain)."""
+    import arviz_stats as azs
+    import xarray as xr
+
+    value = float(azs.ess(xr.DataArray(draws, dims=("chain", "draw")), method="bulk"))
+    return value if np.isfinite(value) else 0.0
+
+
+def check_sbc_settings(spec, *, thin: int | None, chunk_size: int | None, n_ranked: int = N_RANKED) -> None:
     """Refuse settings that cannot give a calibration verdict, before any replicate runs."""
     from .errors import InputError, Location
 
     if chunk_size is not None and chunk_size < 1:
         raise InputError(f"must be at least 1 replicate per task, got {chunk_size}", Location("--chunk-size"))
+    if thin is None:  # ranks among n_ranked draws thinned by each replicate's own ESS
+        if n_ranked < MIN_RANK_DRAWS:
+            raise InputError(f"must be at least {MIN_RANK_DRAWS}, got {n_ranked}", Location("--ranked"))
+        return
     if thin < 1:
         raise InputError(f"must be at least 1, got {thin}", Location("--thin"))
     kept = rank_draws(spec, thin)
@@ -198,22 +235,25 @@ def rank_draws(spec, thin: int) -> int:
     return -(-spec.sampler.chains * spec.sampler.draws // thin)
 
 
-def journal_path(out, spec, register_hash: str, *, n: int, thin: int):
+def journal_path(out, spec, register_hash: str, *, n: int, thin: int | None, n_ranked: int = N_RANKED):
     """Where finished replicates of this run stream to: the name holds the spec, the
     register and the settings, so a rerun resumes only a run of the very same analysis."""
     from pathlib import Path
 
     out = Path(out)
-    return out.with_name(f"{out.name}.{spec.content_hash()[:12]}-data{register_hash[:12]}-n{n}-thin{thin}.partial.jsonl")
+    ranking = f"thin{thin}" if thin is not None else f"ess{n_ranked}"
+    return out.with_name(f"{out.name}.{spec.content_hash()[:12]}-data{register_hash[:12]}-n{n}-{ranking}.partial.jsonl")
 
 
-def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 5, simulation_priors=None,
+def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int | None = None, simulation_priors=None,
             progress=None, workers: int | None = None, scheduler: str | None = None, journal=None,
-            chunk_size: int | None = None, register_hash: str | None = None) -> SBCResult:
+            chunk_size: int | None = None, register_hash: str | None = None, sampler: dict | None = None,
+            n_ranked: int = N_RANKED) -> SBCResult:
     """SBC of ``spec``'s model on data shaped like its evidence.
 
-    ``thin`` keeps every ``thin``-th draw so ranks are nearly independent draws (L =
-    chains x draws / thin). ``simulation_priors`` draws the truth from other priors than the
+    ``thin`` keeps every ``thin``-th draw (L = chains x draws / thin); ``thin=None`` ranks
+    among ``n_ranked`` draws thinned by the replicate's own ESS (see :func:`run_replicates`),
+    with ``sampler`` (e.g. :data:`SBC_SAMPLER`) replacing the spec's chains/draws/tune. ``simulation_priors`` draws the truth from other priors than the
     fit uses — a deliberate mis-specification that a working check must flag.
     Replicates run in tasks of at most ``chunk_size`` (default 10; with workers, smaller
     towards the end: :func:`bayes_msc.distributed.task_chunks`) — serially, or on Dask with ``workers`` (a
@@ -227,7 +267,7 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 
         from .errors import InputError
 
         raise InputError("SBC covers the pooled model (dose_response = none); dose-response forms are not simulated")
-    check_sbc_settings(spec, thin=thin, chunk_size=chunk_size)
+    check_sbc_settings(spec, thin=thin, chunk_size=chunk_size, n_ranked=n_ranked)
     if register_hash is None:
         from .api import load_data
 
@@ -236,7 +276,8 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 
     chunks = task_chunks(n, workers, chunk_size or 10)
     rows, failures = run_tasks(
         run_replicates, chunks, args=(spec, data), kwargs={"seed": seed, "thin": thin,
-                                                           "simulation_priors": simulation_priors},
+                                                           "simulation_priors": simulation_priors,
+                                                           "sampler": sampler, "n_ranked": n_ranked},
         workers=workers, scheduler=scheduler, journal=journal, progress=progress, key="replicate",
         warm_up=lambda: _setup(spec, data),  # compile here once; workers then start warm
     )
@@ -254,6 +295,11 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int = 
     ci_prob = 1 - FAMILY_ALPHA / len(names)
     tests = {name: uniformity(fractional_ranks(ranks[name].to_numpy(), n_draws, frac_rng), ci_prob=ci_prob, seed=seed)
              for name in names}
+    used = asdict(spec.with_sampler(**(sampler or {})).sampler)
+    thinning = (f"Ranks among {n_draws} equally spaced draws; each replicate sampled until the smallest bulk ESS of "
+                f"{', '.join(names)} was at least {n_draws} (median {ranks['min_bulk_ess'].median():.0f}; "
+                f"{int((ranks['min_bulk_ess'] < n_draws).sum())} replicates short after {MAX_DOUBLINGS} doublings)"
+                if thin is None else f"Ranks among every {thin}-th draw (L = {n_draws})")
     return SBCResult(spec.name, n, names, ranks, n_draws, tests, spec.content_hash(),
                      datetime.now(timezone.utc).date().isoformat(), time.perf_counter() - start, spec.to_dict(),
-                     register_hash)
+                     register_hash, used, thinning)

@@ -1,7 +1,7 @@
 """How much does the prior decide, and does one trial decide it?
 
 * :func:`prior_sensitivity` refits under every combination of the named effect and
-  heterogeneity presets of the analysis' scale. Hyperparameters are model data, so a refit
+  heterogeneity presets of the analysis' scale, and under each other baseline preset. Hyperparameters are model data, so a refit
   with the same prior families reuses the compiled model; a new family (Turner's log-normal
   τ²) compiles once. Each refit's time is measured and reported. Power-scaling sensitivity
   (``psense``, Kallioinen et al. 2023) of the default fit says which parameters the prior or
@@ -69,17 +69,28 @@ def _timed_fit(spec, source, evidence=None):
     return result, time.perf_counter() - start, sampling.COMPILE_COUNT["nutpie"] - before
 
 
-def prior_combinations(spec) -> list[tuple[str, ...]]:
-    """Effect x heterogeneity presets; x design-bias presets when the spec has a design bias
-    (an evidence set with non-randomised studies)."""
+def prior_combinations(spec) -> list[dict[str, str]]:
+    """The prior sets the sensitivity grid refits under, each a role -> preset name map:
+    every effect x heterogeneity preset (x design-bias preset when the spec has a design
+    bias: an evidence set with non-randomised studies) with the spec's own baseline prior,
+    then each other baseline preset with the spec's effect and heterogeneity presets — with
+    sparse arms the baseline prior can move the odds ratio (not under the conditional
+    likelihood, which has no baselines)."""
     from .priors import presets_for
 
     presets = presets_for(spec.scale)
     effects = [p.name for p in presets if p.role == "effect"]
     taus = [p.name for p in presets if p.role == "heterogeneity"]
-    if spec.priors.design_bias is None:
-        return list(product(effects, taus))
-    return list(product(effects, taus, [p.name for p in presets if p.role == "design_bias"]))
+    biases = [p.name for p in presets if p.role == "design_bias"] if spec.priors.design_bias is not None else [None]
+    grid = [{"effect": e, "heterogeneity": t, **({"design_bias": b} if b else {})}
+            for e, t, b in product(effects, taus, biases)]
+    if getattr(spec.model, "likelihood", "") in ("arm", "symmetric") and spec.priors.baseline is not None:
+        own = spec.priors.names.get("baseline")
+        effect = spec.priors.names.get("effect") if spec.priors.names.get("effect") in effects else effects[0]
+        tau = spec.priors.names.get("heterogeneity") if spec.priors.names.get("heterogeneity") in taus else taus[0]
+        grid += [{"effect": effect, "heterogeneity": tau, "baseline": p.name}
+                 for p in presets if p.role == "baseline" and p.name != own]
+    return grid
 
 
 def fit_prior_combinations(spec, data, indices) -> list[dict]:
@@ -92,12 +103,15 @@ def fit_prior_combinations(spec, data, indices) -> list[dict]:
     for index in indices:
         names = combos[index]
         prior_set = spec.priors
-        for name in names:
+        for name in names.values():
             prior_set = prior_set.with_preset(spec.scale, name)
         result, seconds, compiled = _timed_fit(spec.with_priors(prior_set), source)
-        bias = {"design_bias_prior": names[2]} if len(names) > 2 else {}
-        rows.append({"index": int(index), "effect_prior": names[0], "heterogeneity_prior": names[1], **bias,
-                     **headline(result),
+        columns = {"effect_prior": names["effect"], "heterogeneity_prior": names["heterogeneity"]}
+        if "design_bias" in names:
+            columns["design_bias_prior"] = names["design_bias"]
+        if spec.priors.baseline is not None:
+            columns["baseline_prior"] = names.get("baseline", spec.priors.names.get("baseline", "custom"))
+        rows.append({"index": int(index), **columns, **headline(result),
                      "diagnostics_passed": bool(result.diagnostics.passed), "seconds": seconds,
                      "recompiled": bool(compiled)})
     return rows
@@ -122,7 +136,7 @@ def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, sch
         from .errors import InputError
 
         raise InputError("prior-sensitivity refits failed twice: " + "; ".join(
-            f"{combos[f['items'][0]]}: {f['error']}" for f in failures))
+            f"{' + '.join(combos[f['items'][0]].values())}: {f['error']}" for f in failures))
     table = pd.DataFrame(rows).sort_values("index").drop(columns="index").reset_index(drop=True)
     compiles += int(table["recompiled"].sum())
     refits = list(table.loc[~table["recompiled"], "seconds"])
@@ -161,7 +175,8 @@ def _verdict(table: pd.DataFrame, spec) -> str:
         elif not held.any():
             lines.append(f"'{label}' holds under no prior")
         else:
-            columns = [c for c in ("effect_prior", "heterogeneity_prior", "design_bias_prior") if c in table]
+            columns = [c for c in ("effect_prior", "heterogeneity_prior", "design_bias_prior", "baseline_prior")
+                       if c in table]
             failing = table.loc[~held, columns].apply(" + ".join, axis=1)
             lines.append(f"'{label}' depends on the prior: it fails under {', '.join(failing)}")
     lo, hi = table["prob_benefit"].min(), table["prob_benefit"].max()

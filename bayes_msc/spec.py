@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 from .errors import InputError, Location
 from .evidence.schema import PRODUCT_CLASSES
 from .paths import resolve_spec_path
+from .models.sparse import DEFAULT_BASELINES, DEFAULT_LIKELIHOOD
 from .priors import PriorSet, priors_from_table
 
 # Evidence sets (see bayes_msc.evidence.selection): pool randomised trials only (default), all
@@ -97,6 +98,10 @@ class ModelSettings:
     # new weight does not recompile).
     nonrandomised: str = "bias"
     power_prior_weight: float = 0.5
+    # Mortality: how each study's arms inform the odds ratio (bayes_msc.models.sparse):
+    # "arm", "symmetric" or "conditional"; and the baselines' prior.
+    likelihood: str = DEFAULT_LIKELIHOOD
+    baselines: str = DEFAULT_BASELINES
 
     def __post_init__(self):
         object.__setattr__(self, "dose_grid", tuple(self.dose_grid))
@@ -202,8 +207,7 @@ class AnalysisSpec:
         _check_model(model, self.outcome, Location("command line"))
         scale = replace(self, model=model).scale
         priors = self.priors if scale == self.scale else _default_priors(scale, self.priors)
-        priors = priors.with_dose_defaults(scale, model.dose_response)
-        return replace(self, model=model, priors=priors)
+        return replace(self, model=model, priors=_model_priors(priors, scale, model))
 
     def check_priors_stated(self) -> None:
         """Refuse priors left over from another scale (see :func:`_default_priors`)."""
@@ -218,7 +222,7 @@ class AnalysisSpec:
                 )
 
     def with_priors(self, priors: PriorSet) -> "AnalysisSpec":
-        priors = priors.with_dose_defaults(self.scale, self.model.dose_response)
+        priors = _model_priors(priors, self.scale, self.model)
         return replace(self, priors=priors.with_bias_defaults(self.scale, self.evidence.evidence_set))
 
     def with_decision(self, **changes: Any) -> "AnalysisSpec":
@@ -248,11 +252,16 @@ UNSTATED = "not stated for this scale"
 
 # Model settings that only some outcomes read (Outcome.model_keys): the others leave them out
 # of their spec, and so of its hash.
-OUTCOME_MODEL_KEYS = ("measure", "unit", "nonrandomised", "power_prior_weight")
+OUTCOME_MODEL_KEYS = ("measure", "unit", "nonrandomised", "power_prior_weight", "likelihood", "baselines")
 
 
 def _model_table(model: ModelSettings, own_keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in asdict(model).items() if k not in OUTCOME_MODEL_KEYS or k in own_keys}
+
+
+def _model_priors(priors: PriorSet, scale: str, model: ModelSettings) -> PriorSet:
+    """The priors the model's shape needs: dose-response roles, the baselines' SD."""
+    return priors.with_dose_defaults(scale, model.dose_response).with_baseline_defaults(scale, model.baselines)
 
 
 def _only(table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -313,7 +322,7 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
         raise InputError("a [priors] table is required", Location(where, field="priors"))
     priors = priors_from_table(kind.prior_scale, raw["priors"], where)
     evidence = _section(EvidenceSelection, raw.get("evidence", {}), where, "evidence", kind.evidence_keys)
-    priors = priors.with_dose_defaults(kind.prior_scale, model.dose_response)
+    priors = _model_priors(priors, kind.prior_scale, model)
     priors = priors.with_bias_defaults(kind.prior_scale, evidence.evidence_set)
     decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision", kind.decision_keys)
     sampler = _section(SamplerSettings, raw.get("sampler", {}), where, "sampler")
@@ -416,6 +425,14 @@ def _check_model(m: ModelSettings, outcome: str | None, where: Location) -> None
             fail("dose_response", f"the {outcome} analysis has no doses; use mortality or oxygenation")
         if "measure" in kind.model_keys and m.measure not in kind.measures:
             fail("measure", f"must be one of {', '.join(kind.measures)}, got {m.measure!r}")
+        if "likelihood" in kind.model_keys:
+            from .models.sparse import likelihood_problem
+
+            setting, problem = likelihood_problem(m.likelihood, m.baselines, m.dose_response)
+            if problem:
+                fail(setting, problem)
+        elif (m.likelihood, m.baselines) != (DEFAULT_LIKELIHOOD, DEFAULT_BASELINES):
+            fail("likelihood", f"the likelihood choice is for the mortality analysis; {outcome} has one likelihood")
     if m.dose_metric not in DOSE_METRICS:
         fail("dose_metric", f"must be one of {', '.join(DOSE_METRICS)}, got {m.dose_metric!r}")
     if m.body_weight not in BODY_WEIGHT_MODES:

@@ -151,7 +151,8 @@ def test_excluding_a_study_changes_shapes_so_the_compiled_model_refuses_it(first
     with pytest.raises(ValueError, match="different structure"):
         compiled.with_inputs(dropped_inputs)
     # What the log line of the recompile would say, and that reuse finds no difference.
-    assert dropped_inputs.structure_difference(full_inputs) == "shape of 'arm_study': (22,) -> (20,)"
+    # (the symmetric coding's centre weights, study x arm, are the first array to differ)
+    assert dropped_inputs.structure_difference(full_inputs) == "shape of 'arm_centre': (11, 22) -> (10, 20)"
     assert full_inputs.structure_difference(mortality_inputs(evidence.masked({STRONG_BENEFIT_STUDY}), spec.priors)) == ""
 
 

@@ -99,3 +99,37 @@ def test_a_saved_result_for_another_spec_is_flagged_in_the_report_with_what_diff
     assert "computed for another spec" in note and "sampler.draws, sampler.seed" in note
     legacy = {k: v for k, v in saved.items() if k != "spec"}  # files written before specs were saved
     assert "another spec" in sbc_spec_mismatch(legacy, other) and "differs in" not in sbc_spec_mismatch(legacy, other)
+
+
+def test_sbc_simulates_the_symmetric_coding_it_fits():
+    """Control arms at a - theta/2 and treated arms at a + theta/2 (large n: proportions ~ exact)."""
+    import pandas as pd
+    from scipy.special import expit
+
+    from bayes_msc.evidence.mortality import MortalityEvidence
+    from bayes_msc.outcomes.mortality import MortalityOutcome
+
+    n = 2_000_000
+    arms = pd.DataFrame({"study_index": [0, 0], "treated": [1, 0], "n": [n, n]})
+    exact = pd.DataFrame({"arm_index": [0, 1], "study_id": ["s", "s"], "arm_id": ["t", "c"], "deaths": [0, 0], "n": [n, n]})
+    evidence = MortalityEvidence(("s",), arms, exact, (), pd.DataFrame(), "test")
+    truth = {"log_or": -1.2, "tau": 0.0, "z": np.zeros(1), "baseline_logit": np.array([-0.5])}
+    for likelihood, (treated, control) in (("symmetric", (-1.1, 0.1)), ("arm", (-1.7, -0.5))):
+        simulated = MortalityOutcome(likelihood).simulate(evidence, truth, np.random.default_rng(1))
+        deaths = simulated.exact["deaths"].to_numpy()
+        np.testing.assert_allclose(deaths / n, expit([treated, control]), atol=1.5e-3)
+
+
+def test_ess_thinned_sbc_ranks_nearly_independent_draws_and_records_the_register():
+    from bayes_msc.evidence.register import load_register
+
+    spec = bayes_msc.load_spec("mortality")
+    result = run_sbc(spec, n=4, seed=3, thin=None, sampler={"chains": 2, "draws": 60, "tune": 200}, n_ranked=80)
+    assert result.n_draws == 80
+    # 120 draws rarely hold an ESS of 80: those replicates were sampled again with more draws
+    assert (result.ranks["min_bulk_ess"] >= 80).all() or (result.ranks["draws_per_chain"] == 60 * 2 ** 3).any()
+    assert (result.ranks.loc[result.ranks["min_bulk_ess"] >= 80, "draws_per_chain"] >= 60).all()
+    assert result.ranks["draws_per_chain"].max() > 60
+    assert result.register_hash == load_register().content_hash
+    assert result.spec_hash == spec.content_hash()  # the headline spec, not SBC's cheaper draws
+    assert result.sampler["draws"] == 60 and "bulk ESS" in result.verdict()

@@ -18,15 +18,20 @@ def small_mortality():
 
 def test_prior_sensitivity_orders_effect_priors_and_reuses_the_compiled_model(small_mortality):
     sens = prior_sensitivity(small_mortality)
-    table = sens.table.set_index(["effect_prior", "heterogeneity_prior"])
+    grid = sens.table[sens.table["baseline_prior"] == "default_baseline"]
+    table = grid.set_index(["effect_prior", "heterogeneity_prior"])
     assert len(table) == 9
+    # the baseline prior is varied too, with the spec's effect and tau priors
+    baselines = sens.table[sens.table["baseline_prior"] != "default_baseline"]
+    assert set(baselines["baseline_prior"]) == {"baseline_sd5", "baseline_sd10"}
+    assert set(baselines["effect_prior"]) == {"default"} and set(baselines["heterogeneity_prior"]) == {"halfnormal_0.5"}
     for tau in ("halfnormal_0.5", "halfnormal_1.0", "turner2015_mortality"):
         p = table.xs(tau, level="heterogeneity_prior")["prob_benefit"]
         assert p["sceptical"] < p["default"] < p["enthusiastic"]
     # only Turner's log-normal family is a new structure; the other refits swap data
     recompiled = sens.table.loc[sens.table["recompiled"], "heterogeneity_prior"]
     assert set(recompiled) <= {"turner2015_mortality"} and len(recompiled) <= 1
-    assert len(sens.refit_seconds) >= 8
+    assert len(sens.refit_seconds) >= 10
     assert f"{sens.table['prob_benefit'].min():.3f}" in sens.verdict
     assert {"prior", "likelihood", "diagnosis"} <= set(sens.psense.columns)
     assert "tau" in sens.psense.index

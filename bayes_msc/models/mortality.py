@@ -30,6 +30,10 @@ enter through one clearly separated term, chosen by the spec's ``model.nonrandom
     the non-randomised studies' likelihood raised to ``w`` (``model.power_prior_weight``),
     written as a ``pm.Potential`` adding ``(w - 1)`` times their log-likelihood to the unchanged
     binomial terms. ``w`` is model data, so a new weight re-uses the compiled model.
+
+The spec's ``model.likelihood`` chooses how arms inform the effect (:mod:`.sparse`): the
+arm coding above, the symmetric coding (each arm moves by half the effect) or the
+conditional likelihood given each study's total deaths (no baselines).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from ..priors import PriorSet
 from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
 from .dose_response import build_dose_effect, effect_log_prior, with_doses
 from .likelihood import binomial_logpmf_logit, log_binomial_coefficient, pack_partial_reports, partial_report_logp
+from . import sparse
 
 
 def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) -> ModelInputs:
@@ -82,6 +87,9 @@ def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) 
         design_values, design_coords, structure["nonrandomised"] = design
         values.update(design_values)
         coords.update(design_coords)
+    likelihood, baselines = sparse.likelihood_of(model)
+    structure.update(likelihood=likelihood, baselines=baselines)
+    values, coords = _likelihood_values(likelihood, evidence, values, coords)
     return with_doses(ModelInputs("mortality", values, coords, structure), arms, evidence.studies, model)
 
 
@@ -156,15 +164,35 @@ def _power_prior_term(data, arm_logit) -> None:
     pm.Potential("nonrandomised_power_prior", (data["power_weight"] - 1.0) * total)
 
 
+def _likelihood_values(likelihood: str, evidence: MortalityEvidence, values: dict, coords: dict):
+    """The data the chosen likelihood reads (see :mod:`.sparse`): the symmetric coding adds
+    each study's centre weights; the conditional likelihood replaces the arm counts by
+    per-study conditional terms (and needs no baselines)."""
+    if likelihood == "symmetric":
+        return {**values, "arm_centre": sparse.arm_centre_weights(
+            values["arm_study"], values["arm_treated"], len(evidence.studies))}, coords
+    if likelihood == "conditional":
+        # priors and the design-bias layout stay (the bias term acts on study effects)
+        kept = {k: v for k, v in values.items() if k.startswith(("prior_", "study_nonrandomised", "study_design"))}
+        cond_values, cond_coords = sparse.conditional_values(evidence)
+        kept_coords = {k: v for k, v in coords.items() if k in ("study", "arm")}
+        return {**kept, **cond_values}, {**kept_coords, **cond_coords}
+    return values, coords
+
+
 def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
     """Build the PyMC model from ``inputs`` (data enter as described in :mod:`.inputs`)."""
     import pymc as pm
 
     with new_model(inputs) as model:
         data = model_data(inputs)
-        baseline = priors.baseline.build(
-            "baseline_logit", prior_data(data, "baseline", priors.baseline), dims="study"
-        )
+        conditional = inputs.structure.get("likelihood") == "conditional"
+        if inputs.structure.get("baselines") == "exchangeable":  # borrowing across control arms
+            baseline = _exchangeable_baselines(data, priors)
+        elif not conditional:  # the conditional likelihood has no baselines
+            baseline = priors.baseline.build(
+                "baseline_logit", prior_data(data, "baseline", priors.baseline), dims="study"
+            )
         tau = priors.heterogeneity.build(
             "tau", prior_data(data, "heterogeneity", priors.heterogeneity)
         )
@@ -176,11 +204,16 @@ def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
         if inputs.structure["dose_response"] == "none":
             log_or = priors.effect.build("log_or", prior_data(data, "effect", priors.effect))
             study_log_or = pm.Deterministic("study_log_or", log_or + deviation, dims="study")
+            if conditional:
+                _conditional_terms(data, inputs, study_log_or)
+                return model
             arm_effect = study_log_or[data["arm_study"]]
         else:  # each arm: the study's deviation plus the dose-response curve at its dose
             curve_at_arm = build_dose_effect(data, inputs.structure, priors, "log_or", "arm")
             arm_effect = pm.Deterministic("arm_log_or", deviation[data["arm_study"]] + curve_at_arm, dims="arm")
         arm_logit = baseline[data["arm_study"]] + data["arm_treated"] * arm_effect
+        if "arm_centre" in data:  # symmetric coding: both arms move by half the effect
+            arm_logit = arm_logit - 0.5 * (data["arm_centre"] @ (data["arm_treated"] * arm_effect))[data["arm_study"]]
         # Binomial(n, logit) written out: pm.Binomial recomputes the constant log C(n, d) and
         # checks its parameters on every gradient, which costs compile time and nothing else.
         pm.CustomDist(
@@ -210,8 +243,42 @@ def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
     return model
 
 
+def _exchangeable_baselines(data, priors: PriorSet):
+    """baseline_logit_j = baseline_mean + baseline_sd * baseline_z_j (non-centred; see :mod:`.sparse`)."""
+    import pymc as pm
+
+    mean = priors.baseline.build("baseline_mean", prior_data(data, "baseline", priors.baseline))
+    sd = priors.baseline_heterogeneity.build(
+        "baseline_sd", prior_data(data, "baseline_heterogeneity", priors.baseline_heterogeneity))
+    z = pm.Normal("baseline_z", 0.0, 1.0, dims="study")
+    return pm.Deterministic("baseline_logit", mean + sd * z, dims="study")
+
+
+def _conditional_terms(data, inputs: ModelInputs, study_log_or) -> None:
+    """Each study's deaths given its total deaths (see :mod:`.sparse`)."""
+    import pymc as pm
+
+    for prefix, name, dim in (("cond", "deaths", "exact_report"), ("cond_partial", "deaths_partial", "partial_report")):
+        if f"{prefix}_study" not in data:
+            continue
+        pm.CustomDist(
+            name,
+            study_log_or[data[f"{prefix}_study"]],
+            data[f"{prefix}_const"],
+            data[f"{prefix}_treated_deaths"],
+            data[f"{prefix}_u"],
+            data[f"{prefix}_norm"],
+            logp=sparse.conditional_logp,
+            signature="(),(c),(c),(c,u),(c,u)->()",
+            observed=np.zeros(len(inputs.coords[dim])),
+            dims=dim,
+        )
+
+
 def arm_logit_draws(posterior, inputs: ModelInputs) -> np.ndarray:
     """Each arm's log-odds of death per draw, shape (chain, draw, arm) — the model's linear predictor."""
+    if inputs.structure.get("likelihood") == "conditional":
+        raise ValueError("the conditional likelihood has no baselines, so no arm log-odds")
     study = inputs.values["arm_study"]
     treated = inputs.values["arm_treated"]
     baseline = posterior["baseline_logit"].transpose("chain", "draw", "study").values
@@ -219,7 +286,10 @@ def arm_logit_draws(posterior, inputs: ModelInputs) -> np.ndarray:
         effect = posterior["study_log_or"].transpose("chain", "draw", "study").values[..., study]
     else:
         effect = posterior["arm_log_or"].transpose("chain", "draw", "arm").values
-    return baseline[..., study] + treated * effect
+    centre = 0.0
+    if "arm_centre" in inputs.values:  # symmetric coding
+        centre = ((treated * effect) @ inputs.values["arm_centre"].T)[..., study]
+    return sparse.coded_arm_logit(baseline[..., study], treated, effect, centre)
 
 
 def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
@@ -234,10 +304,12 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
 
     from .likelihood import PartialArrays, binomial_logpmf_logit_numpy, partial_report_logp_numpy
 
-    logit = arm_logit_draws(posterior, inputs)
     dims = ("chain", "draw")
     coords = {d: posterior[d] for d in dims}
     v = inputs.values
+    if inputs.structure.get("likelihood") == "conditional":
+        return _conditional_pointwise(posterior, inputs, priors, coords)
+    logit = arm_logit_draws(posterior, inputs)
     loglik = {
         "deaths": xr.DataArray(
             binomial_logpmf_logit_numpy(v["exact_deaths"], v["exact_n"], v["exact_log_choose"], logit[..., v["exact_arm"]]),
@@ -254,11 +326,47 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
             coords={**coords, "partial_report": list(inputs.coords["partial_report"])},
         )
     roles = {"baseline_logit": priors.baseline, "tau": priors.heterogeneity}
+    if inputs.structure.get("baselines") == "exchangeable":
+        roles = {"baseline_mean": priors.baseline, "baseline_sd": priors.baseline_heterogeneity,
+                 "tau": priors.heterogeneity}
     logprior = {name: xr.apply_ufunc(prior.scipy().logpdf, posterior[name]) for name, prior in roles.items()}
     logprior["study_effect_z"] = xr.apply_ufunc(stats.norm.logpdf, posterior["study_effect_z"])
-    if "design_bias" in posterior:  # the three-level bias term's parameters
-        logprior["design_bias"] = xr.apply_ufunc(priors.design_bias.scipy().logpdf, posterior["design_bias"])
-        logprior["design_kappa"] = xr.apply_ufunc(priors.design_heterogeneity.scipy().logpdf, posterior["design_kappa"])
-        logprior["design_study_z"] = xr.apply_ufunc(stats.norm.logpdf, posterior["design_study_z"])
+    logprior.update(_design_log_prior(posterior, priors))
+    if "baseline_z" in posterior:
+        logprior["baseline_z"] = xr.apply_ufunc(stats.norm.logpdf, posterior["baseline_z"])
     logprior.update(effect_log_prior(posterior, inputs, priors, "log_or"))
     return xr.Dataset(loglik), xr.Dataset(logprior)
+
+
+def _conditional_pointwise(posterior, inputs: ModelInputs, priors: PriorSet, coords):
+    """:func:`pointwise_log_density` for the conditional likelihood (no baselines)."""
+    import xarray as xr
+    from scipy import stats
+
+    theta = posterior["study_log_or"].transpose("chain", "draw", "study").values
+    loglik = {}
+    for prefix, name, dim in (("cond", "deaths", "exact_report"), ("cond_partial", "deaths_partial", "partial_report")):
+        if f"{prefix}_study" in inputs.values:
+            arrays = sparse.conditional_arrays(inputs.values, prefix)
+            loglik[name] = xr.DataArray(sparse.conditional_logp_numpy(arrays, theta[..., arrays.study]),
+                                        dims=("chain", "draw", dim),
+                                        coords={**coords, dim: list(inputs.coords[dim])})
+    logprior = {"tau": xr.apply_ufunc(priors.heterogeneity.scipy().logpdf, posterior["tau"]),
+                "study_effect_z": xr.apply_ufunc(stats.norm.logpdf, posterior["study_effect_z"]),
+                **_design_log_prior(posterior, priors)}
+    logprior.update(effect_log_prior(posterior, inputs, priors, "log_or"))
+    return xr.Dataset(loglik), xr.Dataset(logprior)
+
+
+def _design_log_prior(posterior, priors: PriorSet) -> dict:
+    """Log-prior of the three-level design-bias term's parameters, when the fit has them."""
+    import xarray as xr
+    from scipy import stats
+
+    if "design_bias" not in posterior:
+        return {}
+    return {
+        "design_bias": xr.apply_ufunc(priors.design_bias.scipy().logpdf, posterior["design_bias"]),
+        "design_kappa": xr.apply_ufunc(priors.design_heterogeneity.scipy().logpdf, posterior["design_kappa"]),
+        "design_study_z": xr.apply_ufunc(stats.norm.logpdf, posterior["design_study_z"]),
+    }

@@ -32,9 +32,25 @@ class MortalityOutcome(Outcome):
     report_layout = "bayes_msc.report.mortality:mortality_layout"
     stated_curve_var = "odds_ratio"
     trial_endpoint = "deaths"
-    model_keys = ("nonrandomised", "power_prior_weight")
+    model_keys = ("nonrandomised", "power_prior_weight", "likelihood", "baselines")
     adjusts_design_bias = True
     extra_parameters = ("design_bias", "design_kappa")
+
+    def __init__(self, likelihood: str | None = None, baselines: str | None = None) -> None:
+        from ..models.sparse import DEFAULT_BASELINES, DEFAULT_LIKELIHOOD
+
+        # How arms inform the odds ratio (bayes_msc.models.sparse): the simulator draws data in
+        # the fitted model's own coding, so SBC tests that model and not another.
+        self.likelihood = likelihood or DEFAULT_LIKELIHOOD
+        self.baselines = baselines or DEFAULT_BASELINES
+
+    def specialise(self, model) -> "MortalityOutcome":
+        from ..models.sparse import likelihood_of
+
+        likelihood, baselines = likelihood_of(model)
+        if (likelihood, baselines) == (self.likelihood, self.baselines):
+            return self
+        return MortalityOutcome(likelihood, baselines)
 
     def benefit_direction(self, spec) -> str:
         return "decrease"  # fewer deaths: OR < 1
@@ -91,12 +107,18 @@ class MortalityOutcome(Outcome):
     def draw_truth(self, spec, evidence, rng, priors=None) -> dict[str, Any]:
         priors = priors or spec.priors
         n = len(evidence.studies)
-        return {
+        truth = {
             "tau": float(priors.heterogeneity.scipy().rvs(random_state=rng)),
             "z": rng.standard_normal(n),
             "log_or": float(priors.effect.scipy().rvs(random_state=rng)),
-            "baseline_logit": priors.baseline.scipy().rvs(size=n, random_state=rng),
         }
+        if self.baselines == "exchangeable":  # a_j ~ N(m, s): borrowing across control arms
+            mean = float(priors.baseline.scipy().rvs(random_state=rng))
+            sd = float(priors.baseline_heterogeneity.scipy().rvs(random_state=rng))
+            truth["baseline_logit"] = mean + sd * rng.standard_normal(n)
+        else:
+            truth["baseline_logit"] = priors.baseline.scipy().rvs(size=n, random_state=rng)
+        return truth
 
     def simulate(self, evidence, truth, rng):
         """Binomial deaths per arm; a partial report becomes a report of whichever interval —
@@ -105,11 +127,16 @@ class MortalityOutcome(Outcome):
         from scipy.special import expit
 
         from ..evidence.mortality import ArmCount, Configuration, PartialReport, compositions
+        from ..models.sparse import arm_centre_weights, coded_arm_logit
 
         arms = evidence.arms
         study = arms["study_index"].to_numpy()
-        effect = truth["log_or"] + truth["tau"] * truth["z"]
-        p = expit(np.asarray(truth["baseline_logit"])[study] + arms["treated"].to_numpy() * effect[study])
+        treated = arms["treated"].to_numpy()
+        effect = truth["log_or"] + truth["tau"] * np.asarray(truth["z"])
+        centre = 0.0
+        if self.likelihood in ("symmetric", "conditional"):  # the baselines coded as the fitted model codes them
+            centre = (arm_centre_weights(study, treated, len(evidence.studies)) @ (treated * effect[study]))[study]
+        p = expit(coded_arm_logit(np.asarray(truth["baseline_logit"])[study], treated, effect[study], centre))
         exact = evidence.exact.copy()
         exact["deaths"] = rng.binomial(exact["n"].to_numpy(), p[exact["arm_index"].to_numpy()])
         partial = []
@@ -136,7 +163,11 @@ class MortalityOutcome(Outcome):
         return max((_max_configurations(r) for r in evidence.partial), default=0)
 
     def pad_inputs(self, inputs, padding: int):
-        """Pad the partial-report arrays of model inputs to ``padding`` configurations."""
+        """Pad the partial-report arrays of model inputs to ``padding`` configurations (the
+        arm-count arrays, or the conditional likelihood's terms)."""
+        from ..models.sparse import pad_conditional
+
+        inputs = pad_conditional(inputs, padding)
         v = dict(inputs.values)
         if "partial_arm" not in v:
             return inputs
@@ -165,6 +196,11 @@ class MortalityOutcome(Outcome):
 
         evidence = result.evidence
         inputs = self.make_inputs(evidence, result.spec.priors, result.spec.model)
+        if self.likelihood == "conditional":
+            from ..errors import InputError
+
+            raise InputError("the posterior predictive check draws deaths per arm, and the conditional likelihood "
+                             "has no arm risks: use model.likelihood = symmetric or arm")
         p = expit(arm_logit_draws(result.posterior, inputs)).reshape(-1, len(evidence.arms))
         rng = np.random.default_rng([result.spec.sampler.seed if seed is None else seed, 0x99C])
         arms = evidence.arms.reset_index(drop=True)

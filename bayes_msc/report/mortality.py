@@ -316,7 +316,8 @@ def diagnostics_section(ctx: ReportContext) -> Markup:
     summary = (f"{len(ppc) - len(outside)} of {len(ppc)} observed counts lie inside their 95% posterior "
                "predictive interval" + (": " + ", ".join(outside["label"]) + " do not." if len(outside) else "."))
     ppc_caption = ("Posterior predictive check: for every posterior draw, deaths were simulated as "
-                   "Binomial(n, p) in each arm with logit p = baseline_logit + study_log_or for cell arms; "
+                   "Binomial(n, p) in each arm at the model's arm log-odds (baseline and the trial's log odds "
+                   "ratio, in the spec's likelihood coding); "
                    "observed proportions (brown diamonds; a bound is a hollow pair) against the predictive 50% "
                    "and 95% intervals (blue). " + summary)
     return Markup(
@@ -330,6 +331,7 @@ def diagnostics_section(ctx: ReportContext) -> Markup:
 
 
 def methods_section(ctx: ReportContext) -> Markup:
+    from ..models.sparse import likelihood_methods_text
     from ..priors import find_preset
 
     spec = ctx.spec
@@ -363,12 +365,8 @@ def methods_section(ctx: ReportContext) -> Markup:
                          "allocations the design allows.")
     window = spec.evidence.timepoint_window_days
     text = (
-        f"All-cause mortality was synthesised in a Bayesian random-effects meta-analysis with an arm-based "
-        f"binomial likelihood: deaths in arm k of trial j ~ Binomial(n_jk, p_jk), logit p_jk = α_j + δ_jk, with "
-        f"δ_jk = 0 for control arms and δ_jk = θ_j = μ + τ z_j, z_j ~ Normal(0, 1), for cell arms (all cell "
-        f"arms of a trial share θ_j). Trial baselines α_j have independent priors, so only within-trial "
-        f"contrasts inform the treatment effect; no continuity corrections were applied.{partial_text}"
-        f"{dose_methods_text(spec)} "
+        likelihood_methods_text(spec.model.likelihood, spec.model.baselines) + partial_text
+        + f"{dose_methods_text(spec)} "
         f"Of {len(ctx.register.studies)} studies in the evidence register, {n_in} "
         f"({sum(int(n) for n in pd.to_numeric(ev.arms['n'], errors='coerce').fillna(0))} patients in the arms "
         f"used) entered the analysis (evidence set “{spec.evidence.evidence_set}”; cell products: "

@@ -337,14 +337,21 @@ def sensitivity_table(ctx: ReportContext) -> Markup:
     if hasattr(sens, "table"):
         frame = sens.table
         unit, digits = ctx.result.outcome.measure.short, ctx.result.outcome.measure.digits
-        rows = [(r.effect_prior, r.heterogeneity_prior,
+        # the prior columns this grid varies (baseline and design bias only where the model has them)
+        extra = [(c, w) for c, w in (("baseline_prior", "Baseline prior"), ("design_bias_prior", "Design-bias prior"))
+                 if c in frame]
+        rows = [(r.effect_prior, r.heterogeneity_prior, *(getattr(r, c) for c, _ in extra),
                  f"{fmt(r.effect_median, digits)} ({fmt(r.effect_lower, digits)} to {fmt(r.effect_upper, digits)})",
                  f"{fmt(r.prob_benefit, '.3f')} ± {fmt(r.prob_benefit_mcse, '.3f')}", fmt(r.prob_meaningful, ".3f"),
                  fmt(r.tau_median, ".2f"), "pass" if r.diagnostics_passed else "FAIL")
                 for r in frame.itertuples()]
-        body = table(("Effect prior", "τ prior", f"Pooled {unit} (95% ETI)", "P(benefit) ± MCSE", "P(meaningful)", "τ median",
-                      "Diagnostics"), rows, numeric=(2, 3, 4, 5),
-                     caption="Prior sensitivity: every combination of the named effect and heterogeneity presets.")
+        first = 2 + len(extra)
+        body = table(("Effect prior", "τ prior", *(w for _, w in extra), f"Pooled {unit} (95% ETI)", "P(benefit) ± MCSE",
+                      "P(meaningful)", "τ median", "Diagnostics"), rows, numeric=tuple(range(first, first + 4)),
+                     caption="Prior sensitivity: every combination of the named effect and heterogeneity presets"
+                             + (" and design-bias presets" if "design_bias_prior" in frame else "")
+                             + (", then each other baseline prior (each study's control log-odds) with the spec's own "
+                                "effect and heterogeneity priors" if "baseline_prior" in frame else "") + ".")
         psense_rows = [(name, fmt(r["prior"], ".3f"), fmt(r["likelihood"], ".3f"), r["diagnosis"])
                        for name, r in sens.psense.iterrows()]
         refit = f"{np.median(sens.refit_seconds):.2f} s" if sens.refit_seconds else "n/a"
