@@ -485,6 +485,7 @@ def _cmd_report(args) -> int:
     result = _fit_from_args(args, spec)
     _sparse_data_warning(result)
     options = {} if sbc is None else {"sbc": sbc}
+    options.update(_saved_simulations(spec))
     if args.sensitivity:
         from .sensitivity import leave_one_study_out, prior_sensitivity
 
@@ -500,6 +501,20 @@ def _cmd_report(args) -> int:
         options["design"] = design(result, register=args.data)
     _print(f"wrote {write_report(result, output, register=args.data, **options)}")
     return _diagnostics_status(result, args.strict)
+
+
+def _saved_simulations(spec) -> dict:
+    """The saved decision-rule characteristics and likelihood simulation study of this
+    analysis (reports/<analysis>.oc.json, .simstudy.json), when they exist, for the report."""
+    from pathlib import Path
+
+    from .fileio import safe_file_name
+    from .simstudy import oc_report_table, simstudy_report_table
+
+    base = Path("reports") / safe_file_name(spec.name)
+    found = {"oc": oc_report_table(base.with_name(base.name + ".oc.json")),
+             "simstudy": simstudy_report_table(base.with_name(base.name + ".simstudy.json"))}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def _default_sbc_path(spec):

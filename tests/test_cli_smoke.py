@@ -136,9 +136,11 @@ def test_sensitivity_covers_every_prior_combination(capsys):
     code, out, _ = run(capsys, "sensitivity", "mortality", *TINY, "--json")
     assert code == 0
     sens = json.loads(out)
-    combos = {(r["effect_prior"], r["heterogeneity_prior"]) for r in sens["table"]}
-    assert len(combos) == len(sens["table"]) == 9
-    assert {"default", "sceptical", "enthusiastic"} == {e for e, _ in combos}
+    combos = {(r["effect_prior"], r["heterogeneity_prior"], r["baseline_prior"]) for r in sens["table"]}
+    # 3 effect x 3 heterogeneity presets, then the 2 other baseline presets (sparse arms)
+    assert len(combos) == len(sens["table"]) == 11
+    assert {"default", "sceptical", "enthusiastic"} == {e for e, _, _ in combos}
+    assert {b for _, _, b in combos} == {"default_baseline", "baseline_sd5", "baseline_sd10"}
     low = min(r["prob_benefit"] for r in sens["table"])
     assert f"{low:.3f}" in sens["verdict"]
     assert {p["parameter"] for p in sens["psense"]} >= {"log_or", "tau"}

@@ -144,7 +144,7 @@ def _mean_and_se(result) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def all_spec():
-    return load_spec("mortality").with_evidence(evidence_set="all").with_sampler(chains=2, draws=1000, tune=700, seed=3)
+    return load_spec("mortality").with_evidence(evidence_set="all").with_sampler(chains=2, draws=2000, tune=1000, seed=3)
 
 
 TRUE_LOG_OR, TRUE_BIAS = -0.4, -0.7

@@ -29,6 +29,7 @@ import xarray as xr
 from scipy import special, stats
 
 from bayes_msc.evidence.mortality import ArmCount, Configuration, PartialReport, compositions
+from bayes_msc.spec import load_spec
 from bayes_msc.models.likelihood import (
     binomial_logpmf_logit,
     log_binomial_coefficient,
@@ -208,7 +209,8 @@ def mortality_grid():
                                allocation_of=lambda j: "randomised",  # all randomised: no design-bias term
                                partial=tuple(PartialReport(f"p{i}", r.kind, r.arms, r.description, r.configurations)
                                              for i, r in enumerate(reports)))
-    inputs = mortality_inputs(evidence, priors)
+    # the arm coding, whose logits the references below write out (symmetric: tests/test_sparse.py)
+    inputs = mortality_inputs(evidence, priors, load_spec("mortality").with_model(likelihood="arm").model)
     point = {"baseline_logit": LOGITS.copy(), "log_or": 0.7, "tau": 0.5,
              "study_effect_z": np.linspace(-1.5, 1.5, len(studies))}
     study_log_or = point["log_or"] + point["tau"] * point["study_effect_z"]

@@ -137,7 +137,7 @@ def _compile_cached(model, monkeypatch):
     monkeypatch.setenv(nutpie_callbacks.ENV_SWITCH, "lean")
     with nutpie_callbacks.lean_callbacks() as applied:
         if not applied:
-            pytest.skip(f"nutpie {nutpie.__version__}: lean callbacks not checked for this version")
+            skip_or_fail(f"nutpie {nutpie.__version__}: lean callbacks not checked for this version")
         return nutpie.compile_pymc_model(model, backend="numba", cache=True)
 
 

@@ -21,7 +21,8 @@ def flat_register(root: Path, all_die: bool) -> Path:
     studies, arms, rows = [], [], []
     for j, sizes in enumerate(SIZES):
         sid = f"flat{j}"
-        studies.append({"study_id": sid, "label": f"Flat {j}", "design": "rct", "status": "published", **provenance})
+        studies.append({"study_id": sid, "label": f"Flat {j}", "design": "rct", "allocation": "randomised",
+                        "status": "published", **provenance})
         for (arm, role), n in zip((("msc", "cells"), ("control", "control")), sizes):
             arms.append({"study_id": sid, "arm_id": arm, "label": arm, "role": role,
                          "product_class": "umbilical_cord" if role == "cells" else "none", "n": n, **provenance})

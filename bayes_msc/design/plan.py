@@ -158,9 +158,8 @@ def effect_draws(result, outcome: DesignOutcome, dose: float | None, seed: int) 
 
 def control_risk_draws(result, outcome: DesignOutcome, size: int, seed: int) -> np.ndarray:
     """Control risk of a new trial from the register's control arms: per draw, the mean and
-    SD of the study baselines (control log-odds) give a new study's baseline."""
-    base = result.posterior[outcome.control_var].transpose("chain", "draw", ...).values
-    base = base.reshape(base.shape[0] * base.shape[1], -1)
+    SD of the studies' control-arm log-odds (in the fitted coding) give a new study's."""
+    base = result.outcome.control_logit_draws(result)
     mean, sd = base.mean(1), base.std(1, ddof=1)
     rng = np.random.default_rng([seed, 0xC0])
     return special.expit(mean + sd * rng.standard_normal(len(mean)))[:size]

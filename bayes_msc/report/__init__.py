@@ -57,6 +57,8 @@ def render_report(
     sbc=None,
     design=None,
     provenance=None,
+    oc=None,
+    simstudy=None,
     generated: datetime | None = None,
 ) -> str:
     """The report of a :class:`~bayes_msc.results.FitResult` as one HTML string.
@@ -92,6 +94,8 @@ def render_report(
         sbc=sbc,
         design=design,
         provenance=provenance,
+        oc=oc,
+        simstudy=simstudy,
         generated=generated or datetime.now(timezone.utc),
     )
     built = []

@@ -38,6 +38,8 @@ class ReportContext:
     sbc: dict | None = None  # a saved SBC result (SBCResult.to_dict())
     design: Any = None  # bayes_msc.design.DesignResult: "The next trial"
     provenance: Any = None  # bayes_msc.provenance.ProvenanceTable (mortality), shown in the study-flow section
+    oc: Any = None  # DataFrame: saved operating characteristics of the decision rules (simstudy.oc_report_table)
+    simstudy: Any = None  # DataFrame: the saved likelihood simulation study (simstudy.simstudy_report_table)
     generated: datetime = field(default_factory=datetime.now)
 
     @property
@@ -415,6 +417,7 @@ def robustness_section(ctx: ReportContext) -> Markup:
                         caption="Each study left out in turn (its data masked; the compiled model is reused), and "
                                 "its PSIS-LOO Pareto k from the full fit (> 0.7: LOO unreliable for that study)."),
                   para(influence.statement)]
+    parts += decision_rule_parts(ctx)
     parts.append(el("h3", "Is the inference calibrated?"))
     sbc = ctx.sbc
     if sbc is None:
@@ -431,6 +434,44 @@ def robustness_section(ctx: ReportContext) -> Markup:
                             "simultaneous bands (Säilynoja et al. 2022; 95% family-wise over the parameters, Bonferroni); a calibrated sampler stays inside.",
                             alt="ECDF-difference plots of SBC ranks for " + ", ".join(sbc["parameters"]), fig_id="fig-sbc"))
     return Markup(join(parts))
+
+
+def decision_rule_parts(ctx: ReportContext) -> list:
+    """How often the headline's own wording ("P(OR < 1) > 0.95") is declared on registers
+    shaped like this one when the truth is no effect (``oc``), and the simulation study that
+    chose the likelihood (``simstudy``), when they were saved; a warning when no included
+    study has both a death and a survivor."""
+    parts = []
+    if "likelihood" in ctx.result.outcome.model_keys:
+        from ..models.sparse import sparse_data_warning
+
+        warning = sparse_data_warning(ctx.result.evidence)
+        if warning:
+            parts.append(el("p", warning, class_="alert", role="alert"))
+    oc = ctx.oc
+    if oc is not None and len(oc):
+        parts.append(el("h3", "How often would this wording claim benefit when there is none?"))
+        null = oc[(oc["true_or"] == 1.0) & (oc["rule"] == "P(OR < 1) > gamma")]
+        if len(null) and "gamma 0.95" in null:
+            parts.append(para(f"On registers simulated with the register's own design and no effect (OR 1, τ from its "
+                              f"prior), \u201cP(OR < 1) > 0.95\u201d is declared in {null['gamma 0.95'].iloc[0]} of them "
+                              "(rate ± Monte Carlo SE): the false-positive rate of the headline's own wording."))
+        parts.append(table([str(c) for c in oc.columns], [[str(v) for v in r] for r in oc.itertuples(index=False)],
+                           caption="Operating characteristics of the decision rules (python -m bayes_msc oc): how often "
+                                   "each rule is declared, by true odds ratio and threshold gamma."))
+    study = ctx.simstudy
+    if study is not None and len(study):
+        parts.append(el("h3", "Which likelihood? The simulation study"))
+        shown = study.reset_index(drop=True)
+        numeric = tuple(i for i, c in enumerate(shown.columns) if pd.api.types.is_numeric_dtype(shown[c]))
+        parts.append(table([str(c) for c in shown.columns],
+                           [[fmt(v, ".3f") if isinstance(v, float) else str(v) for v in r]
+                            for r in shown.itertuples(index=False)], numeric=numeric,
+                           caption="Bias, 95% interval coverage and false claims of benefit of each likelihood on "
+                                   "registers simulated from known truths with the register's design "
+                                   "(python -m bayes_msc simstudy; README, Sparse data). The default is the one that "
+                                   "behaves best here."))
+    return parts
 
 
 # -- dose-response hook ------------------------------------------------------------------
