@@ -259,3 +259,29 @@ def test_fit_oxygenation_on_embedded_register():
     assert summary["decisions"]["unit"] == "mmHg"
     assert {"log_likelihood", "log_prior"} <= set(result.tree.children)
     assert result.tree["log_likelihood"]["estimate"].sizes["term"] == 4
+
+
+def test_simulator_draws_a_borrowed_sd_and_uses_it():
+    """A change reported without spread (Martinez-Munoz 2024) has its SD as a parameter: SBC
+    must simulate that term with an SD drawn from the same borrowed prior, not the plug-in SE."""
+    import numpy as np
+
+    from bayes_msc.models.continuous import borrowed_log_sd_prior
+
+    spec = bayes_msc.load_spec("oxygenation")
+    outcome = spec.outcome_type
+    evidence = outcome.build_evidence(bayes_msc.load_register(), spec)
+    flags = evidence.terms["sd_missing"].fillna(False).astype(bool).to_numpy()
+    assert flags.any()
+    truths = [outcome.draw_truth(spec, evidence, np.random.default_rng(i)) for i in range(400)]
+    (study,) = set(evidence.terms["study_id"][flags])
+    log_sd = np.log([t["borrowed_sd"][study] for t in truths])
+    prior = borrowed_log_sd_prior(evidence.reported_sds)
+    assert abs(np.median(log_sd) - float(prior["borrowed_log_sd_loc"])) < 0.15  # t's median is its location
+    truth = {**truths[0], "borrowed_sd": {study: 1e4}, "tau": 0.0, "mu": 0.0, "nc_sd": 0.0, "nc_mean": 0.0}
+    draws = np.array([outcome.simulate(evidence, truth, np.random.default_rng(i)).terms["estimate"].to_numpy()[flags]
+                      for i in range(50)])
+    n = evidence.terms["n"].to_numpy(float)[flags]
+    # spread of the simulated estimates = 1e4 / sqrt(n) (the drawn SD), far beyond the plug-in SE
+    assert np.std(draws, axis=0) == pytest.approx(1e4 / np.sqrt(n), rel=0.3)
+    assert (np.std(draws, axis=0) > 20 * evidence.terms["se"].to_numpy()[flags]).all()

@@ -75,6 +75,17 @@ class ContinuousOutcome(Outcome):
             truth["nc_mean"] = float(priors.baseline.scipy().rvs(random_state=rng))
             truth["nc_sd"] = float(priors.baseline_heterogeneity.scipy().rvs(random_state=rng))
             truth["u"] = rng.standard_normal(n)
+        flags = _borrowed_sd_terms(evidence)
+        if flags is not None:  # a study's SD that the model borrows: drawn from the same prior
+            from scipy import stats
+
+            from ..models.continuous import borrowed_log_sd_prior
+
+            prior = borrowed_log_sd_prior(evidence.reported_sds)
+            studies = list(dict.fromkeys(evidence.terms["study_id"].to_numpy()[flags]))
+            t = stats.t(float(prior["borrowed_log_sd_nu"])).rvs(size=len(studies), random_state=rng)
+            log_sd = float(prior["borrowed_log_sd_loc"]) + float(prior["borrowed_log_sd_scale"]) * t
+            truth["borrowed_sd"] = dict(zip(studies, np.exp(log_sd)))
         return truth
 
     def simulate(self, evidence, truth, rng):
@@ -88,7 +99,12 @@ class ContinuousOutcome(Outcome):
         if "nc_mean" in truth:
             nc = truth["nc_mean"] + truth["nc_sd"] * np.asarray(truth["u"])
             mean = mean + (terms["kind"] == "arm").to_numpy() * nc[study]
-        terms["estimate"] = mean + terms["se"].to_numpy() * rng.standard_normal(len(terms))
+        se = terms["se"].to_numpy(float).copy()
+        flags = _borrowed_sd_terms(evidence)
+        if flags is not None and "borrowed_sd" in truth:  # the borrowed SD's truth, not the plug-in SE
+            sd = terms["study_id"].map(truth["borrowed_sd"]).to_numpy(float)
+            se[flags] = sd[flags] / np.sqrt(terms["n"].to_numpy(float)[flags])
+        terms["estimate"] = mean + se * rng.standard_normal(len(terms))
         return replace(evidence, terms=terms)
 
     # -- model checking -----------------------------------------------------------------
@@ -121,6 +137,18 @@ class ContinuousOutcome(Outcome):
                 "ppp": p_two, "inside95": bool(q[0] <= t.estimate <= q[4]),
             })
         return pd.DataFrame(rows)
+
+
+def _borrowed_sd_terms(evidence):
+    """Boolean mask of the terms whose SD the model borrows (and that still borrow: a masked
+    term keeps its huge SE), or None when there is none."""
+    terms = evidence.terms
+    if "sd_missing" not in terms:
+        return None
+    flags = terms["sd_missing"].fillna(False).astype(bool).to_numpy()
+    if "sd_borrow_active" in terms:
+        flags &= terms["sd_borrow_active"].fillna(True).astype(bool).to_numpy()
+    return flags if flags.any() else None
 
 
 class OxygenationOutcome(ContinuousOutcome):
