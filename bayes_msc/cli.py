@@ -491,7 +491,7 @@ def _cmd_report(args) -> int:
 
         options["sensitivity"] = prior_sensitivity(result.spec, args.data)
         options["influence"] = leave_one_study_out(result.spec, args.data)
-        if result.outcome.adjusts_design_bias:
+        if "evidence_set" in result.outcome.evidence_keys:  # an analysis of the evidence register
             from .provenance import provenance_table
 
             options["provenance"] = provenance_table(result.spec, args.data)

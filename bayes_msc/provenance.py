@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .design_bias import headline_numbers, nonrandomised_ids
+from .design_bias import headline_numbers
 from .evidence.schema import QUALITY
 from .evidence.selection import worst_quality
 
@@ -27,26 +27,56 @@ from .evidence.selection import worst_quality
 # -- decision by provenance ---------------------------------------------------------------------
 
 
+def _used_arms(evidence, study: str) -> list[str]:
+    """The register arms a study enters with: its arm rows (counts), or the arms and
+    comparators of its likelihood terms (continuous outcomes)."""
+    if hasattr(evidence, "arms"):
+        return list(evidence.arms.loc[evidence.arms["study_id"] == study, "arm_id"])
+    terms = evidence.terms[evidence.terms["study_id"] == study]
+    return [a for column in ("arm", "comparator") for a in terms[column] if isinstance(a, str) and a]
+
+
 def study_provenance(register, evidence) -> dict[str, str]:
-    """Each included study's worst quality flag over the numbers it enters with (death counts
-    used and its arms' sizes)."""
+    """Each included study's worst quality flag over the numbers it enters with (the outcome
+    numbers used and its arms' sizes)."""
     arms = register.arms.set_index(["study_id", "arm_id"])
     inclusion = evidence.inclusion.set_index("study_id")
     out = {}
     for study in evidence.studies:
-        used = evidence.arms.loc[evidence.arms["study_id"] == study, "arm_id"]
+        used = [a for a in _used_arms(evidence, study) if (study, a) in arms.index]
         arm_flags = [arms.loc[(study, a), "quality"] for a in used if not pd.isna(arms.loc[(study, a), "n"])]
         out[study] = worst_quality([inclusion.loc[study, "quality"], *arm_flags])
     return out
+
+
+def not_randomised_ids(evidence) -> set[str]:
+    """Included studies whose allocation is not randomised (non-randomised controls, or a
+    single arm read against other studies' control arms), from the inclusion table."""
+    inclusion = evidence.inclusion.set_index("study_id")
+    if "allocation" not in inclusion:
+        return set()
+    return {s for s in evidence.studies if str(inclusion.loc[s, "allocation"]) != "randomised"}
 
 
 @dataclass(frozen=True)
 class ProvenanceTable:
     table: pd.DataFrame  # one row per restriction: level, studies, headline numbers, diagnostics
     statement: str
+    words: dict  # how the outcome states its numbers: effect, benefit, meaningful, digits
 
     def to_dict(self) -> dict:
-        return {"table": self.table.to_dict(orient="records"), "statement": self.statement}
+        return {"table": self.table.to_dict(orient="records"), "statement": self.statement, "words": self.words}
+
+
+def _words(spec) -> dict:
+    """Column words in the outcome's own vocabulary ("pooled OR", "P(OR < 1)"; "pooled
+    difference", "P(difference > 0)")."""
+    outcome = spec.outcome_type
+    m = outcome.measure
+    better = "<" if outcome.benefit_direction(spec) == "decrease" else ">"
+    return {"effect": f"pooled {m.short}" + (f" ({m.unit})" if m.unit else ""),
+            "benefit": f"P({m.short} {better} {m.null:g})",
+            "meaningful": f"P({m.short} {better} {outcome.meaningful_threshold(spec):g})", "digits": m.digits}
 
 
 def provenance_levels(provenance: dict[str, str], nonrandomised: set[str]) -> list[tuple[str, set[str]]]:
@@ -57,7 +87,7 @@ def provenance_levels(provenance: dict[str, str], nonrandomised: set[str]) -> li
         allowed = set(QUALITY[: i + 1])
         label = "primary numbers only" if i == 0 else f"+ {flag}"
         levels.append((label, {s for s in randomised if provenance[s] in allowed}))
-    levels.append(("+ non-randomised designs", set(provenance)))
+    levels.append(("+ non-randomised designs", set(provenance)))  # and single-arm studies, where they enter
     return levels
 
 
@@ -71,16 +101,16 @@ def provenance_table(spec, data=None) -> ProvenanceTable:
     """
     from .api import fit_spec, load_data
 
-    if not spec.outcome_type.adjusts_design_bias:
+    if "evidence_set" not in spec.outcome_type.evidence_keys:
         from .errors import InputError
 
-        raise InputError("the provenance table is for the mortality analysis")
+        raise InputError(f"the provenance table reads an evidence register; the {spec.outcome} analysis has none")
     register = load_data(spec, data)
     if spec.evidence.evidence_set == "randomised":
         spec = spec.with_evidence(evidence_set="all")
     evidence = spec.outcome_type.build_evidence(register, spec)
     provenance = study_provenance(register, evidence)
-    nonrandomised = nonrandomised_ids(evidence)
+    nonrandomised = not_randomised_ids(evidence)
     rows = []
     for label, kept in provenance_levels(provenance, nonrandomised):
         if not kept:
@@ -91,7 +121,7 @@ def provenance_table(spec, data=None) -> ProvenanceTable:
         rows.append({"evidence": label, "studies": len(kept), "study_ids": ", ".join(s for s in evidence.studies if s in kept),
                      **headline_numbers(result), "diagnostics_passed": bool(result.diagnostics.passed)})
     table = pd.DataFrame(rows)
-    return ProvenanceTable(table, _provenance_statement(table, spec))
+    return ProvenanceTable(table, _provenance_statement(table, spec), _words(spec))
 
 
 def _provenance_statement(table: pd.DataFrame, spec) -> str:
@@ -100,26 +130,30 @@ def _provenance_statement(table: pd.DataFrame, spec) -> str:
         return "No restriction left any study to fit."
     lo, hi = fitted["prob_benefit"].min(), fitted["prob_benefit"].max()
     first = fitted.iloc[0]
+    how = (("bias-adjusted" if spec.model.nonrandomised == "bias" else "power prior")
+           if spec.outcome_type.adjusts_design_bias else "single-arm changes read against other studies' control arms")
     return (
-        f"P(OR < 1) ranges from {lo:.3f} to {hi:.3f} across the restrictions; on "
+        f"{_words(spec)['benefit']} ranges from {lo:.3f} to {hi:.3f} across the restrictions; on "
         f"{first['evidence']} ({int(first['studies'])} studies) it is {first['prob_benefit']:.3f}. "
-        f"Randomised rows mask the non-randomised studies; the last row adds them "
-        f"({'bias-adjusted' if spec.model.nonrandomised == 'bias' else 'power prior'})."
+        f"Randomised rows mask the other studies; the last row adds them ({how})."
     )
 
 
 def render_provenance(provenance: ProvenanceTable) -> str:
     """The provenance table for the terminal."""
+    w = provenance.words
     lines = ["Decision by provenance: headline numbers as the evidence widens (medians, 95% equal-tailed intervals)",
-             f"  {'evidence':<26} {'studies':>7}  {'pooled OR (95% ETI)':<22} {'P(OR < 1)':<17} {'P(OR < 0.8)':<17} diagnostics"]
+             f"  {'evidence':<26} {'studies':>7}  {w['effect'] + ' (95% ETI)':<28} {w['benefit']:<22} {w['meaningful']:<22} "
+             "diagnostics"]
     for row in provenance.table.itertuples():
         if not row.studies:
             lines.append(f"  {row.evidence:<26} {0:>7}  (no study: nothing to fit)")
             continue
-        band = f"{row.effect_median:.2f} ({row.effect_lower:.2f} to {row.effect_upper:.2f})"
+        d = w["digits"]
+        band = f"{row.effect_median:{d}} ({row.effect_lower:{d}} to {row.effect_upper:{d}})"
         lines.append(
-            f"  {row.evidence:<26} {int(row.studies):>7}  {band:<22} {row.prob_benefit:.3f} ({row.prob_benefit_mcse:.3f})"
-            f"   {row.prob_meaningful:.3f} ({row.prob_meaningful_mcse:.3f})   "
+            f"  {row.evidence:<26} {int(row.studies):>7}  {band:<28} {row.prob_benefit:.3f} ({row.prob_benefit_mcse:.3f})"
+            f"        {row.prob_meaningful:.3f} ({row.prob_meaningful_mcse:.3f})        "
             f"{'pass' if row.diagnostics_passed else 'FAIL'}"
         )
     return "\n".join(lines + ["", provenance.statement])

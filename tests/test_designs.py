@@ -292,3 +292,24 @@ def test_provenance_table_widens_the_evidence_one_class_at_a_time():
     assert list(table["studies"]) == [2, 6, 11, 11, 18]
     assert table["effect_lower"].lt(table["effect_median"]).all() and table["effect_median"].lt(table["effect_upper"]).all()
     assert "primary numbers only" in render_provenance(provenance)
+
+
+@pytest.mark.slow
+def test_provenance_table_for_oxygenation_speaks_its_units():
+    """The provenance table is not mortality's alone: oxygenation widens by quality flag, then
+    adds the single-arm study, all in mmHg words (one compiled model, masked refits)."""
+    from bayes_msc.provenance import provenance_table, render_provenance, study_provenance
+
+    spec = load_spec("oxygenation").with_sampler(chains=2, draws=500, tune=500, seed=4)
+    table = provenance_table(spec)
+    rows = table.table.set_index("evidence")
+    every = spec.with_evidence(evidence_set="all")
+    evidence = every.outcome_type.build_evidence(bayes_msc.load_register(), every)
+    flags = study_provenance(bayes_msc.load_register(), evidence)
+    # each level keeps exactly the randomised studies whose worst flag is allowed, then everything
+    assert rows.loc["+ non-randomised designs", "studies"] == len(evidence.studies) == len(flags)
+    assert rows.loc["+ assumption", "studies"] == sum(
+        1 for s in evidence.studies if evidence.inclusion.set_index("study_id").loc[s, "allocation"] == "randomised")
+    assert table.words["benefit"] == "P(difference > 0)" and "mmHg" in table.words["effect"]
+    text = render_provenance(table)
+    assert "P(difference > 20)" in text and "OR" not in text.replace("ORDER", "")

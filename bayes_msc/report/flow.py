@@ -123,17 +123,19 @@ def provenance_markup(provenance) -> Markup:
         if not r.studies:
             rows.append((r.evidence, 0, "—", "—", "—", "—"))
             continue
-        rows.append((r.evidence, int(r.studies), f"{fmt(r.effect_median)} ({fmt(r.effect_lower)} to {fmt(r.effect_upper)})",
+        d = provenance.words["digits"]
+        rows.append((r.evidence, int(r.studies), f"{fmt(r.effect_median, d)} ({fmt(r.effect_lower, d)} to {fmt(r.effect_upper, d)})",
                      f"{fmt(r.prob_benefit, '.3f')} (MCSE {fmt(r.prob_benefit_mcse, '.3f')})",
                      f"{fmt(r.prob_meaningful, '.3f')} (MCSE {fmt(r.prob_meaningful_mcse, '.3f')})",
                      "pass" if r.diagnostics_passed else "FAIL"))
     return join([
         el("h3", "Decision by provenance: which class of evidence carries the conclusion"),
-        table(("Evidence", "Studies", "Pooled OR (95% ETI)", "P(OR < 1)", "P(OR < 0.8)", "Diagnostics"), rows,
+        table(("Evidence", "Studies", provenance.words["effect"] + " (95% ETI)", provenance.words["benefit"],
+               provenance.words["meaningful"], "Diagnostics"), rows,
               caption="Each row adds a class of numbers: read in the trial's own report (primary), in another paper's "
                       "table (secondary), computed from percentages (inferred), taken from elsewhere (assumption), "
-                      "then the non-randomised studies (bias-adjusted). A study counts at its worst flag over its death "
-                      "counts and arm sizes. Masked refits of one compiled model.", numeric=(1,)),
+                      "then the studies that are not randomised. A study counts at its worst flag over its outcome "
+                      "numbers and arm sizes. Masked refits of one compiled model.", numeric=(1,)),
         para(provenance.statement),
     ])
 
