@@ -18,12 +18,6 @@ def nonrandomised_ids(evidence) -> set[str]:
     return {s for j, s in enumerate(evidence.studies) if evidence.allocation_of(j) in NONRANDOMISED_CONTROLLED}
 
 
-def headline_numbers(result) -> dict[str, float]:
-    """P(OR < 1), P(OR < threshold) with MCSEs, and the pooled OR (median, 95% ETI), in the
-    vocabulary every outcome's results use (:meth:`bayes_msc.decisions.Decisions.headline`)."""
-    return result.decisions.headline()
-
-
 @dataclass(frozen=True)
 class DesignShift:
     """P(OR < 1) with and without the non-randomised studies, under the same model."""
@@ -67,4 +61,4 @@ def design_shift(spec, evidence, result, refit) -> DesignShift | None:
     if not masked:
         return None
     randomised = refit(evidence.masked(masked))
-    return DesignShift(len(masked), spec.model.nonrandomised, headline_numbers(result), headline_numbers(randomised))
+    return DesignShift(len(masked), spec.model.nonrandomised, result.decisions.headline(), randomised.decisions.headline())

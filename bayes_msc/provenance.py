@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .design_bias import headline_numbers
 from .evidence.schema import QUALITY
 from .evidence.selection import worst_quality
 
@@ -119,7 +118,7 @@ def provenance_table(spec, data=None) -> ProvenanceTable:
         masked = set(evidence.studies) - kept
         result = fit_spec(spec, evidence=evidence.masked(masked) if masked else evidence, compare_designs=False)
         rows.append({"evidence": label, "studies": len(kept), "study_ids": ", ".join(s for s in evidence.studies if s in kept),
-                     **headline_numbers(result), "diagnostics_passed": bool(result.diagnostics.passed)})
+                     **result.decisions.headline(), "diagnostics_passed": bool(result.diagnostics.passed)})
     table = pd.DataFrame(rows)
     return ProvenanceTable(table, _provenance_statement(table, spec), _words(spec))
 

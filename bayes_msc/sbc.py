@@ -136,7 +136,8 @@ _SETUPS: dict[tuple, _Setup] = {}
 _ROW_FIELDS = ("replicate", "sampler_seed", "divergences", "seconds", "n_draws", "draws_per_chain", "min_bulk_ess")  # per process: each worker compiles a structure once
 
 
-def _data_key(data) -> str:
+def data_key(data) -> str:
+    """What identifies the data a compiled setup was built on (a register's hash, a path)."""
     return str(getattr(data, "content_hash", None) or data or "embedded")
 
 
@@ -144,7 +145,7 @@ def _setup(spec, data) -> _Setup:
     from .api import load_data
     from .sampling import compile_analysis
 
-    key = (spec.content_hash(), _data_key(data))
+    key = (spec.content_hash(), data_key(data))
     if key not in _SETUPS:
         outcome = spec.outcome_type
         evidence = outcome.build_evidence(load_data(spec, data), spec)

@@ -73,7 +73,9 @@ def _setup(spec, data, likelihoods: tuple[str, ...]):
     from .api import load_data
     from .sampling import compile_analysis
 
-    key = (spec.content_hash(), str(getattr(data, "content_hash", None) or data or "embedded"), likelihoods)
+    from .sbc import data_key
+
+    key = (spec.content_hash(), data_key(data), likelihoods)
     if key not in _SETUPS:
         parts = spec.outcome_type
         evidence = parts.build_evidence(load_data(spec, data), spec)
