@@ -181,7 +181,7 @@ def fit_spec(
     timings["sample"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    tree["posterior"] = outcome.derive(tree["posterior"].to_dataset(), spec)
+    tree["posterior"] = outcome.derive(tree["posterior"].to_dataset(), spec, inputs)
     log_likelihood, log_prior = outcome.pointwise(tree["posterior"].to_dataset(), inputs, spec.priors)
     tree["log_likelihood"] = log_likelihood
     tree["log_prior"] = log_prior

@@ -148,8 +148,11 @@ class Outcome:
         """What P(benefit) is the probability of, in words."""
         return "the difference favours cells"
 
-    def derive(self, posterior, spec):
-        """Add the new-trial effect ``pooled + tau * eps`` (seeded by the run's seed)."""
+    def derive(self, posterior, spec, inputs=None):
+        """Add the new-trial effect ``pooled + tau * eps`` (seeded by the run's seed).
+
+        ``inputs``: the model inputs sampled, for outcomes that add draws of what their model
+        integrated out (:class:`bayes_msc.outcomes.continuous.ContinuousOutcome`)."""
         from ..decisions import predictive_effect
 
         r = self.roles

@@ -50,6 +50,13 @@ class ContinuousOutcome(Outcome):
         return (Extra("natural_course_mean", "natural course (mean change, no cells)",
                       interval(posterior["nc_mean"], spec.decision.ci_prob), ".1f"),)
 
+    def derive(self, posterior, spec, inputs=None):
+        """The study-level draws the model integrated out (exact conditional draws:
+        :func:`bayes_msc.models.continuous.recover_study_draws`), then the new-trial effect."""
+        from ..models.continuous import recover_study_draws
+
+        return super().derive(recover_study_draws(posterior, inputs, spec.sampler.seed), spec)
+
     def make_inputs(self, evidence, priors, model):
         from ..models.continuous import continuous_inputs
 
