@@ -72,9 +72,10 @@ def test_recovered_study_draws_follow_the_conditional_normal():
     have the mean and covariance of the conditional normal given the estimates."""
     from types import SimpleNamespace
 
+    import pandas as pd
+
     from bayes_msc.models.continuous import continuous_inputs, recover_study_draws
     from bayes_msc.spec import load_spec
-    import pandas as pd
 
     rng = np.random.default_rng(11)
     study, treated, is_arm, se, estimate = random_layout(rng, 4)
