@@ -264,10 +264,11 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int | 
     """
     from .distributed import run_tasks, task_chunks
 
-    if spec.model.dose_response != "none":
+    if spec.model.dose_response != "none" and not spec.outcome_type.simulates_doses:
         from .errors import InputError
 
-        raise InputError("SBC covers the pooled model (dose_response = none); dose-response forms are not simulated")
+        raise InputError(f"SBC of {spec.outcome} covers the pooled model (dose_response = none): its simulator does "
+                         f"not draw dose-response forms (model.dose_response = {spec.model.dose_response})")
     check_sbc_settings(spec, thin=thin, chunk_size=chunk_size, n_ranked=n_ranked)
     if register_hash is None:
         from .api import load_data

@@ -71,6 +71,29 @@ def curve(form: str, d, params: dict, reference, xp=np):
     raise ValueError(f"no curve for form {form!r}")
 
 
+def unit_dose(data: dict, body_weight: str, weight=None, xp=np):
+    """Each unit's dose, million cells/kg on the spec's metric: a per-kg dose as reported, a
+    fixed dose divided by its trial's mean body weight — ``weight`` (one per fixed-dose study)
+    under ``body_weight`` "prior", the plug-in weight under "plugin". ``xp`` is numpy or
+    pytensor.tensor: the model and the simulator (SBC) share these rules."""
+    if body_weight == "none":  # every dose is per kg
+        return data["dose_per_kg"] * data["dose_factor"]
+    if body_weight == "prior":
+        fixed_per_kg = data["dose_fixed"] / weight[data["dose_weight_index"]]
+    else:
+        fixed_per_kg = data["dose_fixed"] / xp.exp(data["weight_log_median"])
+    is_fixed = data["dose_is_fixed"]
+    return (data["dose_per_kg"] * (1 - is_fixed) + is_fixed * fixed_per_kg) * data["dose_factor"]
+
+
+def body_weight_prior(values: dict):
+    """The trials' mean body weight prior as a frozen scipy LogNormal: the model's
+    ``body_weight`` (median ``exp(weight_log_median)``, log-SD ``weight_log_sd``)."""
+    from scipy import stats
+
+    return stats.lognorm(s=float(values["weight_log_sd"]), scale=math.exp(float(values["weight_log_median"])))
+
+
 def build_dose_effect(data: dict, structure: dict, priors, effect_name: str, unit_dim: str):
     """Create the dose-response parameters; return each unit's f(d) (pytensor)."""
     import pymc as pm
@@ -79,16 +102,10 @@ def build_dose_effect(data: dict, structure: dict, priors, effect_name: str, uni
     from .inputs import prior_data
 
     form = structure["dose_response"]
+    weight = None
     if structure["body_weight"] == "prior":
         weight = pm.LogNormal("body_weight", mu=data["weight_log_median"], sigma=data["weight_log_sd"], dims="weight_study")
-        fixed_per_kg = data["dose_fixed"] / weight[data["dose_weight_index"]]
-    elif structure["body_weight"] == "plugin":
-        fixed_per_kg = data["dose_fixed"] / pt.exp(data["weight_log_median"])
-    if structure["body_weight"] == "none":  # every dose is per kg
-        d = data["dose_per_kg"] * data["dose_factor"]
-    else:
-        is_fixed = data["dose_is_fixed"]
-        d = (data["dose_per_kg"] * (1 - is_fixed) + is_fixed * fixed_per_kg) * data["dose_factor"]
+    d = unit_dose(data, structure["body_weight"], weight, pt)
     pm.Deterministic("unit_dose", d, dims=unit_dim)
     if form == "emax":
         params = {
@@ -121,14 +138,42 @@ def posterior_curve(posterior, form: str, effect_name: str, grid, reference: flo
 def effect_log_prior(posterior, inputs, priors, effect_name: str) -> dict:
     """Log-prior of the effect and dose-response parameters (scipy), by variable name."""
     import xarray as xr
-    from scipy import stats
 
     form = inputs.structure["dose_response"]
     roles = {"none": {effect_name: priors.effect}, "loglinear": {effect_name: priors.effect, "dose_slope": priors.dose_slope},
              "emax": {"emax": priors.effect, "ed50": priors.ed50}}[form]
     out = {name: xr.apply_ufunc(prior.scipy().logpdf, posterior[name]) for name, prior in roles.items()}
     if inputs.structure.get("body_weight") == "prior":
-        v = inputs.values
-        weight = stats.lognorm(s=float(v["weight_log_sd"]), scale=math.exp(float(v["weight_log_median"])))
-        out["body_weight"] = xr.apply_ufunc(weight.logpdf, posterior["body_weight"])
+        out["body_weight"] = xr.apply_ufunc(body_weight_prior(inputs.values).logpdf, posterior["body_weight"])
     return out
+
+
+def draw_dose_truth(values: dict, structure: dict, coords: dict, priors, effect_name: str, rng) -> dict:
+    """A prior draw of the dose-response parameters and what they imply, for simulation (SBC).
+
+    ``values``, ``structure``, ``coords``: :func:`dose_values` of the units, i.e. exactly what
+    the model is given. The curve's parameters come from the priors the model gives them
+    (``priors.effect`` for the effect at the reference dose, or for Emax), each fixed-dose
+    trial's mean body weight from :func:`body_weight_prior`. Returns the parameters under the
+    model's names (``effect_name`` for the effect at the reference dose; also for Emax, where
+    the model derives it), ``body_weight`` when sampled, and ``unit_dose`` and ``unit_curve``:
+    each unit's dose and f(dose), by the model's own :func:`unit_dose` and :func:`curve`.
+    """
+    form = structure["dose_response"]
+    if form == "emax":
+        params = {"emax": float(priors.effect.scipy().rvs(random_state=rng)),
+                  "ed50": float(priors.ed50.scipy().rvs(random_state=rng))}
+    else:
+        params = {"effect_ref": float(priors.effect.scipy().rvs(random_state=rng)),
+                  "dose_slope": float(priors.dose_slope.scipy().rvs(random_state=rng))}
+    truth = {}
+    weight = None
+    if structure["body_weight"] == "prior":
+        weight = body_weight_prior(values).rvs(size=len(coords["weight_study"]), random_state=rng)
+        truth["body_weight"] = weight
+    reference = float(values["dose_reference"])
+    dose = unit_dose(values, structure["body_weight"], weight)
+    truth.update({effect_name if k == "effect_ref" else k: v for k, v in params.items()})
+    truth[effect_name] = float(curve(form, reference, params, reference))
+    truth.update(unit_dose=dose, unit_curve=curve(form, dose, params, reference))
+    return truth

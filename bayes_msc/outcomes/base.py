@@ -84,6 +84,7 @@ class Outcome:
     decision_keys: ClassVar[tuple[str, ...]]  # spec [decision] settings this outcome reads
     meaningful_key: ClassVar[str]  # the [decision] key of the clinically meaningful threshold
     has_doses: ClassVar[bool] = False  # can fit a dose-response form
+    simulates_doses: ClassVar[bool] = False  # draw_truth/simulate cover its dose-response forms (SBC)
     report_layout: ClassVar[str | None] = None  # "module:function" returning report sections
     stated_curve_var: ClassVar[str] = "effect"  # dose curve on the stated scale (see dose_curve)
     # What a new two-arm trial of this outcome measures (bayes_msc.design): "deaths" (counts

@@ -29,6 +29,7 @@ class MortalityOutcome(Outcome):
     decision_keys = ("clinically_meaningful_or", "baseline_risk", "baseline_risk_source", "ci_prob")
     meaningful_key = "clinically_meaningful_or"
     has_doses = True
+    simulates_doses = True
     report_layout = "bayes_msc.report.mortality:mortality_layout"
     stated_curve_var = "odds_ratio"
     trial_endpoint = "deaths"
@@ -36,21 +37,23 @@ class MortalityOutcome(Outcome):
     adjusts_design_bias = True
     extra_parameters = ("design_bias", "design_kappa")
 
-    def __init__(self, likelihood: str | None = None, baselines: str | None = None) -> None:
+    def __init__(self, likelihood: str | None = None, baselines: str | None = None, dose_response: str = "none") -> None:
         from ..models.sparse import DEFAULT_BASELINES, DEFAULT_LIKELIHOOD
 
         # How arms inform the odds ratio (bayes_msc.models.sparse): the simulator draws data in
         # the fitted model's own coding, so SBC tests that model and not another.
         self.likelihood = likelihood or DEFAULT_LIKELIHOOD
         self.baselines = baselines or DEFAULT_BASELINES
+        self.dose_response = dose_response  # which parameters SBC ranks
 
     def specialise(self, model) -> "MortalityOutcome":
         from ..models.sparse import likelihood_of
 
         likelihood, baselines = likelihood_of(model)
-        if (likelihood, baselines) == (self.likelihood, self.baselines):
+        dose_response = getattr(model, "dose_response", "none") if model is not None else "none"
+        if (likelihood, baselines, dose_response) == (self.likelihood, self.baselines, self.dose_response):
             return self
-        return MortalityOutcome(likelihood, baselines)
+        return MortalityOutcome(likelihood, baselines, dose_response)
 
     def benefit_direction(self, spec) -> str:
         return "decrease"  # fewer deaths: OR < 1
@@ -103,15 +106,34 @@ class MortalityOutcome(Outcome):
 
         return pointwise_log_density(posterior, inputs, priors)
 
+    def sbc_parameters(self, evidence) -> tuple[str, ...]:
+        """The pooled model's log_or and tau; a dose-response form's curve parameters (and
+        the effect at the reference dose, which Emax derives) and tau."""
+        return {"none": ("log_or", "tau"), "loglinear": ("log_or", "dose_slope", "tau"),
+                "emax": ("log_or", "emax", "ed50", "tau")}[self.dose_response]
+
     # -- simulation ---------------------------------------------------------------------
     def draw_truth(self, spec, evidence, rng, priors=None) -> dict[str, Any]:
+        """tau, z and the baselines from the priors, and either log_or or (a dose-response
+        form) the curve's parameters, the body weights and each arm's dose and f(dose), drawn
+        from the dose data the model is given (:func:`bayes_msc.models.dose_response.draw_dose_truth`)."""
         priors = priors or spec.priors
         n = len(evidence.studies)
         truth = {
             "tau": float(priors.heterogeneity.scipy().rvs(random_state=rng)),
             "z": rng.standard_normal(n),
-            "log_or": float(priors.effect.scipy().rvs(random_state=rng)),
         }
+        if spec.model.dose_response == "none":
+            truth["log_or"] = float(priors.effect.scipy().rvs(random_state=rng))
+        else:
+            from ..models.dose_response import dose_values, draw_dose_truth
+
+            arms = evidence.arms  # the units mortality_inputs gives with_doses
+            values, coords, structure = dose_values(arms["dose"], arms["treated"], arms["study_index"],
+                                                    evidence.studies, spec.model)
+            dose = draw_dose_truth(values, structure, coords, priors, "log_or", rng)
+            truth.update({k: v for k, v in dose.items() if k not in ("unit_dose", "unit_curve")},
+                         arm_dose=dose["unit_dose"], arm_curve=dose["unit_curve"])
         if self.baselines == "exchangeable":  # a_j ~ N(m, s): borrowing across control arms
             mean = float(priors.baseline.scipy().rvs(random_state=rng))
             sd = float(priors.baseline_heterogeneity.scipy().rvs(random_state=rng))
@@ -132,11 +154,15 @@ class MortalityOutcome(Outcome):
         arms = evidence.arms
         study = arms["study_index"].to_numpy()
         treated = arms["treated"].to_numpy()
-        effect = truth["log_or"] + truth["tau"] * np.asarray(truth["z"])
+        deviation = truth["tau"] * np.asarray(truth["z"])
+        if "arm_curve" in truth:  # a dose-response form: the study's deviation plus f(the arm's dose)
+            effect = np.asarray(truth["arm_curve"]) + deviation[study]
+        else:
+            effect = (truth["log_or"] + deviation)[study]
         centre = 0.0
         if self.likelihood in ("symmetric", "conditional"):  # the baselines coded as the fitted model codes them
-            centre = (arm_centre_weights(study, treated, len(evidence.studies)) @ (treated * effect[study]))[study]
-        p = expit(coded_arm_logit(np.asarray(truth["baseline_logit"])[study], treated, effect[study], centre))
+            centre = (arm_centre_weights(study, treated, len(evidence.studies)) @ (treated * effect))[study]
+        p = expit(coded_arm_logit(np.asarray(truth["baseline_logit"])[study], treated, effect, centre))
         exact = evidence.exact.copy()
         exact["deaths"] = rng.binomial(exact["n"].to_numpy(), p[exact["arm_index"].to_numpy()])
         partial = []
