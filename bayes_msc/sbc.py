@@ -141,6 +141,15 @@ def data_key(data) -> str:
     return str(getattr(data, "content_hash", None) or data or "embedded")
 
 
+def simulated_structure(spec, data) -> dict:
+    """The model structure of ``spec``'s analysis on ``data``, without compiling it."""
+    from .api import load_data
+
+    outcome = spec.outcome_type
+    evidence = outcome.build_evidence(load_data(spec, data), spec)
+    return outcome.make_inputs(evidence, spec.priors, spec.model).structure
+
+
 def _setup(spec, data) -> _Setup:
     from .api import load_data
     from .sampling import compile_analysis
@@ -270,6 +279,14 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int | 
         raise InputError(f"SBC of {spec.outcome} covers the pooled model (dose_response = none): its simulator does "
                          f"not draw dose-response forms (model.dose_response = {spec.model.dose_response})")
     check_sbc_settings(spec, thin=thin, chunk_size=chunk_size, n_ranked=n_ranked)
+    nonrandomised = simulated_structure(spec, data).get("nonrandomised", "none")
+    if nonrandomised != "none":
+        from .errors import InputError
+
+        # the simulators draw randomised trials: a design bias (or a power prior, which is no
+        # generative model at all) in the fit would be checked against data without one
+        raise InputError(f"SBC simulates randomised trials only, but this analysis' non-randomised studies enter "
+                         f"through model.nonrandomised = {nonrandomised}: run it with --evidence randomised")
     if register_hash is None:
         from .api import load_data
 

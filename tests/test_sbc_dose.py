@@ -105,3 +105,16 @@ def test_sbc_refuses_dose_forms_an_outcome_does_not_simulate():
     spec = bayes_msc.load_spec("oxygenation").with_model(dose_response="emax")
     with pytest.raises(InputError, match="does not draw dose-response forms"):
         run_sbc(spec, n=10)
+
+
+def test_sbc_refuses_non_randomised_evidence_it_does_not_simulate():
+    """The simulator draws no design bias: an analysis with one would be checked against
+    data without it, so SBC refuses before compiling anything."""
+    from bayes_msc.api import resolve_spec
+    from bayes_msc.sampling import COMPILE_COUNT
+
+    spec = resolve_spec("mortality", evidence="all")
+    compiles = COMPILE_COUNT["nutpie"]
+    with pytest.raises(InputError, match="SBC simulates randomised trials only.*model.nonrandomised = bias"):
+        run_sbc(spec, n=10)
+    assert COMPILE_COUNT["nutpie"] == compiles
