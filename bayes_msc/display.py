@@ -7,7 +7,6 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from .outcomes import get_outcome
 
 
 def _iv(interval, fmt: str = ".2f") -> str:
@@ -206,7 +205,7 @@ def render_comparison(comparison) -> str:
 def render_sensitivity(sens) -> str:
     """Prior-sensitivity table, psense diagnosis, verdict and refit timing."""
     table = sens.table
-    measure = get_outcome(sens.outcome).measure
+    measure = sens.measure
     fmt = measure.digits
     what = f"pooled {measure.short}"
     # the prior columns this grid varies (baseline and design bias only where the model has them)
@@ -235,7 +234,7 @@ def render_influence(influence) -> str:
     """Leave-one-study-out table, Pareto k, and the most influential trial."""
     full = influence.full
     table = influence.table
-    fmt = get_outcome(influence.outcome).measure.digits
+    fmt = influence.measure.digits
     lines = ["Leave one study out (masked refits; nothing recompiles) and PSIS-LOO Pareto k",
              f"  {'all studies':<30} {full['effect_median']:{fmt}} ({full['effect_lower']:{fmt}} to {full['effect_upper']:{fmt}})   "
              f"P(benefit) {full['prob_benefit']:.3f}",

@@ -40,6 +40,7 @@ def headline(result) -> dict[str, float]:
 @dataclass(frozen=True)
 class PriorSensitivity:
     outcome: str  # what the effect is (see bayes_msc.outcomes)
+    measure: Any  # the analysis' EffectMeasure (a normal-normal analysis states its own scale)
     table: pd.DataFrame  # one row per (effect preset, heterogeneity preset)
     psense: pd.DataFrame  # power-scaling sensitivity of the default fit
     verdict: str
@@ -140,7 +141,7 @@ def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, sch
     table = pd.DataFrame(rows).sort_values("index").drop(columns="index").reset_index(drop=True)
     compiles += int(table["recompiled"].sum())
     refits = list(table.loc[~table["recompiled"], "seconds"])
-    return PriorSensitivity(spec.outcome, table, psense, _verdict(table, spec), first_seconds, refits, compiles)
+    return PriorSensitivity(spec.outcome, spec.outcome_type.measure, table, psense, _verdict(table, spec), first_seconds, refits, compiles)
 
 
 def power_scaling(result) -> pd.DataFrame:
@@ -190,6 +191,7 @@ def _verdict(table: pd.DataFrame, spec) -> str:
 @dataclass(frozen=True)
 class Influence:
     outcome: str  # what the effect is (see bayes_msc.outcomes)
+    measure: Any  # the analysis' EffectMeasure
     table: pd.DataFrame  # one row per study: headline numbers without it, change, Pareto k
     full: dict
     most_influential: str
@@ -275,4 +277,4 @@ def leave_one_study_out(spec, data: Any = None, *, workers: int | None = None,
         + (f"{high_k} of {len(table)} studies have Pareto k > 0.7: for them PSIS-LOO is unreliable "
            "and the refits above, not LOO, measure their influence." if high_k else "All Pareto k <= 0.7.")
     )
-    return Influence(spec.outcome, table, base, str(top["study_id"]), statement, first_seconds, refits, compiles)
+    return Influence(spec.outcome, spec.outcome_type.measure, table, base, str(top["study_id"]), statement, first_seconds, refits, compiles)

@@ -74,10 +74,17 @@ def test_terminal_tables_name_and_format_the_effect_by_outcome_not_by_its_size()
     table = pd.DataFrame([{"effect_prior": "default", "heterogeneity_prior": "halfnormal_25", **numbers,
                            "diagnostics_passed": True, "seconds": 0.5, "recompiled": False}])
     psense = pd.DataFrame({"prior": [0.01], "likelihood": [0.1], "diagnosis": ["-"]}, index=["mu"])
-    for outcome, header, band in (("oxygenation", "pooled difference", "14.7 (-3.2 to 19.0)"),
-                                  ("mortality", "pooled OR", "14.66 (-3.21 to 19.00)")):
-        text = render_sensitivity(PriorSensitivity(outcome, table, psense, "verdict", 1.0, [0.5], 1))
+    from bayes_msc.outcomes import get_outcome
+    from bayes_msc.outcomes.continuous import NormalNormalOutcome
+
+    points = NormalNormalOutcome("mean_difference", "points").measure  # one decimal, like mmHg
+    for outcome, measure, header, band in (
+        ("oxygenation", get_outcome("oxygenation").measure, "pooled difference", "14.7 (-3.2 to 19.0)"),
+        ("mortality", get_outcome("mortality").measure, "pooled OR", "14.66 (-3.21 to 19.00)"),
+        ("normal_normal", points, "pooled difference", "14.7 (-3.2 to 19.0)"),
+    ):
+        text = render_sensitivity(PriorSensitivity(outcome, measure, table, psense, "verdict", 1.0, [0.5], 1))
         assert header in text and band in text, text
     rows = pd.DataFrame([{"study_id": "a", "label": "A", **numbers, "change_prob_benefit": -0.1, "pareto_k": 0.3}])
-    text = render_influence(Influence("oxygenation", rows, numbers, "a", "statement", 1.0, [0.5], 0))
+    text = render_influence(Influence("normal_normal", points, rows, numbers, "a", "statement", 1.0, [0.5], 0))
     assert "14.7 (-3.2 to 19.0)" in text, text
