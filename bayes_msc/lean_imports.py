@@ -31,6 +31,14 @@ not been imported yet:
   without its first line, and completed with it (``CompileError`` and all) when anything
   else is asked of it; only for the exact source this was written against.
 
+* pytensor's virtual machine imports its C loop (``pytensor.link.c.cvm``) for every function
+  it links, also for functions compiled without it (``use_cloop=False``: PyMC's
+  starting-point function, ``FAST_COMPILE``), where it is then not used. Importing it
+  compiles pytensor's ``lazylinker_c`` extension with the C compiler into a fresh compile
+  cache (about 1 s of a first fit). For such functions the import is skipped (it fails as
+  it does without a C compiler, and the VM pytensor would have chosen anyway is built);
+  functions that do use the C loop import it as before. Only for pytensor 3.3.
+
 None of this imports xarray or pytensor: the patches for them are applied the moment their
 modules are first imported (an import hook), so ``--help`` does not pay for xarray.
 
@@ -215,6 +223,36 @@ def _c_exceptions_without_setuptools(module, loader) -> None:
     module.__getattr__ = complete
 
 
+_CVM = "pytensor.link.c.cvm"
+CHECKED_PYTENSOR = ("3.3.",)  # versions whose VMLinker.make_vm uses the C loop only with use_cloop
+
+
+def _vm_without_unused_cvm(vm) -> None:
+    """Let ``VMLinker.make_vm`` skip importing the C loop when it will not use it."""
+    original = vm.VMLinker.make_vm
+    if hasattr(original, "__wrapped__"):
+        return
+
+    def make_vm(self, *args, **kwargs):
+        if self.use_cloop or _CVM in sys.modules or not _pytensor_checked():
+            return original(self, *args, **kwargs)
+        sys.modules[_CVM] = None  # `from pytensor.link.c.cvm import CVM` raises ImportError: CVM = None
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            if _CVM in sys.modules and sys.modules[_CVM] is None:
+                del sys.modules[_CVM]
+
+    make_vm.__wrapped__ = original
+    vm.VMLinker.make_vm = make_vm
+
+
+def _pytensor_checked() -> bool:
+    import pytensor
+
+    return str(getattr(pytensor, "__version__", "")).startswith(CHECKED_PYTENSOR)
+
+
 def install() -> None:
     """Put the stand-ins in place (idempotent; a no-op for modules already imported)."""
     if "arviz" not in sys.modules:
@@ -232,3 +270,7 @@ def install() -> None:
             _on_import(name, _then(patch))
     if "pytensor.link.c.exceptions" not in sys.modules:
         _on_import("pytensor.link.c.exceptions", _c_exceptions_without_setuptools)
+    if "pytensor.link.vm" in sys.modules:
+        _vm_without_unused_cvm(sys.modules["pytensor.link.vm"])
+    else:
+        _on_import("pytensor.link.vm", _then(_vm_without_unused_cvm))

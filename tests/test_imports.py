@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("matplotlib", "arviz_plots", "dask", "distributed")
 
@@ -136,3 +138,28 @@ def test_pytensor_c_exceptions_stand_in_only_for_the_source_it_knows():
         lean_imports._c_exceptions_without_setuptools(module, loader)
         assert loader.executed is executed
         assert hasattr(module, "MissingGXX") is not executed
+
+
+def test_functions_without_the_c_loop_do_not_import_it():
+    """PyMC's starting-point function (``FAST_COMPILE``: no C loop) must not import pytensor's
+    C loop, whose import compiles it with the C compiler into a fresh cache; functions that
+    use the C loop still get it. Same VM, same values either way."""
+    found = _run(
+        "import json, sys\n"
+        "from bayes_msc import lean_imports\n"
+        "lean_imports.install()\n"
+        "import numpy as np, pytensor, pytensor.tensor as pt\n"
+        "from pytensor.compile.mode import Mode\n"
+        "x = pt.dvector('x')\n"
+        "fast = pytensor.function([x], pt.exp(x).sum(), mode='FAST_COMPILE')\n"
+        "fast_cvm = 'pytensor.link.c.cvm' in sys.modules\n"
+        "cloop = pytensor.function([x], pt.exp(x).sum(), mode=Mode(linker='cvm'))\n"
+        "print(json.dumps({'fast_cvm': fast_cvm, 'fast_vm': type(fast.vm).__name__,\n"
+        "                  'fast': float(fast(np.array([0.0, 1.0]))), 'cloop': float(cloop(np.array([0.0, 1.0]))),\n"
+        "                  'cloop_vm': type(cloop.vm).__name__, 'cxx': bool(pytensor.config.cxx),\n"
+        "                  'cvm_after': 'pytensor.link.c.cvm' in sys.modules}))"
+    )
+    assert not found["fast_cvm"] and found["fast_vm"] == "Loop"
+    assert found["fast"] == found["cloop"] == 1.0 + np.e
+    if found["cxx"]:  # the C loop needs a C compiler
+        assert found["cvm_after"] and found["cloop_vm"] == "CVM"
