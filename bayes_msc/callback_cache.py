@@ -33,6 +33,7 @@ share a cache directory (``--workers``) can fill and read it concurrently.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import shutil
@@ -44,7 +45,7 @@ from typing import Any
 
 _KEYS: weakref.WeakKeyDictionary[Callable, str | None] = weakref.WeakKeyDictionary()
 _PRIVATE_DIR: list[str] = []  # lazily made; for callbacks that cannot be cached
-STATS = {"generated": 0, "keyed": 0}  # callbacks made in this process (tests, bench)
+STATS = {"generated": 0, "keyed": 0, "full_refresh": 0}  # callbacks made/loaded in this process (tests, bench)
 
 
 def key_for(kind: str, source: str, inner, user_data, shared_keys, **sizes: int) -> str | None:
@@ -93,10 +94,64 @@ def load_cfunc(function, signature):
     cfunc.enable_caching()
     cfunc._compile_uncached = missing  # load, or give up: never compile here
     try:
-        cfunc.compile()
+        with _loading_only(cfunc._targetdescr.target_context):
+            cfunc.compile()
     except Missing:
         return None
     return cfunc
+
+
+@contextlib.contextmanager
+def _loading_only(target_context):
+    """Load compiled code without first importing numba's compiler registries.
+
+    Before loading anything from its cache numba "refreshes" its CPU target: it imports some
+    forty modules of typing and lowering rules (``numba.cpython.*``, ``numba.np.*``) and
+    installs them — 0.2-0.3 s of a warm ``fit`` on 2 cores, and needed only to *compile*.
+    Loading machine code needs the runtime (NRT) and the symbols its code calls, so while a
+    callback is loaded (and nothing compiled: :func:`load_cfunc` refuses to) the refresh only
+    initialises the runtime, and every external symbol of the code about to be linked is
+    checked first: if one is not known (a few of numba's modules register symbols when they
+    are imported, e.g. the hash secret), numba's full refresh runs first, as it would have
+    anyway. The first compile later in the process refreshes in full as usual. All of
+    it under numba's compiler lock, so no other thread compiles meanwhile.
+    """
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.core.runtime import rtsys
+
+    full_refresh = target_context.refresh
+    codegen = target_context.codegen()
+    unserialize = codegen.unserialize_library
+
+    def lean_refresh():
+        rtsys.initialize(target_context)
+
+    def checked_unserialize(serialized):
+        _, kind, data = serialized
+        if kind != "object" or not external_symbols_resolve(data[1]):
+            STATS["full_refresh"] += 1
+            full_refresh()
+        return unserialize(serialized)
+
+    with global_compiler_lock:
+        target_context.refresh = lean_refresh
+        codegen.unserialize_library = checked_unserialize
+        try:
+            yield
+        finally:
+            del target_context.refresh, codegen.unserialize_library  # the class's methods again
+
+
+def external_symbols_resolve(bitcode: bytes) -> bool:
+    """Whether every function and global a compiled library declares but does not define is
+    known to LLVM's symbol table (a name LLVM cannot resolve would abort the process when the
+    code is linked)."""
+    import llvmlite.binding as ll
+
+    module = ll.parse_bitcode(bitcode)
+    declared = [f.name for f in module.functions if f.is_declaration and not f.name.startswith("llvm.")]
+    declared += [g.name for g in module.global_variables if g.is_declaration]
+    return all(ll.address_of_symbol(name) for name in declared)
 
 
 def function_from_source(source: str, name: str, env: dict[str, Any], key: str | None) -> Callable:

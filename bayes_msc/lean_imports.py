@@ -24,12 +24,31 @@ not been imported yet:
   ``__dask_graph__`` (the first test of Dask's own function, which answers the same) and
   asks Dask otherwise.
 
+* pytensor's ``pytensor.link.c.exceptions`` imports ``setuptools`` (about 0.1 s: setuptools
+  imports distutils and packaging) for the base class of its ``CompileError``, which only a
+  C compile raises; every pytensor function with the C virtual machine imports the module
+  for ``MissingGXX`` — a warm fit's starting-point function does. The module is executed
+  without its first line, and completed with it (``CompileError`` and all) when anything
+  else is asked of it; only for the exact source this was written against.
+
+* pytensor's virtual machine imports its C loop (``pytensor.link.c.cvm``) for every function
+  it links, also for functions compiled without it (``use_cloop=False``: PyMC's
+  starting-point function, ``FAST_COMPILE``), where it is then not used. Importing it
+  compiles pytensor's ``lazylinker_c`` extension with the C compiler into a fresh compile
+  cache (about 1 s of a first fit). For such functions the import is skipped (it fails as
+  it does without a C compiler, and the VM pytensor would have chosen anyway is built);
+  functions that do use the C loop import it as before. Only for pytensor 3.3.
+
+None of this imports xarray or pytensor: the patches for them are applied the moment their
+modules are first imported (an import hook), so ``--help`` does not pay for xarray.
+
 Reports import ``arviz_plots`` themselves; ``--workers`` imports ``dask.distributed``.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.util
 import sys
 import types
@@ -92,6 +111,148 @@ def _lazy_is_dask_collection(original):
     return is_dask_collection
 
 
+class _OnImport(importlib.abc.MetaPathFinder):
+    """Runs ``hook(module, loader)`` in place of ``loader.exec_module(module)`` the first time
+    a module is imported (the hook executes the module itself, then patches it)."""
+
+    def __init__(self):
+        self.hooks: dict[str, object] = {}
+
+    def find_spec(self, fullname, path=None, target=None):
+        hook = self.hooks.pop(fullname, None)
+        if hook is None:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _HookedLoader(spec.loader, hook)
+        return spec
+
+
+class _HookedLoader(importlib.abc.Loader):
+    def __init__(self, loader, hook):
+        self._loader, self._hook = loader, hook
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._hook(module, self._loader)
+
+    def __getattr__(self, name: str):  # get_source, get_code, ...: the real loader's
+        return getattr(self._loader, name)
+
+
+_HOOKS = _OnImport()
+
+
+def _on_import(name: str, hook) -> None:
+    """``hook(module, loader)`` executes and patches ``name`` when it is first imported."""
+    if _HOOKS not in sys.meta_path:
+        sys.meta_path.insert(0, _HOOKS)
+    _HOOKS.hooks[name] = hook
+
+
+def _then(patch):
+    """A hook that executes the module as usual, then applies ``patch`` to it."""
+
+    def hook(module, loader):
+        loader.exec_module(module)
+        patch(module)
+
+    return hook
+
+
+def _defer_dask_types(pycompat) -> None:
+    if "dask.array" not in sys.modules:
+        pycompat._cached_duck_array_modules.setdefault("dask", _DeferredDaskTypes(pycompat.DuckArrayModule))
+
+
+def _defer_dask_collection(utils) -> None:
+    if "dask" not in sys.modules and not hasattr(utils.is_dask_collection, "__wrapped__"):
+        utils.is_dask_collection = _lazy_is_dask_collection(utils.is_dask_collection)
+
+
+# pytensor.link.c.exceptions as this was written against (pytensor 3.3): the stand-in is used
+# only for exactly this source.
+_SETUPTOOLS_LINE = "from setuptools.errors import CompileError as BaseCompileError\n"
+_MISSING_GXX = '''class MissingGXX(Exception):
+    """This error is raised when we try to generate c code, but g++ is not available."""
+'''
+_C_EXCEPTIONS = _SETUPTOOLS_LINE + "\n\n" + _MISSING_GXX + '''
+
+class CompileError(BaseCompileError):  # pyright: ignore
+    """Custom `Exception` prints compilation errors with their original formatting."""
+
+    def __str__(self):
+        return self.args[0]
+'''
+
+
+def _c_exceptions_without_setuptools(module, loader) -> None:
+    """Execute ``pytensor.link.c.exceptions`` up to ``MissingGXX``; the rest (which imports
+    setuptools) on first use of anything else in it."""
+    try:
+        source = loader.get_source(module.__name__)
+    except Exception:  # noqa: BLE001 — no source to check: execute it as it is
+        source = None
+    if source != _C_EXCEPTIONS:
+        loader.exec_module(module)
+        return
+    filename = module.__spec__.origin or "<pytensor.link.c.exceptions>"
+    exec(compile("\n" * 3 + _MISSING_GXX, filename, "exec"), module.__dict__)  # noqa: S102 (same lines as the file)
+    missing_gxx = module.MissingGXX
+
+    def complete(name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        module.__dict__.pop("__getattr__", None)
+        exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102
+        module.MissingGXX = missing_gxx  # the class anyone imported already
+        try:
+            return module.__dict__[name]
+        except KeyError:
+            raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}") from None
+
+    module.__getattr__ = complete
+
+
+_CVM = "pytensor.link.c.cvm"
+CHECKED_PYTENSOR = ("3.3.",)  # versions whose VMLinker.make_vm uses the C loop only with use_cloop
+
+
+def _vm_without_unused_cvm(vm) -> None:
+    """Let ``VMLinker.make_vm`` skip importing the C loop when it will not use it."""
+    original = vm.VMLinker.make_vm
+    if hasattr(original, "__wrapped__"):
+        return
+
+    def make_vm(self, *args, **kwargs):
+        if self.use_cloop or _CVM in sys.modules or not _pytensor_checked():
+            return original(self, *args, **kwargs)
+        sys.modules[_CVM] = None  # `from pytensor.link.c.cvm import CVM` raises ImportError: CVM = None
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            if _CVM in sys.modules and sys.modules[_CVM] is None:
+                del sys.modules[_CVM]
+
+    make_vm.__wrapped__ = original
+    vm.VMLinker.make_vm = make_vm
+
+
+def _pytensor_checked() -> bool:
+    import pytensor
+
+    return str(getattr(pytensor, "__version__", "")).startswith(CHECKED_PYTENSOR)
+
+
 def install() -> None:
     """Put the stand-ins in place (idempotent; a no-op for modules already imported)."""
     if "arviz" not in sys.modules:
@@ -101,14 +262,15 @@ def install() -> None:
             stand_in.__spec__ = spec
             stand_in.__file__ = spec.origin
             sys.modules["arviz"] = stand_in
-    if "dask.array" not in sys.modules:
-        try:
-            from xarray.namedarray import pycompat
-        except ImportError:  # pragma: no cover - xarray is a dependency
-            return
-        pycompat._cached_duck_array_modules.setdefault("dask", _DeferredDaskTypes(pycompat.DuckArrayModule))
-    if "dask" not in sys.modules:
-        from xarray.namedarray import utils
-
-        if not hasattr(utils.is_dask_collection, "__wrapped__"):
-            utils.is_dask_collection = _lazy_is_dask_collection(utils.is_dask_collection)
+    for name, patch in (("xarray.namedarray.pycompat", _defer_dask_types),
+                        ("xarray.namedarray.utils", _defer_dask_collection)):
+        if name in sys.modules:
+            patch(sys.modules[name])
+        else:
+            _on_import(name, _then(patch))
+    if "pytensor.link.c.exceptions" not in sys.modules:
+        _on_import("pytensor.link.c.exceptions", _c_exceptions_without_setuptools)
+    if "pytensor.link.vm" in sys.modules:
+        _vm_without_unused_cvm(sys.modules["pytensor.link.vm"])
+    else:
+        _on_import("pytensor.link.vm", _then(_vm_without_unused_cvm))

@@ -13,6 +13,8 @@ A user who sets ``PYTENSOR_FLAGS`` themselves keeps their choices.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import sys
 from pathlib import Path
@@ -74,3 +76,34 @@ def check_cache_dir() -> Path | None:
         raise InputError(f"{path} contains a comma, which pytensor's flags cannot hold; choose another folder",
                          Location(what))
     return check_output_dir(path, what)
+
+
+# gen-0 threshold while a model is built and compiled: numba allocates millions of objects
+YOUNG_THRESHOLD_WHILE_COMPILING = 20_000
+_FROZEN: list[bool] = []
+
+
+@contextlib.contextmanager
+def fewer_collections():
+    """Less of Python's cyclic garbage collection while a model is built and compiled.
+
+    Measured on 2 cores, the collector took 1.3 s of a 14.8 s cold fit (1,647 collections, 9
+    of them full) and 0.23 s of a 2.1 s warm one: each full collection walks every object
+    the imports created (pytensor, PyMC, numba, scipy: a few million), and numba's compiler
+    allocates enough to trigger hundreds of young ones. So at the first compile in a process
+    the objects alive then — nearly all of them modules, classes and functions that live as
+    long as the process — are moved out of the collector's way (``gc.freeze``; garbage among
+    them is never reclaimed, a bounded one-off), and while compiling young collections run
+    every 20,000 allocations instead of 700 (the threshold is restored afterwards). The
+    collector still runs; no result depends on when it does (bit-identical draws, checked).
+    Measured: cold 1.3 -> 0.44 s of collection, warm 0.23 -> 0.05 s.
+    """
+    if not _FROZEN:
+        gc.freeze()
+        _FROZEN.append(True)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD_WHILE_COMPILING), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)

@@ -160,8 +160,8 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
 
     log.info("compiling the %s model (structure %s): %s", inputs.kind, key, _why_compile(inputs))
     start = time.perf_counter()
-    model = build(inputs)
-    with lean_callbacks() as lean:
+    with runtime.fewer_collections(), lean_callbacks() as lean:  # (runtime: why fewer collections)
+        model = build(inputs)
         # from disk, when a process compiled this structure before (bayes_msc.warm_start) ...
         compiled = warm_start.load(key, model) if lean else None
         reassembled = compiled is not None
