@@ -555,11 +555,13 @@ def _cmd_sbc(args) -> int:
     out = check_output_file(Path(args.out) if args.out else _default_sbc_path(spec), "--out")
     from .sbc import SBC_SAMPLER
 
-    # SBC's own (cheaper) draws unless the command line sets them; with --thin, the spec's
+    # SBC's own (fewer) draws unless the command line sets them; with --thin, the spec's
     sampler = None if args.thin else {k: getattr(args, k) or v for k, v in SBC_SAMPLER.items()}
+    if sampler is not None and args.tune:
+        sampler["tune"] = args.tune
     # finished replicates stream here; a rerun with the same settings and register resumes from them
     register_hash = load_data(spec, args.data).content_hash
-    journal = journal_path(out, spec, register_hash, n=args.n, thin=args.thin, n_ranked=args.ranked)
+    journal = journal_path(out, spec, register_hash, n=args.n, thin=args.thin, n_ranked=args.ranked, sampler=sampler)
     result = run_sbc(spec, args.data, n=args.n, thin=args.thin, seed=spec.sampler.seed, progress=print_progress,
                      workers=args.workers, scheduler=args.scheduler, journal=journal, chunk_size=args.chunk_size,
                      register_hash=register_hash, sampler=sampler, n_ranked=args.ranked)

@@ -525,6 +525,10 @@ def test_sbc_journal_names_carry_the_register_hash(tmp_path):
     other = journal_path(out, spec, "b" * 64, n=200, thin=5)
     assert one != other and "a" * 12 in one.name and "b" * 12 in other.name
     assert one.parent == out.parent
+    # ... and the SBC's own sampler settings: rows drawn with another warm-up are not resumed
+    short = journal_path(out, spec, "a" * 64, n=200, thin=None, sampler={"chains": 2, "draws": 500, "tune": 500})
+    spec_tune = journal_path(out, spec, "a" * 64, n=200, thin=None, sampler={"chains": 2, "draws": 500})
+    assert short != spec_tune
 
 
 def test_sbc_never_resumes_a_journal_from_another_register(tmp_path, capsys, monkeypatch):
