@@ -331,14 +331,13 @@ def test_continuous_model_logp_over_se_grid(continuous_grid):
     point = {"mu": g.point["mu"], "nc_mean": g.point["nc_mean"], "tau_log__": math.log(g.point["tau"]),
              "nc_sd_log__": math.log(g.point["nc_sd"])}
     (potential,) = [p for p in model.potentials if p.name == "estimate_marginal"]
-    logp = model.compile_fn(potential, inputs=model.value_vars, on_unused_input="ignore")(point)
+    # compile_logp puts the point's values in place of the random variables; a bare compile_fn of
+    # the potential would evaluate it at fresh prior draws of tau, mu, ... on every call.
+    logp = model.compile_logp(vars=[potential])(point)
     expected = marginal_reference(g)
-    # Terms 5000 SEs of 1e-6 from their mean, beside SEs of 1e6 in the same study, make a
-    # 2 x 2 solve with entries ~1e14: float64 keeps ~6 significant digits of the ~1e7 total
-    # there (the per-term density, below, is exact to 1e-10 on this grid). A missing or wrong
-    # term of the formula is off by far more; realistic SEs are checked to 1e-10 in
-    # tests/test_continuous_marginal.py.
-    np.testing.assert_allclose(logp, expected.sum(), rtol=1e-5)
+    # Terms 5000 SEs of 1e-6 from their mean beside SEs of 1e6 in one study: the sum-of-squares
+    # quadratic form keeps all but the last few digits of the ~1e7 total (measured 1e-16).
+    np.testing.assert_allclose(logp, expected.sum(), rtol=1e-10)
 
 
 def test_continuous_pointwise_log_likelihood_over_se_grid(continuous_grid):

@@ -26,7 +26,7 @@ from ..errors import InputError, Location
 from ..fileio import write_atomic
 from . import derivations
 from .doses import NO_DOSE
-from .oxygenation import TERM_COLUMNS, OxygenationEvidence, build_oxygenation_evidence
+from .oxygenation import TERM_COLUMNS, OxygenationEvidence, build_oxygenation_evidence, sd_missing_mask
 from .register import parse_number, read_csv
 from .schema import MIN_SPREAD as MIN_SE, QUALITY
 
@@ -131,7 +131,7 @@ def register_contrasts(register, spec) -> OxygenationEvidence:
             continue
         sid = entry["study_id"]
         own = arm_level.terms[arm_level.terms["study_id"] == sid]
-        if own["sd_missing"].fillna(False).astype(bool).any():
+        if sd_missing_mask(own).any():
             inclusion.loc[position, ["status", "contribution", "detail"]] = ["excluded", "", ""]
             inclusion.loc[position, "reason"] = ("SD not reported: the normal-normal model needs a known SE "
                                                  "(the oxygenation analysis borrows the SD from other trials)")

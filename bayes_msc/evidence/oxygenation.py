@@ -224,6 +224,14 @@ def reported_change_sds(register: Register, method: str) -> tuple[float, ...]:
     return tuple(sds)
 
 
+def sd_missing_mask(terms: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of the terms whose SD was not reported (and is borrowed). The column is
+    absent, or holds NaN, for registers or simulations without such terms: both mean False."""
+    if "sd_missing" not in terms:
+        return np.zeros(len(terms), dtype=bool)
+    return terms["sd_missing"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
 def _no_spread_term(row: pd.Series, n: int | None, reported_sds: tuple[float, ...]) -> dict:
     """A central value without any spread: its SD becomes a model parameter (see
     :mod:`bayes_msc.models.continuous`); ``se`` holds a plug-in (median reported SD / sqrt(n))

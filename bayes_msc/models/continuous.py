@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..evidence.oxygenation import sd_missing_mask
 from ..priors import PriorSet
 from .dose_response import build_dose_effect, effect_log_prior, with_doses
 from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
@@ -83,9 +84,9 @@ def continuous_inputs(evidence, priors: PriorSet, model=None) -> ModelInputs:
 def _missing_sd_inputs(evidence) -> dict | None:
     """Layout and data for terms whose SD is borrowed; None when every term has its own SE."""
     terms = evidence.terms
-    if "sd_missing" not in terms or not terms["sd_missing"].fillna(False).astype(bool).any():
+    flags = sd_missing_mask(terms)
+    if not flags.any():
         return None
-    flags = terms["sd_missing"].fillna(False).astype(bool).to_numpy()
     reported = np.asarray(getattr(evidence, "reported_sds", ()), dtype="float64")
     # one SD per study (its arms were measured alike), shared by that study's terms
     studies = list(dict.fromkeys(terms.loc[flags, "study_id"]))

@@ -149,10 +149,10 @@ class ContinuousOutcome(Outcome):
 def _borrowed_sd_terms(evidence):
     """Boolean mask of the terms whose SD the model borrows (and that still borrow: a masked
     term keeps its huge SE), or None when there is none."""
+    from ..evidence.oxygenation import sd_missing_mask
+
     terms = evidence.terms
-    if "sd_missing" not in terms:
-        return None
-    flags = terms["sd_missing"].fillna(False).astype(bool).to_numpy()
+    flags = sd_missing_mask(terms)
     if "sd_borrow_active" in terms:
         flags &= terms["sd_borrow_active"].fillna(True).astype(bool).to_numpy()
     return flags if flags.any() else None
