@@ -155,7 +155,9 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
         return cached if cached.inputs is inputs else cached.with_inputs(inputs)
     import nutpie
 
-    from . import warm_start
+    import nutpie.compile_pymc
+
+    from . import compile_helper, warm_start
     from .nutpie_callbacks import lean_callbacks
 
     log.info("compiling the %s model (structure %s): %s", inputs.kind, key, _why_compile(inputs))
@@ -165,16 +167,21 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
         # from disk, when a process compiled this structure before (bayes_msc.warm_start) ...
         compiled = warm_start.load(key, model) if lean else None
         reassembled = compiled is not None
+        helper = None
         if compiled is None:
             # ... else compile: lean callbacks are generated so numba caches them on disk
-            # (bayes_msc.callback_cache)
-            compiled = nutpie.compile_pymc_model(model, backend="numba", **({"cache": True} if lean else {}))
+            # (bayes_msc.callback_cache); a helper process compiles part of the log density
+            # meanwhile (bayes_msc.compile_helper)
+            with compile_helper.helping(nutpie.compile_pymc) as helper:
+                compiled = nutpie.compile_pymc_model(model, backend="numba", **({"cache": True} if lean else {}))
             if lean:
                 warm_start.record(key, model, compiled)
     COMPILE_COUNT["nutpie"] += 1
-    log.info("compiled in %.1f s (%s callbacks, %d of 2 loaded from the disk cache%s); later fits of this "
+    helped = (f"; a helper process compiled part of it, {helper.loaded} compiled functions loaded from the "
+              "disk cache" if helper is not None and helper.started else "")
+    log.info("compiled in %.1f s (%s callbacks, %d of 2 loaded from the disk cache%s%s); later fits of this "
              "structure reuse it", time.perf_counter() - start, "lean" if lean else "nutpie's",
-             callbacks_from_cache(compiled), ", no pytensor function built" if reassembled else "")
+             callbacks_from_cache(compiled), ", no pytensor function built" if reassembled else "", helped)
     analysis = CompiledAnalysis(key, model, compiled, inputs)
     _CACHE[key] = analysis
     return analysis

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _fit_json(cache: Path) -> tuple[dict, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "BAYES_MSC_CACHE_DIR": str(cache)}
+def _fit_json(cache: Path, **environ: str) -> tuple[dict, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BAYES_MSC_CACHE_DIR": str(cache), **environ}
     env.pop("PYTENSOR_FLAGS", None)
     result = subprocess.run(
         [sys.executable, "-m", "bayes_msc", "-v", "fit", "mortality", "--json",
@@ -39,3 +40,12 @@ def test_cold_and_warm_cache_give_identical_numbers(tmp_path):
     # functions (bayes_msc.warm_start), where the cold one compiled everything.
     assert "0 of 2 loaded from the disk cache" in cold_log, cold_log
     assert "2 of 2 loaded from the disk cache, no pytensor function built" in warm_log, warm_log
+    # A cold compile on two or more cores hands half the log density to a helper process
+    # (bayes_msc.compile_helper) and loads what it compiled; without the helper, the same numbers.
+    from bayes_msc.sampling import available_cores
+
+    if available_cores() >= 2:
+        assert re.search(r"a helper process compiled part of it, [1-9]\d* compiled functions loaded", cold_log), cold_log
+    alone, alone_log = _fit_json(tmp_path / "cache_without_helper", BAYES_MSC_COMPILE_HELPER="0")
+    assert "helper" not in alone_log, alone_log
+    assert _numbers(alone) == _numbers(cold)
