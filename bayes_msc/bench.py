@@ -184,7 +184,7 @@ def _child_sbc(args) -> dict:
     the draws: sequential — and nutpie's sampler threads', which split over threads: the
     cost model that predicts other machines.
     """
-    from . import sampling
+    from . import runtime, sampling
     from .api import resolve_spec
     from .distributed import run_tasks, task_chunks, threads_per_worker
     from .sbc import _setup, run_replicates
@@ -208,7 +208,7 @@ def _child_sbc(args) -> dict:
     first_time, first_done = next((t, d) for t, d in marks if d > 0)
     steady = (marks[-1][1] - first_done) / (marks[-1][0] - first_time) if marks[-1][0] > first_time else float("nan")
     later = [row["task_cpu"] for row in rows if not row["first_task"]]
-    cores = sampling.available_cores()
+    cores = runtime.available_cores()
     threads = threads_per_worker(args.workers) if args.workers else min(spec.sampler.chains, cores)
     out = {"workers": args.workers, "n": args.n, "wall": end - start, "to_first": first_time - start,
            "steady_per_second": steady, "threads": threads, "cores_used": min(cores, threads * max(1, args.workers)),
@@ -316,7 +316,7 @@ def scaling_workers(cores: int) -> list[int]:
 
 def run_scaling(cache: Path, n_per_worker: int) -> list[dict]:
     """The SBC scaling runs, all on one compile cache (filled by the serial run first)."""
-    from .sampling import available_cores
+    from .runtime import available_cores
 
     rows = []
     for workers in scaling_workers(available_cores()):

@@ -69,7 +69,7 @@ def enabled() -> bool:
     """Whether a cold compile in this process may start a helper."""
     import multiprocessing
 
-    from .sampling import available_cores
+    from .runtime import available_cores
 
     if os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "false", "no", "off"):
         return False

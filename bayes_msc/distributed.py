@@ -84,7 +84,7 @@ def task_chunks(n: int, workers: int | None, max_size: int = 10) -> list[list[in
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
     """Sampler threads each of ``workers`` processes may use so that together they use at
     most the ``cores`` (default: this machine's), and at least one each."""
-    from .sampling import available_cores
+    from .runtime import available_cores
 
     return max(1, (cores or available_cores()) // workers)
 

@@ -60,6 +60,11 @@ def configure() -> None:
             pytensor.config.numba__fastmath = False
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system has one)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
 def check_cache_dir() -> Path | None:
     """The compile cache is usable: a writable folder (or creatable), with no comma in its
     path (pytensor's flags are comma-separated: a comma would silently split the path).

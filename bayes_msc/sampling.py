@@ -137,13 +137,7 @@ def _cores() -> int:
     budget = os.environ.get(THREADS_ENV, "").strip()
     if budget.isdigit() and int(budget) >= 1:
         return int(budget)
-    return available_cores()
-
-
-def available_cores() -> int:
-    import os
-
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return runtime.available_cores()
 
 
 def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -> CompiledAnalysis:
