@@ -86,3 +86,18 @@ def test_a_graph_compiled_the_helpers_way_is_loaded_from_the_cache(tmp_path):
     # operation has its own function, keyed by the operation)
     assert first_hits < first_tries - 10
     assert second_hits == second_tries > 10  # every operation found where the first run left it
+
+
+def test_a_helper_given_nothing_exits_cleanly(tmp_path):
+    """The helper starts before the graphs exist; a parent that hands over nothing (a compile
+    that failed, or a graph that did not pickle) closes its input and the helper just exits."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BAYES_MSC_CACHE_DIR": str(tmp_path)}
+    env.pop("PYTENSOR_FLAGS", None)
+    run = subprocess.run([sys.executable, "-m", "bayes_msc.compile_helper"], input=b"", capture_output=True,
+                         env=env, timeout=300)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    assert not list(tmp_path.rglob("*.nbi")), "nothing was handed over, so nothing should be compiled"
