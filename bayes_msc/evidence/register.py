@@ -45,6 +45,16 @@ class Register:
     tables: dict[str, pd.DataFrame] = field(repr=False)
     content_hash: str = ""
 
+    def fingerprint(self) -> str:
+        """A hash of the tables as they are now (values, index, columns, dtypes): unlike
+        ``content_hash`` (the files as read), it changes when a table is edited in place."""
+        digest = hashlib.sha256()
+        for name in sorted(self.tables):
+            table = self.tables[name]
+            digest.update(name.encode() + b"\0" + repr([(str(c), str(t)) for c, t in table.dtypes.items()]).encode())
+            digest.update(pd.util.hash_pandas_object(table, index=True).to_numpy().tobytes())
+        return digest.hexdigest()
+
     @property
     def studies(self) -> pd.DataFrame:
         return self.tables["studies"]
