@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("matplotlib", "arviz_plots", "dask", "distributed")
@@ -163,3 +164,66 @@ def test_functions_without_the_c_loop_do_not_import_it():
     assert found["fast"] == found["cloop"] == 1.0 + np.e
     if found["cxx"]:  # the C loop needs a C compiler
         assert found["cvm_after"] and found["cloop_vm"] == "CVM"
+
+
+def _fake_jax(tmp_path: Path, with_numpyro: bool = False) -> tuple[dict, Path]:
+    """A stand-in ``jax`` package that records being executed (the test needs no real jax),
+    and optionally an empty ``numpyro``: lazy_loader treats a missing and an installed
+    numpyro differently, and each route used to execute jax."""
+    package = tmp_path / "site" / "jax"
+    package.mkdir(parents=True)
+    if with_numpyro:
+        (tmp_path / "site" / "numpyro").mkdir()
+        (tmp_path / "site" / "numpyro" / "__init__.py").write_text("")
+    marker = tmp_path / "jax_executed"
+    (package / "__init__.py").write_text(
+        "import os\n"
+        "open(os.environ['FAKE_JAX_MARKER'], 'a').write('executed\\n')\n"
+        "class Array: pass\n"
+        "def device_get(x): return ['device_get', x]\n"
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(package.parent)]), "FAKE_JAX_MARKER": str(marker)}
+    return env, marker
+
+
+def _run_with(code: str, extra_env: dict) -> dict:
+    env = {**os.environ, **extra_env}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("with_numpyro", [False, True])
+def test_a_fit_does_not_import_jax_where_jax_is_installed(tmp_path, with_numpyro):
+    """arviz_base's NumPyro converter loaded jax lazily with lazy_loader, whose placeholder got
+    executed (by lazy_loader itself when numpyro is missing, by scipy's array-API checks
+    during the fit when it is installed): every fit imported jax. Not any more."""
+    env, marker = _fake_jax(tmp_path, with_numpyro)
+    found = _run_with(
+        "import io, json, sys, contextlib\n"
+        "from bayes_msc.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    code = main(['fit', 'mortality', '--json', '--chains', '2', '--draws', '50', '--tune', '50'])\n"
+        "print(json.dumps({'code': code, 'arviz_base': 'arviz_base' in sys.modules, 'jax': 'jax' in sys.modules}))",
+        env,
+    )
+    assert found == {"code": 0, "arviz_base": True, "jax": False}
+    assert not marker.exists(), "the fit executed jax"
+
+
+def test_the_numpyro_converter_still_reaches_jax(tmp_path):
+    env, marker = _fake_jax(tmp_path)
+    found = _run_with(
+        "import json, sys\n"
+        "import bayes_msc  # installs the import hooks\n"
+        "import arviz_base.io_numpyro as converter\n"
+        "before = 'jax' in sys.modules\n"
+        "first = converter.jax.device_get(3)  # imports jax on first use\n"
+        "import jax\n"
+        "print(json.dumps({'before': before, 'first': first, 'same': converter.jax.device_get is jax.device_get,\n"
+        "                  'real': type(sys.modules['jax']).__name__}))",
+        env,
+    )
+    assert found == {"before": False, "first": ["device_get", 3], "same": True, "real": "module"}
+    assert marker.read_text() == "executed\n"  # once
