@@ -96,10 +96,13 @@ class Help:
         the graphs, then waits for them on its standard input."""
         package_root = str(Path(__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bayes_msc.compile_helper"], stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-        )
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bayes_msc.compile_helper"], stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            )
+        except OSError as exc:  # no helper: this process compiles everything, as before
+            log.debug("compile helper not started: %s", exc)
 
     def send(self, logp_fgraph, expand_fgraph) -> None:
         """Hand the helper the whole "expand" function (small; compiled here only after the
