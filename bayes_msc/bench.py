@@ -263,8 +263,8 @@ def child_main(argv: list[str]) -> int:
 # -- the parent: orchestrate, then print -------------------------------------------------------
 
 
-def _run_child(task: str, cache: Path, *extra: str) -> dict:
-    env = {**os.environ, "BAYES_MSC_CACHE_DIR": str(cache)}
+def _run_child(task: str, cache: Path, *extra: str, environ: dict[str, str] | None = None) -> dict:
+    env = {**os.environ, "BAYES_MSC_CACHE_DIR": str(cache), **(environ or {})}
     env.pop("PYTENSOR_FLAGS", None)
     start = time.perf_counter()
     proc = subprocess.run(
@@ -291,13 +291,16 @@ def _stat(values: list[float]) -> str:
 
 
 def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdout, sbc_n: int = 12) -> dict:
-    runs: dict[str, list[dict]] = {"cold": [], "warm": [], "pymc": [], "numpyro": []}
+    runs: dict[str, list[dict]] = {"cold": [], "warm": [], "cold_alone": [], "pymc": [], "numpyro": []}
     with tempfile.TemporaryDirectory(prefix="bayes_msc_bench_") as scratch:
         scratch = Path(scratch)
         for r in range(repeats):
             cache = scratch / f"fit{r}"
             runs["cold"].append(_run_child("fit", cache, "--seed", str(r + 1)))
             runs["warm"].append(_run_child("fit", cache, "--seed", str(r + 1)))
+            # the same cold fit without the compile helper (bayes_msc.compile_helper), side by side
+            runs["cold_alone"].append(_run_child("fit", scratch / f"alone{r}", "--seed", str(r + 1),
+                                                 environ={"BAYES_MSC_COMPILE_HELPER": "0"}))
             runs["pymc"].append(_run_child("pymc", scratch / f"pymc{r}", "--seed", str(r + 1)))
             if _numpyro_available():
                 runs["numpyro"].append(_run_child("pymc", scratch / f"numpyro{r}", "--seed", str(r + 1), "--sampler", "numpyro"))
@@ -339,7 +342,10 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
     print(f"{'':28}{'whole':>22}{'import':>22}{'compile':>22}{'sample':>22}{'post':>22}{'peak MB':>22}"
           f"{'CPU s':>22}", file=out)
     for name, label in (("cold", "nutpie, cold cache"), ("warm", "nutpie, warm cache"),
+                        ("cold_alone", "nutpie, cold, no helper"),
                         ("pymc", "PyMC NUTS, cold cache"), ("numpyro", "NumPyro, cold cache")):
+        if name == "cold_alone" and not runs.get(name):
+            continue
         if not runs[name]:
             print(f"{label:28}not installed", file=out)
             continue
@@ -397,6 +403,11 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
     if "pymc" in cpu:
         print(f"  {'cold fit CPU s / PyMC NUTS CPU s':42} {cpu['cold'] / cpu['pymc']:6.2f}  (the same comparison "
               "in CPU time, which other load on the machine does not inflate)", file=out)
+    if runs.get("cold_alone"):
+        alone = statistics.median(col("cold_alone", "whole"))
+        print(f"  {'cold fit with / without compile helper':42} {cold / alone:6.2f}  (CPU "
+              f"{cpu['cold'] / statistics.median(col('cold_alone', 'cpu')):.2f}: the helper spends CPU to save "
+              "wall time)", file=out)
     if "warm" in cpu:
         print(f"  {'warm fit CPU s / cold fit CPU s':42} {cpu['warm'] / cpu['cold']:6.2f}", file=out)
     label, ratio, _ = targets[-1]

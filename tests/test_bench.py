@@ -102,3 +102,14 @@ def test_scaling_model_predicts_sixteen_cores_from_two():
 def test_scaling_target_fails_when_workers_contend():
     targets = _targets(_summary(_runs(), scaling=_scaling(0.45)))
     assert targets["16 cores (model): SBC rate >= 0.8 x 16/4 x serial"] == (0.45, "FAIL")
+
+
+def test_the_compile_helper_row_compares_cold_fits_side_by_side():
+    runs = _runs(cold=(9.0, 9.0, 9.0))
+    runs["cold_alone"] = [_fit(w, 1000.0, 2000.0) for w in (12.0, 11.0, 13.0)]
+    text = _summary(runs)
+    assert re.search(r"nutpie, cold, no helper\s+12\.00 \[11\.00-13\.00\]", text), text
+    line = next(l for l in text.splitlines() if "with / without compile helper" in l)
+    assert re.search(r"\s0\.75\s", line), line  # median 9 / median 12
+    assert "not installed" not in text.split("NumPyro")[0]  # the row is simply absent when not measured
+    assert "no helper" not in _summary(_runs())
