@@ -139,7 +139,7 @@ class Help:
 @contextlib.contextmanager
 def helping(compile_pymc) -> Iterator[Help]:
     """Inside this block, a nutpie compile (``compile_pymc`` is ``nutpie.compile_pymc``)
-    hands the later half of its log density (and its expand function) to a helper process
+    hands the later part of its log density (and its expand function) to a helper process
     (when :func:`enabled`). Yields a :class:`Help` that counts the compiled functions loaded
     from the cache meanwhile."""
     help_ = Help()
@@ -187,9 +187,8 @@ def compile_graph(fgraph) -> None:
 
 
 def main() -> int:
-    from . import runtime
-
-    runtime.configure()  # the parent's pytensor flags arrive in the environment; the same patches here
+    # `python -m bayes_msc.compile_helper` imported the package first, which configured
+    # pytensor (the parent's flags arrive in the environment) and installed the same patches
     import pytensor.link.numba.dispatch.basic  # noqa: F401  (imported while the parent builds the graphs)
 
     payload = sys.stdin.buffer.read()

@@ -147,9 +147,7 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
     if cached is not None:
         log.debug("%s model %s: compiled already; new values go in through with_data", inputs.kind, key)
         return cached if cached.inputs is inputs else cached.with_inputs(inputs)
-    import nutpie
-
-    import nutpie.compile_pymc
+    import nutpie.compile_pymc  # (binds nutpie too)
 
     from . import compile_helper, warm_start
     from .nutpie_callbacks import lean_callbacks

@@ -2,10 +2,13 @@
 operations, fed the values the full graph gives their inputs, reproduce its outputs; and a
 graph compiled by the helper's route leaves cache entries a later compile loads."""
 
+import functools
+
 import numpy as np
 import pytest
 
 
+@functools.cache
 def _model_fgraph():
     """The log density and gradient graph nutpie compiles for the default mortality analysis,
     after pytensor's rewrites (the graph the helper cuts)."""

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("matplotlib", "arviz_plots", "dask", "distributed")
 
 
-def _run(code: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _run(code: str, environ: dict | None = None) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(environ or {})}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
                             timeout=600)
     assert result.returncode == 0, result.stderr
@@ -186,21 +186,13 @@ def _fake_jax(tmp_path: Path, with_numpyro: bool = False) -> tuple[dict, Path]:
     return env, marker
 
 
-def _run_with(code: str, extra_env: dict) -> dict:
-    env = {**os.environ, **extra_env}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 @pytest.mark.parametrize("with_numpyro", [False, True])
 def test_a_fit_does_not_import_jax_where_jax_is_installed(tmp_path, with_numpyro):
     """arviz_base's NumPyro converter loaded jax lazily with lazy_loader, whose placeholder got
     executed (by lazy_loader itself when numpyro is missing, by scipy's array-API checks
     during the fit when it is installed): every fit imported jax. Not any more."""
     env, marker = _fake_jax(tmp_path, with_numpyro)
-    found = _run_with(
+    found = _run(
         "import io, json, sys, contextlib\n"
         "from bayes_msc.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
@@ -214,7 +206,7 @@ def test_a_fit_does_not_import_jax_where_jax_is_installed(tmp_path, with_numpyro
 
 def test_the_numpyro_converter_still_reaches_jax(tmp_path):
     env, marker = _fake_jax(tmp_path)
-    found = _run_with(
+    found = _run(
         "import json, sys\n"
         "import bayes_msc  # installs the import hooks\n"
         "import arviz_base.io_numpyro as converter\n"
