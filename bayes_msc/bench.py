@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import prebuilt
+
 ANALYSIS = "mortality"
 
 
@@ -291,23 +293,28 @@ def _stat(values: list[float]) -> str:
 
 
 def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdout, sbc_n: int = 12) -> dict:
-    runs: dict[str, list[dict]] = {"cold": [], "warm": [], "cold_alone": [], "pymc": [], "numpyro": []}
+    runs: dict[str, list[dict]] = {"fresh": [], "cold": [], "warm": [], "cold_alone": [], "pymc": [], "numpyro": []}
+    # "cold": nothing shipped either, so everything compiles (bayes_msc.prebuilt off)
+    nothing_shipped = {prebuilt.ENV_SWITCH: "0"}
     with tempfile.TemporaryDirectory(prefix="bayes_msc_bench_") as scratch:
         scratch = Path(scratch)
         for r in range(repeats):
             cache = scratch / f"fit{r}"
-            runs["cold"].append(_run_child("fit", cache, "--seed", str(r + 1)))
-            runs["warm"].append(_run_child("fit", cache, "--seed", str(r + 1)))
+            # a fresh install: an empty cache folder, which the first fit seeds from the package
+            runs["fresh"].append(_run_child("fit", scratch / f"fresh{r}", "--seed", str(r + 1)))
+            runs["cold"].append(_run_child("fit", cache, "--seed", str(r + 1), environ=nothing_shipped))
+            runs["warm"].append(_run_child("fit", cache, "--seed", str(r + 1), environ=nothing_shipped))
             # the same cold fit without the compile helper (bayes_msc.compile_helper), side by side
             runs["cold_alone"].append(_run_child("fit", scratch / f"alone{r}", "--seed", str(r + 1),
-                                                 environ={"BAYES_MSC_COMPILE_HELPER": "0"}))
+                                                 environ={"BAYES_MSC_COMPILE_HELPER": "0", **nothing_shipped}))
             runs["pymc"].append(_run_child("pymc", scratch / f"pymc{r}", "--seed", str(r + 1)))
             if _numpyro_available():
                 runs["numpyro"].append(_run_child("pymc", scratch / f"numpyro{r}", "--seed", str(r + 1), "--sampler", "numpyro"))
             print(f"  repeat {r + 1}/{repeats} done", file=sys.stderr)
-        sweep = _run_child("sweep", scratch / "sweep", "--fits", str(sweep_fits))
+        sweep = _run_child("sweep", scratch / "sweep", "--fits", str(sweep_fits), environ=nothing_shipped)
         independent_cache = scratch / "independent"
-        independent = [_run_child("fit", independent_cache, "--seed", str(i + 1)) for i in range(independent_fits)]
+        independent = [_run_child("fit", independent_cache, "--seed", str(i + 1), environ=nothing_shipped)
+                       for i in range(independent_fits)]
         scaling = run_scaling(scratch / "sbc", sbc_n)
     return summarise(runs, sweep, independent, out, scaling)
 
@@ -341,10 +348,10 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
           f"{os.cpu_count()} cores; medians [min-max] over {repeats} repeat(s), seconds", file=out)
     print(f"{'':28}{'whole':>22}{'import':>22}{'compile':>22}{'sample':>22}{'post':>22}{'peak MB':>22}"
           f"{'CPU s':>22}", file=out)
-    for name, label in (("cold", "nutpie, cold cache"), ("warm", "nutpie, warm cache"),
+    for name, label in (("fresh", "nutpie, fresh install"), ("cold", "nutpie, cold cache"), ("warm", "nutpie, warm cache"),
                         ("cold_alone", "nutpie, cold, no helper"),
                         ("pymc", "PyMC NUTS, cold cache"), ("numpyro", "NumPyro, cold cache")):
-        if name == "cold_alone" and not runs.get(name):
+        if name in ("fresh", "cold_alone") and not runs.get(name):
             continue
         if not runs[name]:
             print(f"{label:28}not installed", file=out)
@@ -356,6 +363,9 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
         if name == "warm":
             print(f"{'  warm floor':28}{_stat(col('warm', 'floor')):>22}   (import + sample + post of the warm "
                   f"runs; nutpie callbacks from the disk cache: {col('warm', 'callbacks_from_cache')} of 2)", file=out)
+    if runs.get("fresh"):
+        print(f"{'':28}fresh install: an empty cache folder, seeded from the package's prebuilt cache "
+              "(bayes_msc.prebuilt); cold: an empty cache folder and nothing shipped, so everything compiles", file=out)
     if runs["pymc"]:
         print(f"{'':28}PyMC samples in worker processes; the largest peaked at "
               f"{_stat(col('pymc', 'child_peak_rss_mb')).strip()} MB (not in the column above)", file=out)
@@ -390,7 +400,10 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
         ("sampling ESS/s >= 10 x PyMC NUTS", ess_ratio, ess_ratio >= 10),
         (f"sweep vs {independent_fits} independent fits", sweep["whole"] / independent_total * independent_fits / sweep["fits"], True),
     ]
-    if numpyro is not None:
+    fresh = statistics.median(col("fresh", "whole")) if runs.get("fresh") else None
+    if numpyro is not None and fresh is not None:
+        targets.insert(2, ("fresh-install fit <= NumPyro whole process", fresh / numpyro, fresh <= numpyro))
+    elif numpyro is not None:
         targets.insert(2, ("cold fit <= NumPyro whole process", cold / numpyro, cold <= numpyro))
     scaling_targets = _print_scaling(scaling or [], out)
     print("\nTargets (ratio; PASS/FAIL)", file=out)
@@ -399,6 +412,11 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
         if label.startswith("sampling ESS/s"):
             print(f"  {'':42}         (nutpie steady vs PyMC's faster of its two samplings)", file=out)
     print(f"  {'sampling ESS/s vs PyMC NUTS, first sampling':42} {first_ess_ratio:6.2f}  (incl. one-off costs)", file=out)
+    if fresh is not None:
+        versus = (f"; the cold fit, compiling everything, is {cold / numpyro:.2f} x NumPyro's"
+                  if numpyro is not None else "")
+        print(f"  {'fresh-install fit / cold fit':42} {fresh / cold:6.2f}  (what the prebuilt cache saves{versus})",
+              file=out)
     cpu = {name: statistics.median(col(name, "cpu")) for name in ("cold", "warm", "pymc", "numpyro") if col(name, "cpu")}
     if "pymc" in cpu:
         print(f"  {'cold fit CPU s / PyMC NUTS CPU s':42} {cpu['cold'] / cpu['pymc']:6.2f}  (the same comparison "

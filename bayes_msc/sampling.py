@@ -149,14 +149,16 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
         return cached if cached.inputs is inputs else cached.with_inputs(inputs)
     import nutpie.compile_pymc  # (binds nutpie too)
 
-    from . import compile_helper, warm_start
+    from . import compile_helper, prebuilt, warm_start
     from .nutpie_callbacks import lean_callbacks
 
     log.info("compiling the %s model (structure %s): %s", inputs.kind, key, _why_compile(inputs))
     start = time.perf_counter()
     with runtime.fewer_collections(), lean_callbacks() as lean:  # (runtime: why fewer collections)
         model = build(inputs)
-        # from disk, when a process compiled this structure before (bayes_msc.warm_start) ...
+        if lean:  # a fresh cache folder first takes the entries shipped for the default analyses
+            prebuilt.seed()
+        # from disk, when a process compiled this structure (or shipped it: bayes_msc.prebuilt) before ...
         compiled = warm_start.load(key, model) if lean else None
         reassembled = compiled is not None
         helper = None

@@ -113,3 +113,21 @@ def test_the_compile_helper_row_compares_cold_fits_side_by_side():
     assert re.search(r"\s0\.75\s", line), line  # median 9 / median 12
     assert "not installed" not in text.split("NumPyro")[0]  # the row is simply absent when not measured
     assert "no helper" not in _summary(_runs())
+
+
+def test_the_fresh_install_is_what_meets_numpyro_and_the_compile_from_nothing_is_shown_beside_it():
+    runs = _runs(cold=(9.0, 9.0, 9.0))
+    runs["fresh"] = [_fit(w, 1000.0, 2000.0) for w in (2.5, 3.0, 2.0)]
+    runs["numpyro"] = [_fit(w, 500.0, 600.0) for w in (6.0, 6.0, 6.0)]
+    text = _summary(runs)
+    assert re.search(r"nutpie, fresh install\s+2\.50 \[2\.00-3\.00\]", text), text
+    targets = _targets(text)
+    assert targets["fresh-install fit <= NumPyro whole process"] == (0.42, "PASS")  # 2.5 / 6
+    assert "cold fit <= NumPyro whole process" not in targets
+    line = next(l for l in text.splitlines() if "fresh-install fit / cold fit" in l)
+    assert re.search(r"\s0\.28\s", line) and "compiling everything, is 1.50 x NumPyro's" in line, line  # 2.5/9, 9/6
+    runs["fresh"] = [_fit(w, 1000.0, 2000.0) for w in (7.0, 7.0, 7.0)]
+    assert _targets(_summary(runs))["fresh-install fit <= NumPyro whole process"] == (1.17, "FAIL")
+    # without a fresh-install run the cold fit is what is compared
+    del runs["fresh"]
+    assert _targets(_summary(runs))["cold fit <= NumPyro whole process"] == (1.5, "FAIL")
