@@ -172,6 +172,8 @@ def test_numba_compiles_for_a_generic_cpu_unless_told_otherwise():
     # the user's choice stands
     chosen = _numba_cpu({"NUMBA_CPU_NAME": host})
     assert chosen.startswith(repr((host, host))[:-1]) and "generic" not in chosen
+    # numba imported first but not yet compiling: it is told in time
+    assert _numba_cpu({}, before="import numba\n") == repr(("generic", "generic", "", ("generic", "")))
     # numba set up for this CPU before bayes_msc was imported: left as it is, not half-changed
     early = _numba_cpu({}, before="from numba.core.registry import cpu_target; cpu_target.target_context\n")
     assert early.startswith(repr((None, None))[:-1]) and "generic" not in early, early
