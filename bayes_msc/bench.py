@@ -266,8 +266,9 @@ def child_main(argv: list[str]) -> int:
 
 
 def _run_child(task: str, cache: Path, *extra: str, environ: dict[str, str] | None = None) -> dict:
-    env = {**os.environ, "BAYES_MSC_CACHE_DIR": str(cache), **(environ or {})}
-    env.pop("PYTENSOR_FLAGS", None)
+    from .runtime import child_environment
+
+    env = child_environment(cache, **(environ or {}))
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "bayes_msc.bench", "child", task, "--started-at", repr(time.time()), *extra],

@@ -71,9 +71,9 @@ def enabled() -> bool:
     """Whether a cold compile in this process may start a helper."""
     import multiprocessing
 
-    from .runtime import available_cores
+    from .runtime import available_cores, switched_off
 
-    if os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "false", "no", "off"):
+    if switched_off(ENV_SWITCH):
         return False
     if multiprocessing.parent_process() is not None:  # a task runner's worker: the cores are shared already
         return False

@@ -70,7 +70,9 @@ def environment() -> dict[str, str]:
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV_SWITCH, "").strip().lower() not in ("0", "false", "no", "off")
+    from .runtime import switched_off
+
+    return not switched_off(ENV_SWITCH)
 
 
 def read_manifest(bundle_dir: Path = BUNDLE_DIR) -> dict | None:
@@ -105,7 +107,8 @@ def _destination(member: str, numba_dir: Path, facts_dir: Path) -> Path | None:
 
 def seed(bundle_dir: Path = BUNDLE_DIR) -> int:
     """Copy the shipped entries into this process's compile cache (once per cache folder and
-    bundle); return how many files were added. Cheap when done already: one ``stat``."""
+    bundle); return how many files were added. Cheap when done already: reading the small
+    manifest and one ``stat``."""
     if not enabled():
         return 0
     import pytensor
@@ -163,9 +166,7 @@ def build(bundle_dir: Path = BUNDLE_DIR, analyses: tuple[str, ...] = ANALYSES) -
                          f"{runtime.PORTABLE_CPU!r} to be portable")
     with tempfile.TemporaryDirectory(prefix="bayes_msc_prebuilt_") as scratch:
         cache = Path(scratch)
-        # pytensor's flags as this package sets them for a fresh process (ours name our own cache folder)
-        env = {**{k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"},
-               "BAYES_MSC_CACHE_DIR": str(cache), ENV_SWITCH: "0"}
+        env = runtime.child_environment(cache, **{ENV_SWITCH: "0"})
         keys: dict[str, dict[str, str]] = {}
         for analysis in analyses:
             before = set((cache / "compiled").glob("*.json"))

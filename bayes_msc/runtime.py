@@ -90,6 +90,21 @@ def _portable_machine_code() -> None:
         config.reload_config()
 
 
+def switched_off(variable: str) -> bool:
+    """Whether the environment variable ``variable`` (one of the package's on/off switches,
+    on by default) says off: ``0``, ``false``, ``no`` or ``off``."""
+    return os.environ.get(variable, "").strip().lower() in ("0", "false", "no", "off")
+
+
+def child_environment(cache: Path, **environ: str) -> dict[str, str]:
+    """The environment for a fresh ``python`` process of this package that compiles into
+    ``cache``: this process's, less the ``PYTENSOR_FLAGS`` :func:`configure` wrote into it
+    (they name this process's compile folder; the child's own import sets its flags for
+    ``cache``), plus ``environ``."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTENSOR_FLAGS"}
+    return {**env, "BAYES_MSC_CACHE_DIR": str(cache), **environ}
+
+
 def available_cores() -> int:
     """The cores this process may run on (its CPU affinity, where the system has one)."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
