@@ -8,17 +8,15 @@ Library use::
     result.summary()                 # ArviZ summary, 95% equal-tailed intervals
     register = bayes_msc.load_register("my_register/")
 
-Heavy dependencies (PyMC, nutpie) load on first use, so importing the package is cheap.
+Heavy dependencies (PyMC, nutpie) load on first use, so importing the package is cheap, and
+importing it changes nothing in the caller's process: no environment variable, import hook,
+module stand-in, or pytensor or numba setting (:mod:`bayes_msc.runtime`).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-
-from . import runtime
-
-runtime.configure()
 
 try:
     __version__ = version("bayes_msc")
@@ -27,6 +25,7 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 _LAZY = {
     "fit": ("bayes_msc.api", "fit"),
+    "warm": ("bayes_msc.api", "warm"),
     "resolve_spec": ("bayes_msc.api", "resolve_spec"),
     "load_register": ("bayes_msc.evidence.register", "load_register"),
     "Register": ("bayes_msc.evidence.register", "Register"),

@@ -243,13 +243,26 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument("--export-prior", metavar="FILE", help="write the robust MAP prior as RBesT mixture JSON")
     design.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
 
+    warm = sub.add_parser("warm", help="compile analyses into the compile cache now, so that their first fit "
+                          "in any later process starts warm")
+    warm.add_argument("analyses", nargs="*", metavar="ANALYSIS",
+                      help="analysis names or spec paths (default: the shipped analyses that run on the embedded "
+                           "register: mortality, oxygenation)")
+    warm.add_argument("--data", metavar="DIR", help="evidence register directory (default: the embedded register)")
+    warm.add_argument("--evidence", metavar="SET", help="randomised (default), all, seed or studies:ID1,ID2,...")
+    warm.add_argument("--likelihood", choices=("arm", "symmetric", "conditional"), help="mortality: as for fit")
+    warm.add_argument("--dose-response", choices=("none", "loglinear", "emax"), help="as for fit")
+    warm.add_argument("--prior", action="append", metavar="NAME", help="as for fit (a prior family is part of "
+                      "the compiled structure; hyperparameters are not)")
+
     priors = sub.add_parser("priors", help="list the named prior presets of an analysis")
     priors.add_argument("analysis", nargs="?", default="mortality")
     return parser
 
 
 # Commands that compile models, and so need a usable compile cache.
-_COMPILING = {"fit", "report", "compare", "sensitivity", "influence", "sbc", "bench", "design", "provenance", "simstudy", "oc"}
+_COMPILING = {"fit", "report", "compare", "sensitivity", "influence", "sbc", "bench", "design", "provenance", "simstudy",
+              "oc", "warm"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a bad option (already said, in one line)
         return exc.code if isinstance(exc.code, int) else EXIT_INPUT_ERROR
     _configure_logging(args.verbose)
+    from .runtime import own_process
+
+    own_process()  # this process is ours: cache folder, collector, lean imports (bayes_msc.runtime)
     try:
         if args.command in _COMPILING:
             from .runtime import check_cache_dir
@@ -401,6 +417,26 @@ def _cmd_priors(args) -> int:
         print(f"{mark} {preset.name:<22} {preset.role:<14} {preset.prior.describe()}")
         print(f"      {preset.rationale}" + (f" [{preset.reference}]" if preset.reference else ""))
     print("* = used by the spec")
+    return 0
+
+
+def _cmd_warm(args) -> int:
+    import time
+
+    from .api import WARM_BY_DEFAULT, _compile, _evidence_and_inputs, load_data, resolve_spec
+
+    names = args.analyses or list(WARM_BY_DEFAULT)
+    # every analysis is resolved and its data read before anything compiles
+    planned = []
+    for name in names:
+        spec = resolve_spec(name, evidence=args.evidence, priors=args.prior, dose_response=args.dose_response,
+                            likelihood=args.likelihood)
+        planned.append((name, spec, _evidence_and_inputs(spec, load_data(spec, args.data))[1]))
+    for number, (name, spec, inputs) in enumerate(planned, 1):
+        _print(f"warm: compiling {name} ({number}/{len(planned)}) ...", end="", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        _compile(spec, inputs)
+        _print(f" done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 
 
@@ -646,4 +682,5 @@ COMMANDS = {
     "priors": _cmd_priors,
     "bench": _cmd_bench,
     "design": _cmd_design,
+    "warm": _cmd_warm,
 }

@@ -61,16 +61,3 @@ def resolve_spec_path(name_or_path: str | os.PathLike) -> Path:
         known = ", ".join(analysis_names()) or "none"
         raise InputError(f"unknown analysis {text!r}; known analyses: {known} (or give a path to a .toml spec)")
     return named
-
-
-def cache_dir() -> Path:
-    """Persistent per-user cache (pytensor's compiled code lives here).
-
-    ``BAYES_MSC_CACHE_DIR`` overrides it, e.g. to start a benchmark from a cold cache.
-    """
-    override = os.environ.get("BAYES_MSC_CACHE_DIR")
-    if override:
-        return Path(override)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "bayes_msc"

@@ -1,21 +1,23 @@
-"""Process-wide settings that must be in place before pytensor is first imported.
+"""Settings for this package's own compiled code, and for processes this package owns.
 
-* pytensor's compile cache goes to a persistent per-user directory
-  (:func:`bayes_msc.paths.cache_dir`), so a second process starts warm.
-* numba's fastmath is switched off: with it on, a seeded run has been seen to differ in the
-  last digits between a cold and a warm compile cache; off, the numbers are bit-identical and
-  no slower for these models.
-* numba compiles for a generic CPU of this architecture (``NUMBA_CPU_NAME=generic``), not
-  for this machine's CPU model: numba files compiled code under the CPU it was compiled for,
-  so only portable machine code can be shipped with the package (:mod:`bayes_msc.prebuilt`)
-  or shared by machines with different CPUs (a network home directory, Dask workers on
-  several hosts). Measured on the mortality model (2 cores): sampling 0.30 s either way, and
-  the draws bit-identical (fastmath off: no fused or reordered arithmetic either way).
+A library must leave its caller's process as it found it: ``import bayes_msc`` and library
+calls change no environment variable, import hook, module table entry, or pytensor or numba
+setting (a test checks each). So there are two kinds of setting here:
 
-* plotting and Dask are not imported by a fit (:mod:`bayes_msc.lean_imports`).
+* :func:`compile_settings`, in force only while this package compiles or evaluates its own
+  models: numba's fastmath off. With it on, a seeded run has been seen to differ in the
+  last digits between a cold and a warm compile cache; off, the numbers are bit-identical
+  and no slower for these models. pytensor reads the flag when it compiles each operation
+  and keys its cache by it, so entries compiled here never serve a caller's fastmath
+  functions, nor the other way round.
+* :func:`own_process`, for a process this package started and owns (``python -m
+  bayes_msc``, the benchmark's children): pytensor's compile folder under
+  ``BAYES_MSC_CACHE_DIR`` when that is set, fewer garbage collections, and the lean
+  imports of :mod:`bayes_msc.accel.lean_imports`.
 
-A user who sets ``PYTENSOR_FLAGS``, ``NUMBA_CPU_NAME`` or ``NUMBA_CPU_FEATURES`` themselves
-keeps their choices.
+Without ``BAYES_MSC_CACHE_DIR`` both the command line and library calls compile into
+pytensor's own cache folder (``PYTENSOR_FLAGS`` chooses it, as for any PyMC model), so
+``python -m bayes_msc warm`` fills the cache that library calls use too.
 """
 
 from __future__ import annotations
@@ -24,70 +26,60 @@ import contextlib
 import gc
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from .paths import cache_dir
+CACHE_ENV = "BAYES_MSC_CACHE_DIR"
 
 
-# Whether the user's own PYTENSOR_FLAGS chose pytensor's compile folder (None: not configured yet).
-USER_CHOSE_COMPILEDIR: bool | None = None
+@contextlib.contextmanager
+def compile_settings() -> Iterator[None]:
+    """pytensor's settings for compiling and evaluating this package's models, restored
+    afterwards (pytensor's public ``config.change_flags``). While the block runs they hold
+    for the whole process, as pytensor's settings do: another thread compiling at that
+    moment would compile with them too."""
+    import pytensor
 
-
-def user_chose_compiledir() -> bool:
-    if USER_CHOSE_COMPILEDIR is not None:
-        return USER_CHOSE_COMPILEDIR
-    return bool(_flag_names(os.environ.get("PYTENSOR_FLAGS", "")) & {"base_compiledir", "compiledir"})
+    with pytensor.config.change_flags(numba__fastmath=False):
+        yield
 
 
 def _flag_names(text: str) -> set[str]:
     return {f.split("=", 1)[0].strip() for f in text.split(",") if f}
 
 
-def configure() -> None:
-    """Set pytensor's flags once per process. A second call must not read the flags the first
-    one wrote as the user's own choice of compile folder."""
-    global USER_CHOSE_COMPILEDIR
-    if USER_CHOSE_COMPILEDIR is not None:
-        return
-    from . import lean_imports
-
-    lean_imports.install()
-    _portable_machine_code()
-    flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
-    names = _flag_names(",".join(flags))
-    USER_CHOSE_COMPILEDIR = bool(names & {"base_compiledir", "compiledir"})
-    if not USER_CHOSE_COMPILEDIR:
-        flags.append(f"base_compiledir={cache_dir() / 'pytensor'}")
-    if "numba__fastmath" not in names:
-        flags.append("numba__fastmath=False")
-    os.environ["PYTENSOR_FLAGS"] = ",".join(flags)
-    if "pytensor" in sys.modules:  # imported before us: at least make the numbers reproducible
-        import pytensor
-
-        if "numba__fastmath" not in names:
-            pytensor.config.numba__fastmath = False
+def user_chose_compiledir() -> bool:
+    return bool(_flag_names(os.environ.get("PYTENSOR_FLAGS", "")) & {"base_compiledir", "compiledir"})
 
 
-PORTABLE_CPU = "generic"
+# gen-0 threshold of a process this package owns: numba's compiler allocates millions of objects
+YOUNG_THRESHOLD = 20_000
 
 
-def _portable_machine_code() -> None:
-    """Have numba compile for a generic CPU (see the module docstring), unless the user chose a
-    CPU, or numba has already set up code generation for this machine's CPU in this process
-    (then its own choice stands: changing it midway would file new code under a CPU name that
-    does not describe it)."""
-    if "NUMBA_CPU_NAME" in os.environ or "NUMBA_CPU_FEATURES" in os.environ:
-        return
-    if "numba" in sys.modules:
-        from numba.core.registry import cpu_target
+def own_process() -> None:
+    """Set up a process this package owns (the command line; not for library callers).
 
-        if "_toplevel_target_context" in vars(cpu_target):
-            return
-    os.environ["NUMBA_CPU_NAME"] = PORTABLE_CPU  # children (helper, workers) inherit it
-    if "numba" in sys.modules:
-        from numba.core import config
+    * ``BAYES_MSC_CACHE_DIR`` (when set, and ``PYTENSOR_FLAGS`` does not choose a compile
+      folder itself) becomes pytensor's compile folder: ``<dir>/pytensor``. It must be set
+      before pytensor is imported; a process that imported it already keeps its folder.
+    * Python's young garbage collections run every 20,000 allocations instead of 700:
+      measured on 2 cores, the collector took 1.3 s of a 14.8 s cold fit (1,647 collections)
+      and 0.23 s of a 2.1 s warm one, walking the millions of objects the imports create
+      while numba's compiler allocates. The collector still runs; no result depends on
+      when it does (bit-identical draws, checked).
+    * The lean imports (:mod:`bayes_msc.accel.lean_imports`), where their versions match.
+    """
+    if os.environ.get(CACHE_ENV) and not user_chose_compiledir() and "pytensor" not in sys.modules:
+        flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
+        os.environ["PYTENSOR_FLAGS"] = ",".join(flags + [f"base_compiledir={Path(os.environ[CACHE_ENV]) / 'pytensor'}"])
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
+    from . import accel
 
-        config.reload_config()
+    if accel.enabled("imports"):
+        from .accel import lean_imports
+
+        accel.guarded("lean imports", lean_imports.install)
 
 
 def switched_off(variable: str) -> bool:
@@ -98,11 +90,14 @@ def switched_off(variable: str) -> bool:
 
 def child_environment(cache: Path, **environ: str) -> dict[str, str]:
     """The environment for a fresh ``python`` process of this package that compiles into
-    ``cache``: this process's, less the ``PYTENSOR_FLAGS`` :func:`configure` wrote into it
-    (they name this process's compile folder; the child's own import sets its flags for
-    ``cache``), plus ``environ``."""
-    env = {name: value for name, value in os.environ.items() if name != "PYTENSOR_FLAGS"}
-    return {**env, "BAYES_MSC_CACHE_DIR": str(cache), **environ}
+    ``cache``: this process's, less ``PYTENSOR_FLAGS``' choice of compile folder (the child
+    sets its own from ``BAYES_MSC_CACHE_DIR``: :func:`own_process`), plus ``environ``."""
+    env = dict(os.environ)
+    kept = [f for f in env.pop("PYTENSOR_FLAGS", "").split(",")
+            if f and f.split("=", 1)[0].strip() not in ("base_compiledir", "compiledir")]
+    if kept:
+        env["PYTENSOR_FLAGS"] = ",".join(kept)
+    return {**env, CACHE_ENV: str(cache), **environ}
 
 
 def available_cores() -> int:
@@ -111,49 +106,17 @@ def available_cores() -> int:
 
 
 def check_cache_dir() -> Path | None:
-    """The compile cache is usable: a writable folder (or creatable), with no comma in its
-    path (pytensor's flags are comma-separated: a comma would silently split the path).
-    Raises an :class:`InputError` naming ``BAYES_MSC_CACHE_DIR`` when it is set. Nothing to
-    check when ``PYTENSOR_FLAGS`` chooses pytensor's folder itself."""
+    """``BAYES_MSC_CACHE_DIR``, when set, is usable: a writable folder (or creatable), with
+    no comma in its path (pytensor's flags are comma-separated: a comma would silently split
+    the path). Raises an :class:`InputError` naming it. Nothing to check when it is not set
+    (pytensor's own folder) or ``PYTENSOR_FLAGS`` chooses pytensor's folder itself."""
     from .errors import InputError, Location
     from .fileio import check_output_dir
 
-    if user_chose_compiledir():
+    if not os.environ.get(CACHE_ENV) or user_chose_compiledir():
         return None
-    path = cache_dir()
-    what = "BAYES_MSC_CACHE_DIR" if os.environ.get("BAYES_MSC_CACHE_DIR") else "compile cache"
+    path = Path(os.environ[CACHE_ENV])
     if "," in str(path):
         raise InputError(f"{path} contains a comma, which pytensor's flags cannot hold; choose another folder",
-                         Location(what))
-    return check_output_dir(path, what)
-
-
-# gen-0 threshold while a model is built and compiled: numba allocates millions of objects
-YOUNG_THRESHOLD_WHILE_COMPILING = 20_000
-_FROZEN: list[bool] = []
-
-
-@contextlib.contextmanager
-def fewer_collections():
-    """Less of Python's cyclic garbage collection while a model is built and compiled.
-
-    Measured on 2 cores, the collector took 1.3 s of a 14.8 s cold fit (1,647 collections, 9
-    of them full) and 0.23 s of a 2.1 s warm one: each full collection walks every object
-    the imports created (pytensor, PyMC, numba, scipy: a few million), and numba's compiler
-    allocates enough to trigger hundreds of young ones. So at the first compile in a process
-    the objects alive then — nearly all of them modules, classes and functions that live as
-    long as the process — are moved out of the collector's way (``gc.freeze``; garbage among
-    them is never reclaimed, a bounded one-off), and while compiling young collections run
-    every 20,000 allocations instead of 700 (the threshold is restored afterwards). The
-    collector still runs; no result depends on when it does (bit-identical draws, checked).
-    Measured: cold 1.3 -> 0.44 s of collection, warm 0.23 -> 0.05 s.
-    """
-    if not _FROZEN:
-        gc.freeze()
-        _FROZEN.append(True)
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD_WHILE_COMPILING), *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
+                         Location(CACHE_ENV))
+    return check_output_dir(path, CACHE_ENV)

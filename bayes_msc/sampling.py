@@ -3,15 +3,17 @@
 Compiling (numba) costs seconds; sampling these models costs a fraction of a second. So a
 :class:`CompiledAnalysis` is cached per structure key (see
 :meth:`bayes_msc.models.inputs.ModelInputs.structure_key`) for the life of the process, and
-pytensor's on-disk cache (configured in :mod:`bayes_msc.runtime`) carries compiled code
-across processes, and :mod:`bayes_msc.callback_cache` does the same for nutpie's two C
-callbacks, which pytensor's cache does not cover. New observations, prior hyperparameters or masked studies go through
-nutpie's ``with_data``, which returns a new compiled object without compiling.
+pytensor's on-disk cache carries compiled code across processes. New observations, prior
+hyperparameters or masked studies go through nutpie's ``with_data``, which returns a new
+compiled object without compiling. Data enter every compiled model as one shared vector
+(see :mod:`bayes_msc.models.inputs`), so a re-sample hands nutpie a single array.
 
-Data enter every compiled model as one shared vector (see :mod:`bayes_msc.models.inputs`),
-so a re-sample hands nutpie a single array; compiles use the quicker-to-compile C callbacks
-of :mod:`bayes_msc.nutpie_callbacks`. Each compile is logged with the reason it was needed
-(``python -m bayes_msc -v``).
+The compile itself is nutpie's public ``compile_pymc_model``, under this package's
+:func:`bayes_msc.runtime.compile_settings`. Where the versions it was written against are
+installed, :mod:`bayes_msc.accel` does it faster (nutpie's callbacks cached on disk, a warm
+start that builds no pytensor function, a helper process for a cold compile), with the same
+numbers, and falls back to the public path on any failure. Each compile is logged with the
+reason it was needed (``python -m bayes_msc -v``).
 
 nutpie records no log-likelihood or log-prior; :func:`add_pointwise_groups` computes both
 with PyMC so LOO and power-scaling sensitivity work on the result.
@@ -28,8 +30,6 @@ from typing import Any
 from . import runtime
 from .models.inputs import MODEL_DATA, ModelInputs, set_model_data
 from .spec import SamplerSettings
-
-runtime.configure()
 
 log = logging.getLogger(__name__)
 
@@ -147,35 +147,31 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
     if cached is not None:
         log.debug("%s model %s: compiled already; new values go in through with_data", inputs.kind, key)
         return cached if cached.inputs is inputs else cached.with_inputs(inputs)
-    import nutpie.compile_pymc  # (binds nutpie too)
+    import nutpie
 
-    from . import compile_helper, prebuilt, warm_start
-    from .nutpie_callbacks import lean_callbacks
+    from . import accel
 
     log.info("compiling the %s model (structure %s): %s", inputs.kind, key, _why_compile(inputs))
     start = time.perf_counter()
-    with runtime.fewer_collections(), lean_callbacks() as lean:  # (runtime: why fewer collections)
+    with runtime.compile_settings():
         model = build(inputs)
-        if lean:  # a fresh cache folder first takes the entries shipped for the default analyses
-            prebuilt.seed()
-        # from disk, when a process compiled this structure (or shipped it: bayes_msc.prebuilt) before ...
-        compiled = warm_start.load(key, model) if lean else None
-        reassembled = compiled is not None
-        helper = None
-        if compiled is None:
-            # ... else compile: lean callbacks are generated so numba caches them on disk
-            # (bayes_msc.callback_cache); a helper process compiles part of the log density
-            # meanwhile (bayes_msc.compile_helper)
-            with compile_helper.helping(nutpie.compile_pymc) as helper:
-                compiled = nutpie.compile_pymc_model(model, backend="numba", **({"cache": True} if lean else {}))
-            if lean:
-                warm_start.record(key, model, compiled)
+        accelerated = None
+        if accel.enabled("compile"):
+            from .accel.compile import compile_model
+
+            accelerated = accel.guarded("accelerated compile", compile_model, key, model)
+        compiled = (accelerated.compiled if accelerated is not None
+                    else nutpie.compile_pymc_model(model, backend="numba"))
     COMPILE_COUNT["nutpie"] += 1
-    helped = (f"; a helper process compiled part of it, {helper.loaded} compiled functions loaded from the "
-              "disk cache" if helper is not None and helper.started else "")
-    log.info("compiled in %.1f s (%s callbacks, %d of 2 loaded from the disk cache%s%s); later fits of this "
-             "structure reuse it", time.perf_counter() - start, "lean" if lean else "nutpie's",
-             callbacks_from_cache(compiled), ", no pytensor function built" if reassembled else "", helped)
+    how = "nutpie's callbacks"
+    if accelerated is not None:
+        how = f"lean callbacks, {callbacks_from_cache(compiled)} of 2 loaded from the disk cache"
+        if accelerated.reassembled:
+            how += ", no pytensor function built"
+        if accelerated.helped_with is not None:
+            how += (f"; a helper process compiled part of it, {accelerated.helped_with} compiled functions "
+                    "loaded from the disk cache")
+    log.info("compiled in %.1f s (%s); later fits of this structure reuse it", time.perf_counter() - start, how)
     analysis = CompiledAnalysis(key, model, compiled, inputs)
     _CACHE[key] = analysis
     return analysis
@@ -201,7 +197,8 @@ def add_pointwise_groups(posterior_tree, analysis: CompiledAnalysis):
     from pymc.stats import compute_log_prior
 
     set_model_data(analysis.model, analysis.inputs)
-    pm.compute_log_likelihood(posterior_tree, model=analysis.model, extend_inferencedata=True, progressbar=False)
-    compute_log_prior(posterior_tree, model=analysis.model, extend_inferencedata=True, progressbar=False)
+    with runtime.compile_settings():
+        pm.compute_log_likelihood(posterior_tree, model=analysis.model, extend_inferencedata=True, progressbar=False)
+        compute_log_prior(posterior_tree, model=analysis.model, extend_inferencedata=True, progressbar=False)
     return posterior_tree
 

@@ -40,8 +40,34 @@ def require_module(name: str, why: str) -> ModuleType:
     except ImportError as exc:
         skip_or_fail(f"{name} is not importable ({exc}); {why}")
 
-# Tests must not depend on (or fill) the user's own cache: give the session its own.
-os.environ.setdefault("BAYES_MSC_CACHE_DIR", str(ROOT / ".pytest_cache" / "bayes_msc"))
+# Tests must not depend on (or fill) the user's own cache: give the session its own. The test
+# process is ours, so it may set pytensor's folder (the package itself never does: library
+# calls use pytensor's own); child processes of the command line get it from BAYES_MSC_CACHE_DIR.
+TEST_CACHE = ROOT / ".pytest_cache" / "bayes_msc"
+os.environ.setdefault("BAYES_MSC_CACHE_DIR", str(TEST_CACHE))
+if "base_compiledir" not in os.environ.get("PYTENSOR_FLAGS", ""):
+    os.environ["PYTENSOR_FLAGS"] = ",".join(
+        filter(None, [os.environ.get("PYTENSOR_FLAGS", ""), f"base_compiledir={TEST_CACHE / 'pytensor'}"]))
+
+
+def child_env(cache: Path, **environ: str) -> dict[str, str]:
+    """The environment for a child process (command line or library script) that compiles into
+    ``cache`` alone: pytensor's folder and the command line's ``BAYES_MSC_CACHE_DIR`` both there."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTENSOR_FLAGS"}
+    return {**env, "PYTHONPATH": str(ROOT), "BAYES_MSC_CACHE_DIR": str(cache),
+            "PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}", **environ}
+
+
+def require_accel(feature: str) -> None:
+    """Skip (a failure in CI, where the lock installs the exact versions) unless the
+    accelerations of ``feature`` apply in this environment."""
+    from bayes_msc import accel
+
+    if accel.switched_off():
+        skip_or_fail(f"{accel.SWITCH} switches the accelerations off")
+    mismatches = accel.version_mismatches(feature)
+    if mismatches:
+        skip_or_fail(f"accel {feature} needs its exact versions: {'; '.join(mismatches)}")
 
 
 @pytest.fixture(scope="session")

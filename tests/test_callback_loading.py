@@ -19,18 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_module
+from conftest import child_env, require_accel, require_module
 
 require_module("nutpie", "the callbacks are nutpie's")
+require_accel("compile")
 
 ROOT = Path(__file__).resolve().parents[1]
 ONLY_FOR_COMPILING = "numba.np.polynomial.polynomial_core"  # imported by numba's full refresh only
 
 SCRIPT = r"""
 import ctypes, json, math, sys
-from bayes_msc import runtime
-runtime.configure()
-from bayes_msc import callback_cache, nutpie_callbacks, warm_start
+from bayes_msc.accel import callback_cache, nutpie_callbacks, warm_start
 import numpy as np, pymc as pm, nutpie
 
 def model():
@@ -69,8 +68,7 @@ print(json.dumps({"hits": compiled.compiled_logp_func.cache_hits + compiled.comp
 
 
 def _run(phase: str, cache: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "BAYES_MSC_CACHE_DIR": str(cache)}
-    env.pop("PYTENSOR_FLAGS", None)
+    env = child_env(cache)
     result = subprocess.run([sys.executable, "-c", SCRIPT, phase], capture_output=True, text=True, env=env,
                             cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -102,7 +100,7 @@ def test_external_symbols_resolve_names_only_known_symbols():
     import llvmlite.binding as ll
     from numba.core.registry import cpu_target
 
-    from bayes_msc.callback_cache import external_symbols_resolve
+    from bayes_msc.accel.callback_cache import external_symbols_resolve
 
     cpu_target.target_context  # numba's helper symbols (numba_gil_ensure, ...) are registered with the context
     known = ll.parse_assembly("declare i32 @numba_gil_ensure(i8*)\ndeclare double @llvm.exp.f64(double)\n")

@@ -1,4 +1,4 @@
-"""The compile helper's cut of the log-density graph (bayes_msc.compile_helper): the later
+"""The compile helper's cut of the log-density graph (bayes_msc.accel.compile_helper): the later
 operations, fed the values the full graph gives their inputs, reproduce its outputs; and a
 graph compiled by the helper's route leaves cache entries a later compile loads."""
 
@@ -6,6 +6,10 @@ import functools
 
 import numpy as np
 import pytest
+
+from conftest import child_env, require_accel
+
+require_accel("compile")
 
 
 @functools.cache
@@ -33,7 +37,7 @@ def test_later_operations_reproduce_the_graphs_outputs(fraction):
     import pytensor
     from pytensor.compile.mode import Mode
 
-    from bayes_msc.compile_helper import later_operations
+    from bayes_msc.accel.compile_helper import later_operations
 
     fgraph = _model_fgraph()
     inputs, outputs = later_operations(fgraph, fraction)
@@ -67,14 +71,13 @@ def test_a_graph_compiled_the_helpers_way_is_loaded_from_the_cache(tmp_path):
 
     from pytensor.graph.fg import FunctionGraph
 
-    from bayes_msc.compile_helper import later_operations
+    from bayes_msc.accel.compile_helper import later_operations
 
     fgraph = _model_fgraph()
     inputs, outputs = later_operations(fgraph, 0.5)
     payload = pickle.dumps(FunctionGraph(inputs, outputs, clone=True))
-    env = {**os.environ, "BAYES_MSC_CACHE_DIR": str(tmp_path)}
-    env.pop("PYTENSOR_FLAGS", None)
-    script = ("import sys, pickle; from bayes_msc import compile_helper; from numba.core import caching\n"
+    env = child_env(tmp_path)
+    script = ("import sys, pickle; from bayes_msc.accel import compile_helper; from numba.core import caching\n"
               "hits = []; load = caching.Cache.load_overload\n"
               "def counted(self, *a, **k):\n    r = load(self, *a, **k); hits.append(r is not None); return r\n"
               "caching.Cache.load_overload = counted\n"
@@ -98,9 +101,8 @@ def test_a_helper_given_nothing_exits_cleanly(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "BAYES_MSC_CACHE_DIR": str(tmp_path)}
-    env.pop("PYTENSOR_FLAGS", None)
-    run = subprocess.run([sys.executable, "-m", "bayes_msc.compile_helper"], input=b"", capture_output=True,
+    env = child_env(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "bayes_msc.accel.compile_helper"], input=b"", capture_output=True,
                          env=env, timeout=300)
     assert run.returncode == 0, run.stderr.decode()[-2000:]
     assert not list(tmp_path.rglob("*.nbi")), "nothing was handed over, so nothing should be compiled"

@@ -1,5 +1,6 @@
 """A command imports only what it needs: no plotting or Dask for a fit (see
-``bayes_msc.lean_imports``), and the lazy stand-ins are transparent to code that does use them."""
+``bayes_msc.accel.lean_imports``, which only the command line installs), and the lazy stand-ins
+are transparent to code that does use them."""
 
 import json
 import os
@@ -10,8 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import require_accel
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("matplotlib", "arviz_plots", "dask", "distributed")
+
+
+@pytest.fixture
+def lean():
+    """The lean imports apply in this environment (their exact versions; always in CI)."""
+    require_accel("imports")
 
 
 def _run(code: str, environ: dict | None = None) -> dict:
@@ -22,7 +31,7 @@ def _run(code: str, environ: dict | None = None) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_fit_command_imports_no_plotting_and_no_dask():
+def test_fit_command_imports_no_plotting_and_no_dask(lean):
     found = _run(
         "import io, json, sys, contextlib\n"
         "from bayes_msc.cli import main\n"
@@ -33,10 +42,10 @@ def test_fit_command_imports_no_plotting_and_no_dask():
     assert found == {"code": 0, "heavy": []}
 
 
-def test_stand_ins_become_the_real_modules_when_used():
+def test_stand_ins_become_the_real_modules_when_used(lean):
     found = _run(
         "import json, sys\n"
-        "from bayes_msc import lean_imports\n"
+        "from bayes_msc.accel import lean_imports\n"
         "lean_imports.install()\n"
         "import nutpie  # imports `arviz` (the stand-in)\n"
         "stand_in = sys.modules['arviz']\n"
@@ -73,10 +82,10 @@ def test_help_imports_no_numerical_library():
     assert found == {"code": 0, "heavy": []}
 
 
-def test_xarray_patched_when_imported_after_install():
+def test_xarray_patched_when_imported_after_install(lean):
     found = _run(
         "import json, sys\n"
-        "from bayes_msc import lean_imports\n"
+        "from bayes_msc.accel import lean_imports\n"
         "lean_imports.install()\n"
         "assert 'xarray' not in sys.modules\n"
         "import numpy as np, xarray as xr\n"
@@ -91,13 +100,13 @@ def test_xarray_patched_when_imported_after_install():
     assert found == {"dask_types": "_DeferredDaskTypes", "lazy": True, "core_lazy": True, "dask": False, "works": 3.0}
 
 
-def test_pytensor_c_exceptions_without_setuptools_until_used():
+def test_pytensor_c_exceptions_without_setuptools_until_used(lean):
     """pytensor's C virtual machine imports ``pytensor.link.c.exceptions`` for ``MissingGXX``;
     setuptools (the base of its ``CompileError``) is imported only when that is asked for,
     and the module is then pytensor's own (same classes, ``MissingGXX`` unchanged)."""
     found = _run(
         "import json, sys\n"
-        "from bayes_msc import lean_imports\n"
+        "from bayes_msc.accel import lean_imports\n"
         "lean_imports.install()\n"
         "from pytensor.link.c.exceptions import MissingGXX\n"
         "before = 'setuptools' in sys.modules\n"
@@ -116,11 +125,11 @@ def test_pytensor_c_exceptions_without_setuptools_until_used():
                      "compile_error": True, "message": "g++ said no", "base": True, "missing": True}
 
 
-def test_pytensor_c_exceptions_stand_in_only_for_the_source_it_knows():
+def test_pytensor_c_exceptions_stand_in_only_for_the_source_it_knows(lean):
     """A pytensor whose module differs from the one the stand-in mirrors is executed as it is."""
     import types
 
-    from bayes_msc import lean_imports
+    from bayes_msc.accel import lean_imports
 
     class Loader:
         def __init__(self, source):
@@ -141,13 +150,13 @@ def test_pytensor_c_exceptions_stand_in_only_for_the_source_it_knows():
         assert hasattr(module, "MissingGXX") is not executed
 
 
-def test_functions_without_the_c_loop_do_not_import_it():
+def test_functions_without_the_c_loop_do_not_import_it(lean):
     """PyMC's starting-point function (``FAST_COMPILE``: no C loop) must not import pytensor's
     C loop, whose import compiles it with the C compiler into a fresh cache; functions that
     use the C loop still get it. Same VM, same values either way."""
     found = _run(
         "import json, sys\n"
-        "from bayes_msc import lean_imports\n"
+        "from bayes_msc.accel import lean_imports\n"
         "lean_imports.install()\n"
         "import numpy as np, pytensor, pytensor.tensor as pt\n"
         "from pytensor.compile.mode import Mode\n"
@@ -187,7 +196,7 @@ def _fake_jax(tmp_path: Path, with_numpyro: bool = False) -> tuple[dict, Path]:
 
 
 @pytest.mark.parametrize("with_numpyro", [False, True])
-def test_a_fit_does_not_import_jax_where_jax_is_installed(tmp_path, with_numpyro):
+def test_a_fit_does_not_import_jax_where_jax_is_installed(tmp_path, with_numpyro, lean):
     """arviz_base's NumPyro converter loaded jax lazily with lazy_loader, whose placeholder got
     executed (by lazy_loader itself when numpyro is missing, by scipy's array-API checks
     during the fit when it is installed): every fit imported jax. Not any more."""
@@ -204,11 +213,12 @@ def test_a_fit_does_not_import_jax_where_jax_is_installed(tmp_path, with_numpyro
     assert not marker.exists(), "the fit executed jax"
 
 
-def test_the_numpyro_converter_still_reaches_jax(tmp_path):
+def test_the_numpyro_converter_still_reaches_jax(tmp_path, lean):
     env, marker = _fake_jax(tmp_path)
     found = _run(
         "import json, sys\n"
-        "import bayes_msc  # installs the import hooks\n"
+        "from bayes_msc.accel import lean_imports\n"
+        "lean_imports.install()\n"
         "import arviz_base.io_numpyro as converter\n"
         "before = 'jax' in sys.modules\n"
         "first = converter.jax.device_get(3)  # imports jax on first use\n"

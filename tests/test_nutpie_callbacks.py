@@ -1,4 +1,4 @@
-"""Our nutpie C callbacks (``bayes_msc.nutpie_callbacks``) behave exactly like nutpie's own.
+"""Our nutpie C callbacks (``bayes_msc.accel.nutpie_callbacks``) behave exactly like nutpie's own.
 
 They exist only to compile faster, so the test is equivalence: the same return codes and
 outputs on ordinary, non-finite and wrong-size calls, and bit-identical draws for a seed.
@@ -11,11 +11,12 @@ import ctypes
 import numpy as np
 import pytest
 
-from conftest import require_module, skip_or_fail  # noqa: E402
+from conftest import require_accel, require_module  # noqa: E402
 
 nutpie = require_module("nutpie", "the lean callbacks are compared with nutpie's own")
+require_accel("compile")
 
-from bayes_msc import nutpie_callbacks  # noqa: E402
+from bayes_msc.accel import nutpie_callbacks  # noqa: E402
 
 
 def _model():
@@ -31,38 +32,34 @@ def _model():
     return model
 
 
-def _compile(lean: bool, monkeypatch):
-    monkeypatch.setenv(nutpie_callbacks.ENV_SWITCH, "lean" if lean else "nutpie")
+def _compile(lean: bool):
+    if not lean:  # nutpie's public path, its own callbacks
+        return nutpie.compile_pymc_model(_model(), backend="numba")
     with nutpie_callbacks.lean_callbacks() as applied:
         compiled = nutpie.compile_pymc_model(_model(), backend="numba")
-    assert applied is lean
+    assert applied
     return compiled
 
 
 @pytest.fixture(scope="module")
 def both():
-    if not nutpie_callbacks.lean_callbacks_apply():
-        skip_or_fail(f"nutpie {nutpie.__version__}: lean callbacks not checked for this version")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        return {"lean": _compile(True, monkeypatch), "nutpie": _compile(False, monkeypatch)}
+    return {"lean": _compile(True), "nutpie": _compile(False)}
 
 
 def test_they_apply_to_the_nutpie_this_package_is_tested_with():
-    if nutpie.__version__.startswith(nutpie_callbacks.CHECKED_NUTPIE):
-        assert nutpie_callbacks.lean_callbacks_apply()
+    assert nutpie_callbacks.lean_callbacks_apply()
 
 
-def test_the_environment_switch_restores_nutpies_callbacks(monkeypatch):
+def test_nutpies_callbacks_and_numbas_locators_are_restored_after_the_block():
     import nutpie.compile_pymc as compile_pymc
+    from numba.core.caching import CacheImpl
 
-    original = compile_pymc._make_c_logp_func
-    monkeypatch.setenv(nutpie_callbacks.ENV_SWITCH, "nutpie")
+    original, locators = compile_pymc._make_c_logp_func, list(CacheImpl._locator_classes)
     with nutpie_callbacks.lean_callbacks() as applied:
-        assert not applied and compile_pymc._make_c_logp_func is original
-    monkeypatch.setenv(nutpie_callbacks.ENV_SWITCH, "")
-    with nutpie_callbacks.lean_callbacks() as applied:
-        assert compile_pymc._make_c_logp_func is (nutpie_callbacks.make_logp_callback if applied else original)
+        assert applied and compile_pymc._make_c_logp_func is nutpie_callbacks.make_logp_callback
+        assert len(CacheImpl._locator_classes) == len(locators) + 1
     assert compile_pymc._make_c_logp_func is original  # restored on exit
+    assert CacheImpl._locator_classes == locators
 
 
 def _call_logp(compiled, x, dim=None):
@@ -120,7 +117,7 @@ def test_draws_are_bit_identical_including_after_with_data(both):
     assert draws(moved["lean"]).mean() > draws(both["lean"]).mean() + 1.0  # the new data were used
 
 
-# -- the disk cache of the callbacks (bayes_msc.callback_cache) -------------------------------
+# -- the disk cache of the callbacks (bayes_msc.accel.callback_cache) -------------------------------
 
 
 def _centred_model(centre: float):
@@ -134,10 +131,8 @@ def _centred_model(centre: float):
 
 
 def _compile_cached(model, monkeypatch):
-    monkeypatch.setenv(nutpie_callbacks.ENV_SWITCH, "lean")
     with nutpie_callbacks.lean_callbacks() as applied:
-        if not applied:
-            skip_or_fail(f"nutpie {nutpie.__version__}: lean callbacks not checked for this version")
+        assert applied
         return nutpie.compile_pymc_model(model, backend="numba", cache=True)
 
 
@@ -170,13 +165,12 @@ def test_callbacks_without_a_pytensor_key_are_compiled_every_time(monkeypatch):
             assert compiled.compiled_logp_func.cache_hits == 0
 
 
-# -- a compiled model reassembled from disk (bayes_msc.warm_start) ----------------------------
+# -- a compiled model reassembled from disk (bayes_msc.accel.warm_start) ----------------------------
 
 
 def test_reassembled_model_samples_the_same_draws_and_refuses_other_models(monkeypatch, tmp_path):
-    from bayes_msc import warm_start
+    from bayes_msc.accel import warm_start
 
-    monkeypatch.setenv("BAYES_MSC_CACHE_DIR", str(tmp_path))  # where the facts go (not the numba cache)
     model = _centred_model(0.6)
     compiled = _compile_cached(model, monkeypatch)
     warm_start.record("centred", model, compiled)

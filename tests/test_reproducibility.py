@@ -1,7 +1,7 @@
-"""A seeded run gives bit-identical numbers, with a cold and with a warm compile cache."""
+"""A seeded run gives bit-identical numbers with a cold and with a warm compile cache, with and
+without the compile helper, and through the public path alone (the accelerations off)."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -9,18 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from conftest import child_env, require_accel
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fit_json(cache: Path, **environ: str) -> tuple[dict, str]:
-    # nothing shipped unless asked for (bayes_msc.prebuilt): an empty cache folder compiles everything
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "BAYES_MSC_CACHE_DIR": str(cache), "BAYES_MSC_PREBUILT": "0",
-           **environ}
-    env.pop("PYTENSOR_FLAGS", None)
     result = subprocess.run(
         [sys.executable, "-m", "bayes_msc", "-v", "fit", "mortality", "--json",
          "--draws", "300", "--tune", "300", "--chains", "2", "--seed", "123"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=900,
+        capture_output=True, text=True, env=child_env(cache, **environ), cwd=ROOT, timeout=900,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout), result.stderr
@@ -32,18 +30,19 @@ def _numbers(summary: dict) -> dict:
 
 @pytest.mark.slow
 def test_cold_and_warm_cache_give_identical_numbers(tmp_path):
+    require_accel("compile")
     cache = tmp_path / "cache"
     cold, cold_log = _fit_json(cache)  # empty cache directory: everything compiles
     assert any(cache.rglob("*")), "the compile cache was not written"
     warm, warm_log = _fit_json(cache)  # same directory, now populated
     assert _numbers(cold) == _numbers(warm)  # exact equality, not approximate
     # ... and the warm process really took nutpie's callbacks from the disk cache
-    # (bayes_msc.callback_cache) and reassembled the compiled model without building pytensor
-    # functions (bayes_msc.warm_start), where the cold one compiled everything.
+    # (bayes_msc.accel.callback_cache) and reassembled the compiled model without building
+    # pytensor functions (bayes_msc.accel.warm_start), where the cold one compiled everything.
     assert "0 of 2 loaded from the disk cache" in cold_log, cold_log
     assert "2 of 2 loaded from the disk cache, no pytensor function built" in warm_log, warm_log
-    # A cold compile on two or more cores hands half the log density to a helper process
-    # (bayes_msc.compile_helper) and loads what it compiled; without the helper, the same numbers.
+    # A cold compile on two or more cores hands part of the log density to a helper process
+    # (bayes_msc.accel.compile_helper) and loads what it compiled; without the helper, the same numbers.
     from bayes_msc.runtime import available_cores
 
     if available_cores() >= 2:
@@ -51,11 +50,7 @@ def test_cold_and_warm_cache_give_identical_numbers(tmp_path):
     alone, alone_log = _fit_json(tmp_path / "cache_without_helper", BAYES_MSC_COMPILE_HELPER="0")
     assert "helper" not in alone_log, alone_log
     assert _numbers(alone) == _numbers(cold)
-    # A fresh install: an empty cache folder seeded from the package's prebuilt cache
-    # (bayes_msc.prebuilt, compiled elsewhere for a generic CPU) fits without compiling
-    # anything, with the same numbers as the compile from nothing above.
-    fresh, fresh_log = _fit_json(tmp_path / "fresh_install", BAYES_MSC_PREBUILT="1")
-    assert re.search(r"seeded the compile cache with [1-9]\d* entries", fresh_log), fresh_log
-    assert "2 of 2 loaded from the disk cache, no pytensor function built" in fresh_log, fresh_log
-    assert "helper" not in fresh_log, fresh_log
-    assert _numbers(fresh) == _numbers(cold)
+    # The public path alone (nutpie's own callbacks, nothing reassembled): the same numbers.
+    plain, plain_log = _fit_json(cache, BAYES_MSC_ACCEL="0")
+    assert "(nutpie's callbacks)" in plain_log and "lean" not in plain_log, plain_log
+    assert _numbers(plain) == _numbers(cold)

@@ -10,26 +10,24 @@ benchmark machine the two callbacks took 5.0 s with a warm cache, of which about
 that error path. The versions below do the same with element loops (the shapes are fixed by
 construction, so the error path cannot be reached) and compile in 2.9 s. They are also
 generated from source without closures, so numba can cache them on disk
-(:mod:`bayes_msc.callback_cache`): a warm process loads them instead of compiling (about
+(:mod:`bayes_msc.accel.callback_cache`): a warm process loads them instead of compiling (about
 0.1 s instead of 2.9 s).
 
-They are used only with the nutpie versions they were checked against (same private
-function signatures; a test asserts bit-identical draws against nutpie's own callbacks).
-With any other nutpie — or with ``BAYES_MSC_NUTPIE_CALLBACKS=nutpie`` in the environment —
-nutpie's own callbacks are used, which is slower to compile and otherwise the same.
+They are used only with the nutpie version they were checked against
+(:data:`bayes_msc.accel.VERSIONS`, and the private factories' signatures checked again
+here); a test asserts bit-identical draws against nutpie's own callbacks. Otherwise, or
+with ``BAYES_MSC_ACCEL=0``, nutpie's own callbacks are used through its public
+``compile_pymc_model``: slower to compile, the same numbers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-import os
 from collections.abc import Iterator
 
 from . import callback_cache
 
-CHECKED_NUTPIE = ("0.16.",)  # version prefixes whose private callback factories match ours
-ENV_SWITCH = "BAYES_MSC_NUTPIE_CALLBACKS"
 
 
 def _c_signatures():
@@ -137,13 +135,12 @@ def _factories_match(module) -> bool:
 
 
 def lean_callbacks_apply() -> bool:
-    """Whether :func:`lean_callbacks` will replace nutpie's callbacks in this environment."""
-    import nutpie
+    """Whether :func:`lean_callbacks` will replace nutpie's callbacks: nutpie's private
+    factories still take the arguments ours do (the versions are checked by
+    :func:`bayes_msc.accel.enabled` before anything here runs)."""
     import nutpie.compile_pymc as compile_pymc
 
-    if os.environ.get(ENV_SWITCH, "").strip().lower() == "nutpie":
-        return False
-    return nutpie.__version__.startswith(CHECKED_NUTPIE) and _factories_match(compile_pymc)
+    return _factories_match(compile_pymc)
 
 
 @contextlib.contextmanager
@@ -161,6 +158,7 @@ def lean_callbacks() -> Iterator[bool]:
     saved = compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func
     compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func = make_logp_callback, make_expand_callback
     try:
-        yield True
+        with callback_cache.locator_registered():
+            yield True
     finally:
         compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func = saved

@@ -1,6 +1,6 @@
 """A warm start that builds no pytensor function: a compiled model reassembled from disk.
 
-With nutpie's callbacks cached (:mod:`bayes_msc.callback_cache`), most of what a warm
+With nutpie's callbacks cached (:mod:`bayes_msc.accel.callback_cache`), most of what a warm
 ``compile`` still spent — about 2 of 2.4 s on 2 cores — was nutpie rebuilding the pytensor
 functions (graph rewrites, numba dispatch) only to compute the key under which the cached
 callbacks are found, plus the sizes, shapes and names around them. After a compile this
@@ -49,9 +49,11 @@ def _code_and_versions() -> str:
 
 
 def _path(structure_key: str) -> Path:
-    from .paths import cache_dir
+    """Beside the numba cache entries it refers to: in pytensor's compile folder, as it is
+    set while the model compiles (so clearing pytensor's cache clears these too)."""
+    import pytensor
 
-    return cache_dir() / "compiled" / f"{structure_key}-{_code_and_versions()}.json"
+    return Path(pytensor.config.compiledir) / "bayes_msc_warm_start" / f"{structure_key}-{_code_and_versions()}.json"
 
 
 def _value_names(model) -> list[str]:

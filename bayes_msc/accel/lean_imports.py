@@ -44,7 +44,13 @@ not been imported yet:
   converter gets stand-ins that import them on first use, and ``sys.modules`` holds nothing.
 
 None of this imports xarray or pytensor: the patches for them are applied the moment their
-modules are first imported (an import hook), so ``--help`` does not pay for xarray.
+modules are first imported (an import hook), so ``--help`` does not pay for xarray. A patch
+that fails leaves its module as the library wrote it.
+
+The upstream fix for each is a lazy import in that library (nutpie importing
+``arviz_base`` instead of ``arviz``; xarray asking ``sys.modules`` whether Dask is loaded;
+pytensor importing setuptools where a C compile needs it; pytensor's VM importing its C
+loop only with ``use_cloop``; lazy_loader not executing placeholders found on the stack).
 
 Reports import ``arviz_plots`` themselves; ``--workers`` imports ``dask.distributed``.
 """
@@ -54,8 +60,13 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.util
+import logging
 import sys
 import types
+
+from . import guarded
+
+log = logging.getLogger(__name__)
 
 _LIGHT_ARVIZ = ("from_dict", "dict_to_dataset")  # what nutpie 0.16 uses of `arviz`
 
@@ -126,6 +137,13 @@ class _OnImport(importlib.abc.MetaPathFinder):
         hook = self.hooks.pop(fullname, None)
         if hook is None:
             return None
+        try:
+            return self._hooked_spec(fullname, path, target, hook)
+        except Exception as exc:  # noqa: BLE001 — the import goes on as if we were not here
+            log.info("accel: lean import of %s not applied (%s)", fullname, exc)
+            return None
+
+    def _hooked_spec(self, fullname, path, target, hook):
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
                 continue
@@ -164,13 +182,28 @@ def _on_import(name: str, hook) -> None:
 
 
 def _then(patch):
-    """A hook that executes the module as usual, then applies ``patch`` to it."""
+    """A hook that executes the module as usual, then applies ``patch`` to it (a patch that
+    fails leaves the module as it is)."""
 
     def hook(module, loader):
         loader.exec_module(module)
-        patch(module)
+        guarded(f"lean import of {module.__name__}", patch, module)
 
     return hook
+
+
+def _safe(hook):
+    """A hook that executes the module itself: if it fails, the module is executed as usual
+    (what failed was ours, not the module's)."""
+
+    def run(module, loader):
+        try:
+            hook(module, loader)
+        except Exception as exc:  # noqa: BLE001
+            log.info("accel: lean import of %s failed (%s); imported as usual", module.__name__, exc)
+            loader.exec_module(module)
+
+    return run
 
 
 def _defer_dask_types(pycompat) -> None:
@@ -228,7 +261,6 @@ def _c_exceptions_without_setuptools(module, loader) -> None:
 
 
 _CVM = "pytensor.link.c.cvm"
-CHECKED_PYTENSOR = ("3.3.",)  # versions whose VMLinker.make_vm uses the C loop only with use_cloop
 
 
 def _vm_without_unused_cvm(vm) -> None:
@@ -238,7 +270,7 @@ def _vm_without_unused_cvm(vm) -> None:
         return
 
     def make_vm(self, *args, **kwargs):
-        if self.use_cloop or _CVM in sys.modules or not _pytensor_checked():
+        if self.use_cloop or _CVM in sys.modules:
             return original(self, *args, **kwargs)
         sys.modules[_CVM] = None  # `from pytensor.link.c.cvm import CVM` raises ImportError: CVM = None
         try:
@@ -286,18 +318,15 @@ def _numpyro_converter_without_placeholders(module, loader) -> None:
         lazy_loader.load = load
 
 
-def _pytensor_checked() -> bool:
-    import pytensor
-
-    return str(getattr(pytensor, "__version__", "")).startswith(CHECKED_PYTENSOR)
-
-
 def install() -> None:
-    """Put the stand-ins in place (idempotent; a no-op for modules already imported)."""
+    """Put the stand-ins in place (idempotent; a no-op for modules already imported).
+
+    For a process this package owns (the command line): it changes ``sys.modules`` and
+    ``sys.meta_path``, which a library must not do to its caller's process."""
     if "arviz" not in sys.modules:
         spec = importlib.util.find_spec("arviz")
         if spec is not None:
-            stand_in = _DeferredArviz("arviz", "lazy stand-in for arviz (see bayes_msc.lean_imports)")
+            stand_in = _DeferredArviz("arviz", "lazy stand-in for arviz (see bayes_msc.accel.lean_imports)")
             stand_in.__spec__ = spec
             stand_in.__file__ = spec.origin
             sys.modules["arviz"] = stand_in
@@ -308,9 +337,9 @@ def install() -> None:
         else:
             _on_import(name, _then(patch))
     if "arviz_base.io_numpyro" not in sys.modules:
-        _on_import("arviz_base.io_numpyro", _numpyro_converter_without_placeholders)
+        _on_import("arviz_base.io_numpyro", _safe(_numpyro_converter_without_placeholders))
     if "pytensor.link.c.exceptions" not in sys.modules:
-        _on_import("pytensor.link.c.exceptions", _c_exceptions_without_setuptools)
+        _on_import("pytensor.link.c.exceptions", _safe(_c_exceptions_without_setuptools))
     if "pytensor.link.vm" in sys.modules:
         _vm_without_unused_cvm(sys.modules["pytensor.link.vm"])
     else:

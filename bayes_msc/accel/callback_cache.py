@@ -8,7 +8,7 @@ recognise it in a later process, and it cannot recognise nutpie's: they are clos
 numba dispatcher, and numba keys a cached function by its bytecode plus the pickled closure,
 which for a dispatcher differs in every process.
 
-So :mod:`bayes_msc.nutpie_callbacks` generates the callbacks from source with their
+So :mod:`bayes_msc.accel.nutpie_callbacks` generates the callbacks from source with their
 collaborators as globals (no closure), and this module tells numba where their cache
 entries live and how to tell them apart (a numba cache *locator*, as pytensor's own numba
 cache does for its generated code). The disambiguating key is a hash of everything the
@@ -38,8 +38,9 @@ import hashlib
 import json
 import shutil
 import tempfile
+import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +92,11 @@ def load_cfunc(function, signature):
 
     # what numba.cfunc(signature, cache=True) makes, before it compiles
     cfunc = CFunc(function, sigutils.normalize_signature(signature), locals={}, options={})
-    cfunc.enable_caching()
+    with locator_registered():  # numba asks the locators here
+        cfunc.enable_caching()
     cfunc._compile_uncached = missing  # load, or give up: never compile here
     try:
-        with _loading_only(cfunc._targetdescr.target_context):
+        with locator_registered(), _loading_only(cfunc._targetdescr.target_context):
             cfunc.compile()
     except Missing:
         return None
@@ -160,7 +162,6 @@ def function_from_source(source: str, name: str, env: dict[str, Any], key: str |
     import numba
     import numpy as np
 
-    _register_locator()
     # __name__: numba rebuilds a cached function's environment by importing its module
     namespace = {"__name__": __name__, "numba": numba, "np": np, **env}
     exec(compile(source, f"<bayes_msc_callback_{name}>", "exec"), namespace)  # noqa: S102
@@ -196,13 +197,36 @@ def _private_dir() -> str:
 
 
 _LOCATOR: list[type] = []
+_LOCATOR_USERS = [0]
+_LOCATOR_LOCK = threading.Lock()
 
 
-def _register_locator() -> None:
-    """Put our locator first in numba's list (once per process)."""
+@contextlib.contextmanager
+def locator_registered() -> Iterator[None]:
+    """Our locator first in numba's list of cache locators, for the duration of the block
+    only (numba asks the locators when a function's cache is set up, which happens while
+    the callbacks are compiled or loaded, inside the block); re-entrant and thread-safe."""
+    from numba.core.caching import CacheImpl
+
+    locator = _locator_class()
+    with _LOCATOR_LOCK:
+        if _LOCATOR_USERS[0] == 0:
+            CacheImpl._locator_classes.insert(0, locator)
+        _LOCATOR_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _LOCATOR_LOCK:
+            _LOCATOR_USERS[0] -= 1
+            if _LOCATOR_USERS[0] == 0 and locator in CacheImpl._locator_classes:
+                CacheImpl._locator_classes.remove(locator)
+
+
+def _locator_class() -> type:
+    """The locator class (defined once per process: numba compares classes by identity)."""
     if _LOCATOR:
-        return
-    from numba.core.caching import CacheImpl, _CacheLocator
+        return _LOCATOR[0]
+    from numba.core.caching import _CacheLocator
     from pytensor.link.numba.cache import NUMBA_CACHE_PATH
 
     class CallbackCacheLocator(_CacheLocator):
@@ -233,5 +257,5 @@ def _register_locator() -> None:
                 return cls(py_func, py_file, _KEYS[py_func])
             return None
 
-    CacheImpl._locator_classes.insert(0, CallbackCacheLocator)
     _LOCATOR.append(CallbackCacheLocator)
+    return CallbackCacheLocator

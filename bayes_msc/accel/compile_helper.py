@@ -9,7 +9,7 @@ function and caches it on disk under a key of the operation (not of the graph:
 this one loads them from the cache instead of compiling them, as a warm process would.
 
 :func:`helping` wraps nutpie's compile step. On entry it starts ``python -m
-bayes_msc.compile_helper``, which imports pytensor and numba while this process builds the
+bayes_msc.accel.compile_helper``, which imports pytensor and numba while this process builds the
 model. Once nutpie has built (and pytensor has rewritten) the log-density graph, and before
 numba compiles it, the graph is cut after the first ``CUT_FRACTION`` of its operations in
 topological order (:func:`later_operations`); the later part, as a graph of its own, and the
@@ -39,6 +39,8 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import guarded
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ def enabled() -> bool:
     """Whether a cold compile in this process may start a helper."""
     import multiprocessing
 
-    from .runtime import available_cores, switched_off
+    from ..runtime import available_cores, switched_off
 
     if switched_off(ENV_SWITCH):
         return False
@@ -80,6 +82,19 @@ def enabled() -> bool:
     import pytensor
 
     return available_cores() >= 2 and bool(pytensor.config.numba__cache)
+
+
+def child_pytensor_flags() -> str:
+    """The helper's ``PYTENSOR_FLAGS``: this process's own, with this process's compile
+    folder and fastmath setting as they are now (``runtime.compile_settings`` is in force
+    while a model compiles): the helper's cache entries must be the ones this process looks
+    up, and this process may have set them in code rather than in the environment."""
+    import pytensor
+
+    kept = [flag for flag in os.environ.get("PYTENSOR_FLAGS", "").split(",")
+            if flag and flag.split("=", 1)[0].strip() not in ("base_compiledir", "compiledir", "numba__fastmath")]
+    return ",".join(kept + [f"compiledir={pytensor.config.compiledir}",
+                            f"numba__fastmath={pytensor.config.numba__fastmath}"])
 
 
 @dataclass
@@ -94,11 +109,12 @@ class Help:
     def spawn(self) -> None:
         """Start the helper early: it imports pytensor and numba while this process builds
         the graphs, then waits for them on its standard input."""
-        package_root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+               "PYTENSOR_FLAGS": child_pytensor_flags()}
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bayes_msc.compile_helper"], stdin=subprocess.PIPE,
+                [sys.executable, "-m", "bayes_msc.accel.compile_helper"], stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
             )
         except OSError as exc:  # no helper: this process compiles everything, as before
@@ -141,9 +157,15 @@ def helping(compile_pymc) -> Iterator[Help]:
     """Inside this block, a nutpie compile (``compile_pymc`` is ``nutpie.compile_pymc``)
     hands the later part of its log density (and its expand function) to a helper process
     (when :func:`enabled`). Yields a :class:`Help` that counts the compiled functions loaded
-    from the cache meanwhile."""
+    from the cache meanwhile. Whatever fails in the helper's set-up or hand-over leaves the
+    compile to this process alone, as without the helper."""
     help_ = Help()
-    if not enabled():
+    try:
+        on = enabled()
+    except Exception as exc:  # noqa: BLE001
+        log.info("accel: compile helper not used (%s)", exc)
+        on = False
+    if not on:
         yield help_
         return
     from numba.core import caching
@@ -154,7 +176,8 @@ def helping(compile_pymc) -> Iterator[Help]:
     def make_functions_and_help(*args, **kwargs):
         functions = make_functions(*args, **kwargs)
         # (n_dim, n_expanded, logp_fn, expand_fn, ...)
-        help_.send(functions[2].maker.fgraph, functions[3].maker.fgraph)
+        guarded("handing graphs to the compile helper", help_.send, functions[2].maker.fgraph,
+                functions[3].maker.fgraph)
         return functions
 
     def counted_load(self, *args, **kwargs):
@@ -162,7 +185,7 @@ def helping(compile_pymc) -> Iterator[Help]:
         help_.loaded += loaded is not None
         return loaded
 
-    help_.spawn()
+    guarded("starting the compile helper", help_.spawn)
     compile_pymc._make_functions = make_functions_and_help
     caching.Cache.load_overload = counted_load
     try:
@@ -170,7 +193,7 @@ def helping(compile_pymc) -> Iterator[Help]:
     finally:
         compile_pymc._make_functions = make_functions
         caching.Cache.load_overload = load_overload
-        help_.stop()
+        guarded("stopping the compile helper", help_.stop)
 
 
 def compile_graph(fgraph) -> None:
@@ -187,8 +210,7 @@ def compile_graph(fgraph) -> None:
 
 
 def main() -> int:
-    # `python -m bayes_msc.compile_helper` imported the package first, which configured
-    # pytensor (the parent's flags arrive in the environment) and installed the same patches
+    # the parent's compile folder and fastmath setting arrive in PYTENSOR_FLAGS (child_pytensor_flags)
     import pytensor.link.numba.dispatch.basic  # noqa: F401  (imported while the parent builds the graphs)
 
     payload = sys.stdin.buffer.read()
