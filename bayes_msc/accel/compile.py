@@ -12,11 +12,14 @@ caller compiles through the public path.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from . import compile_helper, guarded, warm_start
 from .nutpie_callbacks import lean_callbacks
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ def compile_model(structure_key: str, model) -> Accelerated | None:
 
     with lean_callbacks() as lean:
         if not lean:
+            log.info("accel: nutpie's private callback factories do not take the arguments ours do; "
+                     "its public compile is used")
             return None
         compiled = guarded("warm start", warm_start.load, structure_key, model)
         if compiled is not None:

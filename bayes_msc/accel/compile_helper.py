@@ -118,7 +118,7 @@ class Help:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
             )
         except OSError as exc:  # no helper: this process compiles everything, as before
-            log.debug("compile helper not started: %s", exc)
+            log.info("accel: compile helper not started: %s", exc)
 
     def send(self, logp_fgraph, expand_fgraph) -> None:
         """Hand the helper the whole "expand" function (small; compiled here only after the
@@ -132,7 +132,7 @@ class Help:
             graphs = [expand_fgraph] + ([FunctionGraph(inputs, outputs, clone=True)] if outputs else [])
             payload = pickle.dumps(graphs, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # a graph that does not pickle: compile it all here, as before
-            log.debug("compile helper not used: %s", exc)
+            log.info("accel: compile helper not used: %s", exc)
             return
         with contextlib.suppress(BrokenPipeError):
             self.process.stdin.write(payload)

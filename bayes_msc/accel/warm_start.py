@@ -99,7 +99,8 @@ def load(structure_key: str, model) -> Any | None:
     try:
         return _assemble(facts, model)
     except Exception as exc:  # noqa: BLE001 — anything unexpected: compile as usual
-        logging.getLogger(__name__).debug("compiled model not reassembled from %s: %r", path, exc)
+        logging.getLogger(__name__).info("accel: compiled model not reassembled from %s (%s: %s); compiling",
+                                         path, type(exc).__name__, exc)
         return None
 
 
