@@ -214,10 +214,11 @@ def _child_sbc(args) -> dict:
            "steady_per_second": steady, "threads": threads, "cores_used": min(cores, threads * max(1, args.workers)),
            "cpu_per_replicate": statistics.mean(later) if later else float("nan"), "settings": settings}
     if not args.workers:
-        os.environ[sampling.THREADS_ENV] = str(threads)
+        token = sampling.SAMPLER_THREADS.set(threads)
         process, main = time.process_time(), time.thread_time()
         run_replicates(spec, None, range(args.n, args.n + 4), seed=args.seed, thin=settings["thin"])
         main = time.thread_time() - main
+        sampling.SAMPLER_THREADS.reset(token)
         out["sequential_cpu"] = main / 4
         out["parallel_cpu"] = (time.process_time() - process - main) / 4
     return out
@@ -254,7 +255,7 @@ def child_main(argv: list[str]) -> int:
     # end of the fit, so what a child does afterwards (a steady-state re-sample, ESS) is not in it.
     parser.add_argument("--started-at", type=float, required=True)
     args = parser.parse_args(argv)
-    from .runtime import own_process
+    from .process import own_process
 
     own_process()  # a process of ours, set up as the command line's is
     result = CHILD_TASKS[args.task](args)

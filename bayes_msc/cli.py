@@ -273,9 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a bad option (already said, in one line)
         return exc.code if isinstance(exc.code, int) else EXIT_INPUT_ERROR
     _configure_logging(args.verbose)
-    from .runtime import own_process
+    from .process import own_process
 
-    own_process()  # this process is ours: cache folder, collector, lean imports (bayes_msc.runtime)
+    own_process()  # this process is ours: cache folder, collector, lean imports
     try:
         if args.command in _COMPILING:
             from .runtime import check_cache_dir

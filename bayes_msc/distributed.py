@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -91,11 +90,15 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
 
 def _with_threads(threads: int | None, func: Callable, *args, **kwargs):
     """Run ``func`` in a worker with its share of the cores for the sampler's threads."""
-    if threads is not None:
-        from .sampling import THREADS_ENV
+    if threads is None:
+        return func(*args, **kwargs)
+    from .sampling import SAMPLER_THREADS
 
-        os.environ[THREADS_ENV] = str(threads)
-    return func(*args, **kwargs)
+    token = SAMPLER_THREADS.set(threads)
+    try:
+        return func(*args, **kwargs)
+    finally:
+        SAMPLER_THREADS.reset(token)
 
 
 def _start(job: Callable | None) -> Callable[[], None]:

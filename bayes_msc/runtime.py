@@ -10,8 +10,8 @@ setting (a test checks each). So there are two kinds of setting here:
   and no slower for these models. pytensor reads the flag when it compiles each operation
   and keys its cache by it, so entries compiled here never serve a caller's fastmath
   functions, nor the other way round.
-* :func:`own_process`, for a process this package started and owns (``python -m
-  bayes_msc``, the benchmark's children): pytensor's compile folder under
+* :func:`bayes_msc.process.own_process`, for a process this package started and owns
+  (``python -m bayes_msc``, the benchmark's children): pytensor's compile folder under
   ``BAYES_MSC_CACHE_DIR`` when that is set, fewer garbage collections, and the lean
   imports of :mod:`bayes_msc.accel.lean_imports`.
 
@@ -23,9 +23,7 @@ pytensor's own cache folder (``PYTENSOR_FLAGS`` chooses it, as for any PyMC mode
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,36 +50,6 @@ def user_chose_compiledir() -> bool:
     return bool(_flag_names(os.environ.get("PYTENSOR_FLAGS", "")) & {"base_compiledir", "compiledir"})
 
 
-# gen-0 threshold of a process this package owns: numba's compiler allocates millions of objects
-YOUNG_THRESHOLD = 20_000
-
-
-def own_process() -> None:
-    """Set up a process this package owns (the command line; not for library callers).
-
-    * ``BAYES_MSC_CACHE_DIR`` (when set, and ``PYTENSOR_FLAGS`` does not choose a compile
-      folder itself) becomes pytensor's compile folder: ``<dir>/pytensor``. It must be set
-      before pytensor is imported; a process that imported it already keeps its folder.
-    * Python's young garbage collections run every 20,000 allocations instead of 700:
-      measured on 2 cores, the collector took 1.3 s of a 14.8 s cold fit (1,647 collections)
-      and 0.23 s of a 2.1 s warm one, walking the millions of objects the imports create
-      while numba's compiler allocates. The collector still runs; no result depends on
-      when it does (bit-identical draws, checked).
-    * The lean imports (:mod:`bayes_msc.accel.lean_imports`), where their versions match.
-    """
-    if os.environ.get(CACHE_ENV) and not user_chose_compiledir() and "pytensor" not in sys.modules:
-        flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
-        os.environ["PYTENSOR_FLAGS"] = ",".join(flags + [f"base_compiledir={Path(os.environ[CACHE_ENV]) / 'pytensor'}"])
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
-    from . import accel
-
-    if accel.enabled("imports"):
-        from .accel import lean_imports
-
-        accel.guarded("lean imports", lean_imports.install)
-
-
 def switched_off(variable: str) -> bool:
     """Whether the environment variable ``variable`` (one of the package's on/off switches,
     on by default) says off: ``0``, ``false``, ``no`` or ``off``."""
@@ -91,7 +59,7 @@ def switched_off(variable: str) -> bool:
 def child_environment(cache: Path, **environ: str) -> dict[str, str]:
     """The environment for a fresh ``python`` process of this package that compiles into
     ``cache``: this process's, less ``PYTENSOR_FLAGS``' choice of compile folder (the child
-    sets its own from ``BAYES_MSC_CACHE_DIR``: :func:`own_process`), plus ``environ``."""
+    sets its own from ``BAYES_MSC_CACHE_DIR``: :func:`bayes_msc.process.own_process`), plus ``environ``."""
     env = dict(os.environ)
     kept = [f for f in env.pop("PYTENSOR_FLAGS", "").split(",")
             if f and f.split("=", 1)[0].strip() not in ("base_compiledir", "compiledir")]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -100,7 +101,9 @@ class CompiledAnalysis:
                              "prior is too extreme for this model (check the register and the spec)") from None
 
 
-THREADS_ENV = "BAYES_MSC_SAMPLER_THREADS"  # set per worker by bayes_msc.distributed
+# Sampler threads a task runner gave the task being run (bayes_msc.distributed): a context
+# variable, so setting it for one task touches neither the environment nor other threads.
+SAMPLER_THREADS: ContextVar[int | None] = ContextVar("bayes_msc_sampler_threads", default=None)
 
 
 def scalar_draws(raw_trace, names: tuple[str, ...]) -> tuple[dict[str, Any], int]:
@@ -130,13 +133,11 @@ def scalar_draws(raw_trace, names: tuple[str, ...]) -> tuple[dict[str, Any], int
 
 
 def _cores() -> int:
-    """Threads one sampling may use: the CPUs this process may run on, or the share of them a
-    task runner gave this worker (so workers x threads never exceeds the cores)."""
-    import os
-
-    budget = os.environ.get(THREADS_ENV, "").strip()
-    if budget.isdigit() and int(budget) >= 1:
-        return int(budget)
+    """Threads one sampling may use: the share of the cores a task runner gave this task (so
+    workers x threads never exceeds the cores), or the CPUs this process may run on."""
+    budget = SAMPLER_THREADS.get()
+    if budget is not None:
+        return budget
     return runtime.available_cores()
 
 

@@ -1,4 +1,4 @@
-"""Fewer garbage collections in a process the package owns (``bayes_msc.runtime.own_process``,
+"""Fewer garbage collections in a process the package owns (``bayes_msc.process.own_process``,
 the command line): the young-generation threshold is raised and the collector still reclaims
 what becomes garbage. A library import changes neither (``test_side_effects``)."""
 
@@ -11,9 +11,9 @@ from conftest import ROOT, child_env
 SCRIPT = r"""
 import gc, json, weakref
 before = gc.get_threshold()
-from bayes_msc import runtime
+from bayes_msc import process
 imported = gc.get_threshold()
-runtime.own_process()
+process.own_process()
 after = gc.get_threshold()
 
 class Node:

@@ -67,7 +67,6 @@ def test_a_graph_compiled_the_helpers_way_is_loaded_from_the_cache(tmp_path):
     import pickle
     import subprocess
     import sys
-    import os
 
     from pytensor.graph.fg import FunctionGraph
 
@@ -97,7 +96,6 @@ def test_a_graph_compiled_the_helpers_way_is_loaded_from_the_cache(tmp_path):
 def test_a_helper_given_nothing_exits_cleanly(tmp_path):
     """The helper starts before the graphs exist; a parent that hands over nothing (a compile
     that failed, or a graph that did not pickle) closes its input and the helper just exits."""
-    import os
     import subprocess
     import sys
 

@@ -52,6 +52,7 @@ def test_they_apply_to_the_nutpie_this_package_is_tested_with():
 
 def test_nutpies_callbacks_and_numbas_locators_are_restored_after_the_block():
     import nutpie.compile_pymc as compile_pymc
+    import pytensor.link.numba.cache  # noqa: F401  (registers pytensor's own locator when first imported)
     from numba.core.caching import CacheImpl
 
     original, locators = compile_pymc._make_c_logp_func, list(CacheImpl._locator_classes)
