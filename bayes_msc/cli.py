@@ -273,14 +273,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a bad option (already said, in one line)
         return exc.code if isinstance(exc.code, int) else EXIT_INPUT_ERROR
     _configure_logging(args.verbose)
-    from .process import own_process
-
-    own_process()  # this process is ours: cache folder, collector, lean imports
     try:
         if args.command in _COMPILING:
             from .runtime import check_cache_dir
 
-            check_cache_dir()
+            check_cache_dir()  # before own_process makes BAYES_MSC_CACHE_DIR pytensor's folder
+        from .process import own_process
+
+        own_process()  # this process is ours: cache folder, collector, lean imports
         return COMMANDS[args.command](args)
     except InputError as exc:
         _error(str(exc))

@@ -119,3 +119,18 @@ def test_the_scan_finds_each_kind_of_private_use(source):
 ])
 def test_the_scan_allows_public_and_own_names(source):
     assert not violations(source)
+
+
+COMPILED = (".xz", ".tar", ".so", ".nbi", ".nbc", ".pkl", ".gz", ".zip", ".whl", ".pyd", ".dll", ".dylib")
+
+
+def test_no_compiled_artefact_is_tracked_in_the_package():
+    """Machine code is built on demand (``python -m bayes_msc warm``), never committed."""
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "bayes_msc"], capture_output=True, text=True, cwd=PACKAGE.parent)
+    if listed.returncode != 0:  # not a checkout (an installed copy): what is on disk
+        files = [str(p.relative_to(PACKAGE.parent)) for p in PACKAGE.rglob("*") if p.is_file()]
+    else:
+        files = listed.stdout.split()
+    assert files and not [f for f in files if f.endswith(COMPILED)]
