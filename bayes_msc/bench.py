@@ -354,13 +354,14 @@ def run_bench(repeats: int, sweep_fits: int, independent_fits: int, out=sys.stdo
 
 # -- before and after: this source tree against another version of it, in one run -------------
 
-COMPARED = ("fresh", "after_warm", "warm_command", "warm", "floor", "new_structure", "sweep", "sbc")
+COMPARED = ("fresh", "after_warm", "warm_command", "warm", "floor", "warm_plain", "new_structure", "sweep", "sbc")
 COMPARED_LABELS = {
     "fresh": "first fit after a fresh install",
     "after_warm": "  ... after `python -m bayes_msc warm`",
     "warm_command": "  `warm` itself",
     "warm": "warm fit, whole process",
     "floor": "  its floor (import+sample+post)",
+    "warm_plain": "  plain install (BAYES_MSC_ACCEL=0)",
     "new_structure": "cold fit of a new structure",
     "sweep": "20-fit sweep in one process",
     "sbc": "`sbc mortality --n 200`",
@@ -385,6 +386,9 @@ def run_comparison(baseline: Path, repeats: int, out=sys.stdout, sweep_fits: int
                 warm = _run_child("fit", cache, *seed, tree=tree)
                 rows["warm"].append(warm["whole"])
                 rows["floor"].append(warm["floor"])
+                if side == "after":  # the public path alone: what a plain install pays per warm fit
+                    rows["warm_plain"].append(
+                        _run_child("fit", cache, *seed, tree=tree, environ={"BAYES_MSC_ACCEL": "0"})["whole"])
                 rows["new_structure"].append(
                     _run_command(cache, "fit", ANALYSIS, "--likelihood", "arm", "--json", tree=tree))
                 warmed = scratch / f"{side}{r}" / "warmed"

@@ -135,10 +135,10 @@ def test_plain_install_after_warm_and_new_structure_rows():
 
 def _comparison(before_sweep=20.0, after_sweep=20.0, before_sbc=100.0, after_sbc=100.0, warm=(2.4, 2.6, 2.5),
                 floor=(2.0, 2.0, 2.0), fresh=(12.0, 13.0, 14.0)):
-    before = {"fresh": [3.0, 3.0, 3.0], "after_warm": [], "warm_command": [], "warm": [2.4, 2.4, 2.4],
+    before = {"fresh": [3.0, 3.0, 3.0], "after_warm": [], "warm_command": [], "warm": [2.4, 2.4, 2.4], "warm_plain": [],
               "floor": [2.0, 2.0, 2.0], "new_structure": [7.0, 7.0, 7.0], "sweep": [before_sweep], "sbc": [before_sbc]}
     after = {"fresh": list(fresh), "after_warm": [2.5, 2.5, 2.5], "warm_command": [9.0, 9.0, 9.0],
-             "warm": list(warm), "floor": list(floor), "new_structure": [10.0, 10.0, 10.0], "sweep": [after_sweep],
+             "warm": list(warm), "floor": list(floor), "warm_plain": [4.0, 4.2, 4.1], "new_structure": [10.0, 10.0, 10.0], "sweep": [after_sweep],
              "sbc": [after_sbc]}
     out = io.StringIO()
     summarise_comparison({"before": before, "after": after}, [20.0, 20.0, 20.0], out)
@@ -153,6 +153,7 @@ def test_the_before_after_table_and_its_targets():
     assert targets["cold fit <= 0.7 x PyMC NUTS"] == (0.65, "PASS")  # median 13 / 20
     assert re.search(r"first fit after a fresh install\s+3\.00 \[3\.00-3\.00\]\s+13\.00 \[12\.00-14\.00\]\s+4\.33", text)
     assert re.search(r"after `python -m bayes_msc warm`\s+n/a\s+2\.50", text), text  # no `warm` before
+    assert re.search(r"plain install \(BAYES_MSC_ACCEL=0\)\s+n/a\s+4\.10 \[4\.00-4\.20\]", text), text
     failing = _targets(_comparison(after_sweep=21.2, after_sbc=104.0, warm=(3.1,) * 3, fresh=(15.0,) * 3))
     assert failing["in-process refits no slower: sweep"] == (1.06, "FAIL")  # 21.2 / 20 > 1.05
     assert failing["in-process refits no slower: sbc"] == (1.04, "PASS")  # within the 5% allowed for noise
