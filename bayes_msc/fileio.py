@@ -185,7 +185,7 @@ def safe_file_name(name: str) -> str:
     A name that had to be changed keeps a short hash of the whole name, so two names that
     differ only in what was replaced (``mortality李``, ``mortality``) never share a file."""
     cleaned = _UNSAFE.sub("_", name).strip("._")
-    if cleaned == name:
+    if cleaned and cleaned == name:
         return cleaned
     import hashlib
 

@@ -246,7 +246,8 @@ def test_extreme_estimates_are_refused_before_the_sampler(tmp_path, capsys, no_f
     """Finite but extreme estimates or SEs crashed the sampler (a segmentation fault)."""
     path = tmp_path / "estimates.csv"
     path.write_text(f"study,estimate,se\na,0.1,0.2\nb,{estimate},{se}\nc,-0.3,0.25\n", encoding="utf-8")
-    code, _, err = run(capsys, "fit", "normal_normal", "--data", str(path))
+    code, _, err = run(capsys, "fit", "normal_normal", "--data", str(path), "--measure", "log_ratio",
+                       "--benefit-direction", "increase")
     assert_one_line_error(code, err, "estimates.csv", "row 2", f"field '{field}'")
 
 
@@ -503,10 +504,14 @@ def test_ctrl_c_during_sampling_exits_130_without_writing(tmp_path, capsys, monk
     assert cancelled and not (tmp_path / "r").exists()
 
 
+STATED = ("--measure", "log_ratio", "--benefit-direction", "increase")  # what normal_normal estimates are
+
+
 def test_normal_normal_evidence_printout_has_no_empty_quality_label(tmp_path, capsys):
     path = tmp_path / "estimates.csv"
     path.write_text("study,estimate,se\na,0.1,0.2\nb,-0.2,0.3\nc,0.05,0.25\n", encoding="utf-8")
-    code, out, err = run(capsys, "fit", "normal_normal", "--data", str(path), "--draws", "200", "--tune", "200")
+    code, out, err = run(capsys, "fit", "normal_normal", "--data", str(path), "--draws", "200", "--tune", "200",
+                         "--measure", "log_ratio", "--benefit-direction", "increase")
     assert code == 0, err
     evidence = out.split("\nEvidence\n")[1]
     assert "contributes estimate: 0.1 (SE 0.2)" in evidence and "quality" not in evidence
@@ -555,7 +560,7 @@ def test_sbc_never_resumes_a_journal_from_another_register(tmp_path, capsys, mon
 
     monkeypatch.setattr(sbc, "run_replicates", fake)
     code, _, err = run(capsys, "sbc", "normal_normal", "--data", str(b), "--n", "10", "--thin", "2",
-                       "--chains", "2", "--draws", "100", "--tune", "100", "--out", str(out))
+                       "--chains", "2", "--draws", "100", "--tune", "100", "--out", str(out), *STATED)
     assert code in (0, 3), err
     assert sorted(seen) == list(range(10))  # nothing reused from register A's journal
     saved = json.loads(out.read_text())
@@ -564,7 +569,7 @@ def test_sbc_never_resumes_a_journal_from_another_register(tmp_path, capsys, mon
     # ...while a rerun on A resumes from A's journal and runs nothing
     seen.clear()
     code, _, err = run(capsys, "sbc", "normal_normal", "--data", str(a), "--n", "10", "--thin", "2",
-                       "--chains", "2", "--draws", "100", "--tune", "100", "--out", str(out))
+                       "--chains", "2", "--draws", "100", "--tune", "100", "--out", str(out), *STATED)
     assert code in (0, 3), err
     assert seen == [] and json.loads(out.read_text())["register_hash"] == load_estimates(a).content_hash
 
