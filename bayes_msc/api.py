@@ -78,6 +78,9 @@ def resolve_spec(
             raise InputError(f"the {spec.outcome} analysis' direction of benefit is fixed by its outcome "
                              f"({spec.outcome_type.benefit_words(spec)}); leave benefit_direction out")
         spec = spec.with_decision(benefit_direction=benefit_direction)
+    if (measure is not None or unit is not None) and "measure" not in spec.outcome_type.model_keys:
+        raise InputError(f"the {spec.outcome} analysis has one measure ({spec.outcome_type.measure.label()}); "
+                         "leave measure and unit out")
     if dose_response is not None or measure is not None or unit is not None or likelihood is not None:
         # before priors, so overrides of dose priors and priors on the measure's scale apply;
         # likelihood (mortality): arm, symmetric or conditional (bayes_msc.models.sparse)

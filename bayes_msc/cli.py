@@ -21,6 +21,9 @@ EXIT_INTERRUPTED = 130
 # Posterior draws (chains x draws) that a report's densities, PSIS-LOO (compare, influence)
 # and power-scaling sensitivity need; a plain fit works with any number.
 MIN_ANALYSIS_DRAWS = 100
+# Most simulated registers per truth for oc/simstudy: 100,000 fits a truth is days of work, and a
+# larger number is a typo, not a plan.
+MAX_REPS = 100_000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT_ERROR, f"bayes_msc: error: {printable(message)} (see {self.prog} --help)\n")
 
 
-def _whole(minimum: int):
+def _whole(minimum: int, maximum: int | None = None):
     def parse(text: str) -> int:
         # plain digits only: int() would also take "4_7" (as 47) and "١٢"
         if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
@@ -39,6 +42,8 @@ def _whole(minimum: int):
         value = int(text.strip())
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
 
     parse.__name__ = "whole number"
@@ -233,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "-> reports/<analysis>.oc.json")
     for p_, reps in ((simstudy, 30), (oc, 400)):
         _add_fit_options(p_)
-        p_.add_argument("--reps", type=_whole(2), default=reps, help=f"simulated registers per truth (default {reps})")
+        p_.add_argument("--reps", type=_whole(2, MAX_REPS), default=reps, help=f"simulated registers per truth (default {reps})")
         p_.add_argument("--out", metavar="FILE", help="where to save the result")
         p_.add_argument("--force", action="store_true", help=_FORCE_HELP)
         p_.add_argument("--workers", type=_whole(1), metavar="N", help="run on a local Dask cluster of N worker processes")
@@ -661,7 +666,10 @@ def _simulation_command(args, kind: str) -> int:
         if len(set(sampler["likelihoods"])) != len(sampler["likelihoods"]):
             raise InputError(f"a likelihood is listed twice in {args.likelihoods!r}", Location("--likelihoods"))
         for variant in sampler["likelihoods"]:
-            simstudy.variant_spec(spec, variant)  # a bad name is an input error before anything runs
+            try:  # a bad name is an input error before anything runs
+                simstudy.variant_spec(spec, variant)
+            except InputError as exc:
+                raise InputError(f"{variant!r}: {exc.problem}", Location("--likelihoods")) from None
     from .api import load_data
 
     # the journal resumes only a run of this analysis, these settings and this register
