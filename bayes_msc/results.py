@@ -128,7 +128,8 @@ class FitResult:
                 shown[f"tau ({m.model_scale})"] = posterior[name]
             else:
                 shown[name] = posterior[name]
-        return az.summary(xr.Dataset(shown), round_to="auto", **options)
+        table = az.summary(xr.Dataset(shown), round_to="none", **options)
+        return _rounded(table, int(m.digits[1:-1]) + 1)
 
     def write_report(self, path: str | Path | None = None, **sections) -> Path:
         """Write this result's HTML report (default ``reports/<analysis>.html``; see
@@ -197,6 +198,26 @@ class FitResult:
             _netcdf_ready(self.tree).to_netcdf(posterior, engine="h5netcdf")
             summary.write_text(to_json(self.summary_dict()), encoding="utf-8")
         return targets
+
+
+def _rounded(table: pd.DataFrame, decimals: int) -> pd.DataFrame:
+    """A summary rounded as it is read: estimates and intervals to one digit more than the
+    outcome states them with, Monte Carlo errors to two significant digits, ESS to whole draws,
+    R-hat to three decimals."""
+    import numpy as np
+
+    out = table.copy()
+    for column in out.columns:
+        values = out[column].astype(float)
+        if column.startswith("ess"):
+            out[column] = np.floor(values)
+        elif column == "r_hat":
+            out[column] = values.round(3)
+        elif column.startswith("mcse"):
+            out[column] = [float(f"{v:.2g}") if np.isfinite(v) else v for v in values]
+        else:
+            out[column] = values.round(decimals)
+    return out
 
 
 def _event_short(d, m) -> str:
