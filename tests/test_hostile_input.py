@@ -788,6 +788,8 @@ def no_simulation(monkeypatch):
         (("design", "mortality", "--rule", "1:1.5"), ("--rule", "probability")),
         (("design", "mortality", "--rule", "0:0.9"), ("--rule", "odds ratio")),
         (("design", "mortality", "--rule", "1:nan"), ("--rule",)),
+        (("design", "mortality", "--rule", "1_0:0.9"), ("--rule", "'1_0:0.9'")),
+        (("design", "mortality", "--rule", "\u0661:0.9"), ("--rule",)),
     ],
 )
 def test_bad_design_options_are_refused_before_the_fit(capsys, no_fit, argv, fragments):
