@@ -131,12 +131,6 @@ class FitResult:
         table = az.summary(xr.Dataset(shown), round_to="none", **options)
         return _rounded(table, int(m.digits[1:-1]) + 1)
 
-    def write_report(self, path: str | Path | None = None, **sections) -> Path:
-        """Write this result's HTML report (default ``reports/<analysis>.html``; see
-        :func:`bayes_msc.report.write_report` for the optional sections)."""
-        from .report import default_report_path, write_report
-
-        return write_report(self, path if path is not None else default_report_path(self.spec), **sections)
 
     @property
     def outcome(self):
@@ -151,7 +145,7 @@ class FitResult:
         is "decrease". ``predictive``: for the effect in a new trial instead of the pooled one.
         """
         outcome = self.outcome
-        from .api import check_arguments
+        from .arguments import check_arguments
 
         check_arguments("prob_benefit", threshold=threshold)
         if not isinstance(predictive, bool):
@@ -300,8 +294,8 @@ def provenance_attrs(spec: AnalysisSpec, register_hash: str) -> dict[str, str]:
 def load_result(out_dir: str | Path, *, spec: "AnalysisSpec | str | Path | None" = None,
                 register_hash: str | None = None, data: Any = None) -> FitResult:
     """Read a saved fit (``result.save(out_dir)``, ``fit --out``) back as a :class:`FitResult`,
-    with the same methods as a fresh fit (``prob_benefit``, ``summary``, ``decisions``,
-    ``write_report``); nothing is refitted.
+    with the same methods as a fresh fit (``prob_benefit``, ``summary``, ``decisions``; a
+    report with :func:`bayes_msc.report.write_report`); nothing is refitted.
 
     ``spec``: the spec it must have been fitted with (an :class:`AnalysisSpec`, or a name or
     path of one); default: the spec saved with it. ``data``: the register (or estimates file)
@@ -370,11 +364,12 @@ def _saved_spec(tree, path: Path) -> AnalysisSpec:
 def _result_from_tree(spec: AnalysisSpec, tree, data: Any, path: Path) -> FitResult:
     """A :class:`FitResult` from a saved tree: evidence rebuilt from the register it was
     fitted on, diagnostics and decisions recomputed from the saved draws."""
-    from .api import load_data
+    from .arguments import check_data
     from .diagnostics import diagnose
 
     outcome = spec.outcome_type
-    source = load_data(spec, data, "load_result")
+    check_data("load_result", spec, data)
+    source = outcome.load_data(data)
     saved_register = tree.attrs.get("bayes_msc_register_hash")
     if getattr(source, "content_hash", None) != saved_register:
         raise InputError(
