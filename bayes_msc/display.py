@@ -224,6 +224,8 @@ def render_sensitivity(sens) -> str:
         extra_cells = "".join(f"{getattr(r, c):<22} " for c, _ in extra)
         lines.append(f"  {r.effect_prior:<14} {r.heterogeneity_prior:<22} {extra_cells}{band:<28} {r.prob_benefit:.3f} ({r.prob_benefit_mcse:.3f})   "
                      f"{r.prob_meaningful:<14.3f} {r.tau_median:<6.2f} {'pass' if r.diagnostics_passed else 'FAIL'}")
+    if sens.benefit:
+        lines.append(f"  P(benefit) = {sens.benefit}")
     lines += ["", _wrap(sens.verdict), "", "Power-scaling sensitivity of the spec's own priors (psense; > 0.05 = sensitive)"]
     for name, row in sens.psense.iterrows():
         lines.append(f"  {name:<10} prior {row['prior']:.3f}  likelihood {row['likelihood']:.3f}  {row['diagnosis']}")
@@ -245,6 +247,8 @@ def render_influence(influence) -> str:
     for r in table.itertuples():
         band = f"{r.effect_median:{fmt}} ({r.effect_lower:{fmt}} to {r.effect_upper:{fmt}})"
         lines.append(f"  {one_line(r.label)[:30]:<30} {band:<24} {r.prob_benefit:<11.3f} {r.change_prob_benefit:+.3f}   {r.pareto_k:.2f}")
+    if influence.benefit:
+        lines.append(f"  P(benefit) = {influence.benefit}")
     lines += ["", _wrap(influence.statement),
               f"time: first fit {influence.first_fit_seconds:.1f} s; median refit {np.median(influence.refit_seconds):.2f} s; "
               f"compiles after the first fit: {influence.compiles_after_first}"]

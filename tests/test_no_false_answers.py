@@ -296,3 +296,27 @@ def test_summary_is_on_the_stated_scale_and_rounded(quick_fit):
 def test_prob_benefit_names_a_wrong_threshold(quick_fit, threshold):
     with pytest.raises(InputError, match=r"prob_benefit\(threshold=...\): expected a number"):
         quick_fit.prob_benefit(threshold)
+
+
+def test_refit_tables_say_what_p_benefit_is_the_probability_of(tmp_path, no_fit):
+    import pandas as pd
+
+    from bayes_msc.display import render_influence, render_sensitivity
+    from bayes_msc.sensitivity import Influence, PriorSensitivity, benefit_event
+
+    assert benefit_event(bayes_msc.load_spec("mortality")) == "P(OR < 1); benefit = decrease"
+    spec = bayes_msc.resolve_spec("normal_normal", data=estimates(tmp_path), measure="log_ratio",
+                                  benefit_direction="decrease")
+    event = benefit_event(spec)
+    assert event == "P(log ratio < 0); benefit = decrease"
+    numbers = {"effect_median": -0.2, "effect_lower": -0.5, "effect_upper": 0.1, "prob_benefit": 0.8,
+               "prob_benefit_mcse": 0.01, "prob_meaningful": 0.4, "tau_median": 0.1}
+    table = pd.DataFrame([{"effect_prior": "default", "heterogeneity_prior": "h", **numbers,
+                           "diagnostics_passed": True, "seconds": 0.5, "recompiled": False}])
+    psense = pd.DataFrame({"prior": [0.01], "likelihood": [0.1], "diagnosis": ["-"]}, index=["mu"])
+    measure = spec.outcome_type.measure
+    sens = PriorSensitivity("normal_normal", measure, table, psense, "verdict", 1.0, [0.5], 1, event)
+    assert f"P(benefit) = {event}" in render_sensitivity(sens) and sens.to_dict()["benefit"] == event
+    rows = pd.DataFrame([{"study_id": "a", "label": "A", **numbers, "change_prob_benefit": -0.1, "pareto_k": 0.3}])
+    influence = Influence("normal_normal", measure, rows, numbers, "a", "statement", 1.0, [0.5], 0, event)
+    assert f"P(benefit) = {event}" in render_influence(influence) and influence.to_dict()["benefit"] == event
