@@ -320,3 +320,18 @@ def test_refit_tables_say_what_p_benefit_is_the_probability_of(tmp_path, no_fit)
     rows = pd.DataFrame([{"study_id": "a", "label": "A", **numbers, "change_prob_benefit": -0.1, "pareto_k": 0.3}])
     influence = Influence("normal_normal", measure, rows, numbers, "a", "statement", 1.0, [0.5], 0, event)
     assert f"P(benefit) = {event}" in render_influence(influence) and influence.to_dict()["benefit"] == event
+
+
+def test_a_dose_outside_the_studied_range_is_flagged_as_an_extrapolation():
+    from bayes_msc.design import design
+    from bayes_msc.design.plan import DesignSettings
+    from bayes_msc.design.text import render_design
+
+    result = bayes_msc.fit("mortality", dose_response="emax", chains=2, draws=150, tune=150, seed=2)
+    low, high = result.dose_response.studied_range
+    dose = 10 * high  # inside the spec's bound (1e4 million cells/kg), far outside what any trial gave
+    planned = design(result, DesignSettings(dose=dose, n_grid=(50, 100), refit=False))
+    assert any("outside the studied range" in note for note in planned.notes), planned.notes
+    row = planned.dose[planned.dose["dose"] == dose].iloc[0]
+    assert bool(row["extrapolated"])
+    assert "OUTSIDE the studied range" in render_design(planned)
