@@ -9,7 +9,7 @@ give identical numbers for identical settings.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,8 @@ def resolve_spec(
     guess (:attr:`Outcome.must_state`) that nobody states is refused; priors whose scale does
     not fit the measure are warned about.
     """
+    if isinstance(priors, Iterator):  # a generator is read once: here, not by the type check
+        priors = list(priors)
     check_arguments(_caller, analysis=analysis, evidence=evidence, priors=priors, prior_params=prior_params,
                     seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
                     dose_response=dose_response, measure=measure, unit=unit, target_accept=target_accept,

@@ -335,3 +335,8 @@ def test_a_dose_outside_the_studied_range_is_flagged_as_an_extrapolation():
     row = planned.dose[planned.dose["dose"] == dose].iloc[0]
     assert bool(row["extrapolated"])
     assert "OUTSIDE the studied range" in render_design(planned)
+
+
+def test_priors_given_as_a_generator_are_read_once_not_lost():
+    spec = bayes_msc.resolve_spec("mortality", priors=(name for name in ["sceptical"]))
+    assert spec.priors.names["effect"] == "sceptical"
