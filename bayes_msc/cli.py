@@ -217,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sbc = sub.add_parser("sbc", help="simulation-based calibration on data shaped like the register")
     _add_fit_options(sbc)
-    sbc.add_argument("--n", type=_whole(10), default=200, help="replicates (default 200)")
+    sbc.add_argument("--n", type=_whole(10), default=200,
+                     help="replicates (default 200, the fewest a PASS/FAIL verdict is given on; fewer: no verdict)")
     sbc.add_argument("--thin", type=_whole(1), help="keep every THIN-th draw of the spec's sampler settings for the ranks "
                      "(default: rank among --ranked draws thinned by each replicate's ESS, from SBC's own cheaper "
                      "sampler settings: 2 chains x 500 draws, doubled while the ESS falls short)")
