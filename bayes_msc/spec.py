@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -287,6 +288,9 @@ _TOP_KEYS = {"name", "outcome", "title", "evidence", "model", "priors", "decisio
 
 def load_spec(name_or_path: str | Path) -> AnalysisSpec:
     """Read a spec by analysis name (``mortality`` → ``models/mortality.toml``) or by path."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise InputError(f"load_spec(name_or_path=...): expected an analysis name or a spec path, "
+                         f"got {type(name_or_path).__name__}")
     path = resolve_spec_path(name_or_path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))

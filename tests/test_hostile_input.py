@@ -1030,6 +1030,8 @@ FIT_ARGUMENTS = ("data", "evidence", "priors", "prior_params", "seed", "chains",
         (lambda b: b.fit(chains=True), "fit(chains=...)"),
         (lambda b: b.load_result(5), "load_result(out_dir=...)"),
         (lambda b: b.load_result(".", spec=5), "load_result(spec=...): expected an AnalysisSpec"),
+        (lambda b: b.load_register(5), "load_register(directory=...): expected a folder path, got int"),
+        (lambda b: b.load_spec(5), "load_spec(name_or_path=...): expected an analysis name or a spec path, got int"),
     ],
 )
 def test_library_arguments_of_the_wrong_type_are_named(no_fit, call, message):
