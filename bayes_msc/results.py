@@ -8,6 +8,7 @@ reload against a different spec or register instead of silently mixing them.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -150,6 +151,8 @@ class FitResult:
         check_arguments("prob_benefit", threshold=threshold)
         if not isinstance(predictive, bool):
             raise InputError(f"prob_benefit(predictive=...): expected True or False, got {type(predictive).__name__}")
+        if threshold is not None and not math.isfinite(threshold):
+            raise InputError(f"prob_benefit(threshold=...): expected a finite number, got {threshold}")
         if threshold is not None and outcome.measure.log_scale and threshold <= 0:
             raise InputError(f"an {outcome.measure.name} threshold must be > 0, got {threshold}")
         draws = self.posterior[outcome.roles.predictive if predictive else outcome.roles.pooled]

@@ -340,3 +340,25 @@ def test_a_dose_outside_the_studied_range_is_flagged_as_an_extrapolation():
 def test_priors_given_as_a_generator_are_read_once_not_lost():
     spec = bayes_msc.resolve_spec("mortality", priors=(name for name in ["sceptical"]))
     assert spec.priors.names["effect"] == "sceptical"
+
+
+def test_any_prob_benefit_argument_answers_or_is_refused_as_an_input_error(quick_fit):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=5),
+                       st.lists(st.floats(), max_size=2))
+
+    @settings(max_examples=60, deadline=None)
+    @given(threshold=values, predictive=values)
+    def check(threshold, predictive):
+        try:
+            answer = quick_fit.prob_benefit(threshold, predictive=predictive)
+        except InputError as exc:
+            assert "\n" not in str(exc)
+            return
+        assert 0 <= answer.prob <= 1
+        # a threshold that is not a finite number has no answer (nan would read as P = 0)
+        assert threshold is None or (not isinstance(threshold, bool) and math.isfinite(threshold)), threshold
+
+    check()
