@@ -4,8 +4,9 @@ Two sources give the same :class:`~bayes_msc.evidence.oxygenation.OxygenationEvi
 (contrast terms only, no natural course):
 
 * a plain CSV with columns ``study, estimate, se`` (optional ``label``, ``source``,
-  ``quality``, ``notes``) — any continuous or log-scale contrast, e.g. log odds ratios or
-  the eight-schools coaching effects;
+  ``quality``, ``notes``, and what the estimates are: ``measure``, ``unit``,
+  ``benefit_direction``, one value for the whole file) — any continuous or log-scale
+  contrast, e.g. log odds ratios or the eight-schools coaching effects;
 * an evidence register: each study's PaO2/FiO2 contrast, either as reported or as the
   difference of its two arms' derived changes.
 
