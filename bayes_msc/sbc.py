@@ -128,7 +128,8 @@ class SBCResult:
         return max(widths) if widths else float("nan")
 
     def verdict(self) -> str:
-        parts = [f"{p}: {'uniform' if u.passed else 'NOT uniform'} (chi-square p {u.chi2_pvalue:.3f})"
+        inside = "uniform" if self.conclusive else "inside its band"  # too few replicates to call it uniform
+        parts = [f"{p}: {inside if u.passed else 'NOT uniform'} (chi-square p {u.chi2_pvalue:.3f})"
                  for p, u in self.uniformity.items()]
         divergent = int((self.ranks["divergences"] > 0).sum())
         thinning = f" {self.thinning}." if self.thinning else ""

@@ -161,6 +161,7 @@ def test_a_small_sbc_run_never_says_pass():
     assert not small.failed and not small.passed and not small.conclusive
     verdict = small.verdict()
     assert verdict.startswith("NO VERDICT") and "PASS" not in verdict and "200" in verdict
+    assert "uniform (" not in verdict and "mu: inside its band" in verdict
     # what N can show: the simultaneous band at N = 10 lets the ECDF stray far (> KS's 1.36/sqrt(N) / 2)
     assert small.detectable() > 0.5 * 1.36 / math.sqrt(10)
     saved = small.to_dict()
