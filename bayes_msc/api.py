@@ -9,10 +9,11 @@ give identical numbers for identical settings.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .arguments import check_arguments, check_data
 from .errors import InputError, Location
 from .priors import PriorSet
 from .results import FitResult, provenance_attrs
@@ -22,9 +23,13 @@ if TYPE_CHECKING:
     from .evidence.register import Register
 
 
+_UNSET: Any = object()  # resolve_spec(data=...) not given: the spec alone, no data read
+
+
 def resolve_spec(
     analysis: str | Path | AnalysisSpec,
     *,
+    data: Any = _UNSET,
     evidence: str | None = None,
     priors: PriorSet | Iterable[str] | None = None,
     prior_params: dict[str, float] | None = None,
@@ -38,16 +43,47 @@ def resolve_spec(
     unit: str | None = None,
     target_accept: float | None = None,
     likelihood: str | None = None,
+    benefit_direction: str | None = None,
+    _caller: str = "resolve_spec",
 ) -> AnalysisSpec:
     """Load a spec and apply overrides; ``prior_params`` keys are ``role.parameter``.
 
     ``clinically_meaningful`` is the outcome's decision threshold: an odds ratio for
     mortality, a difference in the outcome's units otherwise. ``measure`` and ``unit`` say what
     a normal-normal analysis' estimates are (``"log_ratio"``, ``"smd"``, ``"mean_difference"``
-    with a unit); a scale without default priors needs both priors stated.
+    with a unit), ``benefit_direction`` which way is better (``"increase"``, ``"decrease"``);
+    a scale without default priors needs both priors stated.
+
+    ``data`` (a register, an estimates file, or None for the embedded register): the spec is
+    resolved for a fit on it. What the data state about themselves fills what the spec leaves
+    open (a register's contrasts are mean differences in mmHg); a setting the outcome cannot
+    guess (:attr:`Outcome.must_state`) that nobody states is refused; priors whose scale does
+    not fit the measure are warned about.
     """
+    if isinstance(priors, Iterator):  # a generator is read once: here, not by the type check
+        priors = list(priors)
+    check_arguments(_caller, analysis=analysis, evidence=evidence, priors=priors, prior_params=prior_params,
+                    seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
+                    dose_response=dose_response, measure=measure, unit=unit, target_accept=target_accept,
+                    likelihood=likelihood, benefit_direction=benefit_direction)
     spec = analysis if isinstance(analysis, AnalysisSpec) else load_spec(analysis)
     spec = spec.with_sampler(seed=seed, chains=chains, draws=draws, tune=tune, target_accept=target_accept)
+    from_data: dict[str, str] = {}
+    if data is not _UNSET and spec.outcome_type.must_state:
+        from_data = spec.outcome_type.data_statement(load_data(spec, data, _caller))
+        if measure is None and "measure" not in spec.stated and "measure" in from_data:
+            measure = from_data["measure"]
+            unit = from_data.get("unit", "") if unit is None else unit
+        if benefit_direction is None and "benefit_direction" not in spec.stated and "benefit_direction" in from_data:
+            benefit_direction = from_data["benefit_direction"]
+    if benefit_direction is not None:
+        if "benefit_direction" not in spec.outcome_type.decision_keys:
+            raise InputError(f"the {spec.outcome} analysis' direction of benefit is fixed by its outcome "
+                             f"({spec.outcome_type.benefit_words(spec)}); leave benefit_direction out")
+        spec = spec.with_decision(benefit_direction=benefit_direction)
+    if (measure is not None or unit is not None) and "measure" not in spec.outcome_type.model_keys:
+        raise InputError(f"the {spec.outcome} analysis has one measure ({spec.outcome_type.measure.label()}); "
+                         "leave measure and unit out")
     if dose_response is not None or measure is not None or unit is not None or likelihood is not None:
         # before priors, so overrides of dose priors and priors on the measure's scale apply;
         # likelihood (mortality): arm, symmetric or conditional (bayes_msc.models.sparse)
@@ -75,9 +111,56 @@ def resolve_spec(
         try:
             spec = spec.with_priors(spec.priors.with_parameter(role, parameter, value))
         except InputError as exc:  # say which override was wrong
-            raise InputError(exc.problem, Location("--prior-param", field=key)) from None
+            raise InputError(exc.problem, Location("prior_params (--prior-param)", field=key)) from None
+    if data is not _UNSET:
+        _check_statements(spec, from_data)
     spec.check_priors_stated()
+    if data is not _UNSET:
+        for warning in spec.outcome_type.prior_warnings(spec.priors):
+            _warn_once(warning)
     return spec
+
+
+# How each setting an outcome cannot guess is stated, for the message that asks for it.
+_HOW_TO_STATE = {
+    "measure": ("what the estimates are", "--measure log_ratio|smd|mean_difference (library: measure=...), "
+                "model.measure in the spec, or a 'measure' column in the estimates file"),
+    "benefit_direction": ("which direction of the effect is benefit",
+                          "--benefit-direction increase|decrease (library: benefit_direction=...), "
+                          "decision.benefit_direction in the spec, or a 'benefit_direction' column in the estimates "
+                          "file (e.g. decrease for log odds ratios of death, increase for a gain in PaO2/FiO2)"),
+}
+
+
+def _check_statements(spec: AnalysisSpec, from_data: dict[str, str]) -> None:
+    """Refuse a fit whose outcome cannot guess a setting nobody stated, or whose data state
+    something else than the analysis."""
+    current = {"measure": spec.model.measure, "unit": spec.model.unit,
+               "benefit_direction": spec.decision.benefit_direction}
+    source = from_data.get("_source", "the data")
+    for key, value in from_data.items():
+        if key.startswith("_") or (key == "unit" and current["measure"] != "mean_difference"):
+            continue
+        if current.get(key) != value:
+            raise InputError(f"{source} state {key} {value!r}, but the analysis says {current.get(key)!r}: "
+                             f"leave {key} out or make them agree")
+    for key in spec.outcome_type.must_state:
+        if key not in spec.stated and key not in from_data:
+            what, how = _HOW_TO_STATE.get(key, (key, key))
+            raise InputError(f"the {spec.outcome} analysis cannot guess {what}: state it with {how}",
+                             Location(spec.path or "spec", field=("model." if key == "measure" else "decision.") + key))
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """A warning on stderr (``bayes_msc: WARNING: ...`` from the CLI), once per process."""
+    import logging
+
+    if message not in _WARNED:
+        _WARNED.add(message)
+        logging.getLogger("bayes_msc").warning("WARNING: %s", message)
 
 
 def fit(
@@ -97,6 +180,7 @@ def fit(
     unit: str | None = None,
     target_accept: float | None = None,
     likelihood: str | None = None,
+    benefit_direction: str | None = None,
     progress_bar: bool = False,
 ) -> FitResult:
     """Fit a named analysis (``"mortality"``), a spec path, or an :class:`AnalysisSpec`.
@@ -124,24 +208,28 @@ def fit(
         ``"none"``, ``"loglinear"`` or ``"emax"``; overrides the spec's ``model.dose_response``.
         The result's ``dose_response`` then holds the curve (xarray), the dose table
         (DataFrame) and the best dose.
-    measure, unit
+    measure, unit, benefit_direction
         Normal-normal analyses: what the estimates are (``"log_ratio"``, ``"smd"``,
-        ``"mean_difference"`` in ``unit``); overrides the spec's ``model.measure``.
+        ``"mean_difference"`` in ``unit``) and which way is benefit (``"increase"``,
+        ``"decrease"``); override the spec's ``model.measure`` and ``decision.benefit_direction``.
+        A fit refuses to guess them: the spec, these arguments or the data must state them.
     seed, chains, draws, tune, target_accept
         Sampler overrides; the same seed gives bit-identical numbers. Raise ``target_accept``
         (e.g. 0.99) when a fit reports divergences.
     """
     spec = resolve_spec(
-        analysis, evidence=evidence, priors=priors, prior_params=prior_params,
+        analysis, data=data, evidence=evidence, priors=priors, prior_params=prior_params,
         seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
         dose_response=dose_response, measure=measure, unit=unit, target_accept=target_accept, likelihood=likelihood,
+        benefit_direction=benefit_direction, _caller="fit",
     )
-    return fit_spec(spec, load_data(spec, data), progress_bar=progress_bar)
+    return fit_spec(spec, load_data(spec, data, "fit"), progress_bar=progress_bar)
 
 
-def load_data(spec: AnalysisSpec, data: Any = None):
+def load_data(spec: AnalysisSpec, data: Any = None, _caller: str = "load_data"):
     """What ``data`` means for this analysis: a register (directory or loaded), or for the
     normal-normal analysis also a ``study, estimate, se`` CSV file."""
+    check_data(_caller, spec, data)
     return spec.outcome_type.load_data(data)
 
 

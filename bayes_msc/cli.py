@@ -12,7 +12,7 @@ import json
 import re
 import sys
 
-from .errors import InputError
+from .errors import InputError, Location
 from .terminal import printable
 
 EXIT_INPUT_ERROR = 2
@@ -21,6 +21,9 @@ EXIT_INTERRUPTED = 130
 # Posterior draws (chains x draws) that a report's densities, PSIS-LOO (compare, influence)
 # and power-scaling sensitivity need; a plain fit works with any number.
 MIN_ANALYSIS_DRAWS = 100
+# Most simulated registers per truth for oc/simstudy: 100,000 fits a truth is days of work, and a
+# larger number is a typo, not a plan.
+MAX_REPS = 100_000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT_ERROR, f"bayes_msc: error: {printable(message)} (see {self.prog} --help)\n")
 
 
-def _whole(minimum: int):
+def _whole(minimum: int, maximum: int | None = None):
     def parse(text: str) -> int:
         # plain digits only: int() would also take "4_7" (as 47) and "١٢"
         if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
@@ -39,6 +42,8 @@ def _whole(minimum: int):
         value = int(text.strip())
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
 
     parse.__name__ = "whole number"
@@ -103,45 +108,56 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                         "the outcome's units otherwise (oxygenation: mmHg, default 20)")
     p.add_argument("--measure", choices=("log_ratio", "smd", "mean_difference"),
                    help="normal_normal: what the estimates are; it decides which priors fit them "
-                        "(mean_difference needs --unit and both priors stated)")
+                        "(mean_difference needs --unit and both priors stated); required unless the spec or the "
+                        "data file states it")
     p.add_argument("--unit", help="normal_normal with --measure mean_difference: the estimates' unit, e.g. mmHg")
+    p.add_argument("--benefit-direction", choices=("increase", "decrease"),
+                   help="normal_normal: which direction of the estimates is benefit (decrease for log odds ratios "
+                        "of death); required unless the spec or the data file states it")
 
 
 def _n_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers separated by commas, e.g. 50,100,200; got {text!r}") from None
-    if not values:
+    parts = [v.strip() for v in text.split(",") if v.strip()]
+    # plain ASCII digits only, as _whole: int() would read "4_7" and Arabic-Indic digits
+    if not all(re.fullmatch(r"[0-9]+", v) for v in parts):
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, e.g. 50,100,200; got {text!r}")
+    if not parts:
         raise argparse.ArgumentTypeError("no sample size given")
-    return values
+    if any(len(v) > 9 for v in parts):  # far beyond any bound; keeps 10**30 from reaching arithmetic
+        raise argparse.ArgumentTypeError(f"a sample size in {text!r} is far too large")
+    return tuple(int(v) for v in parts)
 
 
 def _rule(text: str) -> tuple[float, float]:
     threshold, sep, prob = text.partition(":")
     try:
-        return float(threshold), float(prob)
-    except ValueError:
+        if not sep:
+            raise argparse.ArgumentTypeError("no ':'")
+        return _finite(threshold), _finite(prob)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"expected THRESHOLD:PROB, e.g. 1:0.975 for P(OR < 1) > 0.975; got {text!r}") from None
+            f"expected THRESHOLD:PROB of two finite numbers, e.g. 1:0.975 for P(OR < 1) > 0.975; got {text!r}") from None
 
 
 def _add_design_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-per-arm", type=_n_list, metavar="LIST", help="sample sizes per arm, e.g. 50,100,200 "
                    "(default 25,50,75,100,150,200,300,400,600,800)")
-    p.add_argument("--control-risk", type=float, metavar="P",
+    p.add_argument("--control-risk", type=_finite, metavar="P",
                    help="control risk of the next trial (default: predicted from the register's control arms)")
-    p.add_argument("--outcome-sd", type=float, metavar="SD",
+    p.add_argument("--outcome-sd", type=_finite, metavar="SD",
                    help="continuous outcomes: the outcome SD (default: pooled from the register's arm SDs, uncertain)")
-    p.add_argument("--dose", type=float, metavar="D", help="design at this dose (million cells/kg; needs --dose-response)")
-    p.add_argument("--alpha", type=float, default=0.05, help="two-sided level of the frequentist test (default 0.05)")
+    p.add_argument("--dose", type=_finite, metavar="D", help="design at this dose (million cells/kg; needs --dose-response)")
+    p.add_argument("--alpha", type=_finite, default=0.05, help="two-sided level of the frequentist test (default 0.05)")
     p.add_argument("--test", choices=("log_or", "risk_difference"), default="log_or",
                    help="deaths: frequentist test of the log OR (Wald, default) or of the risk difference")
     p.add_argument("--rule", type=_rule, action="append", metavar="THRESHOLD:PROB",
                    help="Bayesian success criterion on the effect as read (an OR for mortality), repeatable "
                         "(all must hold); default 1:0.975 (mortality), 0:0.975 (oxygenation)")
-    p.add_argument("--robust-weight", type=float, default=0.2, help="weight of the vague component (default 0.2)")
-    p.add_argument("--target", type=float, default=0.8, help="target assurance for the sample size (default 0.8)")
+    p.add_argument("--robust-weight", type=_finite, default=0.2, help="weight of the vague component (default 0.2)")
+    p.add_argument("--target", type=_finite, default=0.8, help="target assurance for the sample size (default 0.8)")
+
+
+_FORCE_HELP = "replace a shipped example or a file tracked in the bayes_msc repository (refused otherwise)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,11 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
     fit.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
     fit.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
-    fit.add_argument("--report", action="store_true", help="also write the HTML report to reports/<analysis>.html")
+    fit.add_argument("--report", action="store_true", help="also write the HTML report to reports/<analysis>.html "
+                     "(bayes_msc_out/ when run from the package's own checkout)")
+    fit.add_argument("--force", action="store_true", help=_FORCE_HELP)
 
     report = sub.add_parser("report", help="fit an analysis and write its self-contained HTML report")
     _add_fit_options(report)
-    report.add_argument("--output", "-o", metavar="FILE", help="HTML file to write (default reports/<analysis>.html)")
+    report.add_argument("--output", "-o", metavar="FILE", help="HTML file to write (default reports/<analysis>.html; "
+                        "bayes_msc_out/ when run from the package's own checkout)")
+    report.add_argument("--force", action="store_true", help=_FORCE_HELP)
     report.add_argument("--sensitivity", action="store_true",
                         help="also run prior sensitivity and leave-one-study-out and show them")
     report.add_argument("--sbc", metavar="FILE", help="show a saved SBC result (default reports/<analysis>.sbc.json if present)")
@@ -197,12 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sbc = sub.add_parser("sbc", help="simulation-based calibration on data shaped like the register")
     _add_fit_options(sbc)
-    sbc.add_argument("--n", type=_whole(10), default=200, help="replicates (default 200)")
+    sbc.add_argument("--n", type=_whole(10), default=200,
+                     help="replicates (default 200, the fewest a PASS/FAIL verdict is given on; fewer: no verdict)")
     sbc.add_argument("--thin", type=_whole(1), help="keep every THIN-th draw of the spec's sampler settings for the ranks "
                      "(default: rank among --ranked draws thinned by each replicate's ESS, from SBC's own cheaper "
                      "sampler settings: 2 chains x 500 draws, doubled while the ESS falls short)")
     sbc.add_argument("--ranked", type=_whole(1), default=100, help="draws each rank is taken among (default 100)")
     sbc.add_argument("--out", metavar="FILE", help="where to save the result (default reports/<analysis>.sbc.json)")
+    sbc.add_argument("--force", action="store_true", help=_FORCE_HELP)
     sbc.add_argument("--workers", type=_whole(1), metavar="N", help="run on a local Dask cluster of N worker processes")
     sbc.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (e.g. tcp://host:8786)")
     sbc.add_argument("--chunk-size", type=_whole(1), default=None,
@@ -217,9 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "-> reports/<analysis>.oc.json")
     for p_, reps in ((simstudy, 30), (oc, 400)):
         _add_fit_options(p_)
-        p_.add_argument("--reps", type=int, default=reps, help=f"simulated registers per truth (default {reps})")
+        p_.add_argument("--reps", type=_whole(2, MAX_REPS), default=reps, help=f"simulated registers per truth (default {reps})")
         p_.add_argument("--out", metavar="FILE", help="where to save the result")
-        p_.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
+        p_.add_argument("--force", action="store_true", help=_FORCE_HELP)
+        p_.add_argument("--workers", type=_whole(1), metavar="N", help="run on a local Dask cluster of N worker processes")
         p_.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster")
         p_.add_argument("--json", action="store_true")
 
@@ -243,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_design_options(design)
     design.add_argument("--json", action="store_true", help="print the design as JSON")
     design.add_argument("--export-prior", metavar="FILE", help="write the robust MAP prior as RBesT mixture JSON")
+    design.add_argument("--force", action="store_true", help=_FORCE_HELP)
     design.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
 
     warm = sub.add_parser("warm", help="compile analyses into the compile cache now, so that their first fit "
@@ -339,12 +363,14 @@ def _cmd_fit(args) -> int:
     spec = _spec_from_args(args)
     # every place this run writes is checked before the fit, not discovered after it
     if args.out:
-        check_output_dir(args.out, "--out")
+        from .results import POSTERIOR_FILE, SUMMARY_FILE
+
+        check_output_dir(args.out, "--out", (POSTERIOR_FILE, SUMMARY_FILE), force=args.force)
     if args.report:
         from .report import default_report_path
 
         _check_draws(spec, "a report")
-        check_output_file(default_report_path(spec), "--report")
+        check_output_file(default_report_path(spec), "--report", force=args.force)
     result = _fit_from_args(args, spec)
     _sparse_data_warning(result)
     if args.out:
@@ -355,9 +381,9 @@ def _cmd_fit(args) -> int:
 
         _print(f"wrote {write_report(result, register=args.data)}", file=sys.stderr)
     if args.json:
-        from .results import _json_default
+        from .results import to_json
 
-        print(json.dumps(result.summary_dict(), indent=2, default=_json_default))
+        print(to_json(result.summary_dict()))
     else:
         _print(render_result(result))
     return _diagnostics_status(result, args.strict)
@@ -458,18 +484,19 @@ def _spec_from_args(args):
     from .api import resolve_spec
 
     return resolve_spec(
-        args.analysis, evidence=args.evidence, priors=args.prior, prior_params=dict(args.prior_param or []),
+        args.analysis, data=args.data, evidence=args.evidence, priors=args.prior,
+        prior_params=dict(args.prior_param or []),
         seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune, target_accept=args.target_accept,
         clinically_meaningful=args.clinically_meaningful, dose_response=args.dose_response,
-        measure=args.measure, unit=args.unit, likelihood=args.likelihood,
+        measure=args.measure, unit=args.unit, likelihood=args.likelihood, benefit_direction=args.benefit_direction,
     )
 
 
 def _print_json_or(args, payload, text) -> None:
     if args.json:
-        from .results import _json_default
+        from .results import to_json
 
-        print(json.dumps(payload.to_dict(), indent=2, default=_json_default))
+        print(to_json(payload.to_dict()))
     else:
         _print(text(payload))
 
@@ -523,9 +550,9 @@ def _cmd_report(args) -> int:
 
     spec = _spec_from_args(args)
     _check_draws(spec, "a report")
-    output = check_output_file(args.output or default_report_path(spec), "--output")
-    sbc_path = Path(args.sbc) if args.sbc else _default_sbc_path(spec)
-    sbc = _read_sbc(sbc_path) if args.sbc or sbc_path.is_file() else None  # a bad file fails before the fit
+    output = check_output_file(args.output or default_report_path(spec), "--output", force=args.force)
+    sbc_path = Path(args.sbc) if args.sbc else _saved_file(spec, "sbc")
+    sbc = _read_sbc(sbc_path) if args.sbc or sbc_path is not None else None  # a bad file fails before the fit
     result = _fit_from_args(args, spec)
     _sparse_data_warning(result)
     options = {} if sbc is None else {"sbc": sbc}
@@ -550,23 +577,37 @@ def _cmd_report(args) -> int:
 def _saved_simulations(spec) -> dict:
     """The saved decision-rule characteristics and likelihood simulation study of this
     analysis (reports/<analysis>.oc.json, .simstudy.json), when they exist, for the report."""
-    from pathlib import Path
-
-    from .fileio import safe_file_name
     from .simstudy import oc_report_table, simstudy_report_table
 
-    base = Path("reports") / safe_file_name(spec.name)
-    found = {"oc": oc_report_table(base.with_name(base.name + ".oc.json")),
-             "simstudy": simstudy_report_table(base.with_name(base.name + ".simstudy.json"))}
-    return {k: v for k, v in found.items() if v is not None}
+    found = {}
+    for kind, read in (("oc", oc_report_table), ("simstudy", simstudy_report_table)):
+        path = _saved_file(spec, kind)
+        table = read(path) if path is not None else None
+        if table is not None:
+            found[kind] = table
+    return found
 
 
-def _default_sbc_path(spec):
-    from pathlib import Path
-
+def _default_output(spec, kind: str):
+    """Where ``kind`` (sbc, oc, simstudy) is saved by default: ``<output folder>/<analysis>.<kind>.json``."""
     from .fileio import safe_file_name
+    from .paths import default_output_dir
 
-    return Path("reports") / f"{safe_file_name(spec.name)}.sbc.json"
+    return default_output_dir() / f"{safe_file_name(spec.name)}.{kind}.json"
+
+
+def _saved_file(spec, kind: str):
+    """A saved result of ``kind`` for the report: the run's own output folder first, then the
+    package checkout's shipped one (whether it applies to this spec is the report's to say)."""
+    from .fileio import safe_file_name
+    from .paths import shipped_reports_dir
+
+    own = _default_output(spec, kind)
+    if own.is_file():
+        return own
+    shipped = shipped_reports_dir()
+    candidate = shipped / f"{safe_file_name(spec.name)}.{kind}.json" if shipped is not None else None
+    return candidate if candidate is not None and candidate.is_file() else None
 
 
 def _read_sbc(path) -> dict:
@@ -588,7 +629,7 @@ def _cmd_sbc(args) -> int:
 
     from .api import load_data
     from .fileio import check_output_file, write_atomic
-    from .results import _json_default
+    from .results import to_json
     from .sbc import check_sbc_settings, journal_path, run_sbc
 
     spec = _spec_from_args(args)
@@ -596,7 +637,7 @@ def _cmd_sbc(args) -> int:
 
     from .distributed import print_progress
 
-    out = check_output_file(Path(args.out) if args.out else _default_sbc_path(spec), "--out")
+    out = check_output_file(Path(args.out) if args.out else _default_output(spec, "sbc"), "--out", force=args.force)
     from .sbc import SBC_SAMPLER
 
     # SBC's own (fewer) draws unless the command line sets them; with --thin, the spec's
@@ -609,12 +650,12 @@ def _cmd_sbc(args) -> int:
     result = run_sbc(spec, args.data, n=args.n, thin=args.thin, seed=spec.sampler.seed, progress=print_progress,
                      workers=args.workers, scheduler=args.scheduler, journal=journal, chunk_size=args.chunk_size,
                      register_hash=register_hash, sampler=sampler, n_ranked=args.ranked)
-    write_atomic(out, json.dumps(result.to_dict(), indent=1, default=_json_default))
+    write_atomic(out, to_json(result.to_dict(), indent=1))
     journal.unlink(missing_ok=True)
     _print(result.verdict())
     _print(f"time: {result.seconds:.1f} s for {result.n} replicates (median {result.ranks['seconds'].median():.2f} s each); "
            f"ranks among L = {result.n_draws} draws; wrote {out}")
-    return 0 if result.passed else EXIT_DIAGNOSTICS_FAILED
+    return EXIT_DIAGNOSTICS_FAILED if result.failed else 0
 
 
 def _cmd_design(args) -> int:
@@ -628,11 +669,17 @@ def _cmd_design(args) -> int:
         rule=tuple(args.rule) if args.rule else None, robust_weight=args.robust_weight, target=args.target,
         dose=args.dose, test=args.test,
     )
-    settings.validate()  # before the fit: a bad option costs nothing
+    # every option before the fit: a bad one costs nothing
+    spec = _spec_from_args(args)
+    from .design.outcome import design_outcome
+
+    settings.validate(binary=design_outcome(spec).binary)
+    if args.dose is not None and spec.model.dose_response == "none":
+        raise InputError("needs a dose-response fit: add --dose-response loglinear or emax", Location("--dose"))
     from .fileio import check_output_file, write_atomic
 
-    export = check_output_file(args.export_prior, "--export-prior") if args.export_prior else None
-    result = _fit_from_args(args)
+    export = check_output_file(args.export_prior, "--export-prior", force=args.force) if args.export_prior else None
+    result = _fit_from_args(args, spec)
     planned = design(result, settings, register=args.data)
     if export is not None:
         _print(f"wrote {write_atomic(export, planned.rbest_json())}", file=sys.stderr)
@@ -647,7 +694,7 @@ def _simulation_command(args, kind: str) -> int:
     from . import simstudy
     from .distributed import print_progress
     from .fileio import check_output_file, write_atomic
-    from .results import _json_default
+    from .results import to_json
 
     spec = _spec_from_args(args)
     if "likelihood" not in spec.outcome_type.model_keys:
@@ -655,21 +702,34 @@ def _simulation_command(args, kind: str) -> int:
                          f"{spec.name} is {spec.outcome}")
     if spec.model.dose_response != "none":
         raise InputError(f"{kind} covers the pooled model (dose_response = none)")
-    if args.reps < 2:
-        raise InputError(f"--reps must be at least 2, got {args.reps}")
-    out = check_output_file(Path(args.out) if args.out else Path("reports") / f"{spec.name}.{kind}.json", "--out")
+    out = check_output_file(Path(args.out) if args.out else _default_output(spec, kind), "--out", force=args.force)
     sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
     if kind == "simstudy":
         sampler["likelihoods"] = tuple(x.strip() for x in args.likelihoods.split(",") if x.strip())
+        if not sampler["likelihoods"]:
+            raise InputError("name at least one likelihood, e.g. arm,symmetric", Location("--likelihoods"))
+        if len(set(sampler["likelihoods"])) != len(sampler["likelihoods"]):
+            raise InputError(f"a likelihood is listed twice in {args.likelihoods!r}", Location("--likelihoods"))
         for variant in sampler["likelihoods"]:
-            simstudy.variant_spec(spec, variant)  # a bad name is an input error before anything runs
-    tag = "-" + "_".join(sampler.get("likelihoods", ())).replace("/", "+") if kind == "simstudy" else ""
-    journal = out.with_name(out.name + f".{spec.content_hash()[:12]}-r{args.reps}{tag}.partial.jsonl")
+            try:  # a bad name is an input error before anything runs
+                simstudy.variant_spec(spec, variant)
+            except InputError as exc:
+                raise InputError(f"{variant!r}: {exc.problem}", Location("--likelihoods")) from None
+    from .api import load_data
+
+    # the journal resumes only a run of this analysis, these settings and this register
+    register_hash = load_data(spec, args.data).content_hash
+    key = json.dumps({"kind": kind, "spec": spec.content_hash(), "register": register_hash, "reps": args.reps,
+                      "settings": sampler}, sort_keys=True, default=list)
+    import hashlib
+
+    journal = out.with_name(out.name + f".{spec.content_hash()[:12]}-data{register_hash[:12]}-r{args.reps}-"
+                            f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.partial.jsonl")
     run, render = ((simstudy.simulation_study, simstudy.render_simulation_study) if kind == "simstudy"
                    else (simstudy.operating_characteristics, simstudy.render_oc))
     result = run(spec, args.data, reps=args.reps, workers=args.workers, scheduler=args.scheduler, journal=journal,
                  progress=print_progress, **sampler)
-    write_atomic(out, json.dumps(result.to_dict(), indent=1, default=_json_default))
+    write_atomic(out, to_json(result.to_dict(), indent=1))
     journal.unlink(missing_ok=True)
     _print_json_or(args, result, render)
     _print(f"wrote {out}", file=sys.stderr)

@@ -161,6 +161,12 @@ class Decisions:
                 return item.value
         raise KeyError(key)
 
+    def event(self, threshold: float, where: str = "pooled") -> str:
+        """What a probability is of, in words: "P(pooled odds ratio < 1); benefit = decrease"."""
+        sign = "<" if self.benefit_direction == "decrease" else ">"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"P({where} {self.measure} {sign} {threshold:g}{unit}); benefit = {self.benefit_direction}"
+
     def headline(self) -> dict[str, float]:
         """The numbers tables compare across fits (sensitivity, influence, provenance): the
         pooled effect (stated scale) and its interval, P(benefit) and P(clinically meaningful
@@ -181,9 +187,11 @@ class Decisions:
             "pooled_effect": self.pooled_effect.to_dict(),
             "predictive_effect": self.predictive_effect.to_dict(),
             "tau": self.tau.to_dict(),
-            "prob_benefit": self.prob_benefit.to_dict(),
-            "prob_meaningful": self.prob_meaningful.to_dict(),
-            "predictive_prob_benefit": self.predictive_prob_benefit.to_dict(),
+            # each probability says what it is the probability of: measure, direction, threshold
+            "prob_benefit": {**self.prob_benefit.to_dict(), "event": self.event(self.benefit_threshold)},
+            "prob_meaningful": {**self.prob_meaningful.to_dict(), "event": self.event(self.meaningful_threshold)},
+            "predictive_prob_benefit": {**self.predictive_prob_benefit.to_dict(),
+                                        "event": self.event(self.benefit_threshold, "in a new trial")},
             "benefit_threshold": self.benefit_threshold,
             "meaningful_threshold": self.meaningful_threshold,
             "benefit_direction": self.benefit_direction,

@@ -7,6 +7,8 @@ import textwrap
 import numpy as np
 import pandas as pd
 
+from .terminal import one_line
+
 
 
 def _iv(interval, fmt: str = ".2f") -> str:
@@ -27,7 +29,7 @@ def render_inclusion(inclusion: pd.DataFrame, title: str, bias_adjusted: bool = 
         mark = "+" if row.status == "included" else "-"
         seed = " [seed]" if row.seed else ""
         design = f" ({row.allocation})" if isinstance(getattr(row, "allocation", None), str) else ""
-        lines.append(f"  {mark} {row.label}{seed}{design}: {row.status}")
+        lines.append(f"  {mark} {one_line(row.label)}{seed}{one_line(design)}: {row.status}")
         if row.status == "included":
             quality = f"; quality {row.quality}" if isinstance(row.quality, str) and row.quality else ""
             lines.append(_wrap(f"contributes {row.contribution}: {row.detail}{quality}"))
@@ -138,7 +140,8 @@ def render_result(result) -> str:
     pct = round(d.pooled_effect.ci_prob * 100)
     benefit = f"P({m.short} {better} {d.benefit_threshold:g})"
     lines = _header(result) + [
-        f"Results ({m.label()}; {m.short} {better} {d.benefit_threshold:g} favours cells; medians with {pct}% "
+        f"Results ({m.label()}; benefit = {d.benefit_direction}: {m.short} {better} {d.benefit_threshold:g} favours cells; "
+        f"medians with {pct}% "
         f"equal-tailed intervals{at_dose})",
         f"  {'pooled ' + m.name:<44} {_iv(d.pooled_effect, fmt)}",
         f"  {m.name + ' in a new trial':<44} {_iv(d.predictive_effect, fmt)}",
@@ -174,7 +177,7 @@ def render_derived(derived: pd.DataFrame) -> str:
     lines = ["Derived numbers (PaO2/FiO2 change, mmHg unless stated; * = enters the analysis)"]
     for row in derived.itertuples():
         arm = row.arm + (f" - {row.comparator}" if isinstance(row.comparator, str) and row.comparator else "")
-        head = f"{'*' if row.used else ' '} {row.study_id} {arm}, {row.measure} {row.quantity}, {row.timepoint}: reported {row.reported}"
+        head = f"{'*' if row.used else ' '} {one_line(row.study_id)} {one_line(arm)}, {row.measure} {row.quantity}, {row.timepoint}: reported {row.reported}"
         lines.append(head + f" [{row.quality}; {row.source}]")
         if row.derivation:
             lines.append(_wrap(f"-> {row.derivation}"))
@@ -221,6 +224,8 @@ def render_sensitivity(sens) -> str:
         extra_cells = "".join(f"{getattr(r, c):<22} " for c, _ in extra)
         lines.append(f"  {r.effect_prior:<14} {r.heterogeneity_prior:<22} {extra_cells}{band:<28} {r.prob_benefit:.3f} ({r.prob_benefit_mcse:.3f})   "
                      f"{r.prob_meaningful:<14.3f} {r.tau_median:<6.2f} {'pass' if r.diagnostics_passed else 'FAIL'}")
+    if sens.benefit:
+        lines.append(f"  P(benefit) = {sens.benefit}")
     lines += ["", _wrap(sens.verdict), "", "Power-scaling sensitivity of the spec's own priors (psense; > 0.05 = sensitive)"]
     for name, row in sens.psense.iterrows():
         lines.append(f"  {name:<10} prior {row['prior']:.3f}  likelihood {row['likelihood']:.3f}  {row['diagnosis']}")
@@ -241,7 +246,9 @@ def render_influence(influence) -> str:
              f"  {'without':<30} {'pooled (95% ETI)':<24} {'P(benefit)':<11} {'change':<8} Pareto k"]
     for r in table.itertuples():
         band = f"{r.effect_median:{fmt}} ({r.effect_lower:{fmt}} to {r.effect_upper:{fmt}})"
-        lines.append(f"  {str(r.label)[:30]:<30} {band:<24} {r.prob_benefit:<11.3f} {r.change_prob_benefit:+.3f}   {r.pareto_k:.2f}")
+        lines.append(f"  {one_line(r.label)[:30]:<30} {band:<24} {r.prob_benefit:<11.3f} {r.change_prob_benefit:+.3f}   {r.pareto_k:.2f}")
+    if influence.benefit:
+        lines.append(f"  P(benefit) = {influence.benefit}")
     lines += ["", _wrap(influence.statement),
               f"time: first fit {influence.first_fit_seconds:.1f} s; median refit {np.median(influence.refit_seconds):.2f} s; "
               f"compiles after the first fit: {influence.compiles_after_first}"]

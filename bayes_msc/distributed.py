@@ -148,6 +148,10 @@ def run_tasks(func: Callable, chunks: list[list[int]], *, args: tuple = (), kwar
     tracker = _Progress(sum(len(c) for c in chunks), progress)
     tracker.update(done=len(done))
     failures: list[dict] = []
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        from .errors import InputError
+
+        raise InputError(f"workers (--workers) must be a whole number of at least 1, got {workers!r}")
     if workers is None and scheduler is None:
         for chunk in todo:
             result = None

@@ -3,7 +3,7 @@
 Every output (``posterior.nc``, ``summary.json``, HTML reports, SBC results, estimate tables)
 goes through :func:`write_atomic`: the content is written to a temporary file in the target's
 own folder, flushed to disk (``fsync``), given the permissions a plain ``open()`` would give
-under the user's umask (``mkstemp`` alone leaves 0600), then renamed over the target with
+under the user's umask (the temporary file is created 0600), then renamed over the target with
 ``os.replace`` — so a reader, a crash or Ctrl-C sees the old file or the new one, never half
 of one. :func:`check_output_file` and :func:`check_output_dir` test a location *before* any
 work starts, so a fit that takes minutes does not end in a traceback about a read-only folder;
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -65,9 +64,11 @@ def atomic_paths(paths: list[str | os.PathLike]) -> Iterator[list[Path]]:
     try:
         for target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            os.close(handle)
-            temps.append(Path(name))
+            # the name is recorded before the file exists, so an interrupt (Ctrl-C) at any
+            # point leaves nothing behind: the clean-up below removes whatever was created
+            temp = _temp_name(target)
+            temps.append(temp)
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         yield temps
         mode = file_mode()
         for temp in temps:
@@ -79,6 +80,12 @@ def atomic_paths(paths: list[str | os.PathLike]) -> Iterator[list[Path]]:
     finally:
         for temp in temps:
             temp.unlink(missing_ok=True)
+
+
+def _temp_name(target: Path) -> Path:
+    import secrets
+
+    return target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
 
 
 def append_lines(path: str | os.PathLike, lines: list[str]) -> None:
@@ -128,28 +135,43 @@ def _writable_dir(directory: Path, what: str) -> None:
         raise InputError(f"folder {existing} is not writable", Location(what))
 
 
-def check_output_file(path: str | os.PathLike, what: str) -> Path:
-    """``path`` can be written as a file: not a folder, its folder writable. ``what`` names
-    the option (``--output``) for the message."""
+def check_not_protected(path: str | os.PathLike, what: str, force: bool = False) -> None:
+    """Refuse to replace a shipped example or a file of the package's repository unless
+    ``force`` (``--force``) says so (:func:`bayes_msc.paths.protected_reason`)."""
+    from .paths import protected_reason
+
+    reason = None if force else protected_reason(path)
+    if reason:
+        raise InputError(f"will not overwrite {path}: {reason}; give another path, or --force to replace it",
+                         Location(what))
+
+
+def check_output_file(path: str | os.PathLike, what: str, force: bool = False) -> Path:
+    """``path`` can be written as a file: not a folder, its folder writable, not a protected
+    file (:func:`check_not_protected`). ``what`` names the option (``--output``) for the message."""
     path = Path(path)
     if "\0" in str(path):
         raise InputError("path contains a NUL byte", Location(what))
     if path.is_dir():
         raise InputError(f"{path} is a folder; give a file name", Location(what))
+    check_not_protected(path, what, force)
     if path.exists() and not os.access(path, os.W_OK):
         raise InputError(f"{path} is not writable", Location(what))
     _writable_dir(path.parent, what)
     return path
 
 
-def check_output_dir(path: str | os.PathLike, what: str) -> Path:
-    """``path`` is (or can be made) a writable folder."""
+def check_output_dir(path: str | os.PathLike, what: str, files: tuple[str, ...] = (), force: bool = False) -> Path:
+    """``path`` is (or can be made) a writable folder; none of the ``files`` it will get is
+    protected (:func:`check_not_protected`)."""
     path = Path(path)
     if "\0" in str(path):
         raise InputError("path contains a NUL byte", Location(what))
     if path.exists() and not path.is_dir():
         raise InputError(f"{path} is a file; give a folder", Location(what))
     _writable_dir(path, what)
+    for name in files:
+        check_not_protected(path / name, what, force)
     return path
 
 
@@ -158,6 +180,14 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 def safe_file_name(name: str) -> str:
     """One file name from a spec's ``name``: letters, digits, ``.``, ``_``, ``-`` only, no
-    leading dot, so ``../../x``, ``/etc/x`` or a NUL byte cannot leave the folder it goes in."""
+    leading dot, so ``../../x``, ``/etc/x`` or a NUL byte cannot leave the folder it goes in.
+
+    A name that had to be changed keeps a short hash of the whole name, so two names that
+    differ only in what was replaced (``mortality李``, ``mortality``) never share a file."""
     cleaned = _UNSAFE.sub("_", name).strip("._")
-    return cleaned or "analysis"
+    if cleaned and cleaned == name:
+        return cleaned
+    import hashlib
+
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{cleaned or 'analysis'}-{digest}"

@@ -61,3 +61,52 @@ def resolve_spec_path(name_or_path: str | os.PathLike) -> Path:
         known = ", ".join(analysis_names()) or "none"
         raise InputError(f"unknown analysis {text!r}; known analyses: {known} (or give a path to a .toml spec)")
     return named
+
+
+# -- where commands write by default ---------------------------------------------------------
+
+OUTPUT_DIR = "reports"  # relative to the working directory
+OWN_CHECKOUT_OUTPUT_DIR = "bayes_msc_out"  # used instead when ./reports is the package's own
+
+
+def shipped_reports_dir() -> Path | None:
+    """The package checkout's own ``reports/`` (shipped examples and calibrations), if any."""
+    root = _checkout_root()
+    return root / "reports" if root is not None and (root / "reports").is_dir() else None
+
+
+def default_output_dir() -> Path:
+    """``./reports``, unless that folder is this package's own checkout's ``reports/`` (run from
+    the clone's root), whose shipped examples and calibrations a run must not replace: then
+    ``./bayes_msc_out``."""
+    shipped = shipped_reports_dir()
+    here = Path(OUTPUT_DIR)
+    if shipped is not None and here.resolve() == shipped.resolve():
+        return Path(OWN_CHECKOUT_OUTPUT_DIR)
+    return here
+
+
+def protected_reason(path: str | os.PathLike) -> str | None:
+    """Why an existing ``path`` must not be overwritten without ``--force`` (None if it may be):
+    a file inside the installed package, a shipped example in the checkout's ``reports/``, or
+    any other file the package's git repository tracks."""
+    target = Path(path)
+    if not target.is_file():
+        return None
+    resolved = target.resolve()
+    if resolved.is_relative_to(_PACKAGE):
+        return "it is part of the installed bayes_msc package"
+    root = _checkout_root()
+    if root is None or not resolved.is_relative_to(root.resolve()):
+        return None
+    relative = resolved.relative_to(root.resolve())
+    if relative.parts[0] == "reports":
+        return "it is a shipped example in the bayes_msc checkout's reports/"
+    import subprocess
+
+    try:
+        tracked = subprocess.run(["git", "-C", str(root), "ls-files", "--error-unmatch", "--", str(relative)],
+                                 capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):  # no git: every file of the checkout counts as its own
+        tracked = True
+    return "it is a file tracked in the bayes_msc repository" if tracked else None

@@ -47,10 +47,12 @@ class PriorSensitivity:
     first_fit_seconds: float
     refit_seconds: list[float]  # refits that reused the compiled model
     compiles: int
+    benefit: str = ""  # what P(benefit) is the probability of: "P(OR < 1); benefit = decrease"
 
     def to_dict(self) -> dict:
         return {
             "outcome": self.outcome,
+            "benefit": self.benefit,
             "table": self.table.to_dict(orient="records"),
             "psense": self.psense.reset_index(names="parameter").to_dict(orient="records"),
             "verdict": self.verdict,
@@ -141,7 +143,8 @@ def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, sch
     table = pd.DataFrame(rows).sort_values("index").drop(columns="index").reset_index(drop=True)
     compiles += int(table["recompiled"].sum())
     refits = list(table.loc[~table["recompiled"], "seconds"])
-    return PriorSensitivity(spec.outcome, spec.outcome_type.measure, table, psense, _verdict(table, spec), first_seconds, refits, compiles)
+    return PriorSensitivity(spec.outcome, spec.outcome_type.measure, table, psense, _verdict(table, spec), first_seconds,
+                            refits, compiles, benefit_event(spec))
 
 
 def power_scaling(result) -> pd.DataFrame:
@@ -199,10 +202,12 @@ class Influence:
     first_fit_seconds: float
     refit_seconds: list[float]
     compiles_after_first: int
+    benefit: str = ""  # what P(benefit) is the probability of: "P(OR < 1); benefit = decrease"
 
     def to_dict(self) -> dict:
         return {
             "outcome": self.outcome,
+            "benefit": self.benefit,
             "full": self.full,
             "table": self.table.to_dict(orient="records"),
             "most_influential": self.most_influential,
@@ -277,4 +282,13 @@ def leave_one_study_out(spec, data: Any = None, *, workers: int | None = None,
         + (f"{high_k} of {len(table)} studies have Pareto k > 0.7: for them PSIS-LOO is unreliable "
            "and the refits above, not LOO, measure their influence." if high_k else "All Pareto k <= 0.7.")
     )
-    return Influence(spec.outcome, spec.outcome_type.measure, table, base, str(top["study_id"]), statement, first_seconds, refits, compiles)
+    return Influence(spec.outcome, spec.outcome_type.measure, table, base, str(top["study_id"]), statement, first_seconds,
+                     refits, compiles, benefit_event(spec))
+
+
+def benefit_event(spec) -> str:
+    """What P(benefit) is the probability of, for tables of refits: "P(OR < 1); benefit = decrease"."""
+    outcome = spec.outcome_type
+    direction = outcome.benefit_direction(spec)
+    sign = "<" if direction == "decrease" else ">"
+    return f"P({outcome.measure.short} {sign} {outcome.measure.null:g}); benefit = {direction}"

@@ -231,6 +231,10 @@ def simulation_study(spec, data: Any = None, *, reps: int = 20, likelihoods: tup
     """Fit every likelihood to ``reps`` registers per truth (OR x tau); see the module docstring."""
     from .api import load_data
 
+    if isinstance(likelihoods, str) or not likelihoods:
+        from .errors import InputError
+
+        raise InputError(f"likelihoods (--likelihoods): name at least one likelihood in a list, got {likelihoods!r}")
     seed = spec.sampler.seed if seed is None else seed
     sim_spec = _sim_spec(spec, chains, draws, tune)
     cells = tuple(Cell(o, t) for o in ors for t in taus)

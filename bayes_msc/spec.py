@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -154,6 +155,9 @@ class AnalysisSpec:
     decision: DecisionSettings = field(default_factory=DecisionSettings)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     path: str = ""  # where it was read from (not part of the hash)
+    # Settings the spec file or an override states, rather than leaves at their default
+    # ("measure", "benefit_direction"): an outcome that cannot guess them asks for them.
+    stated: frozenset[str] = frozenset()
 
     @property
     def outcome_type(self) -> "Outcome":
@@ -192,22 +196,23 @@ class AnalysisSpec:
     # -- overrides (each returns a new spec) ---------------------------------------------
     def with_sampler(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        sampler = _located(lambda: replace(self.sampler, **changes), Location("command line"))
+        sampler = _located(lambda: replace(self.sampler, **changes), OVERRIDE)
         return replace(self, sampler=sampler)
 
     def with_evidence(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        evidence = _located(lambda: replace(self.evidence, **changes), Location("command line"))
+        evidence = _located(lambda: replace(self.evidence, **changes), OVERRIDE)
         priors = self.priors.with_bias_defaults(self.scale, evidence.evidence_set)
         return replace(self, evidence=evidence, priors=priors)
 
     def with_model(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        model = _located(lambda: replace(self.model, **changes), Location("command line"))
-        _check_model(model, self.outcome, Location("command line"))
+        model = _located(lambda: replace(self.model, **changes), OVERRIDE)
+        _check_model(model, self.outcome, OVERRIDE)
         scale = replace(self, model=model).scale
         priors = self.priors if scale == self.scale else _default_priors(scale, self.priors)
-        return replace(self, model=model, priors=_model_priors(priors, scale, model))
+        return replace(self, model=model, priors=_model_priors(priors, scale, model),
+                       stated=self.stated | (set(changes) & {"measure", "unit"}))
 
     def check_priors_stated(self) -> None:
         """Refuse priors left over from another scale (see :func:`_default_priors`)."""
@@ -218,7 +223,7 @@ class AnalysisSpec:
                     f"the {self.outcome} analysis with measure {self.model.measure}{unit} has no default "
                     f"{role} prior: state one, e.g. --prior '{role}=" + (
                         "normal(mu=0,sigma=50)" if role == "effect" else "halfnormal(sigma=25)") + "' in the outcome's units",
-                    Location(self.path or "command line", field=f"priors.{role}"),
+                    Location(self.path or OVERRIDE.file, field=f"priors.{role}"),
                 )
 
     def with_priors(self, priors: PriorSet) -> "AnalysisSpec":
@@ -227,8 +232,8 @@ class AnalysisSpec:
 
     def with_decision(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        decision = _located(lambda: replace(self.decision, **changes), Location("command line"))
-        return replace(self, decision=decision)
+        decision = _located(lambda: replace(self.decision, **changes), OVERRIDE)
+        return replace(self, decision=decision, stated=self.stated | (set(changes) & {"benefit_direction"}))
 
 
 def _default_priors(scale: str, previous: PriorSet) -> PriorSet:
@@ -283,6 +288,9 @@ _TOP_KEYS = {"name", "outcome", "title", "evidence", "model", "priors", "decisio
 
 def load_spec(name_or_path: str | Path) -> AnalysisSpec:
     """Read a spec by analysis name (``mortality`` → ``models/mortality.toml``) or by path."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise InputError(f"load_spec(name_or_path=...): expected an analysis name or a spec path, "
+                         f"got {type(name_or_path).__name__}")
     path = resolve_spec_path(name_or_path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -336,12 +344,17 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
         decision=decision,
         sampler=sampler,
         path=where,
+        stated=frozenset({"measure", "unit"} & set(raw.get("model", {}))
+                         | {"benefit_direction"} & set(raw.get("decision", {}))),
     )
 
 
-# Where a settings object built directly (not from a file or the command line) went wrong;
-# :func:`_located` replaces it with the file or "command line".
+# Where a settings object built directly (not from a file or an override) went wrong;
+# :func:`_located` replaces it with the file or OVERRIDE.
 _CONSTRUCTED = Location("settings")
+# An override of a spec's setting: a command-line option or a keyword argument of the library
+# (``fit(draws=...)``); the field named with it is the spec's (``sampler.draws``).
+OVERRIDE = Location("spec override")
 
 
 def _located(build, where: Location):

@@ -27,3 +27,10 @@ def printable(text: str) -> str:
         return text
     return "".join(_escape(ch) if ch not in _KEEP and unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch
                    for ch in text)
+
+
+def one_line(text) -> str:
+    """A value from a register (a study's label) for one line of output: as :func:`printable`,
+    and line breaks, carriage returns and tabs escaped too, so a label cannot start a line of
+    its own that looks like the program's output."""
+    return printable(str(text)).replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")

@@ -140,9 +140,13 @@ def test_fit_writes_complete_results_and_json(tmp_path):
     from bayes_msc.spec import load_spec
 
     spec = load_spec("mortality").with_sampler(draws=300, tune=300, chains=2)
-    tree = load_result(out, spec=spec)
+    loaded = load_result(out, spec=spec)
+    tree = loaded.tree
     assert {"posterior", "sample_stats", "log_likelihood", "log_prior"} <= set(tree.children)
     assert tree.attrs["bayes_msc_spec_hash"] == summary["spec_hash"]
+    # a saved fit answers as the fit did, without refitting
+    assert loaded.prob_benefit().prob == summary["decisions"]["prob_benefit"]["prob"]
+    assert load_result(out).spec.content_hash() == summary["spec_hash"]  # the spec saved with it
     from bayes_msc.errors import InputError
 
     with pytest.raises(InputError, match="spec hash mismatch"):

@@ -167,11 +167,13 @@ def test_sbc_writes_its_result_and_the_exit_says_the_verdict(capsys, tmp_path):
     out_file = tmp_path / "nn.sbc.json"
     # --thin 2: the 2 x 100 draws leave the 100 rank draws SBC needs
     code, out, _ = run(capsys, "sbc", "normal_normal", "--data", str(data), "--n", "10", *TINY, "--thin", "2",
-                       "--out", str(out_file))
+                       "--measure", "log_ratio", "--benefit-direction", "increase", "--out", str(out_file))
     saved = json.loads(out_file.read_text(encoding="utf-8"))
     assert saved["n"] == 10 and set(saved["parameters"]) == {"mu", "tau"}
-    assert code == (0 if saved["passed"] else 3)
-    assert out.startswith("PASS" if saved["passed"] else "FAIL") and str(out_file) in out
+    # 10 replicates are below the minimum a verdict needs (200): never PASS, FAIL only on a real failure
+    assert not saved["passed"] and not saved["conclusive"]
+    assert code == (3 if saved["failed"] else 0)
+    assert out.startswith("FAIL" if saved["failed"] else "NO VERDICT") and str(out_file) in out
     assert not list(tmp_path.glob("*.partial.jsonl"))  # the journal is removed once the result is written
     for parameter in ("mu", "tau"):
         ranks = saved["ranks"][parameter]

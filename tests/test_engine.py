@@ -269,7 +269,8 @@ def test_refit_through_with_data_equals_a_fresh_compile(tmp_path):
 
     path = tmp_path / "estimates.csv"
     path.write_text("study,estimate,se\na,0.3,0.2\nb,-0.1,0.3\nc,0.5,0.25\nd,0.2,0.4\n")
-    spec = bayes_msc.load_spec("normal_normal").with_sampler(chains=2, draws=200, tune=200, seed=5)
+    spec = (bayes_msc.load_spec("normal_normal").with_model(measure="log_ratio")
+            .with_decision(benefit_direction="increase").with_sampler(chains=2, draws=200, tune=200, seed=5))
     wide = spec.with_priors(spec.priors.with_parameter("heterogeneity", "sigma", 1.0))
     sampling._CACHE.clear()
     bayes_msc.fit(spec, data=path)  # compiled for sigma 0.5

@@ -246,7 +246,8 @@ def test_extreme_estimates_are_refused_before_the_sampler(tmp_path, capsys, no_f
     """Finite but extreme estimates or SEs crashed the sampler (a segmentation fault)."""
     path = tmp_path / "estimates.csv"
     path.write_text(f"study,estimate,se\na,0.1,0.2\nb,{estimate},{se}\nc,-0.3,0.25\n", encoding="utf-8")
-    code, _, err = run(capsys, "fit", "normal_normal", "--data", str(path))
+    code, _, err = run(capsys, "fit", "normal_normal", "--data", str(path), "--measure", "log_ratio",
+                       "--benefit-direction", "increase")
     assert_one_line_error(code, err, "estimates.csv", "row 2", f"field '{field}'")
 
 
@@ -505,10 +506,14 @@ def test_ctrl_c_during_sampling_exits_130_without_writing(tmp_path, capsys, monk
     assert cancelled and not (tmp_path / "r").exists()
 
 
+STATED = ("--measure", "log_ratio", "--benefit-direction", "increase")  # what normal_normal estimates are
+
+
 def test_normal_normal_evidence_printout_has_no_empty_quality_label(tmp_path, capsys):
     path = tmp_path / "estimates.csv"
     path.write_text("study,estimate,se\na,0.1,0.2\nb,-0.2,0.3\nc,0.05,0.25\n", encoding="utf-8")
-    code, out, err = run(capsys, "fit", "normal_normal", "--data", str(path), "--draws", "200", "--tune", "200")
+    code, out, err = run(capsys, "fit", "normal_normal", "--data", str(path), "--draws", "200", "--tune", "200",
+                         "--measure", "log_ratio", "--benefit-direction", "increase")
     assert code == 0, err
     evidence = out.split("\nEvidence\n")[1]
     assert "contributes estimate: 0.1 (SE 0.2)" in evidence and "quality" not in evidence
@@ -557,7 +562,7 @@ def test_sbc_never_resumes_a_journal_from_another_register(tmp_path, capsys, mon
 
     monkeypatch.setattr(sbc, "run_replicates", fake)
     code, _, err = run(capsys, "sbc", "normal_normal", "--data", str(b), "--n", "10", "--thin", "2",
-                       "--chains", "2", "--draws", "100", "--tune", "100", "--out", str(out))
+                       "--chains", "2", "--draws", "100", "--tune", "100", "--out", str(out), *STATED)
     assert code in (0, 3), err
     assert sorted(seen) == list(range(10))  # nothing reused from register A's journal
     saved = json.loads(out.read_text())
@@ -566,7 +571,7 @@ def test_sbc_never_resumes_a_journal_from_another_register(tmp_path, capsys, mon
     # ...while a rerun on A resumes from A's journal and runs nothing
     seen.clear()
     code, _, err = run(capsys, "sbc", "normal_normal", "--data", str(a), "--n", "10", "--thin", "2",
-                       "--chains", "2", "--draws", "100", "--tune", "100", "--out", str(out))
+                       "--chains", "2", "--draws", "100", "--tune", "100", "--out", str(out), *STATED)
     assert code in (0, 3), err
     assert seen == [] and json.loads(out.read_text())["register_hash"] == load_estimates(a).content_hash
 
@@ -744,3 +749,322 @@ def test_corrupted_numbers_that_pass_validation_fit_or_are_refused(tmp_path_fact
     written = files_under(folder) - before
     assert written <= {folder / "out" / "posterior.nc", folder / "out" / "summary.json"}
     assert bool(written) == (code == 0)
+
+
+# -- the newer commands: design, oc, simstudy -------------------------------------------------
+
+
+@pytest.fixture
+def no_simulation(monkeypatch):
+    """Fail the test if oc or simstudy starts simulating: a bad option must stop the run first."""
+    import bayes_msc.simstudy
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the run started simulating before refusing its settings")
+
+    monkeypatch.setattr(bayes_msc.simstudy, "simulation_study", refuse)
+    monkeypatch.setattr(bayes_msc.simstudy, "operating_characteristics", refuse)
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (("design", "mortality", "--dose-response", "loglinear", "--dose", "-1"), ("--dose",)),
+        (("design", "mortality", "--dose-response", "loglinear", "--dose", "1e9"), ("--dose", "10000")),
+        (("design", "mortality", "--dose", "2"), ("--dose", "dose-response")),
+        (("design", "mortality", "--n-per-arm", "100000"), ("--n-per-arm", "5000")),
+        (("design", "mortality", "--n-per-arm", "1" + "0" * 30), ("--n-per-arm",)),
+        (("design", "mortality", "--n-per-arm", "4_7"), ("--n-per-arm", "'4_7'")),
+        (("design", "mortality", "--n-per-arm", "\u0661\u0662\u0660"), ("--n-per-arm",)),  # Arabic-Indic 120
+        (("design", "mortality", "--n-per-arm", "1"), ("--n-per-arm",)),
+        (("design", "mortality", "--outcome-sd", "inf"), ("--outcome-sd",)),
+        (("design", "mortality", "--outcome-sd", "nan"), ("--outcome-sd",)),
+        (("design", "mortality", "--outcome-sd", "0"), ("--outcome-sd",)),
+        (("design", "mortality", "--alpha", "0_05"), ("--alpha", "'0_05'")),
+        (("design", "mortality", "--alpha", "\u0660.05"), ("--alpha",)),
+        (("design", "mortality", "--control-risk", "1"), ("--control-risk",)),
+        (("design", "mortality", "--target", "nan"), ("--target",)),
+        (("design", "mortality", "--robust-weight", "1"), ("--robust-weight",)),
+        (("design", "mortality", "--rule", "abc"), ("--rule", "THRESHOLD:PROB")),
+        (("design", "mortality", "--rule", "1"), ("--rule", "THRESHOLD:PROB")),
+        (("design", "mortality", "--rule", "1:1.5"), ("--rule", "probability")),
+        (("design", "mortality", "--rule", "0:0.9"), ("--rule", "odds ratio")),
+        (("design", "mortality", "--rule", "1:nan"), ("--rule",)),
+        (("design", "mortality", "--rule", "1_0:0.9"), ("--rule", "'1_0:0.9'")),
+        (("design", "mortality", "--rule", "\u0661:0.9"), ("--rule",)),
+    ],
+)
+def test_bad_design_options_are_refused_before_the_fit(capsys, no_fit, argv, fragments):
+    code, _, err = run(capsys, *argv)
+    assert_one_line_error(code, err, *fragments)
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (("oc", "mortality", "--workers", "0"), ("--workers", "at least 1")),
+        (("oc", "mortality", "--workers", "-1"), ("--workers", "at least 1")),
+        (("simstudy", "mortality", "--workers", "0"), ("--workers", "at least 1")),
+        (("simstudy", "mortality", "--likelihoods", ""), ("--likelihoods", "at least one")),
+        (("simstudy", "mortality", "--likelihoods", " , ,"), ("--likelihoods", "at least one")),
+        (("simstudy", "mortality", "--likelihoods", "arm,arm"), ("--likelihoods", "twice")),
+        (("oc", "mortality", "--reps", "1"), ("--reps", "at least 2")),
+        (("oc", "mortality", "--reps", "4_7"), ("--reps",)),
+        (("oc", "mortality", "--reps", "1" + "0" * 30), ("--reps", "at most")),
+    ],
+)
+def test_bad_oc_and_simstudy_options_are_refused_before_any_simulation(tmp_path, capsys, monkeypatch, no_simulation,
+                                                                       argv, fragments):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, *argv)
+    assert_one_line_error(code, err, *fragments)
+    assert not list(tmp_path.rglob("*.partial.jsonl"))  # no empty journal left behind
+
+
+def test_oc_and_simstudy_journals_are_keyed_by_the_register(tmp_path, capsys, monkeypatch):
+    """A run resumed with another --data must start afresh, not reuse the first register's rows."""
+    import bayes_msc.simstudy as simstudy
+    from bayes_msc.evidence.register import load_register
+
+    monkeypatch.chdir(tmp_path)
+    other = copy_register(tmp_path / "other")
+    set_cell(other / "mortality.csv", row_of(other / "mortality.csv", study_id="bowdish2023", arms="msc"), "notes", "x")
+    journals = []
+
+    def record(spec, data, *, journal, **kwargs):
+        journals.append(journal)
+        raise KeyboardInterrupt  # as if interrupted: the journal would be resumed next time
+
+    for kind in ("oc", "simstudy"):
+        monkeypatch.setattr(simstudy, {"oc": "operating_characteristics", "simstudy": "simulation_study"}[kind], record)
+        for data in (None, other):
+            code, _, _ = run(capsys, kind, "mortality", "--reps", "4", *(("--data", str(data)) if data else ()))
+            assert code == 130
+    oc_a, oc_b, sim_a, sim_b = journals
+    assert oc_a != oc_b and sim_a != sim_b and oc_a != sim_a
+    assert load_register().content_hash[:12] in oc_a.name and load_register(other).content_hash[:12] in oc_b.name
+    # other settings, another journal too
+    run(capsys, "oc", "mortality", "--reps", "4", "--draws", "300")
+    assert journals[-1] not in (oc_a, oc_b)
+
+
+def test_a_newline_in_a_register_label_cannot_forge_a_terminal_line(tmp_path, capsys):
+    register = copy_register(tmp_path / "register")
+    path = register / "studies.csv"
+    set_cell(path, row_of(path, study_id="bowdish2023"), "label", "Bowdish\nALL CHECKS PASSED\r\tx")
+    code, out, err = run(capsys, "data", "show", str(register))
+    assert code == 0, err
+    assert not any(line.startswith("ALL CHECKS PASSED") for line in out.splitlines())
+    assert "Bowdish\\nALL CHECKS PASSED\\x0d\\tx" in out
+
+
+def test_spec_names_differing_only_in_unsafe_characters_get_different_files():
+    from bayes_msc.fileio import safe_file_name
+
+    names = ["mortality", "mortality李", "mortality张", "mortality_", "mortality/", "mortality?", "../mortality"]
+    files = [safe_file_name(n) for n in names]
+    assert len(set(files)) == len(files), files
+    assert files[0] == "mortality"  # a plain name is kept as it is
+    assert all(f.startswith("mortality") for f in files)
+
+
+def test_ctrl_c_while_a_temporary_file_is_made_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import bayes_msc.fileio as fileio
+
+    target = tmp_path / "out.json"
+    real_close = os.close
+    calls = {"n": 0}
+
+    def interrupted_close(fd):  # the temporary file exists; Ctrl-C arrives before it is recorded
+        real_close(fd)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(fileio.os, "close", interrupted_close)
+    with pytest.raises(KeyboardInterrupt):
+        fileio.write_atomic(target, "{}")
+    monkeypatch.undo()
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_json_output_never_holds_nan():
+    from bayes_msc.results import to_json
+
+    text = to_json({"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": -float("inf")}})
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}")) == {
+        "a": None, "b": [1.0, None], "c": {"d": None}}
+
+
+def test_design_json_has_no_nan(capsys, monkeypatch):
+    import types
+
+    import bayes_msc.cli as cli
+    import bayes_msc.design
+
+    result = types.SimpleNamespace(diagnostics=types.SimpleNamespace(passed=True))
+    monkeypatch.setattr(cli, "_fit_from_args", lambda args, spec=None: result)
+    planned = types.SimpleNamespace(to_dict=lambda: {"ess": float("nan"), "rows": [{"x": float("inf")}]})
+    monkeypatch.setattr(bayes_msc.design, "design", lambda *a, **k: planned)
+    code, out, err = run(capsys, "design", "mortality", "--json")
+    assert code == 0, err
+    assert "NaN" not in out and "Infinity" not in out
+    assert json.loads(out) == {"ess": None, "rows": [{"x": None}]}
+
+
+# -- property-based: design, oc and simstudy options -------------------------------------------
+
+OPTION_TEXT = st.one_of(
+    st.sampled_from(["", "0", "-1", "1e9", "inf", "-inf", "nan", "1_0", "0x10", "1e-300", "\u0661\u0662", "٣",
+                     "1,2", "50,100", "2", "0.5", "0.99", "1:0.975", "0.8:0.5", "0:0.9", "1:1", ":", "abc",
+                     "\x1b[2J", "1 ", " 2", "+3", "25,50,,75", "5001", "20000"]),
+    st.integers(-10, 10**6).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(max_size=8),
+)
+_NUMBER = r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*"
+
+
+def _plain_number(text: str) -> float | None:
+    """The test's own reading of a number: plain ASCII decimal, finite (None otherwise)."""
+    import re
+
+    if not re.fullmatch(_NUMBER, text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _valid_design_option(option: str, text: str) -> bool:
+    """Whether the option's value is one a design run may start a fit with (mortality)."""
+    import re
+
+    if option == "--n-per-arm":
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return bool(parts) and all(re.fullmatch(r"[0-9]+", p) and 2 <= int(p) <= 5000 for p in parts)
+    if option == "--rule":
+        threshold, sep, prob = text.partition(":")
+        t, p = _plain_number(threshold), _plain_number(prob)
+        return bool(sep) and t is not None and p is not None and t > 0 and 0 < p < 1
+    value = _plain_number(text)
+    if value is None:
+        return False
+    return {"--dose": 0 < value <= 1e4, "--outcome-sd": 0 < value <= 1e6, "--alpha": 0 < value < 1,
+            "--target": 0 < value < 1, "--control-risk": 0 < value < 1, "--robust-weight": 0 <= value < 1}[option]
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_design_option_value_is_refused_in_one_line_or_reaches_the_fit(no_fit, data):
+    option = data.draw(st.sampled_from(["--n-per-arm", "--rule", "--dose", "--outcome-sd", "--alpha", "--target",
+                                        "--control-risk", "--robust-weight"]), label="option")
+    text = data.draw(OPTION_TEXT, label="value")
+    argv = ["design", "mortality", *(("--dose-response", "loglinear") if option == "--dose" else ()), f"{option}={text}"]
+    try:
+        code, err = _run_quietly(*argv)
+    except AssertionError as reached:  # no_fit: the options were accepted and the fit began
+        assert "started fitting" in str(reached)
+        assert _valid_design_option(option, text), (option, text)
+        return
+    assert not _valid_design_option(option, text) or "\x00" in text, (option, text, err)
+    line = assert_one_line_error(code, err)
+    assert option in line, line
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_oc_or_simstudy_option_value_is_refused_in_one_line_or_reaches_the_simulation(
+        tmp_path_factory, monkeypatch, data):
+    import re
+
+    import bayes_msc.simstudy
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("started simulating")
+
+    monkeypatch.setattr(bayes_msc.simstudy, "simulation_study", refuse)
+    monkeypatch.setattr(bayes_msc.simstudy, "operating_characteristics", refuse)
+    monkeypatch.chdir(tmp_path_factory.mktemp("oc"))
+    command = data.draw(st.sampled_from(["oc", "simstudy"]), label="command")
+    option = data.draw(st.sampled_from(["--workers", "--reps"] + (["--likelihoods"] if command == "simstudy" else [])),
+                       label="option")
+    text = data.draw(OPTION_TEXT | st.sampled_from(["arm", "arm,symmetric", "conditional/exchangeable", "arm,,arm",
+                                                    "symmetric/exchangeable", "nosuch"]), label="value")
+    if option == "--likelihoods":
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        def known(item: str) -> bool:  # LIKELIHOOD or LIKELIHOOD/BASELINES (README, "Sparse data")
+            name, _, baselines = item.partition("/")
+            return name in ("arm", "symmetric", "conditional") and baselines in ("", "independent", "exchangeable") \
+                and not (name == "conditional" and baselines == "exchangeable")
+
+        valid = bool(items) and len(set(items)) == len(items) and all(known(x) for x in items)
+    else:
+        valid = bool(re.fullmatch(r"\s*\+?[0-9]+\s*", text)) and (1 if option == "--workers" else 2) <= int(text) <= (
+            10**9 if option == "--workers" else 100_000)
+    try:
+        code, err = _run_quietly(command, "mortality", f"{option}={text}")
+    except AssertionError as reached:
+        assert "started simulating" in str(reached)
+        assert valid, (command, option, text)
+        return
+    assert not valid, (command, option, text, err)
+    line = assert_one_line_error(code, err)
+    assert option in line, line
+
+
+# -- library arguments ------------------------------------------------------------------------
+
+ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-3, 10**4), st.floats(allow_nan=True),
+                      st.text(max_size=8), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3),
+                      st.integers(), max_size=2), st.just(b"x"), st.just(object()))
+FIT_ARGUMENTS = ("data", "evidence", "priors", "prior_params", "seed", "chains", "draws", "tune",
+                 "clinically_meaningful", "dose_response", "measure", "unit", "target_accept", "likelihood",
+                 "benefit_direction")
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda b: b.fit(priors=5), "fit(priors=...): expected a list of preset names or prior strings, got int"),
+        (lambda b: b.fit(data=5), "fit(data=...): expected"),
+        (lambda b: b.fit(prior_params={"effect.sigma": "wide"}), "fit(prior_params=...): 'effect.sigma' must be a number"),
+        (lambda b: b.fit(draws="10"), "fit(draws=...): expected a whole number, got str"),
+        (lambda b: b.fit(chains=True), "fit(chains=...)"),
+        (lambda b: b.load_result(5), "load_result(out_dir=...)"),
+        (lambda b: b.load_result(".", spec=5), "load_result(spec=...): expected an AnalysisSpec"),
+        (lambda b: b.load_register(5), "load_register(directory=...): expected a folder path, got int"),
+        (lambda b: b.load_spec(5), "load_spec(name_or_path=...): expected an analysis name or a spec path, got int"),
+    ],
+)
+def test_library_arguments_of_the_wrong_type_are_named(no_fit, call, message):
+    import bayes_msc
+
+    with pytest.raises(bayes_msc.InputError) as caught:
+        call(bayes_msc)
+    assert message in str(caught.value)
+    assert "command line" not in str(caught.value)
+
+
+def test_errors_from_keyword_arguments_do_not_say_command_line(no_fit):
+    import bayes_msc
+
+    for kwargs in ({"draws": 0}, {"target_accept": 2.0}, {"evidence": "nosuch"}, {"dose_response": "cubic"},
+                   {"prior_params": {"effect.sigma": -1.0}}, {"clinically_meaningful": -1.0}):
+        with pytest.raises(bayes_msc.InputError) as caught:
+            bayes_msc.fit("mortality", **kwargs)
+        assert "command line" not in str(caught.value), kwargs
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_fit_argument_is_refused_as_an_input_error_or_reaches_the_sampler(no_fit, data):
+    import bayes_msc
+
+    name = data.draw(st.sampled_from(FIT_ARGUMENTS), label="argument")
+    value = data.draw(ANY_VALUE, label="value")
+    try:
+        bayes_msc.fit("mortality", **{name: value})
+    except AssertionError as reached:
+        assert "started fitting" in str(reached)
+    except bayes_msc.InputError as exc:
+        assert "\n" not in str(exc) and "command line" not in str(exc)

@@ -85,7 +85,7 @@ def test_summary_json_has_the_same_keys_for_every_outcome(tmp_path):
     estimates = write_estimates(tmp_path / "est.csv", [0.2, -0.4, 0.1], [0.3, 0.5, 0.4])
     fast = {"chains": 2, "draws": 200, "tune": 200, "seed": 1}
     results = [bayes_msc.fit("mortality", **fast), bayes_msc.fit("oxygenation", **fast),
-               bayes_msc.fit("normal_normal", data=estimates, **fast)]
+               bayes_msc.fit("normal_normal", data=estimates, measure="log_ratio", benefit_direction="increase", **fast)]
     summaries = [r.summary_dict() for r in results]
     assert all(set(s) == set(summaries[0]) for s in summaries)
     decision_keys = [set(s["decisions"]) for s in summaries]
@@ -94,7 +94,7 @@ def test_summary_json_has_the_same_keys_for_every_outcome(tmp_path):
         for key in ("pooled_effect", "predictive_effect", "tau"):
             assert {"median", "lower", "upper", "mcse_median", "ci_prob", "ci_kind"} <= set(s["decisions"][key])
         for key in ("prob_benefit", "prob_meaningful", "predictive_prob_benefit"):
-            assert set(s["decisions"][key]) == {"prob", "mcse"}
+            assert set(s["decisions"][key]) == {"prob", "mcse", "event"}
     assert [s["parameters"]["pooled_effect"] for s in summaries] == ["log_or", "mu", "mu"]
     assert [s["decisions"]["measure"] for s in summaries] == ["odds ratio", "mean difference", "log ratio"]
     assert set(summaries[0]["decisions"]["outcome_specific"]) == {"baseline_risk", "absolute_risk_reduction", "nnt"}

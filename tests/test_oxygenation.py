@@ -49,6 +49,7 @@ def test_eight_schools_matches_bayesmeta_quadrature(tmp_path):
     result = bayes_msc.fit(
         "normal_normal",
         data=write_estimates(tmp_path / "schools.csv", EIGHT_SCHOOLS),
+        measure="mean_difference", unit="points", benefit_direction="increase",  # coaching effects on SAT scores
         priors=["effect=normal(mu=0, sigma=50)", "heterogeneity=halfcauchy(beta=25)"],
         **EXACT_FIT,
     )
@@ -67,6 +68,7 @@ def test_crins_matches_rover_2020(tmp_path):
     result = bayes_msc.fit(
         "normal_normal",
         data=write_estimates(tmp_path / "crins.csv", CRINS),
+        measure="log_ratio", benefit_direction="decrease",  # log odds ratios of acute rejection
         priors=["effect=normal(mu=0, sigma=4)", "halfnormal_0.5"],
         **EXACT_FIT,
     )

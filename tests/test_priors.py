@@ -97,7 +97,7 @@ def test_normal_normal_priors_follow_the_stated_measure(tmp_path):
     assert stated.outcome_type.measure.unit == "mmHg" and stated.priors.heterogeneity == HalfCauchy(25.0)
     # the register's PaO2/FiO2 contrasts are mmHg: refused on a log-ratio scale
     with pytest.raises(InputError, match="mean differences in mmHg"):
-        bayes_msc.fit("normal_normal", draws=10, tune=10)
+        bayes_msc.fit("normal_normal", draws=10, tune=10, measure="log_ratio", benefit_direction="increase")
     # other outcomes' hashes do not depend on the normal-normal-only settings
     assert "measure" not in bayes_msc.load_spec("mortality").to_dict()["model"]
     assert bayes_msc.load_spec("normal_normal").to_dict()["model"]["measure"] == "log_ratio"

@@ -84,7 +84,8 @@ def test_sbc_runs_for_each_dose_response_form(form):
     for name in result.parameters:
         assert result.ranks[name].between(0, result.n_draws).all()
         assert result.ranks[name].nunique() > 5  # ranks spread out, not one value
-    assert result.passed, result.verdict()
+    # 20 replicates are below the verdict's minimum: no PASS, and no parameter left its band
+    assert not result.failed and not result.passed, result.verdict()
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import special, stats
 
 from ..errors import InputError
+from ..spec import MAX_DOSE  # million cells/kg, the bound of the spec's dose settings
 from . import assurance as asr
 from .fragility import Conclusion, death_fragility, null_trial_fragility
 from .map_prior import (
@@ -27,6 +28,11 @@ from .outcome import DesignOutcome, design_outcome
 
 ROBUST_WEIGHT = 0.2  # Schmidli et al. 2014 and RBesT's vignettes use 0.1-0.2
 TARGET_ASSURANCE = 0.8
+# Largest n per arm: deaths are enumerated over (n + 1)^2 outcomes (5000: 25 million cells,
+# about 200 MB an array); a continuous outcome is closed-form, bounded only far beyond any trial.
+MAX_N_PER_ARM_DEATHS = 5000
+MAX_N_PER_ARM = 20000
+MAX_OUTCOME_SD = 1e6
 
 
 @dataclass(frozen=True)
@@ -50,24 +56,43 @@ class DesignSettings:
     seed: int = 20261122
     refit: bool = True
 
-    def validate(self) -> None:
-        if not self.n_grid or any(int(n) < 2 for n in self.n_grid):
-            raise InputError("--n-per-arm: every n must be an integer >= 2")
-        if self.control_risk is not None and not 0 < self.control_risk < 1:
-            raise InputError(f"--control-risk must be in (0, 1), got {self.control_risk}")
-        if self.sd is not None and not self.sd > 0:
-            raise InputError(f"the outcome SD must be > 0, got {self.sd}")
-        if not 0 < self.alpha < 1:
-            raise InputError(f"--alpha must be in (0, 1), got {self.alpha}")
+    def validate(self, binary: bool | None = None) -> None:
+        """Refuse impossible settings (before any fit). ``binary``: the trial counts deaths,
+        whose exact enumeration bounds n more tightly (None: not known yet)."""
+        def number(value) -> bool:
+            return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+                and math.isfinite(value)
+
+        if isinstance(self.n_grid, (str, bytes)) or not hasattr(self.n_grid, "__iter__"):
+            raise InputError(f"n_grid (--n-per-arm): expected sample sizes per arm, got {type(self.n_grid).__name__}")
+        most = MAX_N_PER_ARM_DEATHS if binary else MAX_N_PER_ARM
+        if not self.n_grid or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= most
+                                  for n in self.n_grid):
+            raise InputError(f"n_grid (--n-per-arm): every n must be a whole number in [2, {most}]"
+                             + (" (a trial counting deaths is enumerated exactly)" if binary else ""))
+        if self.control_risk is not None and not (number(self.control_risk) and 0 < self.control_risk < 1):
+            raise InputError(f"control_risk (--control-risk) must be in (0, 1), got {self.control_risk!r}")
+        if self.sd is not None and not (number(self.sd) and 0 < self.sd <= MAX_OUTCOME_SD):
+            raise InputError(f"sd (--outcome-sd): the outcome SD must be a finite number in (0, {MAX_OUTCOME_SD:g}], "
+                             f"got {self.sd!r}")
+        if not (number(self.alpha) and 0 < self.alpha < 1):
+            raise InputError(f"alpha (--alpha) must be in (0, 1), got {self.alpha!r}")
         if self.test not in ("log_or", "risk_difference"):
-            raise InputError(f"--test must be log_or or risk_difference, got {self.test!r}")
-        if not 0 < self.target < 1:
-            raise InputError(f"--target must be in (0, 1), got {self.target}")
-        if not 0 <= self.robust_weight < 1:
-            raise InputError(f"the robust weight must be in [0, 1), got {self.robust_weight}")
-        for _, prob in self.rule or ():
+            raise InputError(f"test (--test) must be log_or or risk_difference, got {self.test!r}")
+        if not (number(self.target) and 0 < self.target < 1):
+            raise InputError(f"target (--target) must be in (0, 1), got {self.target!r}")
+        if not (number(self.robust_weight) and 0 <= self.robust_weight < 1):
+            raise InputError(f"robust_weight (--robust-weight) must be in [0, 1), got {self.robust_weight!r}")
+        if self.dose is not None and not (number(self.dose) and 0 < self.dose <= MAX_DOSE):
+            raise InputError(f"dose (--dose) must be a dose in (0, {MAX_DOSE:g}] million cells/kg, got {self.dose!r}")
+        for pair in self.rule or ():
+            if not (isinstance(pair, tuple) and len(pair) == 2 and all(number(v) for v in pair)):
+                raise InputError(f"rule (--rule): expected (THRESHOLD, PROB) pairs of finite numbers, got {pair!r}")
+            threshold, prob = pair
             if not 0 < prob < 1:
-                raise InputError(f"--rule: a probability must be in (0, 1), got {prob}")
+                raise InputError(f"rule (--rule): a probability must be in (0, 1), got {prob}")
+            if binary and not threshold > 0:
+                raise InputError(f"rule (--rule): the threshold is an odds ratio and must be > 0, got {threshold:g}")
 
 
 @dataclass(frozen=True)
@@ -195,8 +220,8 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
     """The next trial from a fitted analysis (see :mod:`bayes_msc.design`)."""
     start = time.perf_counter()
     settings = settings or DesignSettings()
-    settings.validate()
     outcome = design_outcome(result.spec)
+    settings.validate(binary=outcome.binary)
     rng = np.random.default_rng(settings.seed)
     pooled, new = effect_draws(result, outcome, settings.dose, settings.seed)
     notes = []
@@ -204,6 +229,11 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
         at = settings.dose if settings.dose is not None else result.spec.model.reference_dose
         notes.append(f"{result.spec.model.dose_response} dose-response: the trial is designed at {at:g} million "
                      f"cells/kg{'' if settings.dose is not None else ' (the reference dose; --dose chooses another)'}")
+    if settings.dose is not None and result.dose_response is not None:
+        low, high = result.dose_response.studied_range
+        if not low <= settings.dose <= high:
+            notes.append(f"--dose {settings.dose:g} is outside the studied range ({low:.2g} to {high:.2g} million "
+                         "cells/kg): the design at that dose extrapolates the fitted curve")
 
     # the nuisance parameter: control risk (deaths) or outcome SD (continuous)
     if outcome.binary:

@@ -58,10 +58,11 @@ def render_design(d) -> str:
     lines.append(f"  {ss['ceiling_text']}")
     if d.dose is not None:
         lines.append("")
-        lines.append("Dose for the next trial (candidates inside the studied range)")
+        lines.append("Dose for the next trial (the candidates inside the studied range, and --dose)")
         for row in d.dose.to_dict(orient="records"):
             lines.append(f"  {row['dose']:>6g} M cells/kg: P(best) {row['prob_best']:.3f}; assurance at {row['n_per_arm']}/arm "
-                         f"F {_pct(row['assurance_frequentist'])} B {_pct(row['assurance_bayesian'])}")
+                         f"F {_pct(row['assurance_frequentist'])} B {_pct(row['assurance_bayesian'])}"
+                         + ("  OUTSIDE the studied range: an extrapolation" if row.get("extrapolated") else ""))
     lines.append("")
     lines.append("Fragility of today's conclusion")
     for row in d.fragility:

@@ -4,8 +4,9 @@ Two sources give the same :class:`~bayes_msc.evidence.oxygenation.OxygenationEvi
 (contrast terms only, no natural course):
 
 * a plain CSV with columns ``study, estimate, se`` (optional ``label``, ``source``,
-  ``quality``, ``notes``) — any continuous or log-scale contrast, e.g. log odds ratios or
-  the eight-schools coaching effects;
+  ``quality``, ``notes``, and what the estimates are: ``measure``, ``unit``,
+  ``benefit_direction``, one value for the whole file) — any continuous or log-scale
+  contrast, e.g. log odds ratios or the eight-schools coaching effects;
 * an evidence register: each study's PaO2/FiO2 contrast, either as reported or as the
   difference of its two arms' derived changes.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +33,13 @@ from .schema import MIN_SPREAD as MIN_SE, QUALITY
 
 REQUIRED = ("study", "estimate", "se")
 MAX_MAGNITUDE = 1e6  # far beyond any real effect or SE on any scale; squares stay finite
-OPTIONAL = ("label", "source", "quality", "notes")
+# What the file says about its estimates, one value for every row (or left empty): their
+# measure (log_ratio, smd, mean_difference), the unit of a mean difference, and which
+# direction is benefit (increase, decrease). A normal-normal fit reads them when neither its
+# spec nor an option states them.
+STATEMENTS = {"measure": ("log_ratio", "smd", "mean_difference"), "unit": None,
+              "benefit_direction": ("increase", "decrease")}
+OPTIONAL = ("label", "source", "quality", "notes", *STATEMENTS)
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class EstimateTable:
     path: Path
     rows: pd.DataFrame  # study, estimate, se, label, source, quality, notes
     content_hash: str
+    statement: dict = field(default_factory=dict)  # measure, unit, benefit_direction when the file states them
 
 
 def load_estimates(path: str | Path) -> EstimateTable:
@@ -58,7 +66,7 @@ def load_estimates(path: str | Path) -> EstimateTable:
     for name in header:
         if name not in REQUIRED + OPTIONAL:
             raise InputError(f"unknown column (known: {', '.join(REQUIRED + OPTIONAL)})", Location(shown, field=name))
-    records, seen = [], {}
+    records, seen, statement = [], {}, {}
     for number, row in enumerate(reader, start=1):
         if None in row:
             raise InputError("row has more cells than the header", Location(shown, number))
@@ -82,13 +90,22 @@ def load_estimates(path: str | Path) -> EstimateTable:
         if row.get("quality") and row["quality"] not in QUALITY:
             raise InputError(f"{row['quality']!r} is not one of: {', '.join(QUALITY)}",
                              Location(shown, number, "quality"))
+        for key, allowed in STATEMENTS.items():
+            value = row.get(key, "")
+            if not value:
+                continue
+            if allowed is not None and value not in allowed:
+                raise InputError(f"{value!r} is not one of: {', '.join(allowed)}", Location(shown, number, key))
+            if statement.setdefault(key, value) != value:
+                raise InputError(f"{value!r} differs from {statement[key]!r} in an earlier row: one file holds one "
+                                 f"{key.replace('_', ' ')}", Location(shown, number, key))
         records.append({
             "study": study, **values, "label": row.get("label") or study,
             "source": row.get("source", ""), "quality": row.get("quality", ""), "notes": row.get("notes", ""),
         })
     if not records:
         raise InputError("no rows", Location(shown))
-    return EstimateTable(path, pd.DataFrame(records), hashlib.sha256(raw).hexdigest())
+    return EstimateTable(path, pd.DataFrame(records), hashlib.sha256(raw).hexdigest(), statement)
 
 
 def estimates_evidence(table: EstimateTable, spec) -> OxygenationEvidence:

@@ -261,6 +261,8 @@ def _read_table(root: Path, table: Table) -> tuple[pd.DataFrame, bytes, list[Loc
 
 def load_register(directory: str | Path | None = None) -> Register:
     """Read and validate the register in ``directory`` (default: the embedded one)."""
+    if directory is not None and not isinstance(directory, (str, os.PathLike)):
+        raise InputError(f"load_register(directory=...): expected a folder path, got {type(directory).__name__}")
     root = Path(directory) if directory is not None else default_data_dir()
     if not root.is_dir():
         raise InputError("register directory not found", Location(str(root)))

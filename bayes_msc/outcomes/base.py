@@ -98,6 +98,9 @@ class Outcome:
     adjusts_design_bias: ClassVar[bool] = False
     extra_parameters: ClassVar[tuple[str, ...]] = ()  # other sampled variables to diagnose and summarise
     measures: ClassVar[tuple[str, ...]] = ()
+    # Settings this outcome cannot guess (spec keys, e.g. "measure", "benefit_direction"): a fit
+    # refuses to start unless the spec, an override or the data (:meth:`data_statement`) states them.
+    must_state: ClassVar[tuple[str, ...]] = ()
 
     def specialise(self, model) -> "Outcome":
         """This outcome on the scale ``model`` (the spec's model settings) states; most
@@ -201,6 +204,15 @@ class Outcome:
         from ..evidence.register import Register, load_register
 
         return data if isinstance(data, Register) else load_register(data)
+
+    def prior_warnings(self, priors) -> list[str]:
+        """Priors whose scale does not fit what this outcome measures (warned about, not refused)."""
+        return []
+
+    def data_statement(self, source) -> dict[str, str]:
+        """What loaded data say about themselves (``measure``, ``unit``, ``benefit_direction``);
+        empty when they say nothing."""
+        return {}
 
     def build_evidence(self, source, spec):
         raise NotImplementedError

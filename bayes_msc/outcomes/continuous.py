@@ -223,6 +223,10 @@ REGISTER_MEASURE = ("mean difference", "mmHg")  # what register_contrasts produc
 # that fit each (bayes_msc.priors): log ratios (Turner 2015 / half-normal, Röver 2020),
 # standardised mean differences (Rhodes 2015), or mean differences in a unit the spec states
 # (no presets: the priors must be stated on that scale).
+# Where a prior stops being plausible on each scale: (|effect| at the prior's 95% ends, the
+# between-study SD at its 95th percentile). A log ratio of 10 is an odds ratio of 22,000; an
+# SMD of 10 ten standard deviations. A mean difference's unit is the user's: no limit.
+PRIOR_SCALE_LIMITS = {"log_ratio": (10.0, 5.0), "smd": (10.0, 5.0)}
 NORMAL_NORMAL_MEASURES = {
     "log_ratio": ("generic", "log ratio", "log ratio", ".2f"),
     "smd": ("smd", "standardised mean difference", "SMD", ".2f"),
@@ -237,6 +241,46 @@ class NormalNormalOutcome(EstimatesOutcome):
     name = "normal_normal"
     model_keys = ("measure", "unit")
     measures = tuple(NORMAL_NORMAL_MEASURES)
+    # any estimates can arrive: what they are and which way is better must be said, not guessed
+    must_state = ("measure", "benefit_direction")
+
+    def data_statement(self, source) -> dict[str, str]:
+        """A register's per-study estimates are PaO2/FiO2 mean differences in mmHg, higher
+        better; an estimates file says what it holds in its optional columns ``measure``,
+        ``unit`` and ``benefit_direction``."""
+        from ..evidence.register import Register
+
+        if isinstance(source, Register):
+            return {"measure": "mean_difference", "unit": "mmHg", "benefit_direction": "increase",
+                    "_source": "the register's per-study estimates (PaO2/FiO2 mean differences in mmHg, higher better)"}
+        statement = dict(getattr(source, "statement", {}) or {})
+        if statement:
+            statement["_source"] = f"the estimates file {getattr(source, 'path', '')}".rstrip()
+        return statement
+
+    def prior_warnings(self, priors) -> list[str]:
+        """Priors whose scale does not fit the measure: a Normal(0, 50) effect prior, sensible in
+        mmHg, on a log ratio puts 95% of its mass on ratios from exp(-98) to exp(98)."""
+        limits = PRIOR_SCALE_LIMITS.get(self.measure_key)
+        if limits is None:  # a mean difference: no scale can be known for its unit
+            return []
+        effect_limit, tau_limit = limits
+        what = self.measure.name
+        found = []
+        effect = priors.effect.scipy()
+        low, high = (float(v) for v in effect.ppf([0.025, 0.975]))
+        if max(abs(low), abs(high)) > effect_limit:
+            implied = (f"ratios from exp({low:.3g}) to exp({high:.3g})" if self.measure_key == "log_ratio"
+                       else f"{what}s from {low:.3g} to {high:.3g}")
+            found.append(f"the effect prior {priors.effect.describe()} is on the {what} scale and puts 95% of its mass "
+                         f"on {implied}; beyond {effect_limit:g} on this scale no effect is plausible. Were the estimates "
+                         f"mean differences (--measure mean_difference --unit ...), or did you mean a smaller scale?")
+        upper = float(priors.heterogeneity.scipy().ppf(0.95))
+        if upper > tau_limit:
+            found.append(f"the heterogeneity prior {priors.heterogeneity.describe()} puts 5% of its mass on a "
+                         f"between-study SD above {upper:.3g} on the {what} scale, where above {tau_limit:g} is "
+                         "implausible: is it a prior for mean differences?")
+        return found
 
     def __init__(self, measure: str = "log_ratio", unit: str = "") -> None:
         scale, words, short, digits = NORMAL_NORMAL_MEASURES[measure]

@@ -30,9 +30,13 @@ REPORTS_DIR = "reports"
 
 
 def default_report_path(spec) -> Path:
-    """``reports/<analysis>.html`` (relative to the working directory); the name is made
-    safe first, so a spec named ``../../x`` still writes inside ``reports/``."""
-    return Path(REPORTS_DIR) / f"{safe_file_name(spec.name)}.html"
+    """``reports/<analysis>.html`` (relative to the working directory; ``bayes_msc_out/`` when
+    that would be the package checkout's own ``reports/``, see
+    :func:`bayes_msc.paths.default_output_dir`); the name is made safe first, so a spec named
+    ``../../x`` still writes inside that folder."""
+    from ..paths import default_output_dir
+
+    return default_output_dir() / f"{safe_file_name(spec.name)}.html"
 
 
 def _register_for(result, register):

@@ -397,6 +397,26 @@ def sbc_spec_mismatch(sbc: dict, spec, register_hash: str | None = None) -> str:
             f"{spec.content_hash()[:12]}{what}. Run python -m bayes_msc sbc {spec.name} for this spec.")
 
 
+def sbc_standing(sbc: dict, mismatch: str) -> tuple[str | None, str]:
+    """(neutral label or None, words) for a saved SBC result in this report.
+
+    A result for another spec or register says nothing about this analysis, and one on fewer
+    replicates than a verdict needs shows only gross miscalibration: neither earns the
+    CALIBRATED badge, whatever the file's ``passed`` says (files written before the minimum
+    existed say ``passed`` for any N)."""
+    from ..sbc import MIN_VERDICT_N
+
+    if mismatch:
+        return "NOT APPLICABLE", (f"this calibration does not apply to this analysis. {mismatch} "
+                                  f"Its own verdict, for those settings: {sbc['verdict']}")
+    failed = sbc.get("failed", not sbc["passed"])
+    if int(sbc["n"]) < MIN_VERDICT_N and not failed:
+        return "NO VERDICT", (f"{sbc['n']} replicates are too few for a calibration verdict (at least "
+                              f"{MIN_VERDICT_N} are needed); at this N only a gross miscalibration would show. "
+                              f"{sbc['verdict']}")
+    return None, sbc["verdict"]
+
+
 def robustness_section(ctx: ReportContext) -> Markup:
     """Does one trial decide it (leave-one-study-out), and is the inference calibrated (SBC)?"""
     parts = [el("h3", "Does one trial decide it?")]
@@ -424,11 +444,13 @@ def robustness_section(ctx: ReportContext) -> Markup:
         parts.append(para(f"No simulation-based calibration result was supplied (python -m bayes_msc sbc {ctx.spec.name} "
                           "writes one; report --sbc FILE shows it).", class_="note"))
     else:
-        parts.append(para(badge(sbc["passed"], "CALIBRATED", "CALIBRATION FAILURE"),
-                          f" SBC, N = {sbc['n']}, {sbc['date']}: {sbc['verdict']}"))
         mismatch = sbc_spec_mismatch(sbc, ctx.spec, ctx.result.evidence.register_hash)
-        if mismatch:
-            parts.append(para(mismatch, class_="note"))
+        label, words = sbc_standing(sbc, mismatch)
+        if label is None:
+            shown = badge(sbc["passed"] and not sbc.get("failed", False), "CALIBRATED", "CALIBRATION FAILURE")
+        else:  # neither green nor red: the result does not speak for this analysis
+            shown = el("span", label, class_="badge exc")
+        parts.append(para(shown, f" SBC, N = {sbc['n']}, {sbc['date']}: {words}"))
         svg = figures.sbc_ecdf_plot({p: pd.DataFrame(u["ecdf"]) for p, u in sbc["uniformity"].items()})
         parts.append(figure(svg, caption="SBC: PIT-ECDF of the fractional ranks minus the uniform CDF, with "
                             "simultaneous bands (Säilynoja et al. 2022; 95% family-wise over the parameters, Bonferroni); a calibrated sampler stays inside.",
