@@ -282,6 +282,7 @@ def _child_env(cache: Path, tree: Path | None = None, environ: dict[str, str] | 
 def _run_child(task: str, cache: Path, *extra: str, environ: dict[str, str] | None = None,
                tree: Path | None = None) -> dict:
     env = _child_env(cache, tree, environ)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "bayes_msc.bench", "child", task, "--started-at", repr(time.time()), *extra],
@@ -296,6 +297,7 @@ def _run_child(task: str, cache: Path, *extra: str, environ: dict[str, str] | No
 
 def _run_command(cache: Path, *argv: str, tree: Path | None = None) -> float:
     """Wall seconds of ``python -m bayes_msc ARGV`` (a whole process, as a user runs it)."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "bayes_msc", *argv], capture_output=True, text=True,
                           env=_child_env(cache, tree), cwd=cache.parent)
