@@ -65,8 +65,6 @@ def _child_fit(args) -> dict:
     no one-off costs (first-use imports, thread start-up) and skips converting the trace to
     a DataTree, so its time is the time spent drawing — what PyMC's ``sampling_time`` is.
     """
-    # The order matters: bayes_msc.sampling installs the lean imports
-    # (bayes_msc.lean_imports) before nutpie is imported
     from . import sampling
     from .api import fit
     from .sampling import compile_analysis
@@ -76,7 +74,7 @@ def _child_fit(args) -> dict:
     imports = time.time() - args.started_at  # interpreter start-up and every import a fit needs
     result = fit(ANALYSIS, seed=args.seed, likelihood=args.likelihood)
     whole = time.time() - args.started_at
-    cpu = _cpu_seconds(children=True)  # with the compile helper's (bayes_msc.compile_helper)
+    cpu = _cpu_seconds(children=True)  # with the compile helper's (bayes_msc.accel.compile_helper)
     parts = result.outcome
     ess = _min_bulk_ess(result.tree, parts.diagnostic_vars())
     inputs = parts.make_inputs(result.evidence, result.spec.priors, result.spec.model)
