@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import runtime
 from .runtime import CACHE_ENV, user_chose_compiledir
 
 # gen-0 threshold of a process this package owns: numba's compiler allocates millions of objects
@@ -24,7 +25,8 @@ def own_process() -> None:
       measured on 2 cores, the collector took 1.3 s of a 14.8 s cold fit (1,647 collections)
       and 0.23 s of a 2.1 s warm one, walking the millions of objects the imports create
       while numba's compiler allocates. The collector still runs; no result depends on
-      when it does (bit-identical draws, checked).
+      when it does (bit-identical draws, checked). At the first compile the objects alive
+      then are frozen out of its way (:func:`bayes_msc.runtime.before_compile`).
     * The lean imports (:mod:`bayes_msc.accel.lean_imports`), where their versions match.
     """
     if os.environ.get(CACHE_ENV) and not user_chose_compiledir() and "pytensor" not in sys.modules:
@@ -32,6 +34,7 @@ def own_process() -> None:
         os.environ["PYTENSOR_FLAGS"] = ",".join(flags + [f"base_compiledir={Path(os.environ[CACHE_ENV]) / 'pytensor'}"])
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
+    runtime.mark_owned()  # the imports' objects are frozen at the first compile (runtime.before_compile)
     from . import accel
 
     if accel.enabled("imports"):

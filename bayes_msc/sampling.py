@@ -153,6 +153,7 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
     from . import accel
 
     log.info("compiling the %s model (structure %s): %s", inputs.kind, key, _why_compile(inputs))
+    runtime.before_compile()
     start = time.perf_counter()
     with runtime.compile_settings():
         model = build(inputs)
