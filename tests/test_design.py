@@ -408,3 +408,139 @@ def test_cli_design_prints_json_and_exports_the_prior(tmp_path, capsys):
     assert [r["n_per_arm"] for r in payload["assurance"]] == [30, 60]
     mix, sigma = from_rbest_json(prior.read_text())
     assert mix.weights[-1] == pytest.approx(0.2) and mix.means[-1] == 0.0 and sigma == pytest.approx(payload["reference_sigma"], rel=1e-5)
+
+
+# -- the design is coherent with the fit ------------------------------------------------------
+
+
+def _independent_elir_constant_information(weights, means, sds, sigma) -> float:
+    """RBesT's ELIR of a normal mixture, sigma^2 * E_p[-d^2/dtheta^2 log p(theta)], with the
+    mixture's information written out here (p'/p and p''/p of a sum of normal densities) and
+    integrated by adaptive quadrature."""
+    from scipy import integrate
+
+    w, m, s = (np.asarray(x, float) for x in (weights, means, sds))
+    w = w / w.sum()
+
+    def integrand(t):
+        phi = w * stats.norm.pdf(t, m, s)
+        p = phi.sum()
+        d1 = (phi * -(t - m) / s**2).sum()
+        d2 = (phi * (((t - m) / s**2) ** 2 - 1 / s**2)).sum()
+        return d1**2 / p - d2  # p * i(theta), i = (p'/p)^2 - p''/p
+
+    lo, hi = float((m - 15 * s).min()), float((m + 15 * s).max())
+    breaks = sorted(set(np.round(np.concatenate([m, m - s, m + s]), 6)))
+    value, _ = integrate.quad(integrand, lo, hi, points=breaks, limit=500, epsabs=1e-12, epsrel=1e-10)
+    return sigma**2 * value
+
+
+def test_independent_elir_is_the_canonical_formula_for_one_normal():
+    assert _independent_elir_constant_information([1.0], [-1.0], [2.0], 4.0) == pytest.approx(4.0, rel=1e-8)
+
+
+@pytest.mark.slow
+def test_exported_json_reproduces_the_printed_ess(mortality_design, tmp_path):
+    """What an RBesT user gets from --export-prior: the robust mixture and sigma, read from the
+    JSON as written, give the printed ESS by RBesT's definition (constant information
+    1/sigma^2); the vague component weighs one patient per arm."""
+    import re
+
+    from bayes_msc.design.text import render_design
+
+    d = mortality_design
+    text = render_design(d)
+    printed = re.search(r"RBesT's definition; patients per arm\): MAP ([\d.]+), robust MAP ([\d.]+)", text)
+    assert printed, text
+    for robust, shown in ((False, printed.group(1)), (True, printed.group(2))):
+        path = tmp_path / f"map{int(robust)}.json"
+        path.write_text(d.rbest_json(robust=robust))
+        payload = json.loads(path.read_text())
+        weights, means, sds = payload["comp"]
+        sigma = payload["meta"]["sigma"][0]
+        ess = _independent_elir_constant_information(weights, means, sds, sigma)
+        assert f"{ess:.1f}" == shown
+    assert "weighs 1.0 patient(s) per arm at constant information" in text
+    assert "theta-dependent ELIR" in text  # the other definition, named
+
+
+def _control_arm_counts(evidence):
+    arms = evidence.arms.reset_index(drop=True)
+    control = set(arms.index[arms["treated"] == 0])
+    rows = evidence.exact[evidence.exact["arm_index"].isin(control)]
+    return rows["deaths"].to_numpy(int), rows["n"].to_numpy(int)
+
+
+def _independent_control_risk(deaths, n, mean_sd=2.0, sd_scale=1.0):
+    """P(new control risk < 5%) and the predictive median under deaths_j ~ Bin(n_j, expit(m +
+    s z_j)), z_j ~ N(0, 1), m ~ N(0, mean_sd^2), s ~ HalfNormal(sd_scale): a trapezoid grid on
+    (m, s) and on z (not the package's binned log-odds)."""
+    from scipy import optimize
+
+    m = np.linspace(-6, 4, 201)
+    s = np.linspace(1e-4, 4.5, 181)
+    z = np.linspace(-7, 7, 561)
+    phi_z = stats.norm.pdf(z)
+    mm, ss = np.meshgrid(m, s, indexing="ij")
+    a = mm[..., None] + ss[..., None] * z
+    log_post = stats.norm.logpdf(mm, 0, mean_sd) + stats.halfnorm.logpdf(ss, scale=sd_scale)
+    for d, k in zip(deaths, n):
+        loglik = d * -np.logaddexp(0, -a) + (k - d) * -np.logaddexp(0, a)
+        top = loglik.max(-1, keepdims=True)
+        log_post += np.log(np.trapezoid(np.exp(loglik - top) * phi_z, z, axis=-1)) + top[..., 0]
+    post = np.exp(log_post - log_post.max())
+    cell = np.outer(np.gradient(m), np.gradient(s))
+    post = post * cell / (post * cell).sum()
+
+    def cdf(x):
+        return float((post * special.ndtr((x - mm) / ss)).sum())
+
+    median = special.expit(optimize.brentq(lambda x: cdf(x) - 0.5, -20, 20))
+    return cdf(special.logit(0.05)), median
+
+
+@pytest.mark.slow
+def test_control_risk_comes_from_a_hierarchical_model_of_the_control_arms(mortality_fit, mortality_design):
+    """The new trial's control risk: exchangeable control log-odds with each trial's binomial
+    count in the likelihood (priors: mean N(0, 2), between-trial SD half-normal(1)). Its share
+    below 5% and median against an independent quadrature; the output says where it came from."""
+    from bayes_msc.design.text import render_design
+
+    deaths, n = _control_arm_counts(mortality_fit.evidence)
+    assert len(deaths) == 11
+    below, median = _independent_control_risk(deaths, n)
+    nu = mortality_design.nuisance
+    assert nu["source"] == "hierarchical"
+    assert nu["share_below_5_percent"] == pytest.approx(below, abs=0.003)
+    assert nu["median"] == pytest.approx(median, abs=0.005)
+    assert "hierarchical model of the 11 control arms" in render_design(mortality_design)
+
+
+def test_control_risk_model_against_independent_quadrature_on_a_small_register():
+    """Three control arms, one of them with no deaths: the grid posterior's predictive
+    share below 5% and median against the independent trapezoid computation."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from bayes_msc.design.control_risk import fit_control_risk, summarise
+
+    deaths, n = np.array([0, 5, 12]), np.array([30, 20, 25])
+    arms = pd.DataFrame({"study_id": ["a", "a", "b", "b", "c", "c"], "treated": [1, 0] * 3, "n": [30, 30, 20, 20, 25, 25]})
+    exact = pd.DataFrame({"arm_index": [1, 3, 5], "study_id": ["a", "b", "c"], "deaths": deaths, "n": n})
+    evidence = SimpleNamespace(arms=arms, exact=exact, partial=())
+    got = summarise(fit_control_risk(evidence))
+    below, median = _independent_control_risk(deaths, n)
+    assert got["share_below"]["prob"] == pytest.approx(below, abs=0.003)
+    assert got["median"] == pytest.approx(median, abs=0.005)
+
+
+@pytest.mark.slow
+def test_design_at_the_fits_stated_baseline_risk(mortality_fit):
+    from bayes_msc.design import design
+    from bayes_msc.design.plan import DesignSettings
+    from bayes_msc.design.text import render_design
+
+    d = design(mortality_fit, DesignSettings(n_grid=(50,), control_risk="baseline", refit=False))
+    assert d.nuisance["source"] == "baseline" and d.nuisance["median"] == mortality_fit.spec.decision.baseline_risk
+    assert "the fit's stated baseline risk 0.427" in render_design(d)
