@@ -26,6 +26,9 @@ class Interval:
     mcse_median: float
     ci_prob: float
     ci_kind: str = CI_KIND
+    # the interval ends are quantiles: their own MCSE (tails mix worse than the median)
+    mcse_lower: float = float("nan")
+    mcse_upper: float = float("nan")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,6 +58,8 @@ def interval(draws: xr.DataArray, ci_prob: float) -> Interval:
         upper=float(bounds[1]),
         mcse_median=float(azs.mcse(draws, method="median")),
         ci_prob=ci_prob,
+        mcse_lower=float(azs.mcse(draws, method="quantile", prob=(1 - ci_prob) / 2)),
+        mcse_upper=float(azs.mcse(draws, method="quantile", prob=(1 + ci_prob) / 2)),
     )
 
 

@@ -366,6 +366,8 @@ def test_design_mortality_end_to_end(mortality_design):
     for row in d.fragility:
         if row.get("prob_refit") is not None:
             assert abs(row["prob_reweighted"] - row["prob_refit"]) < 0.03
+            assert 0 < row["mcse_reweighted"] < 0.02 and 0 < row["mcse_refit"] < 0.02
+            assert row["prob_after"] == (row["prob_refit"] if row["prob_after_from"] == "refit" else row["prob_reweighted"])
     # the robust prior gives less information than the MAP mixture
     assert 0 < d.ess["robust"] < d.ess["map"]
     # the Bayesian rule borrows: at OR = 1 it is at least as liberal as the test's one-sided 2.5%
@@ -544,3 +546,38 @@ def test_design_at_the_fits_stated_baseline_risk(mortality_fit):
     d = design(mortality_fit, DesignSettings(n_grid=(50,), control_risk="baseline", refit=False))
     assert d.nuisance["source"] == "baseline" and d.nuisance["median"] == mortality_fit.spec.decision.baseline_risk
     assert "the fit's stated baseline risk 0.427" in render_design(d)
+
+
+# -- fragility: the refit, not the reweighted value, where they differ ---------------------------
+
+
+def test_reweighted_probability_mcse_matches_its_spread_over_replications():
+    """Self-normalised importance weights from N(0, 1) draws towards N(0.4, 1): the stated
+    MCSE of the reweighted P(theta > 1) against the SD of the estimate over 400 independent
+    replications."""
+    from bayes_msc.design.fragility import reweighted_mcse
+
+    rng = np.random.default_rng(5)
+    estimates, stated = [], []
+    for _ in range(400):
+        x = rng.standard_normal(4000)
+        lw = stats.norm.logpdf(x, 0.4, 1) - stats.norm.logpdf(x, 0, 1)
+        w = np.exp(lw - lw.max())
+        event = x > 1
+        estimates.append(float((w * event).sum() / w.sum()))
+        stated.append(reweighted_mcse(lw, event))
+    assert np.mean(estimates) == pytest.approx(stats.norm.sf(1, 0.4), abs=0.003)
+    assert np.mean(stated) == pytest.approx(np.std(estimates, ddof=1), rel=0.1)
+
+
+def test_fragility_prints_the_refit_where_it_differs_by_more_than_two_mcse():
+    from bayes_msc.design.fragility import reported_after
+    from bayes_msc.design.text import fragility_after
+
+    assert reported_after(0.955, 0.004, 0.935, 0.004) == (0.935, "refit")  # 0.020 > 2 x 0.0057
+    assert reported_after(0.955, 0.004, 0.950, 0.004) == (0.955, "reweighted")
+    assert reported_after(0.955, 0.004, None, None) == (0.955, "reweighted")
+    row = {"prob_reweighted": 0.955, "mcse_reweighted": 0.004, "weights_ess": 2000, "prob_refit": 0.935,
+           "mcse_refit": 0.004, "prob_after": 0.935, "prob_after_from": "refit", "flips": False}
+    text = fragility_after(row)
+    assert text.startswith("0.935 refitted") and "the refit does not cross the threshold" in text

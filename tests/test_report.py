@@ -228,6 +228,11 @@ def test_report_sections_show_the_numbers(fitted, report_html):
     assert result.spec.content_hash() in text and result.evidence.register_hash in text
     assert str(result.spec.sampler.seed) in text
     assert "Vehtari" in text and "Friede" in text
+    # the baseline prior is described for the coding fitted (symmetric: the arms' midpoint)
+    assert "each trial's baseline α_j, the midpoint of its control-arm and cell-arm log-odds" in text
+    assert "control-arm log-odds α_j" not in text
+    # tau's interval ends carry their Monte Carlo error
+    assert f"MCSE of the ends {d.tau.mcse_lower * 1:.3f} and {d.tau.mcse_upper:.3f}" in text
     # every figure has a text alternative and a caption
     assert report_html.count("<figure") == report_html.count("<figcaption>") >= 4
     assert report_html.count('role="img" aria-label="') == report_html.count("<figure")

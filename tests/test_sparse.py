@@ -211,3 +211,28 @@ def test_symmetric_model_has_no_matrix_product(quick_spec):
     model = build_mortality_model(mortality_inputs(evidence, spec.priors, spec.model), spec.priors)
     ops = [v.owner.op for v in ancestors([model.logp(), model.dlogp()]) if v.owner is not None]
     assert ops and not [op for op in ops if isinstance(op, Dot)]
+
+
+def test_baseline_prior_is_described_as_what_it_is_a_prior_on_in_each_coding():
+    """In the symmetric coding the study baseline is the midpoint of the control-arm and
+    cell-arm log-odds (so its prior is a prior on that midpoint); in the arm coding it is the
+    control arm's log-odds. The words the report, the preset and the spec use say so."""
+    from pathlib import Path
+
+    from bayes_msc.priors import find_preset
+
+    a, theta = 0.3, -1.1
+    control, cells = (sparse.coded_arm_logit(a, t, theta, theta if coding == "symmetric" else 0.0)
+                      for coding in ("symmetric",) for t in (0, 1))
+    assert (control + cells) / 2 == pytest.approx(a) and control != pytest.approx(a)
+    arm_control = sparse.coded_arm_logit(a, 0, theta, 0.0)
+    assert arm_control == pytest.approx(a)
+    assert "midpoint of its control-arm and cell-arm log-odds" in sparse.baseline_prior_target("symmetric")
+    assert "control-arm log-odds" in sparse.baseline_prior_target("arm") and "midpoint" not in sparse.baseline_prior_target("arm")
+    assert "not used" in sparse.baseline_prior_target("conditional")
+    assert "mean m" in sparse.baseline_prior_target("symmetric", "exchangeable")
+    description = find_preset("log_odds_ratio", "default_baseline").rationale
+    assert "in the symmetric coding (the default) the midpoint" in description
+    spec_text = (Path(__file__).resolve().parents[1] / "models" / "mortality.toml").read_text()
+    comment = spec_text[:spec_text.index('baseline = "default_baseline"')].rsplit("[priors]", 1)[1]
+    assert "midpoint of its control-arm and cell-arm log-odds" in " ".join(comment.replace("#", " ").split())

@@ -7,6 +7,22 @@ def _pct(x) -> str:
     return "  -  " if x is None else f"{100 * x:5.1f}%"
 
 
+def fragility_after(row: dict) -> str:
+    """The probability after the change: the refit where it and the reweighted value differ
+    by more than 2 MCSE, with the other beside it; and whether the refit flips it."""
+    rw = f"{row['prob_reweighted']:.3f} reweighted (MCSE {row['mcse_reweighted']:.3f}, weights' ESS {row['weights_ess']:.0f})"
+    if row.get("prob_refit") is None:
+        return f"{rw}; not refitted (the change alters the model's shapes)"
+    refit = f"{row['prob_refit']:.3f} refitted (MCSE {row['mcse_refit']:.3f})"
+    if row.get("prob_after_from") == "refit":
+        text = f"{refit}; reweighting gave {rw}, more than 2 MCSE away"
+    else:
+        text = f"{rw}; {refit}"
+    if not row.get("flips", True):
+        text += "; the refit does not cross the threshold, so the smallest change may be larger"
+    return text
+
+
 def robust_weighs(d) -> str:
     """What the vague component weighs, in patients per arm, under each ESS definition."""
     text = f"it weighs {d.ess['robust_component']:.1f} patient(s) per arm at constant information (unit information)"
@@ -87,11 +103,9 @@ def render_design(d) -> str:
         if row.get("change") is None:
             lines.append(f"  {row['conclusion']} ({state}: {row['prob_reported']:.3f}): {row['text']}")
             continue
-        refit = "not refitted (the change alters the model's shapes)" if row["prob_refit"] is None else f"refit {row['prob_refit']:.3f}"
         lines.append(f"  {row['conclusion']} ({state}: {row['prob_reported']:.3f}): {abs(row['change'])} death(s) "
                      f"{'more' if row['change'] > 0 else 'fewer'} in {row['study_id']} {row['arm']} ({row['kind']} report, "
-                     f"{row['deaths_reported']} -> {row['deaths_changed']}) gives {row['prob_reweighted']:.3f} "
-                     f"(reweighted, ESS {row['weights_ess']:.0f}; {refit})")
+                     f"{row['deaths_reported']} -> {row['deaths_changed']}) gives {fragility_after(row)}")
     for row in d.null_trial:
         lines.append(f"  {row['conclusion']}: {row['text']}")
     for note in d.notes:

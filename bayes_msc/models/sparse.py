@@ -298,6 +298,21 @@ def sparse_data_warning(evidence) -> str:
             f"prior) alone. Studies: {named}.")
 
 
+def baseline_prior_target(likelihood: str, baselines: str = "independent") -> str:
+    """What the baseline prior is a prior on, in the coding of ``likelihood``: the arm
+    coding's baseline is the control arm's log-odds, the symmetric coding's the midpoint of
+    the control arm's and the cell arms' log-odds; exchangeable baselines put it on their mean;
+    the conditional likelihood has no baselines."""
+    if likelihood == "conditional":
+        return "no trial baseline (the conditional likelihood has none; this prior is not used)"
+    what = ("the midpoint of its control-arm and cell-arm log-odds (symmetric coding; with several cell arms, of the "
+            "control arm and the cell arms' mean)" if likelihood == "symmetric" else
+            "its control-arm log-odds (arm coding)")
+    if baselines == "exchangeable":
+        return f"the mean m of the trials' baselines α_j = m + s w_j, each α_j {what}"
+    return f"each trial's baseline α_j, {what}"
+
+
 def likelihood_methods_text(likelihood: str, baselines: str = "independent") -> str:
     """The methods sentence saying how the arms enter (the report quotes it)."""
     effect = ("θ_j = μ + τ z_j, z_j ~ Normal(0, 1), the trial's log odds ratio (all cell arms of a trial share θ_j)")

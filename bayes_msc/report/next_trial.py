@@ -133,13 +133,19 @@ def next_trial_section(ctx) -> Markup | None:
             continue
         change = (f"{abs(r['change'])} death{'s' if abs(r['change']) != 1 else ''} {'more' if r['change'] > 0 else 'fewer'} "
                   f"in {r['study_id']} {r['arm']} ({r['deaths_reported']} → {r['deaths_changed']}, {r['kind']} report)")
-        frows.append((r["conclusion"], fmt(r["prob_reported"], ".3f"), change, fmt(r["prob_reweighted"], ".3f"),
-                      fmt(r["prob_refit"], ".3f") if r["prob_refit"] is not None else "not refitted"))
+        refit = (f"{fmt(r['prob_refit'], '.3f')} ± {fmt(r['mcse_refit'], '.3f')}" if r["prob_refit"] is not None
+                 else "not refitted")
+        frows.append((r["conclusion"], fmt(r["prob_reported"], ".3f"), change,
+                      f"{fmt(r['prob_after'], '.3f')} ({r['prob_after_from']})",
+                      f"{fmt(r['prob_reweighted'], '.3f')} ± {fmt(r['mcse_reweighted'], '.3f')}", refit))
     if frows:
-        parts.append(table(("Conclusion", "Now", "Smallest change that flips it", "After (reweighted)", "After (refit)"),
-                           frows, numeric=(1, 3, 4),
+        parts.append(table(("Conclusion", "Now", "Smallest change that flips it", "After", "Reweighted ± MCSE",
+                            "Refit ± MCSE"),
+                           frows, numeric=(1, 3, 4, 5),
                            caption="One report's deaths changed within what the report allows (bounds move together "
-                                   "and stay bounds; a total is re-split over the allowed allocations)."))
+                                   "and stay bounds; a total is re-split over the allowed allocations). “After” is "
+                                   "the refit where the reweighted value differs from it by more than 2 MCSE, else "
+                                   "the reweighted value."))
     nrows = [(r["conclusion"], r["text"]) for r in d.null_trial]
     parts.append(table(("Conclusion", "Smallest future trial observing no effect that flips it"), nrows))
     for note in d.notes:
