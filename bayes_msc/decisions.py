@@ -194,3 +194,16 @@ class Decisions:
             "benefit_direction": self.benefit_direction,
             "outcome_specific": {item.key: item.to_json() for item in self.extra},
         }
+
+
+def reweighted_mcse(log_weights: np.ndarray, event: np.ndarray, relative_efficiency: float = 1.0) -> float:
+    """Monte Carlo SE of a self-normalised importance-sampling estimate of P(event):
+    sqrt(sum w_i^2 (e_i - p)^2) with normalised weights (the delta-method variance of a ratio
+    estimate; Owen 2013, ch. 9), inflated by 1/sqrt(``relative_efficiency``) = sqrt(N / ESS)
+    of the MCMC draws for their autocorrelation."""
+    lw = np.asarray(log_weights, float)
+    w = np.exp(lw - lw.max())
+    w /= w.sum()
+    e = np.asarray(event, float)
+    p = float(w @ e)
+    return float(np.sqrt((w**2 * (e - p) ** 2).sum()) / np.sqrt(max(min(relative_efficiency, 1.0), 1e-6)))

@@ -581,3 +581,93 @@ def test_fragility_prints_the_refit_where_it_differs_by_more_than_two_mcse():
            "mcse_refit": 0.004, "prob_after": 0.935, "prob_after_from": "refit", "flips": False}
     text = fragility_after(row)
     assert text.startswith("0.935 refitted") and "the refit does not cross the threshold" in text
+
+
+# -- direction of success and the sample size, against enumeration and closed forms ------------
+
+
+def _wald_power_by_enumeration(n, p0, odds_ratio, alpha):
+    """P(the two-sided Wald test of the log OR, 0.5 added to each cell, rejects in favour of
+    cells) for deaths: every (x_control, x_cells) enumerated with scipy's binomial pmf."""
+    p1 = special.expit(special.logit(p0) + math.log(odds_ratio))
+    x = np.arange(n + 1)
+    x0, x1 = np.meshgrid(x, x, indexing="ij")
+    lor = np.log((x1 + .5) / (n - x1 + .5)) - np.log((x0 + .5) / (n - x0 + .5))
+    se = np.sqrt(1 / (x0 + .5) + 1 / (n - x0 + .5) + 1 / (x1 + .5) + 1 / (n - x1 + .5))
+    fewer_deaths_with_cells = lor / se < -stats.norm.isf(alpha / 2)
+    prob = np.outer(stats.binom.pmf(x, n, p0), stats.binom.pmf(x, n, p1))
+    return float(prob[fewer_deaths_with_cells].sum())
+
+
+@pytest.mark.parametrize("test", ["log_or", "risk_difference"])
+def test_frequentist_power_for_deaths_at_or_half_by_enumeration(test):
+    """Success counts fewer deaths with cells: power at OR 0.5 (control risk 0.4, 60 per arm)
+    against scipy enumeration; at OR 2 (harm) it is almost nil."""
+    n, p0, alpha = 60, 0.4, 0.05
+    trial = asr.Trial(True, -1, alpha, (asr.Criterion(0.0, 0.975),), single(0, 3), test=test)
+    scenarios = [asr.Scenario("half", math.log(0.5), control_risk=p0), asr.Scenario("double", math.log(2), control_risk=p0)]
+    row = asr.evaluate(trial, [n], None, scenarios)[0]
+    if test == "log_or":
+        expected = _wald_power_by_enumeration(n, p0, 0.5, alpha)
+    else:  # Pearson's two-proportion z-test, pooled SE, written out here
+        p1 = special.expit(special.logit(p0) + math.log(0.5))
+        x = np.arange(n + 1)
+        x0, x1 = np.meshgrid(x, x, indexing="ij")
+        pooled = (x0 + x1) / (2 * n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (x1 - x0) / n / np.sqrt(2 * pooled * (1 - pooled) / n)
+        region = np.nan_to_num(z, nan=0.0) < -stats.norm.isf(alpha / 2)
+        expected = float(np.outer(stats.binom.pmf(x, n, p0), stats.binom.pmf(x, n, p1))[region].sum())
+    assert expected > 0.3  # far from the type I error: the direction matters here
+    assert row["frequentist|half"] == pytest.approx(expected, abs=1e-12)
+    assert row["frequentist|double"] < 0.001
+
+
+def _exact_posterior_below_zero(n, prior_sd, baseline_sd=2.0):
+    """P(log OR < 0 | x_control, x_cells) for every outcome, log OR ~ N(0, prior_sd^2), control
+    log-odds ~ N(0, baseline_sd^2), arms Bin(n, expit(a)) and Bin(n, expit(a + theta)): a
+    trapezoid grid in both (an independent quadrature)."""
+    theta = np.linspace(-7, 7, 701)
+    a = np.linspace(-9, 9, 451)
+    x = np.arange(n + 1)
+    pa = stats.binom.pmf(x[None, :], n, special.expit(a)[:, None]) * stats.norm.pdf(a, 0, baseline_sd)[:, None]
+    post = np.empty((len(theta), n + 1, n + 1))
+    for i, t in enumerate(theta):
+        pt_ = stats.binom.pmf(x[None, :], n, special.expit(a + t)[:, None])
+        post[i] = stats.norm.pdf(t, 0, prior_sd) * np.trapezoid(pa[:, :, None] * pt_[:, None, :], a, axis=0)
+    below = np.trapezoid(post * (theta < 0)[:, None, None], theta, axis=0)
+    return below / np.trapezoid(post, theta, axis=0)
+
+
+def test_exact_bayesian_rule_for_small_trials_counts_fewer_deaths_with_cells_as_success():
+    """n = 12 per arm (the exact binomial analysis): the success region of P(OR < 1) > 0.975
+    against an independent quadrature, and the power at OR 0.5 by enumeration over it."""
+    n, p0 = 12, 0.5
+    trial = asr.Trial(True, -1, 0.05, (asr.Criterion(0.0, 0.975),), single(0, 1.5))
+    assert n <= trial.exact_max_n
+    _, bayes = trial.binary_success(n)
+    post = _exact_posterior_below_zero(n, 1.5)
+    clear = np.abs(post - 0.975) > 2e-3  # leave out outcomes on the boundary of either quadrature
+    assert clear.mean() > 0.95
+    np.testing.assert_array_equal(bayes[clear], (post > 0.975)[clear])
+    assert bayes[8, 1] and not bayes[1, 8]  # 8 control deaths vs 1 with cells: success; the reverse: not
+    p1 = special.expit(special.logit(p0) + math.log(0.5))
+    x = np.arange(n + 1)
+    expected = float((np.outer(stats.binom.pmf(x, n, p0), stats.binom.pmf(x, n, p1)) * (post > 0.975)).sum())
+    row = asr.evaluate(trial, [n], None, [asr.Scenario("half", math.log(0.5), control_risk=p0)])[0]
+    assert row["bayesian|half"] == pytest.approx(expected, abs=5e-3)
+
+
+def test_sample_size_search_returns_the_smallest_n_reaching_the_target():
+    """Continuous outcome, z-test: power(n) = Phi(delta sqrt(n / 2) / sd - z_{1 - alpha/2}), so
+    the smallest n with 80% power is ceil(2 sd^2 (z_{1 - alpha/2} + z_{0.8})^2 / delta^2)."""
+    delta, sd, alpha, target = 5.0, 20.0, 0.05, 0.8
+    expected = math.ceil(2 * sd**2 * (stats.norm.isf(alpha / 2) + stats.norm.ppf(target)) ** 2 / delta**2)
+    assert expected == 252
+    trial = asr.Trial(False, 1, alpha, (asr.Criterion(0.0, 0.975),), single(0, 1000))
+    scenario = [asr.Scenario("effect", delta, sd=sd)]
+    for grid in ((25, 50, 100, 200, 400), (252, 300), (10, 251, 800)):
+        rows = asr.evaluate(trial, list(grid), None, scenario)
+        assert asr.smallest_n(trial, None, rows, target, "frequentist|effect", scenario) == expected, grid
+    rows = asr.evaluate(trial, [25, 50], None, scenario)
+    assert asr.smallest_n(trial, None, rows, target, "frequentist|effect", scenario) is None

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import special, stats
 
+from ..decisions import reweighted_mcse
 from ..evidence.mortality import ArmCount, Configuration, PartialReport, compositions
 
 
@@ -174,19 +175,6 @@ class Reweighter:
     def mcse(self, cand: Candidate, value: int, event: np.ndarray, relative_efficiency: float = 1.0) -> float:
         """MCSE of the reweighted P(event): see :func:`reweighted_mcse`."""
         return reweighted_mcse(self.log_weights(cand, value), event, relative_efficiency)
-
-
-def reweighted_mcse(log_weights: np.ndarray, event: np.ndarray, relative_efficiency: float = 1.0) -> float:
-    """Monte Carlo SE of a self-normalised importance-sampling estimate of P(event):
-    sqrt(sum w_i^2 (e_i - p)^2) with normalised weights (the delta-method variance of a ratio
-    estimate; Owen 2013, ch. 9), inflated by 1/sqrt(``relative_efficiency``) = sqrt(N / ESS)
-    of the MCMC draws for their autocorrelation."""
-    lw = np.asarray(log_weights, float)
-    w = np.exp(lw - lw.max())
-    w /= w.sum()
-    e = np.asarray(event, float)
-    p = float(w @ e)
-    return float(np.sqrt((w**2 * (e - p) ** 2).sum()) / math.sqrt(max(min(relative_efficiency, 1.0), 1e-6)))
 
 
 def reported_after(prob_reweighted: float, mcse_reweighted: float, prob_refit: float | None,

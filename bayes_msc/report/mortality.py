@@ -357,7 +357,19 @@ def methods_section(ctx: ReportContext) -> Markup:
             bit += " (set in the analysis spec)"
         prior_bits.append(bit)
     partial_text = ""
-    if "bounded" in kinds:
+    if "bounded" in kinds and spec.model.likelihood == "conditional":
+        from ..models.mortality import bound_weighting_check
+
+        check = bound_weighting_check(result)
+        if check is not None:
+            partial_text += (
+                f" Weighting the bounded configurations ({', '.join(check['studies'])}) by the probability of their "
+                "total is an assumption about the trial's baseline; counting each configuration once instead, a sum "
+                "that is not a probability, would give P(OR < 1) = "
+                f"{fmt(check['prob_benefit_unweighted'], '.3f')} (MCSE {fmt(check['prob_benefit_unweighted_mcse'], '.3f')}; "
+                f"importance reweighting of these draws) against {fmt(check['prob_benefit'], '.3f')}: it pulls "
+                f"{check['direction']}.")
+    elif "bounded" in kinds:
         partial_text += " A bound on an arm's deaths entered as an interval-censored binomial likelihood."
     if "total" in kinds:
         partial_text += (" A death count reported only as a total across arms of unknown size entered as the "
