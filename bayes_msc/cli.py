@@ -382,7 +382,9 @@ def _cmd_data(args) -> int:
         counts = ", ".join(
             f"{len(getattr(register, t))} {t}" for t in ("studies", "arms", "doses", "mortality", "oxygenation")
         )
-        _print(f"{register.root}: valid ({counts}); content hash {register.content_hash[:16]}")
+        from .evidence.register import ID_RULE
+
+        _print(f"{register.root}: valid ({counts}); content hash {register.content_hash[:16]}; {ID_RULE}")
         return 0
     from .api import resolve_spec
     from .display import render_inclusion

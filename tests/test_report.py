@@ -343,3 +343,37 @@ def test_cli_report_and_fit_report(injected_register, tmp_path, monkeypatch, cap
     default = tmp_path / "reports" / "mortality.html"
     assert default.is_file()
     assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_every_section_of_a_mortality_report_with_the_next_trial_keeps_markup_as_text(fitted):
+    """A study label carrying markup, through every section of a mortality report with the
+    next trial in it: no section gains an element or attribute from it, and it is shown whole."""
+    from bayes_msc.design import design
+    from bayes_msc.design.plan import DesignSettings
+    from bayes_msc.report import render_report
+
+    result, register = fitted
+    page = render_report(result, register=register, design=design(result, DesignSettings(n_grid=(50,), refit=False)))
+    sections = page.split("<section")[1:]
+    assert len(sections) >= 6 and any('id="next-trial"' in s for s in sections)
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.tags, self.text = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append((tag, dict(attrs)))
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    shown = 0
+    for chunk in sections:
+        parsed = Tags()
+        parsed.feed("<section" + chunk)
+        assert "script" not in {t for t, _ in parsed.tags}, chunk[:80]
+        assert not [n for _, a in parsed.tags for n in a if n.startswith("on")], chunk[:80]
+        shown += "".join(parsed.text).count(f"Lanzoni 2021 {INJECTED}")
+    assert shown >= 3
+    assert INJECTED not in page
