@@ -710,3 +710,24 @@ def test_next_trial_section_escapes_ids_and_labels(mortality_design):
     assert "script" not in {t for t, _ in parsed.tags}
     assert not [n for _, a in parsed.tags for n in a if n.startswith("on")]
     assert "".join(parsed.text).count(hostile) >= 4  # fragility (study and arm), control risk, note, null trial
+
+
+def test_control_arms_take_bounds_as_every_allowed_count_and_leave_totals_out():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from bayes_msc.design.control_risk import control_arms
+    from bayes_msc.evidence.mortality import ArmCount, Configuration, PartialReport
+
+    arms = pd.DataFrame({"study_id": ["a", "a", "b", "b", "c", "c"], "treated": [1, 0, 1, 0, 1, 0],
+                         "n": [30, 20, 10, 12, None, None]})
+    exact = pd.DataFrame({"arm_index": [0, 2], "study_id": ["a", "b"], "deaths": [3, 1], "n": [30, 10]})
+    bound = PartialReport("a", "bounded", ("control",), "0-2/20",
+                          tuple(Configuration(0.0, (ArmCount(1, d, 20),)) for d in range(3)))
+    total = PartialReport("c", "total", ("msc", "control"), "5 of 20", tuple(
+        Configuration(0.0, (ArmCount(4, d, 10), ArmCount(5, 5 - d, 10))) for d in range(6)))
+    exact_b = pd.concat([exact, pd.DataFrame({"arm_index": [3], "study_id": ["b"], "deaths": [4], "n": [12]})])
+    found, left_out = control_arms(SimpleNamespace(arms=arms, exact=exact_b, partial=(bound, total)))
+    assert {(c.study_id, c.deaths, c.n) for c in found} == {("a", (0, 1, 2), 20), ("b", (4,), 12)}
+    assert len(left_out) == 1 and left_out[0].startswith("c ")

@@ -54,7 +54,7 @@ def control_arms(evidence) -> tuple[list[ControlArm], list[str]]:
     say how many died in the control arm, so its study is left out."""
     arms = evidence.arms
     treated = arms["treated"].to_numpy(int)
-    control_index = {int(i) for i in np.flatnonzero(treated == 0) if arms["n"].iloc[i] > 0}
+    control_index = {int(i) for i in np.flatnonzero(treated == 0)}  # sizes may be unknown (NA) here
     exact = evidence.exact
     counts: dict[str, list[tuple[tuple[int, ...], int]]] = {}
     left_out: list[str] = []
@@ -73,7 +73,8 @@ def control_arms(evidence) -> tuple[list[ControlArm], list[str]]:
         options = sorted({sum(a.deaths for a in c.counts if a.arm_index in control_index)
                           for c in report.configurations})
         n = sum(a.n for a in in_control)
-        counts.setdefault(report.study_id, []).append((tuple(options), n))
+        if n > 0:  # a masked study's report carries no data
+            counts.setdefault(report.study_id, []).append((tuple(options), n))
     out = []
     for study, parts in counts.items():
         if study in dropped:
