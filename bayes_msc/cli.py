@@ -139,11 +139,21 @@ def _rule(text: str) -> tuple[float, float]:
             f"expected THRESHOLD:PROB of two finite numbers, e.g. 1:0.975 for P(OR < 1) > 0.975; got {text!r}") from None
 
 
+def _control_risk(text: str) -> float | str:
+    if text in ("baseline", "hierarchical"):
+        return text
+    try:
+        return _finite(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a risk in (0, 1), baseline or hierarchical; got {text!r}") from None
+
+
 def _add_design_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-per-arm", type=_n_list, metavar="LIST", help="sample sizes per arm, e.g. 50,100,200 "
                    "(default 25,50,75,100,150,200,300,400,600,800)")
-    p.add_argument("--control-risk", type=_finite, metavar="P",
-                   help="control risk of the next trial (default: predicted from the register's control arms)")
+    p.add_argument("--control-risk", type=_control_risk, metavar="P",
+                   help="control risk of the next trial: a risk in (0, 1), 'baseline' (the spec's baseline risk) or "
+                        "'hierarchical' (default: predicted by a hierarchical model of the register's control arms)")
     p.add_argument("--outcome-sd", type=_finite, metavar="SD",
                    help="continuous outcomes: the outcome SD (default: pooled from the register's arm SDs, uncertain)")
     p.add_argument("--dose", type=_finite, metavar="D", help="design at this dose (million cells/kg; needs --dose-response)")
@@ -416,7 +426,9 @@ def _cmd_data(args) -> int:
         counts = ", ".join(
             f"{len(getattr(register, t))} {t}" for t in ("studies", "arms", "doses", "mortality", "oxygenation")
         )
-        _print(f"{register.root}: valid ({counts}); content hash {register.content_hash[:16]}")
+        from .evidence.register import ID_RULE
+
+        _print(f"{register.root}: valid ({counts}); content hash {register.content_hash[:16]}; {ID_RULE}")
         return 0
     from .api import resolve_spec
     from .display import render_inclusion

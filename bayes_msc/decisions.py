@@ -26,6 +26,9 @@ class Interval:
     mcse_median: float
     ci_prob: float
     ci_kind: str = CI_KIND
+    # the interval ends are quantiles: their own MCSE (tails mix worse than the median)
+    mcse_lower: float = float("nan")
+    mcse_upper: float = float("nan")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,6 +58,8 @@ def interval(draws: xr.DataArray, ci_prob: float) -> Interval:
         upper=float(bounds[1]),
         mcse_median=float(azs.mcse(draws, method="median")),
         ci_prob=ci_prob,
+        mcse_lower=float(azs.mcse(draws, method="quantile", prob=(1 - ci_prob) / 2)),
+        mcse_upper=float(azs.mcse(draws, method="quantile", prob=(1 + ci_prob) / 2)),
     )
 
 
@@ -197,3 +202,16 @@ class Decisions:
             "benefit_direction": self.benefit_direction,
             "outcome_specific": {item.key: item.to_json() for item in self.extra},
         }
+
+
+def reweighted_mcse(log_weights: np.ndarray, event: np.ndarray, relative_efficiency: float = 1.0) -> float:
+    """Monte Carlo SE of a self-normalised importance-sampling estimate of P(event):
+    sqrt(sum w_i^2 (e_i - p)^2) with normalised weights (the delta-method variance of a ratio
+    estimate; Owen 2013, ch. 9), inflated by 1/sqrt(``relative_efficiency``) = sqrt(N / ESS)
+    of the MCMC draws for their autocorrelation."""
+    lw = np.asarray(log_weights, float)
+    w = np.exp(lw - lw.max())
+    w /= w.sum()
+    e = np.asarray(event, float)
+    p = float(w @ e)
+    return float(np.sqrt((w**2 * (e - p) ** 2).sum()) / np.sqrt(max(min(relative_efficiency, 1.0), 1e-6)))

@@ -11,13 +11,18 @@ from .terminal import one_line
 
 
 
-def _iv(interval, fmt: str = ".2f") -> str:
+def _iv(interval, fmt: str = ".2f", *, ends: bool = False) -> str:
     pct = round(interval.ci_prob * 100)
     # the median's Monte Carlo error, as --json gives it (one more digit: it is small)
     digits = int(fmt[1:-1]) + 1
-    mcse = "n/a" if interval.mcse_median != interval.mcse_median else f"{interval.mcse_median:.{digits}f}"
+
+    def mc(value):
+        return "n/a" if value != value else f"{value:.{digits}f}"
+
+    # ends=True: the interval ends' own MCSEs too (quantile MCSE), where the tails mix slowly (tau)
+    end_text = f", ends {mc(getattr(interval, 'mcse_lower', float('nan')))} / {mc(getattr(interval, 'mcse_upper', float('nan')))}" if ends else ""
     return (f"{interval.median:{fmt}} ({pct}% {interval.ci_kind.upper()} {interval.lower:{fmt}} to {interval.upper:{fmt}}; "
-            f"MCSE {mcse})")
+            f"MCSE {mc(interval.mcse_median)}{end_text})")
 
 
 def render_inclusion(inclusion: pd.DataFrame, title: str, bias_adjusted: bool = True) -> str:
@@ -145,7 +150,7 @@ def render_result(result) -> str:
         f"equal-tailed intervals{at_dose})",
         f"  {'pooled ' + m.name:<44} {_iv(d.pooled_effect, fmt)}",
         f"  {m.name + ' in a new trial':<44} {_iv(d.predictive_effect, fmt)}",
-        f"  {'between-trial SD tau (' + m.model_scale + ')':<44} {_iv(d.tau, fmt)}",
+        f"  {'between-trial SD tau (' + m.model_scale + ')':<44} {_iv(d.tau, fmt, ends=True)}",
         f"  {benefit:<32} pooled     {d.prob_benefit}",
     ]
     if d.meaningful_threshold != d.benefit_threshold:

@@ -7,8 +7,9 @@ via :meth:`Prior.to_dict`, and :func:`prior_from_dict` restores them.
 
 Presets are grouped by the scale of the quantity they describe (``log_odds_ratio`` for
 mortality, ``mmhg`` for oxygenation) and by role (``effect``: the pooled treatment effect;
-``heterogeneity``: the between-trial SD τ; ``baseline``: each study's control log-odds or
-natural course). Each preset carries the reason it exists, which the report quotes.
+``heterogeneity``: the between-trial SD τ; ``baseline``: each study's baseline log-odds — the
+control arm's in the arm coding, the midpoint of control and cell arms in the symmetric
+coding — or natural course). Each preset carries the reason it exists, which the report quotes.
 """
 
 from __future__ import annotations
@@ -395,16 +396,19 @@ LOG_ODDS_RATIO_PRESETS: tuple[Preset, ...] = (
         "default_baseline",
         "baseline",
         Normal(0.0, 2.0),
-        "Each study's control log-odds of death: Normal(0, 2) spans risks from about 2% to 98% "
-        "(95%), so every trial's own control arm decides its baseline.",
+        "Each study's baseline log-odds of death α_j: in the symmetric coding (the default) the midpoint of its "
+        "control-arm and cell-arm log-odds, in the arm coding its control arm's (with exchangeable baselines: "
+        "their mean; the conditional likelihood has no baselines). Normal(0, 2) spans risks from about 2% to 98% "
+        "(95%), so every trial's own arms decide its baseline.",
         "",
     ),
     Preset(
         "baseline_sd_1.0",
         "baseline_heterogeneity",
         HalfNormal(1.0),
-        "Exchangeable baselines only (model.baselines = \"exchangeable\"): between-trial SD of the control "
-        "log-odds, Half-normal(1.0). Control risks of 15-60% differ by about 2 on the logit scale; this lets "
+        "Exchangeable baselines only (model.baselines = \"exchangeable\"): between-trial SD of the baseline "
+        "log-odds (the arms' midpoints in the symmetric coding, the control arms' in the arm coding), "
+        "Half-normal(1.0). Control risks of 15-60% differ by about 2 on the logit scale; this lets "
         "trials borrow baseline information from each other's control arms.",
         "",
     ),
@@ -412,15 +416,17 @@ LOG_ODDS_RATIO_PRESETS: tuple[Preset, ...] = (
         "baseline_sd5",
         "baseline",
         Normal(0.0, 5.0),
-        "Each study's control log-odds: Normal(0, 5), nearly flat on the risk scale; for sensitivity "
-        "analysis (with zero-event arms the baseline prior can move the odds ratio).",
+        "Each study's baseline log-odds (the arms' midpoint in the symmetric coding, the control arm's in the arm "
+        "coding): Normal(0, 5), nearly flat on the risk scale; for sensitivity analysis (with zero-event arms the "
+        "baseline prior can move the odds ratio).",
         "",
     ),
     Preset(
         "baseline_sd10",
         "baseline",
         Normal(0.0, 10.0),
-        "Each study's control log-odds: Normal(0, 10), piling prior mass on risks near 0 and 1; for "
+        "Each study's baseline log-odds (the arms' midpoint in the symmetric coding, the control arm's in the arm "
+        "coding): Normal(0, 10), piling prior mass on risks near 0 and 1; for "
         "sensitivity analysis (the setting the issue that added it found to move P(OR < 1)).",
         "",
     ),
@@ -615,7 +621,9 @@ class PriorSet:
     """The priors of one analysis, by role; what every output records.
 
     Roles: ``effect`` (pooled treatment effect), ``heterogeneity`` (between-trial SD τ),
-    ``baseline`` (each study's control log-odds, or the mean natural course in mmHg) and
+    ``baseline`` (each study's baseline log-odds: the control arm's in the arm coding, the
+    midpoint of control and cell arms in the symmetric coding; or the mean natural course in
+    mmHg) and
     ``baseline_heterogeneity`` (between-study SD of the natural course). A model uses the
     roles of its scale (:data:`ROLES_BY_SCALE`); the others stay ``None``.
     """

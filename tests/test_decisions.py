@@ -241,6 +241,24 @@ def test_interval_is_the_equal_tailed_quantile_interval():
     assert iv90.upper == pytest.approx(np.quantile(x, 0.95), rel=2e-3)
 
 
+def test_interval_ends_carry_their_quantile_mcse():
+    """iid draws: the MCSE of the sample q-quantile is sqrt(q (1 - q) / N) / f(x_q) (the
+    asymptotic variance of a sample quantile), here for a gamma(2) posterior; the interval's
+    ends carry it, and the display prints it for tau."""
+    rng = np.random.default_rng(21)
+    n = 40_000
+    x = rng.gamma(2.0, 1.0, n)
+    from bayes_msc.decisions import interval
+    from bayes_msc.display import _iv
+
+    iv = interval(draws(x, 4), 0.95)
+    for q, got in ((0.025, iv.mcse_lower), (0.975, iv.mcse_upper)):
+        expected = math.sqrt(q * (1 - q) / n) / stats.gamma(2.0).pdf(stats.gamma(2.0).ppf(q))
+        assert got == pytest.approx(expected, rel=0.3), q  # the density inside the MCSE is itself estimated
+    assert iv.mcse_upper > 3 * iv.mcse_median  # the upper tail is far less certain than the median
+    assert f"ends {iv.mcse_lower:.3f} / {iv.mcse_upper:.3f}" in _iv(iv, ".2f", ends=True)
+
+
 # -- the same quantities in real fits (what api derives and decides) -------------------------------
 
 

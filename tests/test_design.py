@@ -366,6 +366,8 @@ def test_design_mortality_end_to_end(mortality_design):
     for row in d.fragility:
         if row.get("prob_refit") is not None:
             assert abs(row["prob_reweighted"] - row["prob_refit"]) < 0.03
+            assert 0 < row["mcse_reweighted"] < 0.02 and 0 < row["mcse_refit"] < 0.02
+            assert row["prob_after"] == (row["prob_refit"] if row["prob_after_from"] == "refit" else row["prob_reweighted"])
     # the robust prior gives less information than the MAP mixture
     assert 0 < d.ess["robust"] < d.ess["map"]
     # the Bayesian rule borrows: at OR = 1 it is at least as liberal as the test's one-sided 2.5%
@@ -408,3 +410,324 @@ def test_cli_design_prints_json_and_exports_the_prior(tmp_path, capsys):
     assert [r["n_per_arm"] for r in payload["assurance"]] == [30, 60]
     mix, sigma = from_rbest_json(prior.read_text())
     assert mix.weights[-1] == pytest.approx(0.2) and mix.means[-1] == 0.0 and sigma == pytest.approx(payload["reference_sigma"], rel=1e-5)
+
+
+# -- the design is coherent with the fit ------------------------------------------------------
+
+
+def _independent_elir_constant_information(weights, means, sds, sigma) -> float:
+    """RBesT's ELIR of a normal mixture, sigma^2 * E_p[-d^2/dtheta^2 log p(theta)], with the
+    mixture's information written out here (p'/p and p''/p of a sum of normal densities) and
+    integrated by adaptive quadrature."""
+    from scipy import integrate
+
+    w, m, s = (np.asarray(x, float) for x in (weights, means, sds))
+    w = w / w.sum()
+
+    def integrand(t):
+        phi = w * stats.norm.pdf(t, m, s)
+        p = phi.sum()
+        d1 = (phi * -(t - m) / s**2).sum()
+        d2 = (phi * (((t - m) / s**2) ** 2 - 1 / s**2)).sum()
+        return d1**2 / p - d2  # p * i(theta), i = (p'/p)^2 - p''/p
+
+    lo, hi = float((m - 15 * s).min()), float((m + 15 * s).max())
+    breaks = sorted(set(np.round(np.concatenate([m, m - s, m + s]), 6)))
+    value, _ = integrate.quad(integrand, lo, hi, points=breaks, limit=500, epsabs=1e-12, epsrel=1e-10)
+    return sigma**2 * value
+
+
+def test_independent_elir_is_the_canonical_formula_for_one_normal():
+    assert _independent_elir_constant_information([1.0], [-1.0], [2.0], 4.0) == pytest.approx(4.0, rel=1e-8)
+
+
+@pytest.mark.slow
+def test_exported_json_reproduces_the_printed_ess(mortality_design, tmp_path):
+    """What an RBesT user gets from --export-prior: the robust mixture and sigma, read from the
+    JSON as written, give the printed ESS by RBesT's definition (constant information
+    1/sigma^2); the vague component weighs one patient per arm."""
+    import re
+
+    from bayes_msc.design.text import render_design
+
+    d = mortality_design
+    text = render_design(d)
+    printed = re.search(r"RBesT's definition; patients per arm\): MAP ([\d.]+), robust MAP ([\d.]+)", text)
+    assert printed, text
+    for robust, shown in ((False, printed.group(1)), (True, printed.group(2))):
+        path = tmp_path / f"map{int(robust)}.json"
+        path.write_text(d.rbest_json(robust=robust))
+        payload = json.loads(path.read_text())
+        weights, means, sds = payload["comp"]
+        sigma = payload["meta"]["sigma"][0]
+        ess = _independent_elir_constant_information(weights, means, sds, sigma)
+        assert f"{ess:.1f}" == shown
+    assert "weighs 1.0 patient(s) per arm at constant information" in text
+    assert "theta-dependent ELIR" in text  # the other definition, named
+
+
+def _control_arm_counts(evidence):
+    arms = evidence.arms.reset_index(drop=True)
+    control = set(arms.index[arms["treated"] == 0])
+    rows = evidence.exact[evidence.exact["arm_index"].isin(control)]
+    return rows["deaths"].to_numpy(int), rows["n"].to_numpy(int)
+
+
+def _independent_control_risk(deaths, n, mean_sd=2.0, sd_scale=1.0):
+    """P(new control risk < 5%) and the predictive median under deaths_j ~ Bin(n_j, expit(m +
+    s z_j)), z_j ~ N(0, 1), m ~ N(0, mean_sd^2), s ~ HalfNormal(sd_scale): a trapezoid grid on
+    (m, s) and on z (not the package's binned log-odds)."""
+    from scipy import optimize
+
+    m = np.linspace(-6, 4, 201)
+    s = np.linspace(1e-4, 4.5, 181)
+    z = np.linspace(-7, 7, 561)
+    phi_z = stats.norm.pdf(z)
+    mm, ss = np.meshgrid(m, s, indexing="ij")
+    a = mm[..., None] + ss[..., None] * z
+    log_post = stats.norm.logpdf(mm, 0, mean_sd) + stats.halfnorm.logpdf(ss, scale=sd_scale)
+    for d, k in zip(deaths, n):
+        loglik = d * -np.logaddexp(0, -a) + (k - d) * -np.logaddexp(0, a)
+        top = loglik.max(-1, keepdims=True)
+        log_post += np.log(np.trapezoid(np.exp(loglik - top) * phi_z, z, axis=-1)) + top[..., 0]
+    post = np.exp(log_post - log_post.max())
+    cell = np.outer(np.gradient(m), np.gradient(s))
+    post = post * cell / (post * cell).sum()
+
+    def cdf(x):
+        return float((post * special.ndtr((x - mm) / ss)).sum())
+
+    median = special.expit(optimize.brentq(lambda x: cdf(x) - 0.5, -20, 20))
+    return cdf(special.logit(0.05)), median
+
+
+@pytest.mark.slow
+def test_control_risk_comes_from_a_hierarchical_model_of_the_control_arms(mortality_fit, mortality_design):
+    """The new trial's control risk: exchangeable control log-odds with each trial's binomial
+    count in the likelihood (priors: mean N(0, 2), between-trial SD half-normal(1)). Its share
+    below 5% and median against an independent quadrature; the output says where it came from."""
+    from bayes_msc.design.text import render_design
+
+    deaths, n = _control_arm_counts(mortality_fit.evidence)
+    assert len(deaths) == 11
+    below, median = _independent_control_risk(deaths, n)
+    nu = mortality_design.nuisance
+    assert nu["source"] == "hierarchical"
+    assert nu["share_below_5_percent"] == pytest.approx(below, abs=0.003)
+    assert nu["median"] == pytest.approx(median, abs=0.005)
+    assert "hierarchical model of the 11 control arms" in render_design(mortality_design)
+
+
+def test_control_risk_model_against_independent_quadrature_on_a_small_register():
+    """Three control arms, one of them with no deaths: the grid posterior's predictive
+    share below 5% and median against the independent trapezoid computation."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from bayes_msc.design.control_risk import fit_control_risk, summarise
+
+    deaths, n = np.array([0, 5, 12]), np.array([30, 20, 25])
+    arms = pd.DataFrame({"study_id": ["a", "a", "b", "b", "c", "c"], "treated": [1, 0] * 3, "n": [30, 30, 20, 20, 25, 25]})
+    exact = pd.DataFrame({"arm_index": [1, 3, 5], "study_id": ["a", "b", "c"], "deaths": deaths, "n": n})
+    evidence = SimpleNamespace(arms=arms, exact=exact, partial=())
+    got = summarise(fit_control_risk(evidence))
+    below, median = _independent_control_risk(deaths, n)
+    assert got["share_below"]["prob"] == pytest.approx(below, abs=0.003)
+    assert got["median"] == pytest.approx(median, abs=0.005)
+
+
+@pytest.mark.slow
+def test_design_at_the_fits_stated_baseline_risk(mortality_fit):
+    from bayes_msc.design import design
+    from bayes_msc.design.plan import DesignSettings
+    from bayes_msc.design.text import render_design
+
+    d = design(mortality_fit, DesignSettings(n_grid=(50,), control_risk="baseline", refit=False))
+    assert d.nuisance["source"] == "baseline" and d.nuisance["median"] == mortality_fit.spec.decision.baseline_risk
+    assert "the fit's stated baseline risk 0.427" in render_design(d)
+
+
+# -- fragility: the refit, not the reweighted value, where they differ ---------------------------
+
+
+def test_reweighted_probability_mcse_matches_its_spread_over_replications():
+    """Self-normalised importance weights from N(0, 1) draws towards N(0.4, 1): the stated
+    MCSE of the reweighted P(theta > 1) against the SD of the estimate over 400 independent
+    replications."""
+    from bayes_msc.design.fragility import reweighted_mcse
+
+    rng = np.random.default_rng(5)
+    estimates, stated = [], []
+    for _ in range(400):
+        x = rng.standard_normal(4000)
+        lw = stats.norm.logpdf(x, 0.4, 1) - stats.norm.logpdf(x, 0, 1)
+        w = np.exp(lw - lw.max())
+        event = x > 1
+        estimates.append(float((w * event).sum() / w.sum()))
+        stated.append(reweighted_mcse(lw, event))
+    assert np.mean(estimates) == pytest.approx(stats.norm.sf(1, 0.4), abs=0.003)
+    assert np.mean(stated) == pytest.approx(np.std(estimates, ddof=1), rel=0.1)
+
+
+def test_fragility_prints_the_refit_where_it_differs_by_more_than_two_mcse():
+    from bayes_msc.design.fragility import reported_after
+    from bayes_msc.design.text import fragility_after
+
+    assert reported_after(0.955, 0.004, 0.935, 0.004) == (0.935, "refit")  # 0.020 > 2 x 0.0057
+    assert reported_after(0.955, 0.004, 0.950, 0.004) == (0.955, "reweighted")
+    assert reported_after(0.955, 0.004, None, None) == (0.955, "reweighted")
+    row = {"prob_reweighted": 0.955, "mcse_reweighted": 0.004, "weights_ess": 2000, "prob_refit": 0.935,
+           "mcse_refit": 0.004, "prob_after": 0.935, "prob_after_from": "refit", "flips": False}
+    text = fragility_after(row)
+    assert text.startswith("0.935 refitted") and "the refit does not cross the threshold" in text
+
+
+# -- direction of success and the sample size, against enumeration and closed forms ------------
+
+
+def _wald_power_by_enumeration(n, p0, odds_ratio, alpha):
+    """P(the two-sided Wald test of the log OR, 0.5 added to each cell, rejects in favour of
+    cells) for deaths: every (x_control, x_cells) enumerated with scipy's binomial pmf."""
+    p1 = special.expit(special.logit(p0) + math.log(odds_ratio))
+    x = np.arange(n + 1)
+    x0, x1 = np.meshgrid(x, x, indexing="ij")
+    lor = np.log((x1 + .5) / (n - x1 + .5)) - np.log((x0 + .5) / (n - x0 + .5))
+    se = np.sqrt(1 / (x0 + .5) + 1 / (n - x0 + .5) + 1 / (x1 + .5) + 1 / (n - x1 + .5))
+    fewer_deaths_with_cells = lor / se < -stats.norm.isf(alpha / 2)
+    prob = np.outer(stats.binom.pmf(x, n, p0), stats.binom.pmf(x, n, p1))
+    return float(prob[fewer_deaths_with_cells].sum())
+
+
+@pytest.mark.parametrize("test", ["log_or", "risk_difference"])
+def test_frequentist_power_for_deaths_at_or_half_by_enumeration(test):
+    """Success counts fewer deaths with cells: power at OR 0.5 (control risk 0.4, 60 per arm)
+    against scipy enumeration; at OR 2 (harm) it is almost nil."""
+    n, p0, alpha = 60, 0.4, 0.05
+    trial = asr.Trial(True, -1, alpha, (asr.Criterion(0.0, 0.975),), single(0, 3), test=test)
+    scenarios = [asr.Scenario("half", math.log(0.5), control_risk=p0), asr.Scenario("double", math.log(2), control_risk=p0)]
+    row = asr.evaluate(trial, [n], None, scenarios)[0]
+    if test == "log_or":
+        expected = _wald_power_by_enumeration(n, p0, 0.5, alpha)
+    else:  # Pearson's two-proportion z-test, pooled SE, written out here
+        p1 = special.expit(special.logit(p0) + math.log(0.5))
+        x = np.arange(n + 1)
+        x0, x1 = np.meshgrid(x, x, indexing="ij")
+        pooled = (x0 + x1) / (2 * n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (x1 - x0) / n / np.sqrt(2 * pooled * (1 - pooled) / n)
+        region = np.nan_to_num(z, nan=0.0) < -stats.norm.isf(alpha / 2)
+        expected = float(np.outer(stats.binom.pmf(x, n, p0), stats.binom.pmf(x, n, p1))[region].sum())
+    assert expected > 0.3  # far from the type I error: the direction matters here
+    assert row["frequentist|half"] == pytest.approx(expected, abs=1e-12)
+    assert row["frequentist|double"] < 0.001
+
+
+def _exact_posterior_below_zero(n, prior_sd, baseline_sd=2.0):
+    """P(log OR < 0 | x_control, x_cells) for every outcome, log OR ~ N(0, prior_sd^2), control
+    log-odds ~ N(0, baseline_sd^2), arms Bin(n, expit(a)) and Bin(n, expit(a + theta)): a
+    trapezoid grid in both (an independent quadrature)."""
+    theta = np.linspace(-7, 7, 701)
+    a = np.linspace(-9, 9, 451)
+    x = np.arange(n + 1)
+    pa = stats.binom.pmf(x[None, :], n, special.expit(a)[:, None]) * stats.norm.pdf(a, 0, baseline_sd)[:, None]
+    post = np.empty((len(theta), n + 1, n + 1))
+    for i, t in enumerate(theta):
+        pt_ = stats.binom.pmf(x[None, :], n, special.expit(a + t)[:, None])
+        post[i] = stats.norm.pdf(t, 0, prior_sd) * np.trapezoid(pa[:, :, None] * pt_[:, None, :], a, axis=0)
+    below = np.trapezoid(post * (theta < 0)[:, None, None], theta, axis=0)
+    return below / np.trapezoid(post, theta, axis=0)
+
+
+def test_exact_bayesian_rule_for_small_trials_counts_fewer_deaths_with_cells_as_success():
+    """n = 12 per arm (the exact binomial analysis): the success region of P(OR < 1) > 0.975
+    against an independent quadrature, and the power at OR 0.5 by enumeration over it."""
+    n, p0 = 12, 0.5
+    trial = asr.Trial(True, -1, 0.05, (asr.Criterion(0.0, 0.975),), single(0, 1.5))
+    assert n <= trial.exact_max_n
+    _, bayes = trial.binary_success(n)
+    post = _exact_posterior_below_zero(n, 1.5)
+    clear = np.abs(post - 0.975) > 2e-3  # leave out outcomes on the boundary of either quadrature
+    assert clear.mean() > 0.95
+    np.testing.assert_array_equal(bayes[clear], (post > 0.975)[clear])
+    assert bayes[8, 1] and not bayes[1, 8]  # 8 control deaths vs 1 with cells: success; the reverse: not
+    p1 = special.expit(special.logit(p0) + math.log(0.5))
+    x = np.arange(n + 1)
+    expected = float((np.outer(stats.binom.pmf(x, n, p0), stats.binom.pmf(x, n, p1)) * (post > 0.975)).sum())
+    row = asr.evaluate(trial, [n], None, [asr.Scenario("half", math.log(0.5), control_risk=p0)])[0]
+    assert row["bayesian|half"] == pytest.approx(expected, abs=5e-3)
+
+
+def test_sample_size_search_returns_the_smallest_n_reaching_the_target():
+    """Continuous outcome, z-test: power(n) = Phi(delta sqrt(n / 2) / sd - z_{1 - alpha/2}), so
+    the smallest n with 80% power is ceil(2 sd^2 (z_{1 - alpha/2} + z_{0.8})^2 / delta^2)."""
+    delta, sd, alpha, target = 5.0, 20.0, 0.05, 0.8
+    expected = math.ceil(2 * sd**2 * (stats.norm.isf(alpha / 2) + stats.norm.ppf(target)) ** 2 / delta**2)
+    assert expected == 252
+    trial = asr.Trial(False, 1, alpha, (asr.Criterion(0.0, 0.975),), single(0, 1000))
+    scenario = [asr.Scenario("effect", delta, sd=sd)]
+    for grid in ((25, 50, 100, 200, 400), (252, 300), (10, 251, 800)):
+        rows = asr.evaluate(trial, list(grid), None, scenario)
+        assert asr.smallest_n(trial, None, rows, target, "frequentist|effect", scenario) == expected, grid
+    rows = asr.evaluate(trial, [25, 50], None, scenario)
+    assert asr.smallest_n(trial, None, rows, target, "frequentist|effect", scenario) is None
+
+
+@pytest.mark.slow
+def test_next_trial_section_escapes_ids_and_labels(mortality_design):
+    """Ids and words from a register or a run reach the next-trial section (fragility rows,
+    how the control risk was set, notes): carrying markup, they come back whole as text."""
+    from dataclasses import replace
+    from html.parser import HTMLParser
+    from types import SimpleNamespace
+
+    from bayes_msc.report.next_trial import next_trial_section
+
+    hostile = "x<script>alert(1)</script>\" onmouseover=\"alert(2)"
+    rows = [dict(r) for r in mortality_design.fragility]
+    assert any(r.get("change") is not None for r in rows)
+    for r in rows:
+        if r.get("change") is not None:
+            r.update(study_id=hostile, arm=hostile)
+    d = replace(mortality_design, fragility=rows, notes=[hostile],
+                nuisance={**mortality_design.nuisance, "how": hostile},
+                null_trial=[{**r, "conclusion": hostile} for r in mortality_design.null_trial])
+    html = str(next_trial_section(SimpleNamespace(design=d)))
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.tags, self.text = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append((tag, dict(attrs)))
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    parsed = Tags()
+    parsed.feed(html)
+    assert "script" not in {t for t, _ in parsed.tags}
+    assert not [n for _, a in parsed.tags for n in a if n.startswith("on")]
+    assert "".join(parsed.text).count(hostile) >= 4  # fragility (study and arm), control risk, note, null trial
+
+
+def test_control_arms_take_bounds_as_every_allowed_count_and_leave_totals_out():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from bayes_msc.design.control_risk import control_arms
+    from bayes_msc.evidence.mortality import ArmCount, Configuration, PartialReport
+
+    arms = pd.DataFrame({"study_id": ["a", "a", "b", "b", "c", "c"], "treated": [1, 0, 1, 0, 1, 0],
+                         "n": [30, 20, 10, 12, None, None]})
+    exact = pd.DataFrame({"arm_index": [0, 2], "study_id": ["a", "b"], "deaths": [3, 1], "n": [30, 10]})
+    bound = PartialReport("a", "bounded", ("control",), "0-2/20",
+                          tuple(Configuration(0.0, (ArmCount(1, d, 20),)) for d in range(3)))
+    total = PartialReport("c", "total", ("msc", "control"), "5 of 20", tuple(
+        Configuration(0.0, (ArmCount(4, d, 10), ArmCount(5, 5 - d, 10))) for d in range(6)))
+    exact_b = pd.concat([exact, pd.DataFrame({"arm_index": [3], "study_id": ["b"], "deaths": [4], "n": [12]})])
+    found, left_out = control_arms(SimpleNamespace(arms=arms, exact=exact_b, partial=(bound, total)))
+    assert {(c.study_id, c.deaths, c.n) for c in found} == {("a", (0, 1, 2), 20), ("b", (4,), 12)}
+    assert len(left_out) == 1 and left_out[0].startswith("c ")

@@ -313,3 +313,36 @@ def test_provenance_table_for_oxygenation_speaks_its_units():
     assert table.words["benefit"] == "P(difference > 0)" and "mmHg" in table.words["effect"]
     text = render_provenance(table)
     assert "P(difference > 20)" in text and "OR" not in text.replace("ORDER", "")
+
+
+# -- the three-level bias model, term by term --------------------------------------------------
+
+
+def test_bias_model_keeps_the_extra_heterogeneity_of_non_randomised_studies():
+    """study_log_or_j = log_or + tau z_j + [j non-randomised] (bias_design(j) + kappa w_j), at a
+    point chosen by hand: each non-randomised study has its design's bias and its own extra
+    deviation kappa w_j; randomised studies have neither. (A recovery test that simulates one
+    common bias cannot see kappa; this can.)"""
+    from bayes_msc.models.mortality import build_mortality_model, mortality_inputs
+
+    spec = load_spec("mortality").with_evidence(evidence_set="all")
+    evidence = build_mortality_evidence(bayes_msc.load_register(), spec)
+    inputs = mortality_inputs(evidence, spec.priors, spec.model)
+    model = build_mortality_model(inputs, spec.priors)
+    designs = sorted({a for a in evidence.allocations if a != "randomised"})
+    n = evidence.n_studies
+    rng = np.random.default_rng(4)
+    log_or, tau, kappa = -0.3, 0.2, 0.45
+    z, w = rng.standard_normal(n), rng.standard_normal(n)
+    bias = np.array([-0.6, 0.25])[: len(designs)]
+    given = {model["log_or"]: np.asarray(log_or), model["tau"]: np.asarray(tau), model["study_effect_z"]: z,
+             model["design_bias"]: bias, model["design_kappa"]: np.asarray(kappa), model["design_study_z"]: w}
+    got = model["study_log_or"].eval(given)
+    want = np.array([log_or + tau * z[j] + ((bias[designs.index(a)] + kappa * w[j]) if a != "randomised" else 0.0)
+                     for j, a in enumerate(evidence.allocations)])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    nonrandomised = np.array([a != "randomised" for a in evidence.allocations])
+    assert nonrandomised.sum() == 7 and len(designs) == 2
+    # and kappa moves exactly the non-randomised studies
+    moved = model["study_log_or"].eval({**given, model["design_kappa"]: np.asarray(0.0)}) != got
+    assert (moved == nonrandomised).all()

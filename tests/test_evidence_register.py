@@ -149,3 +149,38 @@ def test_arm_of_unknown_size_cannot_carry_an_arm_count(register_copy):
     _write(path, rows)
     error = _error(register_copy)
     assert error.location.row == len(rows) and error.location.field == "arms" and "unknown" in error.problem
+
+
+@pytest.mark.parametrize("table, field, match", [("studies", "study_id", {"study_id": "bowdish2023"}),
+                                                 ("arms", "arm_id", {"study_id": "bowdish2023", "arm_id": "msc"})])
+@pytest.mark.parametrize("bad", ["x<script>", "a b", "ärm", "-lead", "_lead", ".hidden", "a/b", "a\\b", "a\"b",
+                                 "x&amp;", "a\u202eb", "٤٧"])
+def test_ids_are_restricted_to_a_safe_pattern(register_copy, table, field, match, bad):
+    """Ids reach file names, anchors, HTML and terminal lines: only ASCII letters, digits, '_',
+    '.' and '-', starting with a letter or digit; the message says so and names the cell."""
+    import re
+
+    row = _edit(register_copy, table, match, **{field: bad})
+    error = _error(register_copy)
+    assert error.location.file.endswith(f"{table}.csv") and error.location.row == row
+    assert error.location.field == field
+    assert "^[A-Za-z0-9][A-Za-z0-9_.-]*$" in error.problem
+    assert re.fullmatch(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", bad) is None  # the cases really are outside it
+
+
+def test_safe_ids_with_dots_dashes_and_underscores_load(register_copy):
+    for table in ("studies", "arms", "doses", "mortality", "oxygenation"):
+        path = register_copy / f"{table}.csv"
+        rows = _rows(path)
+        for row in rows:
+            if row.get("study_id") == "bowdish2023":
+                row["study_id"] = "Bowdish.2023-v_2"
+        _write(path, rows)
+    assert "Bowdish.2023-v_2" in set(load_register(register_copy).studies["study_id"])
+
+
+def test_data_check_states_the_id_rule(capsys):
+    from bayes_msc.cli import main
+
+    assert main(["data", "check"]) == 0
+    assert "ids are ASCII letters, digits, '_', '.' and '-'" in capsys.readouterr().out

@@ -125,3 +125,25 @@ def test_hostile_label_stays_whole_in_every_attribute_and_text_of_a_report(hosti
     # the markup never appears raw in the source (quotes may: inside SVG <text> content they are
     # harmless text, which is what the parse above shows)
     assert "<script>alert" not in hostile_report
+
+
+def _clean(markup: str) -> Parsed:
+    """Parse; no element or attribute came from data (no script, no on* handler, no autofocus)."""
+    parsed = Parsed(markup)
+    assert "script" not in {tag for tag, _ in parsed.tags}
+    names = {name for _, attrs in parsed.tags for name in attrs}
+    assert not [n for n in names if n.startswith("on")] and "autofocus" not in names, names
+    return parsed
+
+
+@pytest.mark.parametrize("value", NASTY)
+def test_flow_diagram_text_is_escaped(value):
+    """Every line of the flow diagram is SVG text: an evidence-set name and an allocation class
+    carrying markup come back whole as text."""
+    from bayes_msc.report.flow import flow_svg
+
+    counts = {"register": 3, "register_by_allocation": {value: 2, "randomised": 1}, "listed": 3, "excluded": 1,
+              "excluded_by_reason": {value: 1}, "included": 2, "included_by_allocation": {value: 2}}
+    parsed = _clean(flow_svg(counts, f"studies:{value}"))
+    text = "".join(parsed.text)
+    assert text.count(value) == 4, text

@@ -228,6 +228,11 @@ def test_report_sections_show_the_numbers(fitted, report_html):
     assert result.spec.content_hash() in text and result.evidence.register_hash in text
     assert str(result.spec.sampler.seed) in text
     assert "Vehtari" in text and "Friede" in text
+    # the baseline prior is described for the coding fitted (symmetric: the arms' midpoint)
+    assert "each trial's baseline α_j, the midpoint of its control-arm and cell-arm log-odds" in text
+    assert "control-arm log-odds α_j" not in text
+    # tau's interval ends carry their Monte Carlo error
+    assert f"MCSE of the ends {d.tau.mcse_lower * 1:.3f} and {d.tau.mcse_upper:.3f}" in text
     # every figure has a text alternative and a caption
     assert report_html.count("<figure") == report_html.count("<figcaption>") >= 4
     assert report_html.count('role="img" aria-label="') == report_html.count("<figure")
@@ -338,3 +343,37 @@ def test_cli_report_and_fit_report(injected_register, tmp_path, monkeypatch, cap
     default = tmp_path / "reports" / "mortality.html"
     assert default.is_file()
     assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_every_section_of_a_mortality_report_with_the_next_trial_keeps_markup_as_text(fitted):
+    """A study label carrying markup, through every section of a mortality report with the
+    next trial in it: no section gains an element or attribute from it, and it is shown whole."""
+    from bayes_msc.design import design
+    from bayes_msc.design.plan import DesignSettings
+    from bayes_msc.report import render_report
+
+    result, register = fitted
+    page = render_report(result, register=register, design=design(result, DesignSettings(n_grid=(50,), refit=False)))
+    sections = page.split("<section")[1:]
+    assert len(sections) >= 6 and any('id="next-trial"' in s for s in sections)
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.tags, self.text = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append((tag, dict(attrs)))
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    shown = 0
+    for chunk in sections:
+        parsed = Tags()
+        parsed.feed("<section" + chunk)
+        assert "script" not in {t for t, _ in parsed.tags}, chunk[:80]
+        assert not [n for _, a in parsed.tags for n in a if n.startswith("on")], chunk[:80]
+        shown += "".join(parsed.text).count(f"Lanzoni 2021 {INJECTED}")
+    assert shown >= 3
+    assert INJECTED not in page

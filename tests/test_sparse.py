@@ -211,3 +211,79 @@ def test_symmetric_model_has_no_matrix_product(quick_spec):
     model = build_mortality_model(mortality_inputs(evidence, spec.priors, spec.model), spec.priors)
     ops = [v.owner.op for v in ancestors([model.logp(), model.dlogp()]) if v.owner is not None]
     assert ops and not [op for op in ops if isinstance(op, Dot)]
+
+
+def test_baseline_prior_is_described_as_what_it_is_a_prior_on_in_each_coding():
+    """In the symmetric coding the study baseline is the midpoint of the control-arm and
+    cell-arm log-odds (so its prior is a prior on that midpoint); in the arm coding it is the
+    control arm's log-odds. The words the report, the preset and the spec use say so."""
+    from pathlib import Path
+
+    from bayes_msc.priors import find_preset
+
+    a, theta = 0.3, -1.1
+    control, cells = (sparse.coded_arm_logit(a, t, theta, theta if coding == "symmetric" else 0.0)
+                      for coding in ("symmetric",) for t in (0, 1))
+    assert (control + cells) / 2 == pytest.approx(a) and control != pytest.approx(a)
+    arm_control = sparse.coded_arm_logit(a, 0, theta, 0.0)
+    assert arm_control == pytest.approx(a)
+    assert "midpoint of its control-arm and cell-arm log-odds" in sparse.baseline_prior_target("symmetric")
+    assert "control-arm log-odds" in sparse.baseline_prior_target("arm") and "midpoint" not in sparse.baseline_prior_target("arm")
+    assert "not used" in sparse.baseline_prior_target("conditional")
+    assert "mean m" in sparse.baseline_prior_target("symmetric", "exchangeable")
+    description = find_preset("log_odds_ratio", "default_baseline").rationale
+    assert "in the symmetric coding (the default) the midpoint" in description
+    spec_text = (Path(__file__).resolve().parents[1] / "models" / "mortality.toml").read_text()
+    comment = spec_text[:spec_text.index('baseline = "default_baseline"')].rsplit("[priors]", 1)[1]
+    assert "midpoint of its control-arm and cell-arm log-odds" in " ".join(comment.replace("#", " ").split())
+
+
+def _bound_probability(theta, n1, n0, d0, top, sd=2.0):
+    """P(control deaths = d0, cell deaths <= top | theta) with the baseline a ~ N(0, sd^2)
+    integrated out by adaptive quadrature (arms at a -/+ theta / 2)."""
+    from scipy import integrate
+
+    def f(a):
+        return (stats.binom.pmf(d0, n0, special.expit(a - theta / 2))
+                * stats.binom.cdf(top, n1, special.expit(a + theta / 2)) * stats.norm.pdf(a, 0, sd))
+
+    return integrate.quad(f, -30, 30, points=[-6, -4, -2, 0, 2], limit=400, epsabs=1e-14)[0]
+
+
+def test_bounded_report_under_the_conditional_likelihood_is_its_exact_probability():
+    """Shi 2021's shape: control 0/35, cell arm 0 or 1 death of 65. With each configuration
+    weighted by the probability of its total (baseline integrated over N(0, 2)), the study's
+    term is the exact probability of the report, by quadrature; counting each configuration
+    once instead is not a probability (it exceeds 1) and pulls towards harm: it rises with
+    the log odds ratio everywhere (from 1 to 2), where the exact term peaks at no effect; from
+    a log OR of -0.5 up its excess over the exact term rises."""
+    from bayes_msc.priors import Normal
+
+    arms = [(0, 1, 65), (0, 0, 35)]
+    bound = PartialReport("s0", "bounded", ("a0",), "bound",
+                          tuple(Configuration(0.0, (ArmCount(0, d, 65),)) for d in range(2)))
+    evidence = _evidence(arms, [(1, 0)], [bound])
+    values, _ = sparse.conditional_values(evidence, n_conf=3, baseline_prior=Normal(0.0, 2.0))
+    assert values["cond_partial_by_total"].tolist() == [1.0]
+    theta = np.array([-3.0, -1.0, -0.5, 0.0, 0.5, 2.0])[:, None]
+    weighted = sparse.conditional_bounded_logp_numpy(values, "cond_partial", theta)[:, 0]
+    unweighted = sparse.conditional_bounded_logp_numpy(values, "cond_partial", theta, weighted=False)[:, 0]
+    want = np.log([_bound_probability(t, 65, 35, 0, 1) for t in theta[:, 0]])
+    np.testing.assert_allclose(weighted, want, rtol=1e-7)
+    assert (unweighted > 0).all()  # log of a "probability" above 1
+    assert (np.diff(unweighted) > 0).all() and 0 < np.log(2) - unweighted[-1] < np.log(2)
+    assert np.argmax(weighted) == 3  # theta = 0
+    excess = unweighted - weighted
+    assert excess[2] < excess[3] < excess[4] < excess[5]  # from -0.5 on (the posterior's bulk) it favours harm
+
+
+def test_a_total_with_one_known_sum_keeps_the_plain_conditional_term():
+    """A total across arms has one total in every configuration: no weighting, and the term
+    is the unweighted conditional sum (uninformative given the total)."""
+    arms = [(0, 1, 8), (0, 0, 6)]
+    total = PartialReport("s0", "total", ("a0", "a1"), "total", tuple(
+        Configuration(0.0, (ArmCount(0, d, 8), ArmCount(1, 3 - d, 6))) for d in range(4)))
+    values, _ = sparse.conditional_values(_evidence(arms, [], [total]))
+    assert values["cond_partial_by_total"].tolist() == [0.0]
+    theta = np.array([[-1.0], [0.0], [2.0]])
+    np.testing.assert_allclose(sparse.conditional_bounded_logp_numpy(values, "cond_partial", theta), 0.0, atol=1e-12)

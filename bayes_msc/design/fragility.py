@@ -13,7 +13,10 @@ Two questions, for each stated conclusion "P(effect favours cells beyond c) > q"
 Each candidate change is evaluated by importance reweighting of the fitted posterior draws
 (weights = likelihood of the changed data over the original; Gelfand, Dey & Chang 1992),
 which needs no refit. The change found is then checked by a real refit through the compiled
-model (same shapes: nutpie's ``with_data``, no recompilation) and both numbers are shown.
+model (same shapes: nutpie's ``with_data``, no recompilation) and both numbers are shown, each
+with its Monte Carlo standard error; where they differ by more than 2 MCSE of their
+difference, the refit is the number reported (reweighting can be optimistic when the changed
+data sit in the tail of the fitted posterior).
 A null trial enters as one more study with a normal likelihood on its log OR (or mean
 difference): integrating its own random effect out, its weight per draw is
 N(0 | pooled effect, tau^2 + s^2) with s its standard error.
@@ -28,6 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import special, stats
 
+from ..decisions import reweighted_mcse
 from ..evidence.mortality import ArmCount, Configuration, PartialReport, compositions
 
 
@@ -168,6 +172,23 @@ class Reweighter:
         w = np.exp(lw - lw.max())
         return float((w * event).sum() / w.sum()), float(w.sum() ** 2 / (w**2).sum())
 
+    def mcse(self, cand: Candidate, value: int, event: np.ndarray, relative_efficiency: float = 1.0) -> float:
+        """MCSE of the reweighted P(event): see :func:`reweighted_mcse`."""
+        return reweighted_mcse(self.log_weights(cand, value), event, relative_efficiency)
+
+
+def reported_after(prob_reweighted: float, mcse_reweighted: float, prob_refit: float | None,
+                   mcse_refit: float | None) -> tuple[float, str]:
+    """The probability after the change that is printed, and where it came from: the refit
+    where it and the reweighted value differ by more than 2 MCSE of their difference, else
+    the reweighted value (the refit is shown beside it either way)."""
+    if prob_refit is None:
+        return prob_reweighted, "reweighted"
+    spread = math.hypot(mcse_reweighted, mcse_refit or 0.0)
+    if abs(prob_reweighted - prob_refit) > 2 * spread:
+        return prob_refit, "refit"
+    return prob_reweighted, "reweighted"
+
 
 @dataclass(frozen=True)
 class Conclusion:
@@ -181,13 +202,20 @@ class Conclusion:
 def death_fragility(result, outcome, conclusions: Sequence[Conclusion], *, refit: bool = True) -> list[dict]:
     """For each conclusion: the smallest single-report change in deaths that flips it, by
     importance reweighting, checked by a refit when the change keeps the model's shapes."""
-    effect = result.posterior[outcome.effect_var].values.ravel()
+    from ..decisions import probability
+
+    effect_da = result.posterior[outcome.effect_var]
+    effect = effect_da.values.ravel()
     weigher = Reweighter(result, effect)
     cands = candidates(result.evidence)
     rows = []
     for conclusion in conclusions:
         event = outcome.favours(effect, conclusion.threshold)
+        base_prob = probability(outcome.favours(effect_da, conclusion.threshold))
         base = float(event.mean())
+        # the draws' autocorrelation, read off the indicator's own MCSE against its iid value
+        iid = math.sqrt(base * (1 - base) / len(event)) if 0 < base < 1 else 0.0
+        efficiency = (iid / base_prob.mcse) ** 2 if base_prob.mcse > 0 else 1.0
         cache: dict = {}
 
         def prob(cand, value):
@@ -207,17 +235,25 @@ def death_fragility(result, outcome, conclusions: Sequence[Conclusion], *, refit
         row.update(
             change=found.new_value - cand.current, study_id=cand.study_id, arm=cand.arm, kind=cand.kind,
             deaths_reported=cand.current, deaths_changed=found.new_value, prob_reweighted=found.prob,
+            mcse_reweighted=weigher.mcse(cand, found.new_value, event, efficiency),
             weights_ess=cache[(cand.key, found.new_value)][1],
         )
-        row["prob_refit"] = _refit_prob(result, outcome, cand, found.new_value, conclusion) if refit else None
+        refitted = _refit_prob(result, outcome, cand, found.new_value, conclusion) if refit else None
+        row["prob_refit"] = None if refitted is None else refitted.prob
+        row["mcse_refit"] = None if refitted is None else refitted.mcse
+        row["prob_after"], row["prob_after_from"] = reported_after(
+            row["prob_reweighted"], row["mcse_reweighted"], row["prob_refit"], row["mcse_refit"])
+        row["flips"] = (row["prob_after"] > conclusion.prob) != row["holds"]
         rows.append(row)
     return rows
 
 
-def _refit_prob(result, outcome, cand: Candidate, value: int, conclusion: Conclusion) -> float | None:
-    """P after a real refit with the changed report (None when the change alters shapes,
-    e.g. a total re-split over a different number of configurations: that would compile)."""
+def _refit_prob(result, outcome, cand: Candidate, value: int, conclusion: Conclusion):
+    """P (with its MCSE) after a real refit with the changed report (None when the change
+    alters shapes, e.g. a total re-split over a different number of configurations: that
+    would compile)."""
     from ..api import fit_spec
+    from ..decisions import probability
 
     changed = changed_evidence(result.evidence, cand, value)
     parts = result.outcome
@@ -226,8 +262,7 @@ def _refit_prob(result, outcome, cand: Candidate, value: int, conclusion: Conclu
     if old.structure_key() != new.structure_key():
         return None
     refit = fit_spec(result.spec, evidence=changed)
-    draws = refit.posterior[outcome.effect_var].values.ravel()
-    return float(outcome.favours(draws, conclusion.threshold).mean())
+    return probability(outcome.favours(refit.posterior[outcome.effect_var], conclusion.threshold))
 
 
 # -- a future null trial ------------------------------------------------------------------

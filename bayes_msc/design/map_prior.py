@@ -8,12 +8,18 @@ components chosen by BIC; how far the mixture is from the draws is stated (Kolmo
 Smirnov distance and quantiles side by side).
 
 Robustification (Schmidli et al. 2014) adds a vague component of stated weight, centred on
-"no effect", with the unit-information scale (one patient per arm), so a new trial that
-conflicts with the past is not overruled by it. The prior's effective sample size is the
-expected local-information ratio, ELIR (Neuenschwander, Weber, Schmidli & O'Hagan 2020,
-Biometrics 76:578): ESS = E_prior[ i(theta) / I_F(theta) ], i the prior's own information
-(minus the second derivative of its log density) and I_F the Fisher information of one
-patient per arm — so the ESS counts patients per arm.
+"no effect", with the unit-information scale sigma (one patient per arm at no effect), so a
+new trial that conflicts with the past is not overruled by it. The prior's effective sample
+size is the expected local-information ratio, ELIR (Neuenschwander, Weber, Schmidli &
+O'Hagan 2020, Biometrics 76:578): ESS = E_prior[ i(theta) / I_F(theta) ], i the prior's own
+information (minus the second derivative of its log density) and I_F the Fisher information
+of one patient per arm — so the ESS counts patients per arm. The ESS reported is RBesT's for
+a normal mixture: I_F = 1/sigma^2, constant, with the sigma written to the exported JSON
+(:func:`constant_information_ess`), so ``RBesT::ess(read_mix_json(...), "elir")`` gives the
+same number; the robust component then weighs one patient per arm. With the binomial
+information of the log OR, which varies with theta (:func:`binary_unit_information`), a
+vague component far out in the tails, where one patient carries little information, counts
+for many more patients: that ELIR is shown beside it, named as θ-dependent.
 
 :func:`to_rbest_json` writes the mixture as RBesT's ``write_mix_json`` does (``meta`` with
 the R attributes, ``comp`` the 3 x K matrix row by row: weights, means, SDs), so
@@ -256,6 +262,13 @@ def elir_ess(mixture: NormalMixture, unit_information: Callable[[np.ndarray], np
     # far in the tails p(theta) underflows to 0 while 1/I_F overflows: the product is 0
     integrand = np.where(mixture.pdf(grid) > 0, integrand, 0.0)
     return float(np.trapezoid(integrand, grid))
+
+
+def constant_information_ess(mixture: NormalMixture, sigma: float) -> float:
+    """RBesT's ELIR ESS of a normal mixture: Fisher information 1/``sigma``^2 for every theta
+    (``ess(mix, method = "elir", sigma = sigma)``). A single N(m, s^2) gives sigma^2 / s^2."""
+    value = 1.0 / float(sigma) ** 2
+    return elir_ess(mixture, lambda theta: np.full(np.shape(theta), value))
 
 
 def binary_unit_information(control_risk: float) -> Callable[[np.ndarray], np.ndarray]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import stats
 
 from ..errors import InputError
 from ..spec import MAX_DOSE  # million cells/kg, the bound of the spec's dose settings
@@ -18,6 +18,7 @@ from .map_prior import (
     MixtureFit,
     NormalMixture,
     binary_unit_information,
+    constant_information_ess,
     elir_ess,
     fit_mixture,
     normal_unit_information,
@@ -26,6 +27,7 @@ from .map_prior import (
 )
 from .outcome import DesignOutcome, design_outcome
 
+CONTROL_RISK_SOURCES = ("hierarchical", "baseline")
 ROBUST_WEIGHT = 0.2  # Schmidli et al. 2014 and RBesT's vignettes use 0.1-0.2
 TARGET_ASSURANCE = 0.8
 # Largest n per arm: deaths are enumerated over (n + 1)^2 outcomes (5000: 25 million cells,
@@ -42,10 +44,15 @@ class DesignSettings:
     ``rule``: criteria (threshold as users read it — an OR, or a difference — and the
     posterior probability to exceed), all of which must hold; default: P(no effect is
     beaten) > 0.975, the Bayesian twin of a one-sided 2.5% test.
+
+    ``control_risk`` (deaths): None or "hierarchical" — predicted for a new trial by a
+    hierarchical model of the register's control arms (:mod:`.control_risk`); "baseline" —
+    the spec's stated baseline risk (``decision.baseline_risk``, the one ARR and NNT use);
+    or a number in (0, 1).
     """
 
     n_grid: tuple[int, ...] = asr.DEFAULT_N_GRID
-    control_risk: float | None = None
+    control_risk: float | str | None = None
     sd: float | None = None
     alpha: float = 0.05
     rule: tuple[tuple[float, float], ...] | None = None
@@ -70,7 +77,11 @@ class DesignSettings:
                                   for n in self.n_grid):
             raise InputError(f"n_grid (--n-per-arm): every n must be a whole number in [2, {most}]"
                              + (" (a trial counting deaths is enumerated exactly)" if binary else ""))
-        if self.control_risk is not None and not (number(self.control_risk) and 0 < self.control_risk < 1):
+        if isinstance(self.control_risk, str):
+            if self.control_risk not in CONTROL_RISK_SOURCES:
+                raise InputError(f"control_risk (--control-risk) must be a risk in (0, 1), "
+                                 f"{' or '.join(CONTROL_RISK_SOURCES)}; got {self.control_risk!r}")
+        elif self.control_risk is not None and not (number(self.control_risk) and 0 < self.control_risk < 1):
             raise InputError(f"control_risk (--control-risk) must be in (0, 1), got {self.control_risk!r}")
         if self.sd is not None and not (number(self.sd) and 0 < self.sd <= MAX_OUTCOME_SD):
             raise InputError(f"sd (--outcome-sd): the outcome SD must be a finite number in (0, {MAX_OUTCOME_SD:g}], "
@@ -102,7 +113,7 @@ class DesignResult:
     map_fit: MixtureFit
     robust_prior: NormalMixture
     reference_sigma: float  # unit-information SD: one patient per arm, at the null
-    ess: dict  # ELIR ESS (patients per arm) of the MAP mixture and the robust prior
+    ess: dict  # ELIR ESS (patients per arm): constant information (RBesT), and theta-dependent beside it
     nuisance: dict  # control risk or outcome SD: how it was set, median, 95% interval
     rule_text: str
     table: pd.DataFrame  # one row per n: assurance and OC under each scenario
@@ -181,13 +192,27 @@ def effect_draws(result, outcome: DesignOutcome, dose: float | None, seed: int) 
     return pooled, pooled + tau * eps
 
 
-def control_risk_draws(result, outcome: DesignOutcome, size: int, seed: int) -> np.ndarray:
-    """Control risk of a new trial from the register's control arms: per draw, the mean and
-    SD of the studies' control-arm log-odds (in the fitted coding) give a new study's."""
-    base = result.outcome.control_logit_draws(result)
-    mean, sd = base.mean(1), base.std(1, ddof=1)
-    rng = np.random.default_rng([seed, 0xC0])
-    return special.expit(mean + sd * rng.standard_normal(len(mean)))[:size]
+def _control_risk(result, settings: DesignSettings, size: int) -> dict:
+    """The new trial's control risk: how it was set, its draws and summary (deaths only)."""
+    choice = settings.control_risk
+    if choice is None or choice == "hierarchical":
+        from .control_risk import fit_control_risk, logit_normal_note, summarise
+
+        model = fit_control_risk(result.evidence, result.spec.priors)
+        summary = summarise(model)
+        draws = model.draws(size, np.random.default_rng([settings.seed, 0xC0]))
+        return {"name": "control risk", "source": "hierarchical", "how": f"{model.describe()}; {logit_normal_note(model)}",
+                "median": summary["median"], "lower_95": summary["lower_95"], "upper_95": summary["upper_95"],
+                "share_below_5_percent": summary["share_below"]["prob"], "draws": draws}
+    if choice == "baseline":
+        risk = float(result.spec.decision.baseline_risk)
+        source = result.spec.decision.baseline_risk_source
+        how = f"the fit's stated baseline risk {risk:g} (the one ARR and NNT use{': ' + source if source else ''})"
+        kind = "baseline"
+    else:
+        risk, how, kind = float(choice), f"given: {float(choice):g}", "given"
+    return {"name": "control risk", "source": kind, "how": how, "median": risk, "lower_95": risk, "upper_95": risk,
+            "share_below_5_percent": float(risk < 0.05), "draws": np.full(size, risk)}
 
 
 def pooled_outcome_sd(register, spec) -> tuple[float, int, list[str]]:
@@ -237,17 +262,11 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
 
     # the nuisance parameter: control risk (deaths) or outcome SD (continuous)
     if outcome.binary:
-        if settings.control_risk is not None:
-            nuis_draws = np.full(len(new), settings.control_risk)
-            how = f"given: {settings.control_risk:g}"
-        else:
-            nuis_draws = control_risk_draws(result, outcome, len(new), settings.seed)
-            how = "predicted for a new trial from the register's control arms (study baselines of the fit)"
-        point = float(np.median(nuis_draws))
+        nuisance = _control_risk(result, settings, len(new))
+        nuis_draws = nuisance.pop("draws")
+        point = nuisance["median"]
         unit_info = binary_unit_information(point)
         design_prior = asr.DesignPrior(new, control_risk=nuis_draws)
-        nuisance = {"name": "control risk", "how": how, "median": point,
-                    "lower_95": float(np.quantile(nuis_draws, 0.025)), "upper_95": float(np.quantile(nuis_draws, 0.975))}
     else:
         if settings.sd is not None:
             nuis_draws = np.full(len(new), settings.sd)
@@ -269,8 +288,19 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
     map_fit = fit_mixture(new)
     reference_sigma = float(1 / math.sqrt(unit_info(np.array([outcome.null_effect]))[0]))
     robust = robustify(map_fit.mixture, settings.robust_weight, outcome.null_effect, reference_sigma)
-    ess = {"map": elir_ess(map_fit.mixture, unit_info), "robust": elir_ess(robust, unit_info),
-           "unit": "patients per arm", "at": f"{nuisance['name']} {point:.3g}"}
+    vague = NormalMixture((1.0,), (outcome.null_effect,), (reference_sigma,))
+    ess = {"map": constant_information_ess(map_fit.mixture, reference_sigma),
+           "robust": constant_information_ess(robust, reference_sigma),
+           "robust_component": constant_information_ess(vague, reference_sigma),
+           "definition": "ELIR at constant Fisher information 1/sigma^2, sigma the exported reference scale "
+                         "(RBesT's ess(..., method = 'elir') of a normal mixture)",
+           "sigma": reference_sigma, "unit": "patients per arm", "at": f"{nuisance['name']} {point:.3g}"}
+    if outcome.binary:  # the binomial information of the log OR varies with theta
+        ess["theta_dependent"] = {
+            "map": elir_ess(map_fit.mixture, unit_info), "robust": elir_ess(robust, unit_info),
+            "robust_component": elir_ess(vague, unit_info),
+            "definition": f"ELIR with the binomial Fisher information of the log OR at control risk {point:.3g}, "
+                          "which falls as |theta| grows (not RBesT's definition for a normal mixture)"}
 
     # the rule and the trial
     rule_pairs = settings.rule or ((outcome.show(outcome.null_effect), 0.975),)

@@ -7,6 +7,31 @@ def _pct(x) -> str:
     return "  -  " if x is None else f"{100 * x:5.1f}%"
 
 
+def fragility_after(row: dict) -> str:
+    """The probability after the change: the refit where it and the reweighted value differ
+    by more than 2 MCSE, with the other beside it; and whether the refit flips it."""
+    rw = f"{row['prob_reweighted']:.3f} reweighted (MCSE {row['mcse_reweighted']:.3f}, weights' ESS {row['weights_ess']:.0f})"
+    if row.get("prob_refit") is None:
+        return f"{rw}; not refitted (the change alters the model's shapes)"
+    refit = f"{row['prob_refit']:.3f} refitted (MCSE {row['mcse_refit']:.3f})"
+    if row.get("prob_after_from") == "refit":
+        text = f"{refit}; reweighting gave {rw}, more than 2 MCSE away"
+    else:
+        text = f"{rw}; {refit}"
+    if not row.get("flips", True):
+        text += "; the refit does not cross the threshold, so the smallest change may be larger"
+    return text
+
+
+def robust_weighs(d) -> str:
+    """What the vague component weighs, in patients per arm, under each ESS definition."""
+    text = f"it weighs {d.ess['robust_component']:.1f} patient(s) per arm at constant information (unit information)"
+    theta = d.ess.get("theta_dependent")
+    if theta:
+        text += f", {theta['robust_component']:.1f} by the theta-dependent ELIR"
+    return text
+
+
 def render_design(d) -> str:
     o = d.outcome
     lines = []
@@ -20,14 +45,23 @@ def render_design(d) -> str:
     names = [f"comp{i + 1}" for i in range(fit.mixture.n_components)] + ["robust"]
     for name, w, m, s in zip(names, *d.robust_prior.arrays()):
         lines.append(f"  {name:<10} {w:7.3f} {m:9.3f} {s:8.3f}")
-    lines.append(f"  robust component: weight {d.settings.robust_weight:g}, centred on no effect, unit-information SD "
-                 f"{d.reference_sigma:.3f} (one patient per arm)")
+    lines.append(f"  robust component: weight {d.settings.robust_weight:g}, N({o.null_effect:g}, {d.reference_sigma:.3f}^2) "
+                 f"centred on no effect; {robust_weighs(d)}")
     q = "; ".join(f"{100 * r['prob']:g}%: {r['draws']:.3f} vs {r['mixture']:.3f}" for r in fit.quantiles)
     lines.append(f"  approximation error: KS distance {fit.ks_distance:.4f}; quantiles (draws vs mixture) {q}")
-    lines.append(f"  ESS (ELIR, {d.ess['unit']}, at {d.ess['at']}): MAP {d.ess['map']:.1f}, robust MAP {d.ess['robust']:.1f}")
+    lines.append(f"  ESS (ELIR at constant information 1/sigma^2, sigma {d.ess['sigma']:.3f} as exported; RBesT's "
+                 f"definition; {d.ess['unit']}): MAP {d.ess['map']:.1f}, robust MAP {d.ess['robust']:.1f}")
+    theta = d.ess.get("theta_dependent")
+    if theta:
+        lines.append(f"  theta-dependent ELIR (binomial information of the log OR at {d.ess['at']}, not comparable "
+                     f"with RBesT's): MAP {theta['map']:.1f}, robust MAP {theta['robust']:.1f}")
     lines.append("")
     nu = d.nuisance
-    lines.append(f"{nu['name'][0].upper() + nu['name'][1:]}: {nu['how']}; median {nu['median']:.3g} (95% {nu['lower_95']:.3g} to {nu['upper_95']:.3g})")
+    lines.append(f"{nu['name'][0].upper() + nu['name'][1:]}: {nu['how']}")
+    if nu["lower_95"] != nu["upper_95"]:
+        below = (f"; below 5% in {100 * nu['share_below_5_percent']:.1f}% of new trials"
+                 if "share_below_5_percent" in nu else "")
+        lines.append(f"  median {nu['median']:.3g} (95% {nu['lower_95']:.3g} to {nu['upper_95']:.3g}){below}")
     lines.append(f"Analyses: {d.test_text} (success: significant and favouring cells); "
                  f"Bayesian with the robust MAP prior, success if {d.rule_text}")
     lines.append("")
@@ -70,11 +104,9 @@ def render_design(d) -> str:
         if row.get("change") is None:
             lines.append(f"  {row['conclusion']} ({state}: {row['prob_reported']:.3f}): {row['text']}")
             continue
-        refit = "not refitted (the change alters the model's shapes)" if row["prob_refit"] is None else f"refit {row['prob_refit']:.3f}"
         lines.append(f"  {row['conclusion']} ({state}: {row['prob_reported']:.3f}): {abs(row['change'])} death(s) "
                      f"{'more' if row['change'] > 0 else 'fewer'} in {row['study_id']} {row['arm']} ({row['kind']} report, "
-                     f"{row['deaths_reported']} -> {row['deaths_changed']}) gives {row['prob_reweighted']:.3f} "
-                     f"(reweighted, ESS {row['weights_ess']:.0f}; {refit})")
+                     f"{row['deaths_reported']} -> {row['deaths_changed']}) gives {fragility_after(row)}")
     for row in d.null_trial:
         lines.append(f"  {row['conclusion']}: {row['text']}")
     for note in d.notes:

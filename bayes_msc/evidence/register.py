@@ -144,6 +144,13 @@ def parse_number(text: str, where: Location, *, whole: bool = False, signed: boo
     return value
 
 
+# Ids reach file names, report anchors, HTML and terminal lines: plain ASCII only, so none
+# can carry markup, control characters or path separators (labels carry the free text).
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+ID_RULE = ("study and arm ids are ASCII letters, digits, '_', '.' and '-', starting with a letter or digit "
+           "(pattern ^[A-Za-z0-9][A-Za-z0-9_.-]*$); put free text in the label")
+
+
 def _parse_cell(raw: str, column: Column, where: Location):
     text = raw.strip()
     if not text:
@@ -151,8 +158,8 @@ def _parse_cell(raw: str, column: Column, where: Location):
             raise InputError("required value is empty", where)
         return None
     if column.kind in ("text", "id"):
-        if column.kind == "id" and any(ch.isspace() for ch in text):
-            raise InputError(f"identifier {text!r} contains spaces", where)
+        if column.kind == "id" and not ID_PATTERN.fullmatch(text):
+            raise InputError(f"identifier {text!r} is not allowed: {ID_RULE}", where)
         return text
     if column.kind == "enum":
         if text not in column.choices:

@@ -89,7 +89,7 @@ def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) 
         coords.update(design_coords)
     likelihood, baselines = sparse.likelihood_of(model)
     structure.update(likelihood=likelihood, baselines=baselines)
-    values, coords = _likelihood_values(likelihood, evidence, values, coords)
+    values, coords = _likelihood_values(likelihood, evidence, values, coords, priors.baseline)
     return with_doses(ModelInputs("mortality", values, coords, structure), arms, evidence.studies, model)
 
 
@@ -164,7 +164,7 @@ def _power_prior_term(data, arm_logit) -> None:
     pm.Potential("nonrandomised_power_prior", (data["power_weight"] - 1.0) * total)
 
 
-def _likelihood_values(likelihood: str, evidence: MortalityEvidence, values: dict, coords: dict):
+def _likelihood_values(likelihood: str, evidence: MortalityEvidence, values: dict, coords: dict, baseline_prior=None):
     """The data the chosen likelihood reads (see :mod:`.sparse`): the symmetric coding adds
     each study's centre weights; the conditional likelihood replaces the arm counts by
     per-study conditional terms (and needs no baselines)."""
@@ -174,7 +174,7 @@ def _likelihood_values(likelihood: str, evidence: MortalityEvidence, values: dic
     if likelihood == "conditional":
         # priors and the design-bias layout stay (the bias term acts on study effects)
         kept = {k: v for k, v in values.items() if k.startswith(("prior_", "study_nonrandomised", "study_design"))}
-        cond_values, cond_coords = sparse.conditional_values(evidence)
+        cond_values, cond_coords = sparse.conditional_values(evidence, baseline_prior=baseline_prior)
         kept_coords = {k: v for k, v in coords.items() if k in ("study", "arm")}
         return {**kept, **cond_values}, {**kept_coords, **cond_coords}
     return values, coords
@@ -265,6 +265,18 @@ def _conditional_terms(data, inputs: ModelInputs, study_log_or) -> None:
     for prefix, name, dim in (("cond", "deaths", "exact_report"), ("cond_partial", "deaths_partial", "partial_report")):
         if f"{prefix}_study" not in data:
             continue
+        if f"{prefix}_by_total" in data:  # a bound: configurations weighted by their total's probability
+            pm.CustomDist(
+                name,
+                study_log_or[data[f"{prefix}_study"]],
+                *(data[f"{prefix}_{k}"] for k in ("const", "treated_deaths", "u", "norm", "n1", "n0", "total",
+                                                   "by_total", "alpha", "alpha_log_w")),
+                logp=sparse.conditional_bounded_logp,
+                signature="(),(c),(c),(c,u),(c,u),(c),(c),(c),(),(k),(k)->()",
+                observed=np.zeros(len(inputs.coords[dim])),
+                dims=dim,
+            )
+            continue
         pm.CustomDist(
             name,
             study_log_or[data[f"{prefix}_study"]],
@@ -352,7 +364,8 @@ def _conditional_pointwise(posterior, inputs: ModelInputs, priors: PriorSet, coo
     for prefix, name, dim in (("cond", "deaths", "exact_report"), ("cond_partial", "deaths_partial", "partial_report")):
         if f"{prefix}_study" in inputs.values:
             arrays = sparse.conditional_arrays(inputs.values, prefix)
-            loglik[name] = xr.DataArray(sparse.conditional_logp_numpy(arrays, theta[..., arrays.study]),
+            loglik[name] = xr.DataArray(sparse.conditional_bounded_logp_numpy(inputs.values, prefix,
+                                                                               theta[..., arrays.study]),
                                         dims=("chain", "draw", dim),
                                         coords={**coords, dim: list(inputs.coords[dim])})
     logprior = {"tau": xr.apply_ufunc(priors.heterogeneity.scipy().logpdf, posterior["tau"]),
@@ -374,3 +387,32 @@ def _design_log_prior(posterior, priors: PriorSet) -> dict:
         "design_kappa": xr.apply_ufunc(priors.design_heterogeneity.scipy().logpdf, posterior["design_kappa"]),
         "design_study_z": xr.apply_ufunc(stats.norm.logpdf, posterior["design_study_z"]),
     }
+
+
+def bound_weighting_check(result) -> dict | None:
+    """Conditional likelihood: how far weighting a bound's configurations by the probability
+    of their total (:mod:`.sparse`) moves P(benefit) against counting each configuration once.
+    The fitted draws are importance-reweighted to the unweighted sum (no refit). None when no
+    study's configurations differ in their total."""
+    import math
+
+    from ..decisions import reweighted_mcse
+
+    inputs = result.outcome.make_inputs(result.evidence, result.spec.priors, result.spec.model)
+    v = inputs.values
+    if "cond_partial_by_total" not in v or not v["cond_partial_by_total"].any():
+        return None
+    theta = result.posterior["study_log_or"].transpose("chain", "draw", "study").values
+    theta = theta.reshape(-1, theta.shape[-1])[:, v["cond_partial_study"]]
+    log_w = (sparse.conditional_bounded_logp_numpy(v, "cond_partial", theta, weighted=False)
+             - sparse.conditional_bounded_logp_numpy(v, "cond_partial", theta)).sum(-1)
+    d = result.decisions
+    event = result.posterior["log_or"].values.ravel() < math.log(d.benefit_threshold)
+    w = np.exp(log_w - log_w.max())
+    unweighted = float((w * event).sum() / w.sum())
+    studies = [inputs.coords["partial_report"][i].split("/")[0]
+               for i in np.flatnonzero(v["cond_partial_by_total"])]
+    return {"studies": studies, "prob_benefit": d.prob_benefit.prob, "prob_benefit_mcse": d.prob_benefit.mcse,
+            "prob_benefit_unweighted": unweighted,
+            "prob_benefit_unweighted_mcse": reweighted_mcse(log_w, event),
+            "direction": "towards harm" if unweighted < d.prob_benefit.prob else "towards benefit"}

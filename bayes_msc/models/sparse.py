@@ -21,12 +21,20 @@ Methods 2020;11:74 study them with few studies and rare events):
     non-central hypergeometric distribution with odds ratio ``exp(theta_j)`` (Stijnen, Hamza
     & Özdemir, Stat Med 2010;29:3046). No baselines enter, and a study with no deaths (or
     only deaths) has probability one whatever ``theta_j``: it drops out exactly. A partial
-    report (Shi 2021's bound on one arm, a total across arms) enters as the weighted sum of
-    this conditional probability over the configurations of deaths it allows. Where the
-    configurations differ in their total, this replaces the total's own distribution (which
-    needs the baselines) by the configuration weights: a stated approximation. A total
-    across a study's arms is then uninformative, as it should be: given the total, every
-    split sums to one.
+    report enters as the sum of this conditional probability over the configurations of
+    deaths it allows. A total across a study's arms is then uninformative, as it should be:
+    given the total, every split sums to one. Where the configurations differ in their total
+    (a bound: Shi 2021's 0 or 1 death in 65), the conditional probabilities given different
+    totals cannot simply be added (that sum, each configuration with weight one, is not a
+    probability: it counts the configuration with one death in the cell arm, whose
+    conditional probability rises with the odds ratio, as often as the one with no death at
+    all, and so pulls the study's effect towards harm). Such a study's configurations are
+    weighted by the probability of their total under the model instead, the study's baseline
+    integrated over the baseline prior (symmetric coding: arms at ``a -/+ theta / 2``,
+    ``a`` ~ the spec's baseline prior), which makes the sum the exact probability of the
+    report, P(report | theta) = sum_c P(t_c | theta) P(d_c | t_c, theta): a proper mixture.
+    That assumption on the baseline is the price of a bound; :func:`bound_weighting_check`
+    shows how far the answer moves against the unweighted sum.
 
 ``model.baselines = "exchangeable"`` (arm and symmetric codings) replaces the independent
 baseline priors by ``a_j = baseline_mean + baseline_sd * w_j``, ``w_j ~ N(0, 1)``: trials
@@ -223,7 +231,103 @@ def conditional_logp_numpy(arrays: ConditionalArrays, theta: np.ndarray) -> np.n
     return logsumexp(arrays.const + arrays.treated_deaths * th - log_norm, axis=-1)
 
 
-def conditional_values(evidence, n_conf: int = 1) -> tuple[dict, dict]:
+BASELINE_NODES = 161  # the bounded study's baseline: a trapezoid grid over +-6 prior SDs
+
+
+def baseline_nodes(prior) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and log weights (summing to one) integrating over the baseline prior ``prior``
+    (N(0, 2) when None): a trapezoid grid over its median +- 6 SDs. P(total | theta, a) is a
+    smooth bump in ``a`` (SD about 1 / sqrt(total) on the log-odds scale), and the trapezoid
+    rule on a uniform grid is accurate to ~1e-6 relative while the step stays under the
+    bump's SD (step 0.15 for the default prior: totals up to ~40 deaths)."""
+    from scipy.special import logsumexp
+
+    from scipy import stats
+
+    dist = prior.scipy() if prior is not None else stats.norm(0.0, 2.0)
+    centre, spread = float(dist.median()), float(dist.std())
+    nodes = np.linspace(centre - 6 * spread, centre + 6 * spread, BASELINE_NODES)
+    log_w = dist.logpdf(nodes)
+    log_w[[0, -1]] -= math.log(2)
+    return nodes, log_w - logsumexp(log_w)
+
+
+def total_arrays(evidence, studies: list[int], n_conf: int, baseline_prior=None) -> dict:
+    """What weighting a study's configurations by the probability of their total needs:
+    per configuration the treated and control sizes and the total ``t`` (O, C; zeros pad);
+    per study whether its configurations differ in their total (``by_total``: 1.0, else 0.0,
+    and the term is left out); the baseline's nodes and log weights (O, K)."""
+    configs = study_configurations(evidence)
+    o = len(studies)
+    n1, n0, total = (np.zeros((o, n_conf)) for _ in range(3))
+    by_total = np.zeros(o)
+    for i, s in enumerate(studies):
+        totals = set()
+        for c, config in enumerate(configs[s]):
+            tr = np.asarray(config.treated, dtype=bool)
+            n = np.asarray(config.n)
+            n1[i, c], n0[i, c], total[i, c] = n[tr].sum(), n[~tr].sum(), sum(config.deaths)
+            totals.add(int(total[i, c]))
+        by_total[i] = float(len(totals) > 1)
+    nodes, log_w = baseline_nodes(baseline_prior)
+    return {"n1": n1, "n0": n0, "total": total, "by_total": by_total,
+            "alpha": np.tile(nodes, (o, 1)), "alpha_log_w": np.tile(log_w, (o, 1))}
+
+
+def total_log_prob(theta, log_norm, n1, n0, total, alpha, alpha_log_w, xp=np):
+    """log P(t_c | theta) per configuration, (O, C): the groups' binomials at ``a -/+ theta / 2``
+    summed over the splits of t and integrated over the baseline's nodes. The sum over splits
+    is the conditional likelihood's own normaliser: with l = logit p,
+    sum_u C(N1, u) C(N0, t - u) p1^u q1^(N1-u) p0^(t-u) q0^(N0-t+u)
+    = exp(log_norm(theta) + t l0 - N1 log(1 + e^l1) - N0 log(1 + e^l0)),
+    so only the baseline integral is new. ``log_norm`` (O, C) = log sum_u C(N1, u) C(N0, t - u)
+    e^(u theta); ``xp``: numpy (theta may carry leading draw axes), or pytensor.tensor."""
+    if xp is np:
+        from scipy.special import logsumexp
+
+        th = np.asarray(theta)[..., :, None]
+        l1, l0 = alpha + th / 2, alpha - th / 2  # (..., O, K)
+        sp1, sp0 = np.logaddexp(0.0, l1), np.logaddexp(0.0, l0)
+        inner = (alpha_log_w[:, None, :] + total[:, :, None] * l0[..., :, None, :]
+                 - n1[:, :, None] * sp1[..., :, None, :] - n0[:, :, None] * sp0[..., :, None, :])
+        return log_norm + logsumexp(inner, axis=-1)
+    th = theta[:, None]
+    l1, l0 = alpha + th / 2, alpha - th / 2
+    inner = (alpha_log_w[:, None, :] + total[:, :, None] * l0[:, None, :]
+             - n1[:, :, None] * xp.softplus(l1)[:, None, :] - n0[:, :, None] * xp.softplus(l0)[:, None, :])
+    return log_norm + _logsumexp(inner)
+
+
+def conditional_bounded_logp(value, theta, const, treated_deaths, norm_u, norm_log, n1, n0, total, by_total,
+                             alpha, alpha_log_w):
+    """:func:`conditional_logp` with each configuration weighted by the probability of its
+    total where a study's configurations differ in their total (``by_total``; see the
+    module docstring). pytensor; a CustomDist ``logp``."""
+    import pytensor.tensor as pt
+
+    log_norm = _logsumexp(norm_log + norm_u * theta[:, None, None])
+    per_config = const + treated_deaths * theta[:, None] - log_norm
+    weight = total_log_prob(theta, log_norm, n1, n0, total, alpha, alpha_log_w, xp=pt)
+    return _logsumexp(per_config + by_total[:, None] * weight) + 0.0 * value
+
+
+def conditional_bounded_logp_numpy(values: dict, prefix: str, theta: np.ndarray, *, weighted: bool = True) -> np.ndarray:
+    """Numpy twin of :func:`conditional_bounded_logp` for draws ``theta`` (..., O);
+    ``weighted=False``: every configuration with weight one (the unweighted sum)."""
+    from scipy.special import logsumexp
+
+    arrays = conditional_arrays(values, prefix)
+    th = np.asarray(theta)
+    log_norm = logsumexp(arrays.norm_log + arrays.norm_u * th[..., :, None, None], axis=-1)
+    per_config = arrays.const + arrays.treated_deaths * th[..., :, None] - log_norm
+    if weighted and f"{prefix}_by_total" in values:
+        v = {k: values[f"{prefix}_{k}"] for k in ("n1", "n0", "total", "by_total", "alpha", "alpha_log_w")}
+        weight = total_log_prob(th, log_norm, v["n1"], v["n0"], v["total"], v["alpha"], v["alpha_log_w"])
+        per_config = per_config + v["by_total"][:, None] * weight
+    return logsumexp(per_config, axis=-1)
+
+
+def conditional_values(evidence, n_conf: int = 1, baseline_prior=None) -> tuple[dict, dict]:
     """Model data and coords of the conditional likelihood: studies reported exactly in one
     term (``deaths``), studies with a partial report in another (``deaths_partial``).
     Normalising sums are padded to what each design allows, so data simulated on the same
@@ -241,6 +345,9 @@ def conditional_values(evidence, n_conf: int = 1) -> tuple[dict, dict]:
         values.update({f"{prefix}_study": arrays.study, f"{prefix}_const": arrays.const,
                        f"{prefix}_treated_deaths": arrays.treated_deaths, f"{prefix}_u": arrays.norm_u,
                        f"{prefix}_norm": arrays.norm_log})
+        if prefix == "cond_partial":  # a bound's configurations differ in their total
+            extra = total_arrays(evidence, studies, arrays.const.shape[1], baseline_prior)
+            values.update({f"{prefix}_{k}": v for k, v in extra.items()})
         dim = "exact_report" if prefix == "cond" else "partial_report"
         coords[dim] = tuple(f"{evidence.studies[s]}/study total" for s in studies)
     return values, coords
@@ -261,6 +368,9 @@ def pad_conditional(inputs, n_conf: int):
     norm = np.full((v["cond_partial_norm"].shape[0], extra, v["cond_partial_norm"].shape[2]), -np.inf)
     norm[:, :, 0] = 0.0
     v["cond_partial_norm"] = np.concatenate([v["cond_partial_norm"], norm], axis=1)
+    for name in ("cond_partial_n1", "cond_partial_n0", "cond_partial_total"):
+        if name in v:
+            v[name] = np.pad(v[name], ((0, 0), (0, extra)))
     return replace(inputs, values=v)
 
 
@@ -298,6 +408,21 @@ def sparse_data_warning(evidence) -> str:
             f"prior) alone. Studies: {named}.")
 
 
+def baseline_prior_target(likelihood: str, baselines: str = "independent") -> str:
+    """What the baseline prior is a prior on, in the coding of ``likelihood``: the arm
+    coding's baseline is the control arm's log-odds, the symmetric coding's the midpoint of
+    the control arm's and the cell arms' log-odds; exchangeable baselines put it on their mean;
+    the conditional likelihood has no baselines."""
+    if likelihood == "conditional":
+        return "no trial baseline (the conditional likelihood has none; this prior is not used)"
+    what = ("the midpoint of its control-arm and cell-arm log-odds (symmetric coding; with several cell arms, of the "
+            "control arm and the cell arms' mean)" if likelihood == "symmetric" else
+            "its control-arm log-odds (arm coding)")
+    if baselines == "exchangeable":
+        return f"the mean m of the trials' baselines α_j = m + s w_j, each α_j {what}"
+    return f"each trial's baseline α_j, {what}"
+
+
 def likelihood_methods_text(likelihood: str, baselines: str = "independent") -> str:
     """The methods sentence saying how the arms enter (the report quotes it)."""
     effect = ("θ_j = μ + τ z_j, z_j ~ Normal(0, 1), the trial's log odds ratio (all cell arms of a trial share θ_j)")
@@ -307,7 +432,9 @@ def likelihood_methods_text(likelihood: str, baselines: str = "independent") -> 
                 f"hypergeometric distribution with odds ratio exp(θ_j), {effect} (Stijnen, Hamza & Özdemir, Stat Med "
                 "2010;29:3046). No trial baselines enter, so a trial with no deaths, or only deaths, contributes "
                 "nothing; a partly reported count entered as the sum of this probability over the configurations "
-                "of deaths it allows; no continuity corrections were applied.")
+                "of deaths it allows, each weighted, where the configurations differ in their total (a bound), by the "
+                "probability of its total with the trial's baseline integrated over the baseline prior (so the sum is "
+                "the probability of the report); no continuity corrections were applied.")
     coding = ("logit p_jk = α_j + (c_jk − ½) θ_j, with c_jk = 1 for cell arms and 0 for control arms (the symmetric "
               "coding: both arms move by half the effect, so a trial without deaths pulls the odds ratio neither way; "
               "Jackson et al., Stat Med 2018;37:1059)" if likelihood == "symmetric" else

@@ -208,25 +208,6 @@ class MortalityOutcome(Outcome):
         v["partial_log_weight"] = np.pad(v["partial_log_weight"], ((0, 0), (0, extra)), constant_values=-np.inf)
         return replace(inputs, values=v)
 
-    def control_logit_draws(self, result) -> np.ndarray:
-        """Each study's control-arm log-odds of death per draw, shape (draws, studies with a
-        control arm), in the fitted model's own coding (under the symmetric coding the control
-        arm sits half an effect below the study's baseline). For trial design."""
-        if self.likelihood == "conditional":
-            from ..errors import InputError
-
-            raise InputError("the conditional likelihood has no control-arm risks: give the control risk "
-                             "(--control-risk), or use model.likelihood = symmetric or arm")
-        from ..models.mortality import arm_logit_draws
-
-        inputs = self.make_inputs(result.evidence, result.spec.priors, result.spec.model)
-        logit = arm_logit_draws(result.posterior, inputs)
-        logit = logit.reshape(-1, logit.shape[-1])
-        study, treated = inputs.values["arm_study"], inputs.values["arm_treated"]
-        arm_n = result.evidence.arms["n"].to_numpy(float)
-        control = (treated == 0) & ~(arm_n == 0)  # masked arms carry no data
-        return np.stack([logit[:, control & (study == j)].mean(1) for j in sorted(set(study[control]))], axis=1)
-
     # -- model checking -----------------------------------------------------------------
     def posterior_predictive(self, result, seed: int | None = None) -> pd.DataFrame:
         """Posterior predictive deaths for each observed report (an arm, a bounded arm, a total).

@@ -177,7 +177,7 @@ def answer(ctx: ReportContext) -> Markup:
         para(
             f"The pooled odds ratio of death with cells versus control is {interval_text(d.pooled_effect)}: "
             f"the odds of death are estimated {fmt(abs(1 - d.pooled_effect.median) * 100, '.0f')}% {direction} with cells. "
-            f"Trials differ (between-trial SD τ {interval_text(d.tau)} on the log-odds scale), so the odds ratio "
+            f"Trials differ (between-trial SD τ {interval_text(d.tau, ends_mcse=True)} on the log-odds scale), so the odds ratio "
             f"to expect in a new trial is wider: {interval_text(d.predictive_effect)}, with probability "
             f"{pct(d.predictive_prob_benefit.prob)} (MCSE {fmt(100 * d.predictive_prob_benefit.mcse, '.1f')}) "
             "that it favours cells."
@@ -331,7 +331,7 @@ def diagnostics_section(ctx: ReportContext) -> Markup:
 
 
 def methods_section(ctx: ReportContext) -> Markup:
-    from ..models.sparse import likelihood_methods_text
+    from ..models.sparse import baseline_prior_target, likelihood_methods_text
     from ..priors import find_preset
 
     spec = ctx.spec
@@ -343,7 +343,7 @@ def methods_section(ctx: ReportContext) -> Markup:
     cite = Citations()
 
     role_words = {"effect": "pooled log odds ratio μ", "heterogeneity": "between-trial standard deviation τ",
-                  "baseline": "each trial's control-arm log-odds α_j"}
+                  "baseline": baseline_prior_target(spec.model.likelihood, spec.model.baselines)}
     if spec.model.dose_response == "emax":
         role_words["effect"] = "maximal effect Emax (log odds ratio)"
     prior_bits = []
@@ -357,7 +357,19 @@ def methods_section(ctx: ReportContext) -> Markup:
             bit += " (set in the analysis spec)"
         prior_bits.append(bit)
     partial_text = ""
-    if "bounded" in kinds:
+    if "bounded" in kinds and spec.model.likelihood == "conditional":
+        from ..models.mortality import bound_weighting_check
+
+        check = bound_weighting_check(result)
+        if check is not None:
+            partial_text += (
+                f" Weighting the bounded configurations ({', '.join(check['studies'])}) by the probability of their "
+                "total is an assumption about the trial's baseline; counting each configuration once instead, a sum "
+                "that is not a probability, would give P(OR < 1) = "
+                f"{fmt(check['prob_benefit_unweighted'], '.3f')} (MCSE {fmt(check['prob_benefit_unweighted_mcse'], '.3f')}; "
+                f"importance reweighting of these draws) against {fmt(check['prob_benefit'], '.3f')}: it pulls "
+                f"{check['direction']}.")
+    elif "bounded" in kinds:
         partial_text += " A bound on an arm's deaths entered as an interval-censored binomial likelihood."
     if "total" in kinds:
         partial_text += (" A death count reported only as a total across arms of unknown size entered as the "

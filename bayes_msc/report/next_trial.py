@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import figures
 from .html import Markup, el, figure, fmt, join, para, pct, table
+from ..design.text import robust_weighs
 
 LINES = (  # (column, label, colour, dash)
     ("assurance_frequentist", "assurance, test", figures.SHRUNK, "-"),
@@ -64,15 +65,22 @@ def next_trial_section(ctx) -> Markup | None:
     parts.append(table(("Component", "Weight", "Mean", "SD", "OR at mean" if o.binary else ""), rows,
                        numeric=(1, 2, 3, 4),
                        caption=f"Robust MAP prior on the {'log-OR' if o.binary else 'difference'} scale. ESS (ELIR, "
-                               f"Neuenschwander et al. 2020; {d.ess['unit']} at {d.ess['at']}): MAP "
-                               f"{fmt(d.ess['map'], '.1f')}, robust {fmt(d.ess['robust'], '.1f')}."))
+                               f"Neuenschwander et al. 2020, at constant information 1/σ², σ = "
+                               f"{fmt(d.ess['sigma'], '.3f')} as exported: RBesT's definition; {d.ess['unit']}): MAP "
+                               f"{fmt(d.ess['map'], '.1f')}, robust {fmt(d.ess['robust'], '.1f')}"
+                               + (f"; θ-dependent ELIR (binomial information at {d.ess['at']}): MAP "
+                                  f"{fmt(d.ess['theta_dependent']['map'], '.1f')}, robust "
+                                  f"{fmt(d.ess['theta_dependent']['robust'], '.1f')}" if d.ess.get("theta_dependent") else "")
+                               + f". The robust component: {robust_weighs(d)}."))
     qrows = [(pct(q["prob"], 1), fmt(q["draws"], ".3f"), fmt(q["mixture"], ".3f")) for q in fit.quantiles]
     parts.append(table(("Quantile", "MCMC draws", "Mixture"), qrows, numeric=(1, 2),
                        caption=f"How well the mixture reproduces the draws: Kolmogorov-Smirnov distance "
                                f"{fmt(fit.ks_distance, '.4f')}."))
     nu = d.nuisance
-    parts.append(para(f"{nu['name'][0].upper() + nu['name'][1:]}: {nu['how']}; median {fmt(nu['median'], '.3g')} "
-                      f"(95% {fmt(nu['lower_95'], '.3g')} to {fmt(nu['upper_95'], '.3g')}). Analyses: a "
+    spread = (f"; median {fmt(nu['median'], '.3g')} (95% {fmt(nu['lower_95'], '.3g')} to {fmt(nu['upper_95'], '.3g')}"
+              + (f"; below 5% in {pct(nu['share_below_5_percent'])} of new trials" if "share_below_5_percent" in nu else "")
+              + ")" if nu["lower_95"] != nu["upper_95"] else "")
+    parts.append(para(f"{nu['name'][0].upper() + nu['name'][1:]}: {nu['how']}{spread}. Analyses: a "
                       f"{d.test_text} (success: significant and favouring cells), and the Bayesian rule "
                       f"{d.rule_text} with the robust MAP prior. Assurance averages the probability of success over the "
                       "predictive distribution of the new trial's effect and of the "
@@ -125,13 +133,19 @@ def next_trial_section(ctx) -> Markup | None:
             continue
         change = (f"{abs(r['change'])} death{'s' if abs(r['change']) != 1 else ''} {'more' if r['change'] > 0 else 'fewer'} "
                   f"in {r['study_id']} {r['arm']} ({r['deaths_reported']} → {r['deaths_changed']}, {r['kind']} report)")
-        frows.append((r["conclusion"], fmt(r["prob_reported"], ".3f"), change, fmt(r["prob_reweighted"], ".3f"),
-                      fmt(r["prob_refit"], ".3f") if r["prob_refit"] is not None else "not refitted"))
+        refit = (f"{fmt(r['prob_refit'], '.3f')} ± {fmt(r['mcse_refit'], '.3f')}" if r["prob_refit"] is not None
+                 else "not refitted")
+        frows.append((r["conclusion"], fmt(r["prob_reported"], ".3f"), change,
+                      f"{fmt(r['prob_after'], '.3f')} ({r['prob_after_from']})",
+                      f"{fmt(r['prob_reweighted'], '.3f')} ± {fmt(r['mcse_reweighted'], '.3f')}", refit))
     if frows:
-        parts.append(table(("Conclusion", "Now", "Smallest change that flips it", "After (reweighted)", "After (refit)"),
-                           frows, numeric=(1, 3, 4),
+        parts.append(table(("Conclusion", "Now", "Smallest change that flips it", "After", "Reweighted ± MCSE",
+                            "Refit ± MCSE"),
+                           frows, numeric=(1, 3, 4, 5),
                            caption="One report's deaths changed within what the report allows (bounds move together "
-                                   "and stay bounds; a total is re-split over the allowed allocations)."))
+                                   "and stay bounds; a total is re-split over the allowed allocations). “After” is "
+                                   "the refit where the reweighted value differs from it by more than 2 MCSE, else "
+                                   "the reweighted value."))
     nrows = [(r["conclusion"], r["text"]) for r in d.null_trial]
     parts.append(table(("Conclusion", "Smallest future trial observing no effect that flips it"), nrows))
     for note in d.notes:

@@ -237,7 +237,7 @@ def answer(ctx: ReportContext) -> Markup:
         para(
             f"The pooled mean difference in the change of PaO2/FiO2, cells minus control, is "
             f"{interval_text(d.pooled_effect, '.1f', unit=unit)}. Studies may differ — the between-study SD τ is "
-            f"{interval_text(d.tau, '.1f', unit=unit)} — so the difference to expect in a new trial is wider: "
+            f"{interval_text(d.tau, '.1f', unit=unit, ends_mcse=True)} — so the difference to expect in a new trial is wider: "
             f"{interval_text(d.predictive_effect, '.1f', unit=unit)}, with probability "
             f"{pct(d.predictive_prob_benefit.prob)} (MCSE {mcse(d.predictive_prob_benefit)}) that it favours cells."
             + ("" if natural_course is None else

@@ -94,11 +94,17 @@ def nice(value: Any) -> str:
     return DESIGN_NAMES.get(str(value), str(value).replace("_", " "))
 
 
-def interval_text(iv, spec: str = ".2f", scale: float = 1.0, unit: str = "") -> str:
-    """``median (95% equal-tailed interval lower to upper)`` of a decisions ``Interval``."""
+def interval_text(iv, spec: str = ".2f", scale: float = 1.0, unit: str = "", *, ends_mcse: bool = False) -> str:
+    """``median (95% equal-tailed interval lower to upper)`` of a decisions ``Interval``;
+    ``ends_mcse``: with the Monte Carlo standard errors of the interval's ends."""
+    mc = ""
+    lo, hi = getattr(iv, "mcse_lower", float("nan")), getattr(iv, "mcse_upper", float("nan"))
+    if ends_mcse and lo == lo and hi == hi:
+        digits = f".{int(spec[1:-1]) + 1}f" if spec[1:-1].isdigit() else ".3f"
+        mc = f"; MCSE of the ends {fmt(lo * scale, digits)} and {fmt(hi * scale, digits)}"
     return (
         f"{fmt(iv.median * scale, spec)}{unit} ({round(iv.ci_prob * 100)}% equal-tailed interval "
-        f"{fmt(iv.lower * scale, spec)}{unit} to {fmt(iv.upper * scale, spec)}{unit})"
+        f"{fmt(iv.lower * scale, spec)}{unit} to {fmt(iv.upper * scale, spec)}{unit}{mc})"
     )
 
 
@@ -330,6 +336,12 @@ def prior_posterior_section(ctx: ReportContext, parameters: Sequence[KeyParamete
     ]))
 
 
+def _baseline_target(spec) -> str:
+    from ..models.sparse import baseline_prior_target
+
+    return baseline_prior_target(spec.model.likelihood, spec.model.baselines)
+
+
 def sensitivity_table(ctx: ReportContext) -> Markup:
     """Prior sensitivity: one row per prior combination, the verdict, and psense."""
     sens = ctx.sensitivity
@@ -352,8 +364,8 @@ def sensitivity_table(ctx: ReportContext) -> Markup:
                       "P(meaningful)", "τ median", "Diagnostics"), rows, numeric=tuple(range(first, first + 4)),
                      caption="Prior sensitivity: every combination of the named effect and heterogeneity presets"
                              + (" and design-bias presets" if "design_bias_prior" in frame else "")
-                             + (", then each other baseline prior (each study's control log-odds) with the spec's own "
-                                "effect and heterogeneity priors" if "baseline_prior" in frame else "") + ".")
+                             + (f", then each other baseline prior (on {_baseline_target(ctx.spec)}) with the "
+                                "spec's own effect and heterogeneity priors" if "baseline_prior" in frame else "") + ".")
         psense_rows = [(name, fmt(r["prior"], ".3f"), fmt(r["likelihood"], ".3f"), r["diagnosis"])
                        for name, r in sens.psense.iterrows()]
         refit = f"{np.median(sens.refit_seconds):.2f} s" if sens.refit_seconds else "n/a"
