@@ -58,6 +58,18 @@ def child_env(cache: Path, **environ: str) -> dict[str, str]:
             "PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}", **environ}
 
 
+def run_python(code: str, cache: Path, timeout: int = 600, **environ: str):
+    """``python -c code`` in a fresh interpreter that compiles into ``cache`` (:func:`child_env`),
+    from the checkout's root; asserts that it succeeded and returns the finished process."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env=child_env(cache, **environ), timeout=timeout)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
 def require_accel(feature: str) -> None:
     """Skip (a failure in CI, where the lock installs the exact versions) unless the
     accelerations of ``feature`` apply in this environment."""

@@ -9,14 +9,12 @@ path (nutpie's own ``compile_pymc_model``, the accelerations switched off).
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import tomllib
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, child_env, require_accel
+from conftest import ROOT, require_accel, run_python
 
 require_accel("compile")
 
@@ -127,9 +125,7 @@ def test_a_failing_lean_import_patch_leaves_the_module_working(tmp_path):
             "from pytensor.link.c.exceptions import CompileError, MissingGXX\n"
             "print(json.dumps({'sum': float(xr.DataArray(np.arange(4.0)).sum()),\n"
             "                  'compile_error': CompileError.__name__}))")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         env=child_env(tmp_path), timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_python(code, tmp_path, timeout=300)
     assert run.stdout.strip().endswith('{"sum": 6.0, "compile_error": "CompileError"}')
 
 
@@ -140,7 +136,5 @@ def test_the_command_line_survives_lean_imports_that_fail(tmp_path):
             "lean_imports.install = boom\n"
             "from bayes_msc.cli import main\n"
             "sys.exit(main(['-v', 'fit', 'mortality', '--json', '--chains', '2', '--draws', '50', '--tune', '50']))")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         env=child_env(tmp_path), timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_python(code, tmp_path, timeout=600)
     assert "lean imports failed (RuntimeError: injected failure)" in run.stderr

@@ -4,10 +4,8 @@ frozen at the first compile, and the collector still reclaims what becomes garba
 import or fit does none of it (``test_side_effects``)."""
 
 import json
-import subprocess
-import sys
 
-from conftest import ROOT, child_env
+from conftest import run_python
 
 SCRIPT = r"""
 import gc, json, weakref
@@ -31,9 +29,7 @@ print(json.dumps({"before": before, "imported": imported, "after": after, "colle
 
 
 def test_the_command_lines_process_collects_less_often_and_still_collects(tmp_path):
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, cwd=ROOT,
-                            env=child_env(tmp_path), timeout=120)
-    assert result.returncode == 0, result.stderr
+    result = run_python(SCRIPT, tmp_path, timeout=300)
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["imported"] == found["before"]  # importing the package changes nothing
     assert found["after"][0] == max(found["before"][0], 20_000) and found["after"][1:] == found["before"][1:]

@@ -13,12 +13,10 @@ structure in a fresh compile (the warm-start path) and after ``warm``.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, child_env
+from conftest import run_python
 
 SCRIPT = r"""
 import gc, json, os, sys, types, warnings
@@ -75,9 +73,7 @@ print(json.dumps(steps, default=str))
 
 @pytest.mark.slow
 def test_import_and_library_calls_change_nothing_global(tmp_path):
-    run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, cwd=ROOT,
-                         env=child_env(tmp_path / "cache"), timeout=900)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_python(SCRIPT, tmp_path / "cache", timeout=900)
     steps = json.loads(run.stdout.strip().splitlines()[-1])
     assert steps.pop("arviz") == "module"  # nutpie imported the real arviz, not a stand-in
     for step, changes in steps.items():
@@ -102,7 +98,5 @@ def test_importing_alone_imports_no_numerical_library_and_sets_nothing(tmp_path)
             "print(json.dumps({'env': dict(os.environ) == env, 'hooks': list(sys.meta_path) == hooks,\n"
             "                  'heavy': sorted(m for m in sys.modules if m.split('.')[0] in\n"
             "                                  ('numpy', 'pytensor', 'numba', 'nutpie', 'arviz', 'xarray'))}))")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         env=child_env(tmp_path), timeout=120)
-    assert run.returncode == 0, run.stderr
+    run = run_python(code, tmp_path, timeout=120)
     assert json.loads(run.stdout) == {"env": True, "hooks": True, "heavy": []}
