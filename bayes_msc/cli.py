@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
     fit.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
     fit.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
+    fit.add_argument("--studies", action="store_true",
+                     help="list every study of the evidence set with what it contributes or why it does not enter, "
+                          "and each diagnostic")
     fit.add_argument("--report", action="store_true", help="also write the HTML report to reports/<analysis>.html")
 
     report = sub.add_parser("report", help="fit an analysis and write its self-contained HTML report")
@@ -359,7 +362,7 @@ def _cmd_fit(args) -> int:
 
         print(json.dumps(result.summary_dict(), indent=2, default=_json_default))
     else:
-        _print(render_result(result))
+        _print(render_result(result, studies=args.studies))
     return _diagnostics_status(result, args.strict)
 
 
@@ -404,7 +407,7 @@ def _cmd_data(args) -> int:
         from .display import render_derived
 
         print()
-        _print(render_derived(derived))
+        _print(render_derived(derived, register.studies.set_index("study_id")["reference"]))
     return 0
 
 
