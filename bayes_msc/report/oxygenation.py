@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import figures
+from ..evidence.citation import public_source
 from .html import Markup, el, figure, fmt, join, para, pct, table
 from .sections import (
     Citations,
@@ -277,6 +278,12 @@ def _why_not_used(ctx: ReportContext, row: pd.Series, used_terms: pd.DataFrame, 
     return "not used"
 
 
+def _reference(ctx: ReportContext, sid: str) -> str:
+    studies = ctx.register.studies
+    found = studies.loc[studies["study_id"] == sid, "reference"]
+    return found.iloc[0] if len(found) else ""
+
+
 def arm_text(ctx: ReportContext, sid: str, arm: str, comparator) -> str:
     """``UC-MSC`` or ``UC-MSC − placebo`` (a contrast)."""
     _, arm_labels = _labels(ctx)
@@ -306,7 +313,8 @@ def derived_table(ctx: ReportContext) -> Markup:
         rows.append(el(
             "tr",
             el("td", labels.get(r["study_id"], r["study_id"]), el("br"),
-               el("span", f"{r['quality']}; {r['source']}", class_="note"), rowspan=2),
+               el("span", f"{r['quality']}; {public_source(r['source'], _reference(ctx, r['study_id']))}",
+                  class_="note"), rowspan=2),
             el("td", arm_text(ctx, r["study_id"], r["arm"], r["comparator"])),
             el("td", f"{MEASURE_NAMES.get(r['measure'], r['measure'])}, "
                      f"{QUANTITY_NAMES.get(r['quantity'], r['quantity'])}, {r['timepoint']}"),

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..evidence.citation import public_note
 from ..evidence.selection import worst_quality
 from . import figures
 from .html import Markup, badge, el, figure, fmt, join, para, table
@@ -183,10 +184,7 @@ def register_table(ctx: ReportContext, outcome_rows: pd.DataFrame) -> Markup:
             status = badge(False, "included", "excluded")
             what = ""
             why = f"not in the {ctx.spec.evidence.evidence_set!r} evidence set of this analysis"
-        seed = bool(isinstance(study["seed_file"], str) and study["seed_file"].strip())
         label = [el("strong", study["label"])]
-        if seed:
-            label += [" ", el("span", "seed", class_="badge seed", title="one of the seed trials")]
         label += [el("br"), nice(study["design"]), el("br"),
                   el("span", join([study["population"], study["reference"]], " · "), class_="note")]
         arm_lines = []
@@ -205,8 +203,8 @@ def register_table(ctx: ReportContext, outcome_rows: pd.DataFrame) -> Markup:
         if outcome_quality:
             flags.append(f"outcome: {outcome_quality}")
         quality = [join(flags, " · ")]
-        notes = study["notes"] if isinstance(study["notes"], str) else ""
-        if notes.strip() and notes not in str(why):
+        notes = public_note(study["notes"])  # the study, not the curators' search for its numbers
+        if notes and notes not in str(why):
             quality += [el("br"), el("span", notes, class_="note")]
         rows.append(
             el(
