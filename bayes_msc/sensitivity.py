@@ -19,6 +19,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from itertools import product
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -118,11 +119,13 @@ def fit_prior_combinations(spec, data, indices) -> list[dict]:
     return rows
 
 
-def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, scheduler: str | None = None) -> PriorSensitivity:
+def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, scheduler: str | None = None,
+                      progress: Callable | None = None) -> PriorSensitivity:
     """Refit under each effect × heterogeneity preset; psense of the spec's own priors.
 
     ``workers`` / ``scheduler`` spread the refits over Dask workers (one combination per
-    task; each worker compiles a prior family once).
+    task; each worker compiles a prior family once). ``progress(done, total, failed, eta)`` is
+    called as refits finish.
     """
     from .api import load_data
     from .distributed import run_tasks
@@ -132,7 +135,7 @@ def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, sch
     psense = power_scaling(base)
     combos = prior_combinations(spec)
     rows, failures = run_tasks(fit_prior_combinations, [[i] for i in range(len(combos))], args=(spec, data),
-                               workers=workers, scheduler=scheduler, key="index")
+                               workers=workers, scheduler=scheduler, key="index", progress=progress)
     if failures:
         from .errors import InputError
 
@@ -230,11 +233,12 @@ def refit_without_studies(spec, data, indices) -> list[dict]:
 
 
 def leave_one_study_out(spec, data: Any = None, *, workers: int | None = None,
-                        scheduler: str | None = None) -> Influence:
+                        scheduler: str | None = None, progress: Callable | None = None) -> Influence:
     """Refit with each study masked; PSIS-LOO Pareto k per study from the full fit.
 
     The refits run through :func:`bayes_msc.distributed.run_tasks`: here, or on Dask
     ``workers`` / a ``scheduler`` (the full fit has filled the compile cache they load from).
+    ``progress(done, total, failed, eta)`` is called as refits finish.
     """
     from .api import load_data
     from .loo import loo_by_study
@@ -249,8 +253,11 @@ def leave_one_study_out(spec, data: Any = None, *, workers: int | None = None,
     from .distributed import run_tasks, task_chunks
 
     n_studies = len(evidence.studies)
-    refitted, failures = run_tasks(refit_without_studies, task_chunks(n_studies, workers, max_size=n_studies),
-                                   args=(spec, data), workers=workers, scheduler=scheduler, key="index")
+    # here, one study per task, so that progress counts refits; on workers, guided chunks
+    chunk = n_studies if workers or scheduler else 1
+    refitted, failures = run_tasks(refit_without_studies, task_chunks(n_studies, workers, max_size=chunk),
+                                   args=(spec, data), workers=workers, scheduler=scheduler, key="index",
+                                   progress=progress)
     if failures:
         from .errors import InputError
 
