@@ -287,7 +287,9 @@ def render_comparison(comparison) -> str:
         lines.append(f"  not in the comparison: {study} ({why})")
     lines.append(f"  {'form':<10} {'elpd':>8} {'se':>6} {'elpd_diff':>10} {'dse':>6} {'weight':>7}  diagnostics")
     for form, row in table.iterrows():
-        verdict = "pass" if comparison.results[form].diagnostics.passed else "FAIL"
+        diagnostics = comparison.results[form].diagnostics
+        verdict = "pass" if diagnostics.passed else "FAIL: " + ", ".join(
+            c.name for c in diagnostics.checks if not c.passed) + " outside thresholds"
         lines.append(f"  {form:<10} {row['elpd']:>8.1f} {row['se']:>6.1f} {row['elpd_diff']:>10.1f} {row['dse']:>6.1f} {row['weight']:>7.2f}  {verdict}")
     lines.append("  Pareto k per study (> 0.7: that study's LOO estimate is unreliable)")
     for study, ks in comparison.pareto_k.iterrows():
@@ -297,6 +299,12 @@ def render_comparison(comparison) -> str:
         if result.dose_response is not None:
             lines += render_dose_response(result.dose_response, result.spec)
     return "\n".join(lines)
+
+
+def _diagnostics_word(row) -> str:
+    from .sensitivity import diagnostics_word
+
+    return diagnostics_word(row)
 
 
 def render_sensitivity(sens) -> str:
@@ -317,10 +325,14 @@ def render_sensitivity(sens) -> str:
         band = f"{r.effect_median:{fmt}} ({r.effect_lower:{fmt}} to {r.effect_upper:{fmt}})"
         extra_cells = "".join(f"{getattr(r, c):<22} " for c, _ in extra)
         lines.append(f"  {r.effect_prior:<14} {r.heterogeneity_prior:<22} {extra_cells}{band:<28} {r.prob_benefit:.3f} ({r.prob_benefit_mcse:.3f})   "
-                     f"{r.prob_meaningful:<14.3f} {r.tau_median:<6.2f} {'pass' if r.diagnostics_passed else 'FAIL'}")
+                     f"{r.prob_meaningful:<14.3f} {r.tau_median:<6.2f} {_diagnostics_word(r)}")
     lines += ["", _wrap(sens.verdict), "", "Power-scaling sensitivity of the spec's own priors (psense; > 0.05 = sensitive)"]
     for name, row in sens.psense.iterrows():
         lines.append(f"  {name:<10} prior {row['prior']:.3f}  likelihood {row['likelihood']:.3f}  {row['diagnosis']}")
+    from .sensitivity import psense_explanation
+
+    if psense_explanation(sens.psense):
+        lines.append(_wrap(psense_explanation(sens.psense)))
     refit = f"{np.median(sens.refit_seconds):.2f} s" if sens.refit_seconds else "n/a"
     lines.append(f"time: first fit {sens.first_fit_seconds:.1f} s (compile included); median refit {refit} "
                  f"({len(sens.refit_seconds)} refits reused the compiled model; {sens.compiles} compiles in all)")

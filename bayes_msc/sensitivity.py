@@ -33,6 +33,19 @@ CONCLUSIONS = (
 )
 
 
+def failed_checks(diagnostics) -> str:
+    """The names of the diagnostics a fit failed ("" when it passed): what a FAIL is about."""
+    return ", ".join(c.name for c in diagnostics.checks if not c.passed)
+
+
+def diagnostics_word(row) -> str:
+    """"pass", or "FAIL: " and the checks that failed (a sensitivity or comparison row)."""
+    if row.diagnostics_passed:
+        return "pass"
+    failed = getattr(row, "diagnostics_failed", "")
+    return f"FAIL: {failed} outside thresholds" if isinstance(failed, str) and failed else "FAIL"
+
+
 def headline(result) -> dict[str, float]:
     """The numbers a sensitivity table compares (:meth:`bayes_msc.decisions.Decisions.headline`)."""
     return result.decisions.headline()
@@ -114,7 +127,8 @@ def fit_prior_combinations(spec, data, indices) -> list[dict]:
         if spec.priors.baseline is not None:
             columns["baseline_prior"] = names.get("baseline", spec.priors.names.get("baseline", "custom"))
         rows.append({"index": int(index), **columns, **headline(result),
-                     "diagnostics_passed": bool(result.diagnostics.passed), "seconds": seconds,
+                     "diagnostics_passed": bool(result.diagnostics.passed),
+                     "diagnostics_failed": failed_checks(result.diagnostics), "seconds": seconds,
                      "recompiled": bool(compiled)})
     return rows
 
@@ -167,6 +181,22 @@ def power_scaling(result) -> pd.DataFrame:
     finally:
         logger.setLevel(level)
     return summary if isinstance(summary, pd.DataFrame) else pd.DataFrame(summary)
+
+
+def psense_explanation(psense: pd.DataFrame) -> str:
+    """What psense's "potential prior-data conflict" means for the parameters it names, and
+    what to look at ("" when no parameter has it)."""
+    if "diagnosis" not in psense:
+        return ""
+    named = [str(p) for p, d in psense["diagnosis"].items() if "conflict" in str(d)]
+    if not named:
+        return ""
+    which = ", ".join(named)
+    return (f"Potential prior-data conflict ({which}): power-scaling the prior and power-scaling the likelihood "
+            f"both move the posterior of {which} (both values above 0.05). The prior is not vague where the data "
+            "are, and the two pull in different directions, so the prior still shapes this part of the answer. "
+            "Look at the prior-sensitivity rows (does P(benefit) change under the wider presets?) and at the "
+            f"prior and posterior densities of {which} (does the posterior sit in the prior's tail?).")
 
 
 def _verdict(table: pd.DataFrame, spec) -> str:

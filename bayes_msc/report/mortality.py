@@ -13,6 +13,7 @@ from . import figures
 from ..evidence.citation import public_note, public_source
 from .html import Markup, el, figure, fmt, join, para, pct, table
 from .sections import (
+    collapsed,
     KeyParameter,
     ReportContext,
     Section,
@@ -437,9 +438,8 @@ def mortality_layout() -> list[Section]:
 
     return [
         Section("answer", "The answer", answer),
-        Section("evidence", "The evidence", evidence_section),
-        Section("flow", "Which studies, and why: study flow", flow_section),
         Section("forest", "Trial by trial: forest plot", forest_section),
+        Section("flow", "Which studies, and why: study flow", flow_section),
         Section("dose-response", "Dose-response", lambda ctx: dose_response_section(
             ctx, ylabel="odds ratio of death", reference=1.0)),
         Section("priors", "Priors and posteriors", priors_section),
@@ -447,5 +447,8 @@ def mortality_layout() -> list[Section]:
         Section("robustness", "Does one trial decide it? Is the inference calibrated?", robustness_section),
         Section("next-trial", "The next trial", next_trial_section),
         Section("methods", "Methods", methods_section),
+        # the register row by row, for a reviewer checking a number: an appendix, folded
+        Section("evidence", "Appendix: the evidence, row by row",
+                collapsed(evidence_section, "Every study and every number it reported, with its source (click to open)")),
     ]
 

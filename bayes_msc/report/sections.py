@@ -59,6 +59,17 @@ class Section:
     build: Callable[[ReportContext], Markup | None]  # None: the section is left out
 
 
+def collapsed(build: Callable[[ReportContext], Markup | None], summary: str) -> Callable[[ReportContext], Markup | None]:
+    """``build``'s content folded under a ``<details>`` line: long reference tables stay one
+    click away instead of pushing the figures a reader came for down the page."""
+
+    def folded(ctx: ReportContext) -> Markup | None:
+        content = build(ctx)
+        return None if content is None else el("details", el("summary", summary), content)
+
+    return folded
+
+
 def layout_for(outcome) -> Sequence[Section]:
     """The sections of a report of ``outcome`` (an :class:`~bayes_msc.outcomes.Outcome`),
     from the layout function its ``report_layout`` names ("module:function")."""
@@ -330,6 +341,8 @@ def prior_posterior_section(ctx: ReportContext, parameters: Sequence[KeyParamete
 
 def sensitivity_table(ctx: ReportContext) -> Markup:
     """Prior sensitivity: one row per prior combination, the verdict, and psense."""
+    from ..sensitivity import diagnostics_word, psense_explanation
+
     sens = ctx.sensitivity
     if sens is None:
         return para("No prior-sensitivity analysis was run for this report "
@@ -343,7 +356,7 @@ def sensitivity_table(ctx: ReportContext) -> Markup:
         rows = [(r.effect_prior, r.heterogeneity_prior, *(getattr(r, c) for c, _ in extra),
                  f"{fmt(r.effect_median, digits)} ({fmt(r.effect_lower, digits)} to {fmt(r.effect_upper, digits)})",
                  f"{fmt(r.prob_benefit, '.3f')} ± {fmt(r.prob_benefit_mcse, '.3f')}", fmt(r.prob_meaningful, ".3f"),
-                 fmt(r.tau_median, ".2f"), "pass" if r.diagnostics_passed else "FAIL")
+                 fmt(r.tau_median, ".2f"), diagnostics_word(r))
                 for r in frame.itertuples()]
         first = 2 + len(extra)
         body = table(("Effect prior", "τ prior", *(w for _, w in extra), f"Pooled {unit} (95% ETI)", "P(benefit) ± MCSE",
@@ -359,6 +372,7 @@ def sensitivity_table(ctx: ReportContext) -> Markup:
             ("Parameter", "Prior sensitivity", "Likelihood sensitivity", "Diagnosis"), psense_rows, numeric=(1, 2),
             caption="Power-scaling sensitivity (psense; Kallioinen et al., Stat Comput 2023) of the spec's own "
                     "priors: values above 0.05 mean the posterior moves when that component is power-scaled.")
+            + (para(psense_explanation(sens.psense)) if psense_explanation(sens.psense) else Markup(""))
             + para(f"First fit {sens.first_fit_seconds:.1f} s including compilation; each refit with the same prior "
                    f"families reused the compiled model (median {refit}).", class_="note"))
     if not isinstance(sens, pd.DataFrame):
