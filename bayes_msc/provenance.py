@@ -155,4 +155,6 @@ def render_provenance(provenance: ProvenanceTable) -> str:
             f"        {row.prob_meaningful:.3f} ({row.prob_meaningful_mcse:.3f})        "
             f"{'pass' if row.diagnostics_passed else 'FAIL'}"
         )
-    return "\n".join(lines + ["", provenance.statement])
+    from .display import MONTE_CARLO_VARIANTS
+
+    return "\n".join(lines + ["", provenance.statement, MONTE_CARLO_VARIANTS])

@@ -109,3 +109,14 @@ def test_public_note_keeps_the_study_and_drops_the_search():
                        "as direction only") == "SpO2/FiO2 improvement reported as direction only"
     assert public_note("Phase 1/2a; survival at day 31 reported as Kaplan-Meier percentages") == \
         "Phase 1/2a; survival at day 31 reported as Kaplan-Meier percentages"
+
+
+@pytest.mark.parametrize("command", ["influence", "provenance"])
+def test_refitted_headlines_say_they_are_monte_carlo_variants_of_the_fit(capsys, command):
+    code, out, _ = run(capsys, command, "mortality", *TINY)
+    assert code == 0
+    flat = " ".join(out.split())
+    assert "Monte Carlo variants of one number" in flat and "MCSE" in flat
+    if command == "influence":
+        (all_studies,) = [line for line in out.splitlines() if line.strip().startswith("all studies")]
+        assert "MCSE" in all_studies
