@@ -559,8 +559,9 @@ def _cmd_report(args) -> int:
     if args.sensitivity:
         from .sensitivity import leave_one_study_out, prior_sensitivity
 
-        options["sensitivity"] = prior_sensitivity(result.spec, args.data)
-        options["influence"] = leave_one_study_out(result.spec, args.data)
+        options["sensitivity"] = prior_sensitivity(result.spec, args.data, progress=_PROGRESS.counter("prior refits"))
+        options["influence"] = leave_one_study_out(result.spec, args.data,
+                                                   progress=_PROGRESS.counter("leave-one-study-out refits"))
         if "evidence_set" in result.outcome.evidence_keys:  # an analysis of the evidence register
             from .provenance import provenance_table
 

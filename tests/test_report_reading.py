@@ -96,3 +96,11 @@ def test_terminal_sensitivity_and_comparison_say_which_check_failed(fitted):
     comparison = SimpleNamespace(table=table, common_studies=["a"], left_out={}, results={"none": failing},
                                  pareto_k=pd.DataFrame({"none": [0.1]}, index=["a"]), statement="statement")
     assert "FAIL: tail ESS outside thresholds" in render_comparison(comparison)
+
+
+def test_provenance_rows_that_fail_name_their_checks(capsys):
+    from bayes_msc.cli import main
+
+    assert main(["provenance", "mortality", "--chains", "2", "--draws", "50", "--tune", "50", "--seed", "3"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "FAIL" in line]
+    assert rows and all(re.search(r"FAIL: (R-hat|bulk ESS|tail ESS)[^|]* outside thresholds", r) for r in rows), rows
