@@ -339,15 +339,6 @@ def render_sensitivity(sens) -> str:
     return "\n".join(lines)
 
 
-# fit, influence and provenance each sample the same evidence afresh: say what their small
-# differences are, so that 0.919 and 0.925 are not read as two findings
-MONTE_CARLO_VARIANTS = (
-    "P(benefit) of the same evidence in fit, influence and provenance comes from separate sampler runs "
-    "(provenance fits the model that admits non-randomised studies, with them masked): Monte Carlo variants of "
-    "one number, which agree within about 2 MCSE (in brackets)."
-)
-
-
 def render_influence(influence) -> str:
     """Leave-one-study-out table, Pareto k, and the most influential trial."""
     full = influence.full
@@ -360,6 +351,8 @@ def render_influence(influence) -> str:
     for r in table.itertuples():
         band = f"{r.effect_median:{fmt}} ({r.effect_lower:{fmt}} to {r.effect_upper:{fmt}})"
         lines.append(f"  {str(r.label)[:30]:<30} {band:<24} {r.prob_benefit:<11.3f} {r.change_prob_benefit:+.3f}   {r.pareto_k:.2f}")
+    from .sensitivity import MONTE_CARLO_VARIANTS
+
     lines += ["", _wrap(influence.statement), _wrap(MONTE_CARLO_VARIANTS),
               f"time: first fit {influence.first_fit_seconds:.1f} s; median refit {np.median(influence.refit_seconds):.2f} s; "
               f"compiles after the first fit: {influence.compiles_after_first}"]

@@ -159,6 +159,6 @@ def render_provenance(provenance: ProvenanceTable) -> str:
             f"        {row.prob_meaningful:.3f} ({row.prob_meaningful_mcse:.3f})        "
             f"{diagnostics_word(row)}"
         )
-    from .display import MONTE_CARLO_VARIANTS
+    from .sensitivity import MONTE_CARLO_VARIANTS
 
     return "\n".join(lines + ["", provenance.statement, MONTE_CARLO_VARIANTS])
