@@ -450,6 +450,7 @@ def _cmd_warm(args) -> int:
 
     from .api import WARM_BY_DEFAULT, _compile, _evidence_and_inputs, load_data, resolve_spec
 
+    _PROGRESS.enabled = False  # warm names each compile on its own line
     names = args.analyses or list(WARM_BY_DEFAULT)
     # every analysis is resolved and its data read before anything compiles
     planned = []

@@ -81,3 +81,9 @@ def test_counter_names_the_step_and_stays_silent_when_off():
     silent = io.StringIO()
     ProgressLine(silent).counter("refits")(3, 11, 0, 12.0)  # StringIO is not a terminal
     assert silent.getvalue() == ""
+
+
+def test_warm_keeps_its_own_lines(capsys, terminal):
+    assert main(["warm", "mortality"]) == 0
+    err = capsys.readouterr().err
+    assert "warm: compiling mortality (1/1) ... done in" in err and "\x1b[K" not in err
