@@ -120,3 +120,8 @@ def test_refitted_headlines_say_they_are_monte_carlo_variants_of_the_fit(capsys,
     if command == "influence":
         (all_studies,) = [line for line in out.splitlines() if line.strip().startswith("all studies")]
         assert "MCSE" in all_studies
+
+
+def test_public_note_keeps_a_caveat_about_the_numbers():
+    note = "Counts from a secondary table not verified against the primary report; timepoint not stated"
+    assert public_note(note) == note

@@ -22,7 +22,7 @@ _PROJECT = re.compile(r"EVIDENCE\.md|\bseed\s+\d+")
 # clauses that record the search for a number rather than the study
 _WORKING = re.compile(
     r"seed says|\bseed\b|EVIDENCE\.md|NOT FOUND|\blooked\b|search tool|pages corpus|"
-    r"\d{4}-\d{2}-\d{2}|not verified|\bqueries\b",
+    r"\d{4}-\d{2}-\d{2}|\bqueries\b",
     re.IGNORECASE,
 )
 
