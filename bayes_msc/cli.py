@@ -13,6 +13,7 @@ import re
 import sys
 
 from .errors import InputError, Location
+from .progress import ProgressLine
 from .terminal import printable
 
 EXIT_INPUT_ERROR = 2
@@ -180,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log what the sampling engine does: each compilation and why, each reuse")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress line (shown on a terminal only: the step a long command is in)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     fit = sub.add_parser("fit", help="fit an analysis and print its summary")
@@ -188,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
     fit.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
     fit.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
+    fit.add_argument("--studies", action="store_true",
+                     help="list every study of the evidence set with what it contributes or why it does not enter, "
+                          "and each diagnostic")
     fit.add_argument("--report", action="store_true", help="also write the HTML report to reports/<analysis>.html "
                      "(bayes_msc_out/ when run from the package's own checkout)")
     fit.add_argument("--force", action="store_true", help=_FORCE_HELP)
@@ -296,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The progress line of this run (main sets it: on for a terminal, off under --quiet).
+_PROGRESS = ProgressLine(enabled=False)
+
+
 # Commands that compile models, and so need a usable compile cache.
 _COMPILING = {"fit", "report", "compare", "sensitivity", "influence", "sbc", "bench", "design", "provenance", "simstudy",
               "oc", "warm"}
@@ -306,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a bad option (already said, in one line)
         return exc.code if isinstance(exc.code, int) else EXIT_INPUT_ERROR
-    _configure_logging(args.verbose)
+    global _PROGRESS
+    _PROGRESS = ProgressLine(sys.stderr, enabled=False if args.quiet else None)
+    _configure_logging(args.verbose, _PROGRESS)
     try:
         if args.command in _COMPILING:
             from .runtime import check_cache_dir
@@ -328,25 +340,33 @@ def main(argv: list[str] | None = None) -> int:
         # checked before the work started; this is a folder that changed under us, a full disk
         _error(f"{exc.filename}: cannot write or read ({exc.strerror or exc})")
         return EXIT_INPUT_ERROR
+    finally:
+        _PROGRESS.clear()
 
 
 def _error(message: str) -> None:
+    _PROGRESS.clear()
     text = printable(message).replace("\n", " ")
     print(f"bayes_msc: error: {text}", file=sys.stderr)
 
 
 def _print(text: str, **kwargs) -> None:
+    _PROGRESS.clear()
     print(printable(text), **kwargs)
 
 
-def _configure_logging(verbose: bool) -> None:
+def _configure_logging(verbose: bool, progress) -> None:
     import logging
 
-    handler = logging.StreamHandler(sys.stderr)
+    from .progress import ClearingStreamHandler, ProgressHandler
+
+    handler = ClearingStreamHandler(progress, sys.stderr)
     handler.setFormatter(logging.Formatter("bayes_msc: %(message)s"))
+    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     package_log = logging.getLogger("bayes_msc")
-    package_log.handlers[:] = [handler]
-    package_log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    package_log.handlers[:] = [handler] + ([ProgressHandler(progress)] if progress.enabled else [])
+    # the progress line reads the engine's INFO records (compiling, sampling); the log shows them under -v
+    package_log.setLevel(logging.DEBUG if verbose else logging.INFO if progress.enabled else logging.WARNING)
     package_log.propagate = False
 
 
@@ -393,9 +413,10 @@ def _cmd_fit(args) -> int:
     if args.json:
         from .results import to_json
 
+        _PROGRESS.clear()
         print(to_json(result.summary_dict()))
     else:
-        _print(render_result(result))
+        _print(render_result(result, studies=args.studies))
     return _diagnostics_status(result, args.strict)
 
 
@@ -407,6 +428,7 @@ def _sparse_data_warning(result) -> None:
 
     warning = sparse_data_warning(result.evidence)
     if warning:
+        _PROGRESS.clear()
         print(f"bayes_msc: WARNING: {warning}", file=sys.stderr)
 
 
@@ -414,6 +436,7 @@ def _diagnostics_status(result, strict: bool) -> int:
     """Warn loudly when diagnostics fail; with ``--strict`` that is a non-zero exit."""
     if result.diagnostics.passed:
         return 0
+    _PROGRESS.clear()
     print(f"bayes_msc: WARNING: {result.diagnostics.verdict()}", file=sys.stderr)
     return EXIT_DIAGNOSTICS_FAILED if strict else 0
 
@@ -442,7 +465,7 @@ def _cmd_data(args) -> int:
         from .display import render_derived
 
         print()
-        _print(render_derived(derived))
+        _print(render_derived(derived, register.studies.set_index("study_id")["reference"]))
     return 0
 
 
@@ -465,6 +488,7 @@ def _cmd_warm(args) -> int:
 
     from .api import WARM_BY_DEFAULT, _compile, _evidence_and_inputs, load_data, resolve_spec
 
+    _PROGRESS.enabled = False  # warm names each compile on its own line
     names = args.analyses or list(WARM_BY_DEFAULT)
     # every analysis is resolved and its data read before anything compiles
     planned = []
@@ -508,6 +532,7 @@ def _print_json_or(args, payload, text) -> None:
     if args.json:
         from .results import to_json
 
+        _PROGRESS.clear()
         print(to_json(payload.to_dict()))
     else:
         _print(text(payload))
@@ -519,7 +544,8 @@ def _cmd_sensitivity(args) -> int:
 
     spec = _spec_from_args(args)
     _check_draws(spec, "power-scaling sensitivity")
-    sens = prior_sensitivity(spec, args.data, workers=args.workers, scheduler=args.scheduler)
+    sens = prior_sensitivity(spec, args.data, workers=args.workers, scheduler=args.scheduler,
+                             progress=_PROGRESS.counter("refits"))
     _print_json_or(args, sens, render_sensitivity)
     return 0
 
@@ -530,7 +556,8 @@ def _cmd_influence(args) -> int:
 
     spec = _spec_from_args(args)
     _check_draws(spec, "PSIS-LOO")
-    _print_json_or(args, leave_one_study_out(spec, args.data, workers=args.workers, scheduler=args.scheduler),
+    _print_json_or(args, leave_one_study_out(spec, args.data, workers=args.workers, scheduler=args.scheduler,
+                                             progress=_PROGRESS.counter("refits")),
                    render_influence)
     return 0
 
@@ -572,8 +599,9 @@ def _cmd_report(args) -> int:
     if args.sensitivity:
         from .sensitivity import leave_one_study_out, prior_sensitivity
 
-        options["sensitivity"] = prior_sensitivity(result.spec, args.data)
-        options["influence"] = leave_one_study_out(result.spec, args.data)
+        options["sensitivity"] = prior_sensitivity(result.spec, args.data, progress=_PROGRESS.counter("prior refits"))
+        options["influence"] = leave_one_study_out(result.spec, args.data,
+                                                   progress=_PROGRESS.counter("leave-one-study-out refits"))
         if "evidence_set" in result.outcome.evidence_keys:  # an analysis of the evidence register
             from .provenance import provenance_table
 
@@ -647,8 +675,6 @@ def _cmd_sbc(args) -> int:
     spec = _spec_from_args(args)
     check_sbc_settings(spec, thin=args.thin, chunk_size=args.chunk_size, n_ranked=args.ranked)
 
-    from .distributed import print_progress
-
     out = check_output_file(Path(args.out) if args.out else _default_output(spec, "sbc"), "--out", force=args.force)
     from .sbc import SBC_SAMPLER
 
@@ -659,7 +685,8 @@ def _cmd_sbc(args) -> int:
     # finished replicates stream here; a rerun with the same settings and register resumes from them
     register_hash = load_data(spec, args.data).content_hash
     journal = journal_path(out, spec, register_hash, n=args.n, thin=args.thin, n_ranked=args.ranked, sampler=sampler)
-    result = run_sbc(spec, args.data, n=args.n, thin=args.thin, seed=spec.sampler.seed, progress=print_progress,
+    result = run_sbc(spec, args.data, n=args.n, thin=args.thin, seed=spec.sampler.seed,
+                     progress=_PROGRESS.counter("SBC replicates"),
                      workers=args.workers, scheduler=args.scheduler, journal=journal, chunk_size=args.chunk_size,
                      register_hash=register_hash, sampler=sampler, n_ranked=args.ranked)
     write_atomic(out, to_json(result.to_dict(), indent=1))
@@ -704,7 +731,6 @@ def _simulation_command(args, kind: str) -> int:
     from pathlib import Path
 
     from . import simstudy
-    from .distributed import print_progress
     from .fileio import check_output_file, write_atomic
     from .results import to_json
 
@@ -740,7 +766,7 @@ def _simulation_command(args, kind: str) -> int:
     run, render = ((simstudy.simulation_study, simstudy.render_simulation_study) if kind == "simstudy"
                    else (simstudy.operating_characteristics, simstudy.render_oc))
     result = run(spec, args.data, reps=args.reps, workers=args.workers, scheduler=args.scheduler, journal=journal,
-                 progress=print_progress, **sampler)
+                 progress=_PROGRESS.counter("simulated registers"), **sampler)
     write_atomic(out, to_json(result.to_dict(), indent=1))
     journal.unlink(missing_ok=True)
     _print_json_or(args, result, render)

@@ -99,6 +99,7 @@ def provenance_table(spec, data=None) -> ProvenanceTable:
     Carlo error (masked non-randomised studies inform nothing).
     """
     from .api import fit_spec, load_data
+    from .sensitivity import failed_checks
 
     if "evidence_set" not in spec.outcome_type.evidence_keys:
         from .errors import InputError
@@ -118,7 +119,8 @@ def provenance_table(spec, data=None) -> ProvenanceTable:
         masked = set(evidence.studies) - kept
         result = fit_spec(spec, evidence=evidence.masked(masked) if masked else evidence, compare_designs=False)
         rows.append({"evidence": label, "studies": len(kept), "study_ids": ", ".join(s for s in evidence.studies if s in kept),
-                     **result.decisions.headline(), "diagnostics_passed": bool(result.diagnostics.passed)})
+                     **result.decisions.headline(), "diagnostics_passed": bool(result.diagnostics.passed),
+                     "diagnostics_failed": failed_checks(result.diagnostics)})
     table = pd.DataFrame(rows)
     return ProvenanceTable(table, _provenance_statement(table, spec), _words(spec))
 
@@ -140,6 +142,8 @@ def _provenance_statement(table: pd.DataFrame, spec) -> str:
 
 def render_provenance(provenance: ProvenanceTable) -> str:
     """The provenance table for the terminal."""
+    from .sensitivity import diagnostics_word
+
     w = provenance.words
     lines = ["Decision by provenance: headline numbers as the evidence widens (medians, 95% equal-tailed intervals)",
              f"  {'evidence':<26} {'studies':>7}  {w['effect'] + ' (95% ETI)':<28} {w['benefit']:<22} {w['meaningful']:<22} "
@@ -153,6 +157,8 @@ def render_provenance(provenance: ProvenanceTable) -> str:
         lines.append(
             f"  {row.evidence:<26} {int(row.studies):>7}  {band:<28} {row.prob_benefit:.3f} ({row.prob_benefit_mcse:.3f})"
             f"        {row.prob_meaningful:.3f} ({row.prob_meaningful_mcse:.3f})        "
-            f"{'pass' if row.diagnostics_passed else 'FAIL'}"
+            f"{diagnostics_word(row)}"
         )
-    return "\n".join(lines + ["", provenance.statement])
+    from .sensitivity import MONTE_CARLO_VARIANTS
+
+    return "\n".join(lines + ["", provenance.statement, MONTE_CARLO_VARIANTS])

@@ -69,6 +69,7 @@ class CompiledAnalysis:
         import nutpie
 
         self._sync_initial_point()
+        log.info("sampling %d chains x %d draws (%d tuning)", settings.chains, settings.draws, settings.tune)
         # nutpie, left blocking, turns Ctrl-C into a silently truncated trace; waiting here
         # lets the interrupt stop the run (the CLI exits 130) instead of ending in a crash
         # on a half-sampled posterior.

@@ -19,6 +19,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from itertools import product
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,28 @@ CONCLUSIONS = (
     ("probable benefit (P(benefit) >= 0.9)", lambda p: p >= 0.9),
     ("near-certain benefit (P(benefit) >= 0.975)", lambda p: p >= 0.975),
 )
+
+
+# fit, influence and provenance each sample the same evidence afresh: say what their small
+# differences are, so that 0.919 and 0.925 are not read as two findings
+MONTE_CARLO_VARIANTS = (
+    "P(benefit) of the same evidence in fit, influence and provenance comes from separate sampler runs "
+    "(provenance fits the model that admits non-randomised studies, with them masked): Monte Carlo variants of "
+    "one number, which agree within about 2 MCSE (in brackets)."
+)
+
+
+def failed_checks(diagnostics) -> str:
+    """The names of the diagnostics a fit failed ("" when it passed): what a FAIL is about."""
+    return ", ".join(c.name for c in diagnostics.checks if not c.passed)
+
+
+def diagnostics_word(row) -> str:
+    """"pass", or "FAIL: " and the checks that failed (a sensitivity or comparison row)."""
+    if row.diagnostics_passed:
+        return "pass"
+    failed = getattr(row, "diagnostics_failed", "")
+    return f"FAIL: {failed} outside thresholds" if isinstance(failed, str) and failed else "FAIL"
 
 
 def headline(result) -> dict[str, float]:
@@ -115,16 +138,19 @@ def fit_prior_combinations(spec, data, indices) -> list[dict]:
         if spec.priors.baseline is not None:
             columns["baseline_prior"] = names.get("baseline", spec.priors.names.get("baseline", "custom"))
         rows.append({"index": int(index), **columns, **headline(result),
-                     "diagnostics_passed": bool(result.diagnostics.passed), "seconds": seconds,
+                     "diagnostics_passed": bool(result.diagnostics.passed),
+                     "diagnostics_failed": failed_checks(result.diagnostics), "seconds": seconds,
                      "recompiled": bool(compiled)})
     return rows
 
 
-def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, scheduler: str | None = None) -> PriorSensitivity:
+def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, scheduler: str | None = None,
+                      progress: Callable | None = None) -> PriorSensitivity:
     """Refit under each effect × heterogeneity preset; psense of the spec's own priors.
 
     ``workers`` / ``scheduler`` spread the refits over Dask workers (one combination per
-    task; each worker compiles a prior family once).
+    task; each worker compiles a prior family once). ``progress(done, total, failed, eta)`` is
+    called as refits finish.
     """
     from .api import load_data
     from .distributed import run_tasks
@@ -134,7 +160,7 @@ def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, sch
     psense = power_scaling(base)
     combos = prior_combinations(spec)
     rows, failures = run_tasks(fit_prior_combinations, [[i] for i in range(len(combos))], args=(spec, data),
-                               workers=workers, scheduler=scheduler, key="index")
+                               workers=workers, scheduler=scheduler, key="index", progress=progress)
     if failures:
         from .errors import InputError
 
@@ -167,6 +193,22 @@ def power_scaling(result) -> pd.DataFrame:
     finally:
         logger.setLevel(level)
     return summary if isinstance(summary, pd.DataFrame) else pd.DataFrame(summary)
+
+
+def psense_explanation(psense: pd.DataFrame) -> str:
+    """What psense's "potential prior-data conflict" means for the parameters it names, and
+    what to look at ("" when no parameter has it)."""
+    if "diagnosis" not in psense:
+        return ""
+    named = [str(p) for p, d in psense["diagnosis"].items() if "conflict" in str(d)]
+    if not named:
+        return ""
+    which = ", ".join(named)
+    return (f"Potential prior-data conflict ({which}): power-scaling the prior and power-scaling the likelihood "
+            f"both move the posterior of {which} (both values above 0.05). The prior is not vague where the data "
+            "are, and the two pull in different directions, so the prior still shapes this part of the answer. "
+            "Look at the prior-sensitivity rows (does P(benefit) change under the wider presets?) and at the "
+            f"prior and posterior densities of {which} (does the posterior sit in the prior's tail?).")
 
 
 def _verdict(table: pd.DataFrame, spec) -> str:
@@ -235,11 +277,12 @@ def refit_without_studies(spec, data, indices) -> list[dict]:
 
 
 def leave_one_study_out(spec, data: Any = None, *, workers: int | None = None,
-                        scheduler: str | None = None) -> Influence:
+                        scheduler: str | None = None, progress: Callable | None = None) -> Influence:
     """Refit with each study masked; PSIS-LOO Pareto k per study from the full fit.
 
     The refits run through :func:`bayes_msc.distributed.run_tasks`: here, or on Dask
     ``workers`` / a ``scheduler`` (the full fit has filled the compile cache they load from).
+    ``progress(done, total, failed, eta)`` is called as refits finish.
     """
     from .api import load_data
     from .loo import loo_by_study
@@ -254,8 +297,11 @@ def leave_one_study_out(spec, data: Any = None, *, workers: int | None = None,
     from .distributed import run_tasks, task_chunks
 
     n_studies = len(evidence.studies)
-    refitted, failures = run_tasks(refit_without_studies, task_chunks(n_studies, workers, max_size=n_studies),
-                                   args=(spec, data), workers=workers, scheduler=scheduler, key="index")
+    # here, one study per task, so that progress counts refits; on workers, guided chunks
+    chunk = n_studies if workers or scheduler else 1
+    refitted, failures = run_tasks(refit_without_studies, task_chunks(n_studies, workers, max_size=chunk),
+                                   args=(spec, data), workers=workers, scheduler=scheduler, key="index",
+                                   progress=progress)
     if failures:
         from .errors import InputError
 

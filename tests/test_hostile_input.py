@@ -513,7 +513,7 @@ def test_normal_normal_evidence_printout_has_no_empty_quality_label(tmp_path, ca
     path = tmp_path / "estimates.csv"
     path.write_text("study,estimate,se\na,0.1,0.2\nb,-0.2,0.3\nc,0.05,0.25\n", encoding="utf-8")
     code, out, err = run(capsys, "fit", "normal_normal", "--data", str(path), "--draws", "200", "--tune", "200",
-                         "--measure", "log_ratio", "--benefit-direction", "increase")
+                         "--measure", "log_ratio", "--benefit-direction", "increase", "--studies")
     assert code == 0, err
     evidence = out.split("\nEvidence\n")[1]
     assert "contributes estimate: 0.1 (SE 0.2)" in evidence and "quality" not in evidence

@@ -178,7 +178,7 @@ def test_sections_show_every_part(fitted, report_html):
     # same sections as the mortality report (dose-response left out: no dose-response fitted)
     assert [s.anchor for s in layout_for(get_outcome("oxygenation"))] == [s.anchor for s in layout_for(get_outcome("mortality"))]
     assert re.findall(r'<section id="([^"]+)"', report_html) == [
-        "answer", "evidence", "flow", "forest", "priors", "diagnostics", "robustness", "methods"]
+        "answer", "forest", "flow", "priors", "diagnostics", "robustness", "methods", "evidence"]
     # every study, in or out with the reason
     for label in register.studies["label"]:
         assert label in text, label

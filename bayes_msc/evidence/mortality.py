@@ -281,6 +281,7 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
             status="included",
             contribution=", ".join(sorted(set(kinds))),
             detail="; ".join(details) + f" ({rows['timepoint'].iloc[0]})",
+            timepoint=rows["timepoint"].iloc[0],
             reason="; ".join(flags),
             quality=worst_quality(qualities),
             source="; ".join(dict.fromkeys(sources)),
@@ -309,8 +310,10 @@ def _rows_by_study(table: pd.DataFrame):
 
 
 def _note(study: pd.Series) -> str:
-    note = study.get("notes")
-    return f" ({note})" if isinstance(note, str) and note.strip() else ""
+    from .citation import public_note
+
+    note = public_note(study.get("notes"))  # the study, not the curators' search for its numbers
+    return f" ({note})" if note else ""
 
 
 def _death_range(row: pd.Series) -> tuple[int, int]:

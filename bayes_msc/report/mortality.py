@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from . import figures
+from ..evidence.citation import public_note, public_source
 from .html import Markup, el, figure, fmt, join, para, pct, table
 from .sections import (
+    collapsed,
     KeyParameter,
     ReportContext,
     Section,
@@ -201,6 +203,7 @@ def evidence_section(ctx: ReportContext) -> Markup:
     window = tuple(ctx.spec.evidence.timepoint_window_days)
     used_arms = set(zip(evidence.arms["study_id"], evidence.arms["arm_id"]))
     labels = register.studies.set_index("study_id")["label"]
+    references = register.studies.set_index("study_id")["reference"]
     arm_labels = register.arms.set_index(["study_id", "arm_id"])["label"]
     rows = []
     for sid, group in register.mortality.groupby("study_id", sort=False):
@@ -218,8 +221,8 @@ def evidence_section(ctx: ReportContext) -> Markup:
                 el("td", count, class_="num"),
                 el("td", "yes" if used else "no"),
                 el("td", r["quality"]),
-                el("td", r["notes"] if isinstance(r["notes"], str) else ""),
-                el("td", r["source"]),
+                el("td", public_note(r["notes"])),
+                el("td", public_source(r["source"], references.get(sid))),
                 class_=None if used else "excluded",
             )))
     columns = ("Study", "Arm(s)", "Timepoint", "Deaths", "Used", "Quality", "How the number was obtained", "Source")
@@ -416,6 +419,7 @@ def _derived_references(ctx: ReportContext) -> list[Markup]:
     evidence = ctx.result.evidence
     window = tuple(ctx.spec.evidence.timepoint_window_days)
     labels = register.studies.set_index("study_id")["label"]
+    references = register.studies.set_index("study_id")["reference"]
     arm_labels = register.arms.set_index(["study_id", "arm_id"])["label"]
     used_arms = set(zip(evidence.arms["study_id"], evidence.arms["arm_id"]))
     out = []
@@ -431,12 +435,12 @@ def _derived_references(ctx: ReportContext) -> list[Markup]:
         for _, r in rows.iterrows():
             if r["quality"] in ("inferred", "assumption") and all((sid, a) in used_arms for a in str(r["arms"]).split("+")):
                 out.append(join([f"{labels.get(sid, sid)}, deaths in {arms_text(sid, r['arms'])} {when(r)}: ",
-                                 r["notes"] if isinstance(r["notes"], str) else "", f" — {r['source']} ({r['quality']})."]))
+                                 public_note(r["notes"]), f" — {public_source(r['source'], references.get(sid))} ({r['quality']})."]))
         doses = register.doses[register.doses["study_id"] == sid]
         for _, r in doses.iterrows():
             if r["quality"] in ("inferred", "assumption") and (sid, r["arm_id"]) in used_arms:
                 out.append(join([f"{labels.get(sid, sid)}, dose of {arms_text(sid, r['arm_id'])}: ",
-                                 r["notes"] if isinstance(r["notes"], str) else "", f" — {r['source']} ({r['quality']})."]))
+                                 public_note(r["notes"]), f" — {public_source(r['source'], references.get(sid))} ({r['quality']})."]))
     return out
 
 
@@ -446,9 +450,8 @@ def mortality_layout() -> list[Section]:
 
     return [
         Section("answer", "The answer", answer),
-        Section("evidence", "The evidence", evidence_section),
-        Section("flow", "Which studies, and why: study flow", flow_section),
         Section("forest", "Trial by trial: forest plot", forest_section),
+        Section("flow", "Which studies, and why: study flow", flow_section),
         Section("dose-response", "Dose-response", lambda ctx: dose_response_section(
             ctx, ylabel="odds ratio of death", reference=1.0)),
         Section("priors", "Priors and posteriors", priors_section),
@@ -456,5 +459,8 @@ def mortality_layout() -> list[Section]:
         Section("robustness", "Does one trial decide it? Is the inference calibrated?", robustness_section),
         Section("next-trial", "The next trial", next_trial_section),
         Section("methods", "Methods", methods_section),
+        # the register row by row, for a reviewer checking a number: an appendix, folded
+        Section("evidence", "Appendix: the evidence, row by row",
+                collapsed(evidence_section, "Every study and every number it reported, with its source (click to open)")),
     ]
 

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from . import figures
+from ..evidence.citation import public_source
 from .html import Markup, el, figure, fmt, join, para, pct, table
 from .sections import (
+    collapsed,
     Citations,
     KeyParameter,
     ReportContext,
@@ -277,6 +279,12 @@ def _why_not_used(ctx: ReportContext, row: pd.Series, used_terms: pd.DataFrame, 
     return "not used"
 
 
+def _reference(ctx: ReportContext, sid: str) -> str:
+    studies = ctx.register.studies
+    found = studies.loc[studies["study_id"] == sid, "reference"]
+    return found.iloc[0] if len(found) else ""
+
+
 def arm_text(ctx: ReportContext, sid: str, arm: str, comparator) -> str:
     """``UC-MSC`` or ``UC-MSC − placebo`` (a contrast)."""
     _, arm_labels = _labels(ctx)
@@ -306,7 +314,8 @@ def derived_table(ctx: ReportContext) -> Markup:
         rows.append(el(
             "tr",
             el("td", labels.get(r["study_id"], r["study_id"]), el("br"),
-               el("span", f"{r['quality']}; {r['source']}", class_="note"), rowspan=2),
+               el("span", f"{r['quality']}; {public_source(r['source'], _reference(ctx, r['study_id']))}",
+                  class_="note"), rowspan=2),
             el("td", arm_text(ctx, r["study_id"], r["arm"], r["comparator"])),
             el("td", f"{MEASURE_NAMES.get(r['measure'], r['measure'])}, "
                      f"{QUANTITY_NAMES.get(r['quantity'], r['quantity'])}, {r['timepoint']}"),
@@ -711,9 +720,8 @@ def oxygenation_layout() -> list[Section]:
 
     return [
         Section("answer", "The answer", answer),
-        Section("evidence", "The evidence", evidence_section),
-        Section("flow", "Which studies, and why: study flow", flow_section),
         Section("forest", "Study by study: forest plot", forest_section),
+        Section("flow", "Which studies, and why: study flow", flow_section),
         Section("dose-response", "Dose-response", lambda ctx: dose_response_section(
             ctx, ylabel=f"mean difference in PaO2/FiO2 ({UNIT})", reference=0.0)),
         Section("priors", "Priors and posteriors", priors_section),
@@ -721,5 +729,8 @@ def oxygenation_layout() -> list[Section]:
         Section("robustness", "Does one trial decide it? Is the inference calibrated?", robustness_section),
         Section("next-trial", "The next trial", next_trial_section),
         Section("methods", "Methods", methods_section),
+        # the register row by row, for a reviewer checking a number: an appendix, folded
+        Section("evidence", "Appendix: the evidence, row by row",
+                collapsed(evidence_section, "Every study and every number it reported, with its source (click to open)")),
     ]
 

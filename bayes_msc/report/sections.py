@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..evidence.citation import public_note
 from ..evidence.selection import worst_quality
 from . import figures
 from .html import Markup, badge, el, figure, fmt, join, para, table
@@ -56,6 +57,17 @@ class Section:
     anchor: str
     title: str
     build: Callable[[ReportContext], Markup | None]  # None: the section is left out
+
+
+def collapsed(build: Callable[[ReportContext], Markup | None], summary: str) -> Callable[[ReportContext], Markup | None]:
+    """``build``'s content folded under a ``<details>`` line: long reference tables stay one
+    click away instead of pushing the figures a reader came for down the page."""
+
+    def folded(ctx: ReportContext) -> Markup | None:
+        content = build(ctx)
+        return None if content is None else el("details", el("summary", summary), content)
+
+    return folded
 
 
 def layout_for(outcome) -> Sequence[Section]:
@@ -189,10 +201,7 @@ def register_table(ctx: ReportContext, outcome_rows: pd.DataFrame) -> Markup:
             status = badge(False, "included", "excluded")
             what = ""
             why = f"not in the {ctx.spec.evidence.evidence_set!r} evidence set of this analysis"
-        seed = bool(isinstance(study["seed_file"], str) and study["seed_file"].strip())
         label = [el("strong", study["label"])]
-        if seed:
-            label += [" ", el("span", "seed", class_="badge seed", title="one of the seed trials")]
         label += [el("br"), nice(study["design"]), el("br"),
                   el("span", join([study["population"], study["reference"]], " · "), class_="note")]
         arm_lines = []
@@ -211,8 +220,8 @@ def register_table(ctx: ReportContext, outcome_rows: pd.DataFrame) -> Markup:
         if outcome_quality:
             flags.append(f"outcome: {outcome_quality}")
         quality = [join(flags, " · ")]
-        notes = study["notes"] if isinstance(study["notes"], str) else ""
-        if notes.strip() and notes not in str(why):
+        notes = public_note(study["notes"])  # the study, not the curators' search for its numbers
+        if notes and notes not in str(why):
             quality += [el("br"), el("span", notes, class_="note")]
         rows.append(
             el(
@@ -344,6 +353,8 @@ def _baseline_target(spec) -> str:
 
 def sensitivity_table(ctx: ReportContext) -> Markup:
     """Prior sensitivity: one row per prior combination, the verdict, and psense."""
+    from ..sensitivity import diagnostics_word, psense_explanation
+
     sens = ctx.sensitivity
     if sens is None:
         return para("No prior-sensitivity analysis was run for this report "
@@ -357,7 +368,7 @@ def sensitivity_table(ctx: ReportContext) -> Markup:
         rows = [(r.effect_prior, r.heterogeneity_prior, *(getattr(r, c) for c, _ in extra),
                  f"{fmt(r.effect_median, digits)} ({fmt(r.effect_lower, digits)} to {fmt(r.effect_upper, digits)})",
                  f"{fmt(r.prob_benefit, '.3f')} ± {fmt(r.prob_benefit_mcse, '.3f')}", fmt(r.prob_meaningful, ".3f"),
-                 fmt(r.tau_median, ".2f"), "pass" if r.diagnostics_passed else "FAIL")
+                 fmt(r.tau_median, ".2f"), diagnostics_word(r))
                 for r in frame.itertuples()]
         first = 2 + len(extra)
         body = table(("Effect prior", "τ prior", *(w for _, w in extra), f"Pooled {unit} (95% ETI)", "P(benefit) ± MCSE",
@@ -373,6 +384,7 @@ def sensitivity_table(ctx: ReportContext) -> Markup:
             ("Parameter", "Prior sensitivity", "Likelihood sensitivity", "Diagnosis"), psense_rows, numeric=(1, 2),
             caption="Power-scaling sensitivity (psense; Kallioinen et al., Stat Comput 2023) of the spec's own "
                     "priors: values above 0.05 mean the posterior moves when that component is power-scaled.")
+            + (para(psense_explanation(sens.psense)) if psense_explanation(sens.psense) else Markup(""))
             + para(f"First fit {sens.first_fit_seconds:.1f} s including compilation; each refit with the same prior "
                    f"families reused the compiled model (median {refit}).", class_="note"))
     if not isinstance(sens, pd.DataFrame):
