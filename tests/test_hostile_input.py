@@ -455,7 +455,7 @@ def test_one_chain_of_one_draw_fits_and_says_rhat_is_not_computable(tmp_path, ca
     old = os.umask(0o022)
     try:
         code, out, err = run(capsys, "fit", "mortality", "--chains", "1", "--draws", "1", "--tune", "100",
-                             "--out", "results")
+                             "--out", "results", "--studies")  # --studies: every diagnostic, each with its reason
     finally:
         os.umask(old)
     assert code == 0, err
@@ -645,6 +645,19 @@ def test_any_corrupted_register_cell_is_accepted_or_refused_in_one_line(tmp_path
         code, err = _run_quietly(*argv)
         _assert_clean_outcome(code, err, (".csv",))
     assert files_under(register.parent) == before
+
+
+def test_a_median_iqr_row_of_one_patient_is_refused_or_passed_over_in_one_line(tmp_path):
+    """Found by the fuzz above: an IQR row with n = 1 (no spread to derive an SD from) crashed
+    the SD-borrowing pool with a ValueError instead of being named or passed over."""
+    register = copy_register(tmp_path / "register")
+    header, rows = read_rows(register / "oxygenation.csv")
+    (first,) = [i for i, r in enumerate(rows) if r["statistic"] == "median_iqr"][:1]
+    rows[first]["n"] = "1"
+    write_rows(register / "oxygenation.csv", header, rows)
+    for argv in (("data", "check", str(register)), ("data", "show", str(register), "--analysis", "oxygenation")):
+        code, err = _run_quietly(*argv)
+        _assert_clean_outcome(code, err, (".csv",))
 
 
 # TOML values of every kind, for any field of a spec

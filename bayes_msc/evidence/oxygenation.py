@@ -220,7 +220,10 @@ def reported_change_sds(register: Register, method: str) -> tuple[float, ...]:
         elif row["statistic"] == "mean_se" and n:
             sds.append(float(row["se"]) * math.sqrt(n))
         elif row["statistic"] == "median_iqr" and n:
-            sds.append(derivations.sd_from_iqr(float(row["q1"]), float(row["q3"]), n).value)
+            try:
+                sds.append(derivations.sd_from_iqr(float(row["q1"]), float(row["q3"]), n).value)
+            except ValueError:  # no SD to lend (n < 2, quartiles reversed): refused where the row itself enters
+                continue
     return tuple(sds)
 
 
