@@ -104,3 +104,23 @@ def test_provenance_rows_that_fail_name_their_checks(capsys):
     assert main(["provenance", "mortality", "--chains", "2", "--draws", "50", "--tune", "50", "--seed", "3"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if "FAIL" in line]
     assert rows and all(re.search(r"FAIL: (R-hat|bulk ESS|tail ESS)[^|]* outside thresholds", r) for r in rows), rows
+
+
+def test_the_study_flows_provenance_table_names_the_checks_a_fail_is_about():
+    import types
+
+    import pandas as pd
+
+    from bayes_msc.report.flow import provenance_markup
+
+    table = pd.DataFrame([
+        {"evidence": "primary numbers only", "studies": 9, "effect_median": 0.6, "effect_lower": 0.3,
+         "effect_upper": 1.1, "prob_benefit": 0.93, "prob_benefit_mcse": 0.004, "prob_meaningful": 0.8,
+         "prob_meaningful_mcse": 0.006, "diagnostics_passed": False, "diagnostics_failed": "R-hat, bulk ESS"},
+        {"evidence": "+ secondary", "studies": 11, "effect_median": 0.6, "effect_lower": 0.3,
+         "effect_upper": 1.1, "prob_benefit": 0.92, "prob_benefit_mcse": 0.004, "prob_meaningful": 0.8,
+         "prob_meaningful_mcse": 0.006, "diagnostics_passed": True, "diagnostics_failed": ""},
+    ])
+    words = {"digits": ".2f", "effect": "OR", "benefit": "P(OR < 1)", "meaningful": "P(OR < 0.8)"}
+    html = str(provenance_markup(types.SimpleNamespace(table=table, words=words, statement="Primary numbers carry it.")))
+    assert "FAIL: R-hat, bulk ESS outside thresholds" in html and ">pass<" in html

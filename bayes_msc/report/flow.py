@@ -14,6 +14,7 @@ from collections import Counter
 import pandas as pd
 
 from ..evidence.selection import ALLOCATION_WORDS, design_sentence
+from ..sensitivity import diagnostics_word
 from .html import Markup, el, figure, fmt, join, para, table
 
 # Exclusion reasons grouped for the flow, by how each reason starts (evidence/selection.py,
@@ -127,7 +128,7 @@ def provenance_markup(provenance) -> Markup:
         rows.append((r.evidence, int(r.studies), f"{fmt(r.effect_median, d)} ({fmt(r.effect_lower, d)} to {fmt(r.effect_upper, d)})",
                      f"{fmt(r.prob_benefit, '.3f')} (MCSE {fmt(r.prob_benefit_mcse, '.3f')})",
                      f"{fmt(r.prob_meaningful, '.3f')} (MCSE {fmt(r.prob_meaningful_mcse, '.3f')})",
-                     "pass" if r.diagnostics_passed else "FAIL"))
+                     diagnostics_word(r)))
     return join([
         el("h3", "Decision by provenance: which class of evidence carries the conclusion"),
         table(("Evidence", "Studies", provenance.words["effect"] + " (95% ETI)", provenance.words["benefit"],
