@@ -152,6 +152,7 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
     import nutpie
 
     from . import accel
+    from .compile_cache import retry_if_damaged
 
     log.info("compiling the %s model (structure %s): %s", inputs.kind, key, _why_compile(inputs))
     runtime.before_compile()
@@ -164,7 +165,7 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
 
             accelerated = accel.guarded("accelerated compile", compile_model, key, model)
         compiled = (accelerated.compiled if accelerated is not None
-                    else nutpie.compile_pymc_model(model, backend="numba"))
+                    else retry_if_damaged("compiling", nutpie.compile_pymc_model, model, backend="numba"))
     COMPILE_COUNT["nutpie"] += 1
     how = "nutpie's callbacks"
     if accelerated is not None:

@@ -31,9 +31,11 @@ def _numbers(summary: dict) -> dict:
 @pytest.mark.slow
 def test_cold_and_warm_cache_give_identical_numbers(tmp_path):
     require_accel("compile")
-    cache = tmp_path / "cache"
-    cold, cold_log = _fit_json(cache)  # empty cache directory: everything compiles
+    cache, home = tmp_path / "cache", tmp_path / "home"
+    cold, cold_log = _fit_json(cache, HOME=str(home))  # empty cache directory: everything compiles
     assert any(cache.rglob("*")), "the compile cache was not written"
+    # ... all of it, the compile helper's share included, into that folder, not pytensor's default
+    assert not list(home.rglob("*.nbi")), "a process compiled into pytensor's default folder"
     warm, warm_log = _fit_json(cache)  # same directory, now populated
     assert _numbers(cold) == _numbers(warm)  # exact equality, not approximate
     # ... and the warm process really took nutpie's callbacks from the disk cache

@@ -33,7 +33,15 @@ class Accelerated:
 
 def compile_model(structure_key: str, model) -> Accelerated | None:
     """nutpie's compiled model for ``model`` by the accelerated path, or ``None`` when the
-    lean callbacks do not apply here (then compile through the public path)."""
+    lean callbacks do not apply here (then compile through the public path). A damaged
+    compile cache is moved aside and the compile tried once more
+    (:func:`bayes_msc.compile_cache.retry_if_damaged`)."""
+    from ..compile_cache import retry_if_damaged
+
+    return retry_if_damaged("compiling", _compile_model, structure_key, model)
+
+
+def _compile_model(structure_key: str, model) -> Accelerated | None:
     import nutpie
     import nutpie.compile_pymc
 

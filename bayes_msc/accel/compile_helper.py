@@ -93,7 +93,9 @@ def child_pytensor_flags() -> str:
 
     kept = [flag for flag in os.environ.get("PYTENSOR_FLAGS", "").split(",")
             if flag and flag.split("=", 1)[0].strip() not in ("base_compiledir", "compiledir", "numba__fastmath")]
-    return ",".join(kept + [f"compiledir={pytensor.config.compiledir}",
+    # pytensor's numba cache is under base_compiledir (pytensor.link.numba.cache), C modules under compiledir
+    return ",".join(kept + [f"base_compiledir={pytensor.config.base_compiledir}",
+                            f"compiledir={pytensor.config.compiledir}",
                             f"numba__fastmath={pytensor.config.numba__fastmath}"])
 
 

@@ -20,6 +20,7 @@ model is compiled as usual.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -94,7 +95,13 @@ def load(structure_key: str, model) -> Any | None:
     path = _path(structure_key)
     try:
         facts = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except OSError:
+        return None
+    except ValueError:  # damaged: moved aside, and the compile that follows writes it anew
+        logging.getLogger(__name__).warning("the compile cache in %s had a damaged file (%s); moved aside as "
+                                            "%s.damaged, compiling afresh", path.parent, path.name, path.name)
+        with contextlib.suppress(OSError):
+            path.replace(path.with_name(path.name + ".damaged"))
         return None
     try:
         return _assemble(facts, model)
