@@ -150,3 +150,24 @@ def small_mortality_fit():
     import bayes_msc
 
     return bayes_msc.fit("mortality", **SMALL_FIT)
+
+
+def html_tags(markup: str):
+    """The start tags (with their attributes) and the text of an HTML fragment, as a browser's
+    parser sees them: what markup a label could have smuggled in, and what reads as text."""
+    from html.parser import HTMLParser
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.tags, self.text = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append((tag, dict(attrs)))
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    parser = Tags()
+    parser.feed(markup)
+    return parser

@@ -678,10 +678,10 @@ def test_next_trial_section_escapes_ids_and_labels(mortality_design):
     """Ids and words from a register or a run reach the next-trial section (fragility rows,
     how the control risk was set, notes): carrying markup, they come back whole as text."""
     from dataclasses import replace
-    from html.parser import HTMLParser
     from types import SimpleNamespace
 
     from bayes_msc.report.next_trial import next_trial_section
+    from conftest import html_tags
 
     hostile = "x<script>alert(1)</script>\" onmouseover=\"alert(2)"
     rows = [dict(r) for r in mortality_design.fragility]
@@ -694,19 +694,8 @@ def test_next_trial_section_escapes_ids_and_labels(mortality_design):
                 null_trial=[{**r, "conclusion": hostile} for r in mortality_design.null_trial])
     html = str(next_trial_section(SimpleNamespace(design=d)))
 
-    class Tags(HTMLParser):
-        def __init__(self):
-            super().__init__(convert_charrefs=True)
-            self.tags, self.text = [], []
 
-        def handle_starttag(self, tag, attrs):
-            self.tags.append((tag, dict(attrs)))
-
-        def handle_data(self, data):
-            self.text.append(data)
-
-    parsed = Tags()
-    parsed.feed(html)
+    parsed = html_tags(html)
     assert "script" not in {t for t, _ in parsed.tags}
     assert not [n for _, a in parsed.tags for n in a if n.startswith("on")]
     assert "".join(parsed.text).count(hostile) >= 4  # fragility (study and arm), control risk, note, null trial

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import skip_or_fail
+from conftest import html_tags, skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 INJECTED = "<script>alert(1)</script>"
@@ -359,21 +359,10 @@ def test_every_section_of_a_mortality_report_with_the_next_trial_keeps_markup_as
     sections = page.split("<section")[1:]
     assert len(sections) >= 6 and any('id="next-trial"' in s for s in sections)
 
-    class Tags(HTMLParser):
-        def __init__(self):
-            super().__init__(convert_charrefs=True)
-            self.tags, self.text = [], []
-
-        def handle_starttag(self, tag, attrs):
-            self.tags.append((tag, dict(attrs)))
-
-        def handle_data(self, data):
-            self.text.append(data)
 
     shown = 0
     for chunk in sections:
-        parsed = Tags()
-        parsed.feed("<section" + chunk)
+        parsed = html_tags("<section" + chunk)
         assert "script" not in {t for t, _ in parsed.tags}, chunk[:80]
         assert not [n for _, a in parsed.tags for n in a if n.startswith("on")], chunk[:80]
         shown += "".join(parsed.text).count(f"Lanzoni 2021 {INJECTED}")
