@@ -253,14 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
                                "baselines (default arm,symmetric,conditional)")
     oc = sub.add_parser("oc", help="operating characteristics of the decision rules on simulated registers "
                         "-> reports/<analysis>.oc.json")
-    for p_, reps in ((simstudy, 30), (oc, 400)):
+    for p_, reps, what in ((simstudy, 30, "simulated registers per truth"),
+                           (oc, 4000, "simulated registers without an effect (OR 1), where a false claim is counted")):
         _add_fit_options(p_)
-        p_.add_argument("--reps", type=_whole(2, MAX_REPS), default=reps, help=f"simulated registers per truth (default {reps})")
+        p_.add_argument("--reps", type=_whole(2, MAX_REPS), default=reps, help=f"{what} (default {reps})")
         p_.add_argument("--out", metavar="FILE", help="where to save the result")
         p_.add_argument("--force", action="store_true", help=_FORCE_HELP)
         p_.add_argument("--workers", type=_whole(1), metavar="N", help="run on a local Dask cluster of N worker processes")
         p_.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster")
         p_.add_argument("--json", action="store_true")
+
+    oc.add_argument("--alternative-reps", type=_whole(2, MAX_REPS), default=1000,
+                    help="simulated registers at the alternative (OR 0.8) (default 1000)")
 
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -742,6 +746,8 @@ def _simulation_command(args, kind: str) -> int:
         raise InputError(f"{kind} covers the pooled model (dose_response = none)")
     out = check_output_file(Path(args.out) if args.out else _default_output(spec, kind), "--out", force=args.force)
     sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
+    if kind == "oc":
+        sampler["alternative_reps"] = args.alternative_reps
     if kind == "simstudy":
         sampler["likelihoods"] = tuple(x.strip() for x in args.likelihoods.split(",") if x.strip())
         if not sampler["likelihoods"]:

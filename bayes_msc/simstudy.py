@@ -12,10 +12,22 @@ fit, and keep what a reader would conclude.
   ("P(OR < 1) > gamma", "P(OR < 0.8) > gamma") are declared when OR = 1 or 0.8, with tau
   drawn from its prior.
 
-Control-arm risks are each study's observed control risk ((deaths + 0.5) / (n + 1), so a
-zero-event control arm gets a small but non-zero risk), except that the two smallest trials
-get a 2% risk: with the register's Shi 2021 (0-1/65 vs 0/35) they make the double-zero and
-near-double-zero studies the sparse-data question is about. Each likelihood is compiled
+Control-arm risks (``CONTROL_RISKS``) differ between the two, because the two ask different
+questions:
+
+* ``"register"`` (operating characteristics): each register follows the real one. Every
+  trial's control log-odds is a fresh joint posterior draw from the hierarchical model of the
+  register's control arms that ``design`` uses (:mod:`bayes_msc.design.control_risk`:
+  exchangeable control log-odds, each trial's own binomial count in the likelihood), so a
+  control arm of 2/6 stays near a third, with its uncertainty; a trial whose control deaths
+  are not reported gets a new trial's draw.
+* ``"sparse"`` (the likelihood simulation study): each trial's observed control risk
+  ((deaths + 0.5) / (n + 1), so a zero-event control arm gets a small but non-zero risk),
+  except that the two smallest trials get a 2% risk: with the register's Shi 2021 (0-1/65 vs
+  0/35) they make the double-zero and near-double-zero studies the sparse-data question is
+  about. It is a stress design, not the register.
+
+Each likelihood is compiled
 once; every replicate goes in through ``with_data``. Every replicate has its own random
 stream, so results are the same serially or on Dask (:mod:`bayes_msc.distributed`).
 """
@@ -34,7 +46,17 @@ import pandas as pd
 TRUE_ORS = (1.0, 0.8, 0.5)
 TRUE_TAUS = (0.0, 0.3, 0.6)
 GAMMAS = (0.8, 0.9, 0.95, 0.975)
-RARE_CONTROL_RISK = 0.02  # given to the two smallest trials (double-zero studies)
+RARE_CONTROL_RISK = 0.02  # given to the two smallest trials (double-zero studies) in the "sparse" design
+CONTROL_RISKS = {
+    "register": "each trial's control risk drawn afresh for every simulated register from its posterior under a "
+                "hierarchical model of the register's control arms (exchangeable control log-odds, each trial's "
+                "binomial count in the likelihood), as design uses",
+    "sparse": f"each trial's observed control risk ((deaths + 0.5) / (n + 1)), except the two smallest trials at "
+              f"{RARE_CONTROL_RISK:.0%} (a double-zero stress design, not the register)",
+}
+# The null false-claim rate the operating characteristics are run for: enough null registers
+# that its Monte Carlo SE is at most this (p(1 - p) / R at the rate found)
+OC_TARGET_MCSE = 0.005
 
 
 @dataclass(frozen=True)
@@ -91,30 +113,21 @@ def _setup(spec, data, likelihoods: tuple[str, ...]):
 
 
 def fit_replicates(spec, data, items, *, cells: tuple[Cell, ...], reps: int, likelihoods: tuple[str, ...],
-                   seed: int) -> list[dict]:
+                   seed: int, control_risk: str = "sparse") -> list[dict]:
     """Simulate and fit the replicates ``items`` (item i: cell i % len(cells), so any prefix
-    of the items covers every truth evenly).
+    of the items covers every truth evenly; ``control_risk`` is a key of ``CONTROL_RISKS``).
 
     A task: pure given its arguments. One row per item; its ``fits`` hold, per likelihood,
     the truth, the posterior median and 95% ETI of the log OR, P(OR < 1), P(OR < 0.8) and
     divergences (:func:`_run` flattens them).
     """
-    from .outcomes.mortality import MortalityOutcome
-
-    # the truth: each trial's control arm at its own risk, the treated arm at odds ratio x that
-    # (the arm coding), whichever likelihood is then fitted
-    generating = MortalityOutcome(likelihood="arm")
     parts, fitters, evidence = _setup(spec, data, likelihoods)
-    base = control_logits(evidence)
     threshold = math.log(spec.decision.clinically_meaningful_or)
     rows = []
     for item in items:
         cell = cells[int(item) % len(cells)]
-        rng = np.random.default_rng([seed, 0x51D, int(item)])
-        tau = float(spec.priors.heterogeneity.scipy().rvs(random_state=rng)) if cell.tau is None else cell.tau
-        truth = {"log_or": math.log(cell.odds_ratio), "tau": tau, "z": rng.standard_normal(len(evidence.studies)),
-                 "baseline_logit": base}
-        simulated = generating.simulate(evidence, truth, rng)
+        rng, truth, simulated = simulate_register(spec, evidence, cell, int(item), seed, control_risk)
+        tau = truth["tau"]
         flat = _double_zero_count(simulated)
         sampler_seed = int(rng.integers(2**31))
         fits = []
@@ -136,6 +149,47 @@ def fit_replicates(spec, data, items, *, cells: tuple[Cell, ...], reps: int, lik
     return rows
 
 
+_CONTROL_MODELS: dict[tuple, Any] = {}  # per process: the control arms' model of each register
+
+
+def control_risk_model(spec, evidence):
+    """The hierarchical model of the register's control arms (the "register" design)."""
+    from .design.control_risk import fit_control_risk
+
+    key = (spec.content_hash(), evidence.register_hash, evidence.studies)
+    if key not in _CONTROL_MODELS:
+        _CONTROL_MODELS[key] = fit_control_risk(evidence, spec.priors)
+    return _CONTROL_MODELS[key]
+
+
+def register_control_logits(model, evidence, rng: np.random.Generator) -> np.ndarray:
+    """One simulated register's true control log-odds per study (the "register" design): a joint
+    posterior draw of each trial's own control log-odds; a study whose control deaths are not
+    reported gets a new trial's draw from the same (m, s)."""
+    own, m, s = model.trial_draws(rng)
+    by_study = {arm.study_id: a for arm, a in zip(model.arms, own)}
+    new_trial = m + s * rng.standard_normal(len(evidence.studies))
+    return np.array([by_study.get(study, new_trial[j]) for j, study in enumerate(evidence.studies)])
+
+
+def simulate_register(spec, evidence, cell: Cell, item: int, seed: int, control_risk: str = "sparse"):
+    """The truth and the simulated register of replicate ``item``: (its random stream after
+    simulating, the truth, the simulated evidence). Each trial's control arm at its control risk
+    (``control_risk``: a key of ``CONTROL_RISKS``), the treated arm at odds ratio x that (the arm
+    coding), whichever likelihood is then fitted."""
+    from .outcomes.mortality import MortalityOutcome
+
+    if control_risk not in CONTROL_RISKS:
+        raise ValueError(f"control_risk: expected one of {sorted(CONTROL_RISKS)}, got {control_risk!r}")
+    rng = np.random.default_rng([seed, 0x51D, int(item)])
+    tau = float(spec.priors.heterogeneity.scipy().rvs(random_state=rng)) if cell.tau is None else cell.tau
+    z = rng.standard_normal(len(evidence.studies))
+    base = (control_logits(evidence) if control_risk == "sparse"
+            else register_control_logits(control_risk_model(spec, evidence), evidence, rng))
+    truth = {"log_or": math.log(cell.odds_ratio), "tau": tau, "z": z, "baseline_logit": base}
+    return rng, truth, MortalityOutcome(likelihood="arm").simulate(evidence, truth, rng)
+
+
 def variant_spec(spec, likelihood: str):
     """The spec with a likelihood variant: "symmetric", or "symmetric/exchangeable" to set
     the baselines too (their SD prior is added by the spec)."""
@@ -149,14 +203,16 @@ def _double_zero_count(evidence) -> int:
     return len(uninformative_studies(evidence))
 
 
-def _run(spec, data, cells, reps, likelihoods, seed, workers, scheduler, journal, progress, chunk_size):
+def _run(spec, data, cells, reps, likelihoods, seed, workers, scheduler, journal, progress, chunk_size,
+         control_risk="sparse"):
     from .distributed import run_tasks
     from .errors import InputError
 
     items = list(range(len(cells) * reps))
     chunks = [items[i:i + chunk_size] for i in range(0, len(items), chunk_size)]
     rows, failures = run_tasks(fit_replicates, chunks, args=(spec, data),
-                               kwargs={"cells": cells, "reps": reps, "likelihoods": likelihoods, "seed": seed},
+                               kwargs={"cells": cells, "reps": reps, "likelihoods": likelihoods, "seed": seed,
+                                       "control_risk": control_risk},
                                workers=workers, scheduler=scheduler, journal=journal, progress=progress, key="item")
     if failures:
         raise InputError("simulation tasks failed twice: " + "; ".join(
@@ -244,6 +300,7 @@ def simulation_study(spec, data: Any = None, *, reps: int = 20, likelihoods: tup
     evidence = spec.outcome_type.build_evidence(load_data(spec, data), spec)
     settings = {"chains": chains, "draws": draws, "tune": tune, "seed": seed, "likelihoods": list(likelihoods),
                 "odds_ratios": list(ors), "taus": list(taus), "rare_control_risk": RARE_CONTROL_RISK,
+                "control_risk": CONTROL_RISKS["sparse"],
                 "priors": spec.priors.to_dict()}
     per_rep = rows.drop_duplicates("item")["double_zero_studies"].mean()
     return SimulationStudy(spec.name, reps, settings, table, overall(table), rows, spec.content_hash(),
@@ -258,7 +315,7 @@ def simulation_study(spec, data: Any = None, *, reps: int = 20, likelihoods: tup
 class OperatingCharacteristics:
     analysis: str
     likelihood: str
-    reps: int
+    reps: int  # null registers (OR 1); every truth's count is in settings["reps"]
     table: pd.DataFrame  # truth OR x rule x gamma: rate declared, MC SE
     settings: dict
     spec_hash: str
@@ -267,7 +324,7 @@ class OperatingCharacteristics:
     seconds: float
 
     def to_dict(self) -> dict:
-        return {"analysis": self.analysis, "likelihood": self.likelihood, "reps_per_truth": self.reps,
+        return {"analysis": self.analysis, "likelihood": self.likelihood, "null_reps": self.reps,
                 "table": self.table.to_dict(orient="records"), "settings": self.settings, "spec_hash": self.spec_hash,
                 "register_hash": self.register_hash, "date": self.date, "seconds": self.seconds}
 
@@ -285,24 +342,54 @@ def oc_table(rows: pd.DataFrame, threshold_or: float, gammas=GAMMAS) -> pd.DataF
     return pd.DataFrame(out)
 
 
-def operating_characteristics(spec, data: Any = None, *, reps: int = 400, ors: tuple[float, ...] = (1.0, 0.8),
-                              chains: int = 2, draws: int = 500, tune: int = 300, seed: int | None = None,
-                              workers: int | None = None, scheduler: str | None = None, journal=None,
-                              progress=None, chunk_size: int = 10) -> OperatingCharacteristics:
-    """Declaration rates of the spec's decision rules on simulated registers (tau from its prior)."""
-    from .api import load_data
+def oc_cells(ors: tuple[float, ...], reps: int, alternative_reps: int) -> tuple[tuple[Cell, ...], int]:
+    """Cells and rounds for ``reps`` registers at OR 1 and ``alternative_reps`` at every other OR:
+    item i is cell i % len(cells), so the cells repeat in the ratio of their counts."""
+    counts = [reps if o == 1.0 else alternative_reps for o in ors]
+    rounds = math.gcd(*counts)
+    return tuple(Cell(o, None) for o, n in zip(ors, counts) for _ in range(n // rounds)), rounds
 
+
+def operating_characteristics(spec, data: Any = None, *, reps: int = 4000, alternative_reps: int = 1000,
+                              ors: tuple[float, ...] = (1.0, 0.8), chains: int = 2, draws: int = 500,
+                              tune: int = 300, seed: int | None = None, workers: int | None = None,
+                              scheduler: str | None = None, journal=None, progress=None,
+                              chunk_size: int = 10) -> OperatingCharacteristics:
+    """Declaration rates of the spec's decision rules on simulated registers that follow the
+    real one (``CONTROL_RISKS["register"]``; tau from its prior).
+
+    ``reps`` registers are simulated under the null (OR 1) and ``alternative_reps`` at every
+    other true OR. The null's are the ones a false claim of benefit is counted on, so they get
+    the most: at a false-claim rate near 0.07, 4000 registers give a Monte Carlo SE of 0.004
+    (``OC_TARGET_MCSE``); 1000 at an alternative give about 0.016 at a rate of 0.5.
+    """
+    from .api import load_data
+    from .errors import InputError
+
+    import numbers
+
+    for name, value in (("reps", reps), ("alternative_reps", alternative_reps)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
+            raise InputError(f"operating_characteristics({name}=...): expected a whole number of at least 2, "
+                             f"got {value!r}")
+    if (isinstance(ors, str) or not all(isinstance(o, numbers.Real) and math.isfinite(o) and o > 0 for o in ors)
+            or len(set(ors)) != len(ors) or 1.0 not in ors):
+        raise InputError("operating_characteristics(ors=...): expected distinct positive odds ratios including the "
+                         f"null (1.0), got {ors!r}")
     seed = spec.sampler.seed if seed is None else seed
-    cells = tuple(Cell(o, None) for o in ors)
+    cells, rounds = oc_cells(tuple(ors), reps, alternative_reps)
     start = time.perf_counter()
     likelihood = spec.model.likelihood
-    rows = _run(_sim_spec(spec, chains, draws, tune), data, cells, reps, (likelihood,), seed + 1, workers, scheduler,
-                journal, progress, chunk_size)
-    table = oc_table(rows, spec.decision.clinically_meaningful_or)
     evidence = spec.outcome_type.build_evidence(load_data(spec, data), spec)
+    control = control_risk_model(spec, evidence)  # refused here, before any fit, if it cannot be built
+    rows = _run(_sim_spec(spec, chains, draws, tune), data, cells, rounds, (likelihood,), seed + 1, workers,
+                scheduler, journal, progress, chunk_size, control_risk="register")
+    table = oc_table(rows, spec.decision.clinically_meaningful_or)
     settings = {"chains": chains, "draws": draws, "tune": tune, "seed": seed + 1, "odds_ratios": list(ors),
+                "reps": {format(o, "g"): (reps if o == 1.0 else alternative_reps) for o in ors},
                 "tau": f"drawn from the prior {spec.priors.heterogeneity.describe()}",
-                "rare_control_risk": RARE_CONTROL_RISK, "gammas": list(GAMMAS)}
+                "control_risk": CONTROL_RISKS["register"], "control_risk_model": control.describe(),
+                "target_mcse": OC_TARGET_MCSE, "gammas": list(GAMMAS)}
     return OperatingCharacteristics(spec.name, likelihood, reps, table, settings, spec.content_hash(),
                                     evidence.register_hash, datetime.now(timezone.utc).date().isoformat(),
                                     time.perf_counter() - start)
@@ -311,6 +398,7 @@ def operating_characteristics(spec, data: Any = None, *, reps: int = 400, ors: t
 def render_simulation_study(study: SimulationStudy) -> str:
     lines = [f"Simulation study ({study.reps} registers per truth; {study.settings['chains']} chains x "
              f"{study.settings['draws']} draws per fit; {study.double_zero_mean:.1f} double-zero studies per register)",
+             f"  control risks: {study.settings.get('control_risk', CONTROL_RISKS['sparse'])}",
              f"  {'likelihood':<12} {'OR':>4} {'tau':>4}  {'bias (MCSE)':<16} {'RMSE':>5}  {'coverage (MCSE)':<16} "
              f"{'P(OR<1)>0.95 (MCSE)':<20} divergent"]
     for r in study.table.itertuples():
@@ -325,9 +413,18 @@ def render_simulation_study(study: SimulationStudy) -> str:
     return "\n".join(lines)
 
 
+def null_false_claim(table: pd.DataFrame, gamma: float = 0.95) -> tuple[float, float]:
+    """The headline: how often "P(OR < 1) > gamma" fires when OR = 1 (rate, MCSE)."""
+    row = table[(table["true_or"] == 1.0) & (table["rule"] == "P(OR < 1) > gamma") & (table["gamma"] == gamma)]
+    return float(row["rate"].iloc[0]), float(row["mcse"].iloc[0])
+
+
 def render_oc(oc: OperatingCharacteristics) -> str:
-    lines = [f"Operating characteristics ({oc.likelihood} likelihood; {oc.reps} simulated registers per true OR; "
-             f"tau from its prior): how often each rule is declared (MCSE)"]
+    reps = oc.settings.get("reps", {})
+    counts = ", ".join(f"{n} at OR {o}" for o, n in reps.items()) or f"{oc.reps} per true OR"
+    lines = [f"Operating characteristics ({oc.likelihood} likelihood; simulated registers: {counts}; "
+             f"tau from its prior): how often each rule is declared (MCSE)",
+             f"  control risks: {oc.settings.get('control_risk', CONTROL_RISKS['sparse'])}"]
     head = "".join(f"{'gamma ' + format(g, 'g'):>18}" for g in GAMMAS)
     for odds_ratio, g in oc.table.groupby("true_or", sort=False):
         lines.append(f"  true OR {odds_ratio:g}")
@@ -335,6 +432,10 @@ def render_oc(oc: OperatingCharacteristics) -> str:
         for rule, r in g.groupby("rule", sort=False):
             cells = "".join(f"{f'{x.rate:.3f} ({x.mcse:.3f})':>18}" for x in r.itertuples())
             lines.append(f"    {rule:<24}{cells}")
+    rate, mcse = null_false_claim(oc.table)
+    target = oc.settings.get("target_mcse", OC_TARGET_MCSE)
+    lines.append(f"false claims of benefit (P(OR < 1) > 0.95 when OR = 1): {rate:.3f} (MCSE {mcse:.4f})"
+                 + ("" if mcse <= target else f"; MCSE above {target:g}: run more null registers (--reps)"))
     lines.append(f"time: {oc.seconds:.0f} s")
     return "\n".join(lines)
 
@@ -351,9 +452,15 @@ def oc_report_table(path) -> pd.DataFrame | None:
     payload = json.loads(path.read_text(encoding="utf-8"))
     table = pd.DataFrame(payload["table"])
     table["cell"] = [f"{r:.3f} ± {m:.3f}" for r, m in zip(table["rate"], table["mcse"])]
-    wide = table.pivot_table(index=["true_or", "rule"], columns="gamma", values="cell", aggfunc="first", sort=False)
+    table = table.rename(columns={"reps": "registers"})
+    wide = table.pivot_table(index=["true_or", "registers", "rule"], columns="gamma", values="cell", aggfunc="first",
+                             sort=False)
     wide.columns = [f"gamma {g:g}" for g in wide.columns]
-    return wide.reset_index()
+    wide = wide.reset_index()
+    # how the control risks were simulated: a run saved before this was recorded fixed the two
+    # smallest trials at 2% (the "sparse" design)
+    wide.attrs["control_risk"] = payload.get("settings", {}).get("control_risk", CONTROL_RISKS["sparse"])
+    return wide
 
 
 def simstudy_report_table(path) -> pd.DataFrame | None:

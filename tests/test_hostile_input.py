@@ -824,6 +824,8 @@ def test_bad_design_options_are_refused_before_the_fit(capsys, no_fit, argv, fra
         (("oc", "mortality", "--reps", "1"), ("--reps", "at least 2")),
         (("oc", "mortality", "--reps", "4_7"), ("--reps",)),
         (("oc", "mortality", "--reps", "1" + "0" * 30), ("--reps", "at most")),
+        (("oc", "mortality", "--alternative-reps", "0"), ("--alternative-reps", "at least 2")),
+        (("oc", "mortality", "--alternative-reps", "٣"), ("--alternative-reps",)),
     ],
 )
 def test_bad_oc_and_simstudy_options_are_refused_before_any_simulation(tmp_path, capsys, monkeypatch, no_simulation,
@@ -999,7 +1001,8 @@ def test_any_oc_or_simstudy_option_value_is_refused_in_one_line_or_reaches_the_s
     monkeypatch.setattr(bayes_msc.simstudy, "operating_characteristics", refuse)
     monkeypatch.chdir(tmp_path_factory.mktemp("oc"))
     command = data.draw(st.sampled_from(["oc", "simstudy"]), label="command")
-    option = data.draw(st.sampled_from(["--workers", "--reps"] + (["--likelihoods"] if command == "simstudy" else [])),
+    option = data.draw(st.sampled_from(["--workers", "--reps"] + (["--likelihoods"] if command == "simstudy"
+                                                                   else ["--alternative-reps"])),
                        label="option")
     text = data.draw(OPTION_TEXT | st.sampled_from(["arm", "arm,symmetric", "conditional/exchangeable", "arm,,arm",
                                                     "symmetric/exchangeable", "nosuch"]), label="value")

@@ -51,7 +51,122 @@ def test_oc_table_counts_each_rule_and_gamma():
     assert len(table) == 2 * len(simstudy.GAMMAS)
 
 
-def test_simulated_control_risks_follow_the_register(quick_spec):
+def _independent_control_posterior(arms, mean_prior=(0.0, 2.0), sd_scale=1.0):
+    """E[expit(a_j) | data] under the exchangeable control-arm model, by another route than the
+    package's binned grid: a = m + s * t integrated by the trapezoid rule in t (so the grid in a
+    narrows with s), the binomial likelihood written out with its coefficients, and a coarser,
+    shifted (m, s) grid."""
+    from scipy import special, stats
+
+    t = np.linspace(-8.0, 8.0, 801)
+    wt = stats.norm.pdf(t) * np.gradient(t)
+    m = np.arange(-6.0, 5.0, 0.07) + 0.013
+    s = np.arange(0.02, 4.5, 0.035)
+    log_post = np.zeros((len(m), len(s)))
+    expect = np.zeros((len(arms), len(m), len(s)))
+    for k, sk in enumerate(s):
+        a = m[:, None] + sk * t[None, :]
+        p = special.expit(a)
+        for j, arm in enumerate(arms):
+            lik = sum(np.exp(special.gammaln(arm.n + 1) - special.gammaln(d + 1) - special.gammaln(arm.n - d + 1)
+                             + special.xlogy(d, p) + special.xlog1py(arm.n - d, -p)) for d in arm.deaths)
+            marginal = lik @ wt
+            log_post[:, k] += np.log(marginal)
+            expect[j, :, k] = (lik * p) @ wt / marginal
+    log_post += stats.norm.logpdf(m, *mean_prior)[:, None] + stats.halfnorm.logpdf(s, scale=sd_scale)[None, :]
+    w = np.exp(log_post - log_post.max())
+    w /= w.sum()
+    return (expect * w[None]).sum(axis=(1, 2))
+
+
+@pytest.fixture(scope="module")
+def register_evidence():
+    from bayes_msc.evidence.register import load_register
+    from bayes_msc.spec import load_spec
+
+    spec = load_spec("mortality")
+    return spec, spec.outcome_type.build_evidence(load_register(), spec)
+
+
+def test_each_trials_control_risk_is_drawn_from_its_posterior(register_evidence):
+    """The "register" null: each trial's control risk, averaged over draws, is its posterior mean
+    under the control arms' hierarchical model, computed independently by quadrature; a 2/6
+    control arm stays near a third, not at 2%."""
+    from scipy.special import expit
+
+    from bayes_msc.design.control_risk import fit_control_risk
+    from bayes_msc.priors import HalfNormal, Normal
+
+    spec, evidence = register_evidence
+    priors = spec.priors
+    model = fit_control_risk(evidence, priors)
+    rng = np.random.default_rng(2026)
+    draws = expit(np.array([model.trial_draws(rng)[0] for _ in range(4000)]))
+    mean_prior = priors.baseline if isinstance(priors.baseline, Normal) else Normal(0.0, 2.0)
+    sd_prior = getattr(priors, "baseline_heterogeneity", None)
+    sd_scale = sd_prior.sigma if isinstance(sd_prior, HalfNormal) else 1.0
+    expected = _independent_control_posterior(model.arms, (mean_prior.mu, mean_prior.sigma), sd_scale)
+    mcse = draws.std(axis=0) / math.sqrt(len(draws))
+    for arm, got, want, se in zip(model.arms, draws.mean(axis=0), expected, mcse):
+        assert abs(got - want) < 4.5 * se + 0.003, (arm.study_id, got, want, se)
+    by_study = dict(zip([a.study_id for a in model.arms], draws.mean(axis=0)))
+    assert by_study["zheng2014"] > 0.2 and by_study["rebelatto2022"] > 0.1  # 2/6 and 1/6, shrunk, not 2%
+
+
+def test_null_registers_simulate_control_deaths_at_their_posterior_mean(register_evidence):
+    """Control deaths of simulated null registers average n_j x E[p_j | data] (independent
+    quadrature), within Monte Carlo error: the simulation follows the real register."""
+    spec, evidence = register_evidence
+    model = simstudy.control_risk_model(spec, evidence)
+    expected = dict(zip([a.study_id for a in model.arms],
+                        _independent_control_posterior(model.arms, (model.mean_prior.mu, model.mean_prior.sigma),
+                                                       model.sd_prior.sigma)))
+    sizes = {a.study_id: a.n for a in model.arms}
+    deaths = {study: [] for study in expected}
+    for item in range(600):
+        _, truth, simulated = simstudy.simulate_register(spec, evidence, simstudy.Cell(1.0, None), item, 11, "register")
+        exact = simulated.exact.merge(simulated.arms[["study_index", "treated"]], left_on="arm_index", right_index=True)
+        control = exact[exact["treated"] == 0].groupby("study_id")["deaths"].sum()
+        for study, d in control.items():
+            deaths[study].append(d)
+    checked = 0
+    for study, values in deaths.items():
+        if len(values) < 500:
+            continue
+        values = np.asarray(values, float)
+        se = values.std(ddof=1) / math.sqrt(len(values))
+        assert abs(values.mean() - sizes[study] * expected[study]) < 4.5 * se + 0.02, (study, values.mean())
+        checked += 1
+    assert checked >= 8
+
+
+def test_oc_null_counts_false_claims_on_enough_registers():
+    """The shipped operating characteristics follow the register (not a fixed 2% control risk)
+    and ran enough null registers for a Monte Carlo SE of at most 0.005 at every threshold of
+    the headline rule where the rate is below 0.1."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "reports" / "mortality.oc.json"
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    assert payload["settings"]["control_risk"] == simstudy.CONTROL_RISKS["register"]
+    table = pd.DataFrame(payload["table"])
+    null = table[(table["true_or"] == 1.0) & (table["rule"] == "P(OR < 1) > gamma")]
+    assert set(null["gamma"]) == set(simstudy.GAMMAS)
+    rate, mcse = simstudy.null_false_claim(table)
+    assert mcse <= simstudy.OC_TARGET_MCSE
+    assert (null[null["rate"] < 0.1]["mcse"] <= simstudy.OC_TARGET_MCSE).all()
+    assert mcse == pytest.approx(math.sqrt(rate * (1 - rate) / payload["null_reps"]))
+    assert (null["reps"] == payload["null_reps"]).all()
+
+
+def test_oc_cells_repeat_in_the_ratio_of_their_counts():
+    cells, rounds = simstudy.oc_cells((1.0, 0.8), 4000, 1000)
+    assert rounds == 1000 and [c.odds_ratio for c in cells] == [1.0] * 4 + [0.8]
+    cells, rounds = simstudy.oc_cells((1.0, 0.8), 7, 3)
+    assert rounds == 1 and len(cells) == 10 and sum(c.odds_ratio == 1.0 for c in cells) == 7
+
+
+def test_sparse_design_control_risks(quick_spec):
     from scipy.special import expit
 
     from bayes_msc.evidence.register import load_register
@@ -89,12 +204,29 @@ def test_oc_command_writes_its_table(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "oc.json"
-    result = subprocess.run([sys.executable, "-m", "bayes_msc", "oc", "mortality", "--reps", "3", "--draws", "100",
+    result = subprocess.run([sys.executable, "-m", "bayes_msc", "oc", "mortality", "--reps", "3", "--alternative-reps", "2", "--draws", "100",
                              "--tune", "150", "--out", str(out)], capture_output=True, text=True, cwd=root,
                             env={**os.environ, "PYTHONPATH": str(root)}, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "P(OR < 0.8) > gamma" in result.stdout and "true OR 1" in result.stdout
     table = simstudy.oc_report_table(out)
     assert set(table["true_or"]) == {1.0, 0.8} and len(table) == 4
-    assert list(table.columns[2:]) == [f"gamma {g:g}" for g in simstudy.GAMMAS]
+    assert dict(zip(table["true_or"], table["registers"])) == {1.0: 3, 0.8: 2}
+    assert list(table.columns[3:]) == [f"gamma {g:g}" for g in simstudy.GAMMAS]
+    assert table.attrs["control_risk"] == simstudy.CONTROL_RISKS["register"]
+    assert "control risks: each trial's control risk drawn afresh" in result.stdout
+    assert "false claims of benefit (P(OR < 1) > 0.95 when OR = 1)" in result.stdout
     assert not list(tmp_path.glob("*.partial.jsonl"))  # the journal is removed once the result is saved
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"reps": 1}, "operating_characteristics(reps=...)"),
+    ({"alternative_reps": "100"}, "operating_characteristics(alternative_reps=...)"),
+    ({"ors": (0.8,)}, "including the null"),
+    ({"ors": (1.0, float("nan"))}, "operating_characteristics(ors=...)"),
+])
+def test_oc_library_arguments_are_refused_before_any_fit(quick_spec, kwargs, fragment):
+    from bayes_msc.errors import InputError
+
+    with pytest.raises(InputError, match=fragment.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        simstudy.operating_characteristics(quick_spec, **kwargs)

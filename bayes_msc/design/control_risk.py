@@ -97,6 +97,8 @@ class ControlRiskModel:
     mean_prior: Normal
     sd_prior: HalfNormal
     left_out: tuple[str, ...] = ()
+    edges: np.ndarray | None = None  # bins of the control log-odds a_j
+    arm_loglik: np.ndarray | None = None  # log P(report_j | a) at each bin's centre: (arms, bins)
 
     def cdf(self, risk) -> np.ndarray:
         """P(new trial's control risk <= risk)."""
@@ -114,6 +116,31 @@ class ControlRiskModel:
         m = self.m[cell] + rng.uniform(-0.5, 0.5, size) * (_M_GRID[1] - _M_GRID[0])
         s = np.abs(self.s[cell] + rng.uniform(-0.5, 0.5, size) * _S_STEP)
         return special.expit(m + s * rng.standard_normal(size))
+
+    def trial_draws(self, rng: np.random.Generator) -> tuple[np.ndarray, float, float]:
+        """One joint posterior draw of every trial's own control log-odds ``a_j``.
+
+        (m, s) is a grid cell drawn by its posterior probability; each ``a_j`` is then drawn from
+        its exact conditional posterior given (m, s) and its own count, on the same bins that
+        integrated it out (bin mass under Normal(m, s^2) x the binomial likelihood of its
+        report), uniformly within the chosen bin. Returns the ``a_j`` in the order of
+        :attr:`arms`, and the (m, s) of the draw (for trials without a control count, whose
+        control log-odds is then a new trial's, ``m + s * eps``).
+        """
+        if self.edges is None or self.arm_loglik is None:
+            raise ValueError("this control-risk model was built without its bins (use fit_control_risk)")
+        cell = int(rng.choice(len(self.weight), p=self.weight))
+        m, s = float(self.m[cell]), float(self.s[cell])
+        with np.errstate(divide="ignore"):
+            log_mass = np.log(np.diff(special.ndtr((self.edges - m) / s)))
+        log_post = log_mass[None, :] + self.arm_loglik
+        post = np.exp(log_post - log_post.max(1, keepdims=True))
+        cdf = np.cumsum(post, axis=1)
+        u = rng.uniform(size=len(self.arms)) * cdf[:, -1]
+        index = np.array([int(np.searchsorted(row, x, side="right")) for row, x in zip(cdf, u)])
+        index = np.minimum(index, len(self.edges) - 2)
+        low = self.edges[index]
+        return low + rng.uniform(size=len(self.arms)) * (self.edges[1] - self.edges[0]), m, s
 
     def posterior_summary(self) -> dict:
         def wq(x, q):
@@ -176,7 +203,7 @@ def fit_control_risk(evidence, priors=None) -> ControlRiskModel:
     keep = weight.ravel() > 1e-12 * weight.max()
     w = weight.ravel()[keep]
     return ControlRiskModel(tuple(arms), mm.ravel()[keep], ss.ravel()[keep], w / w.sum(), mean_prior, sd_prior,
-                            tuple(left_out))
+                            tuple(left_out), edges, loglik)
 
 
 def summarise(model: ControlRiskModel, below: float = 0.05) -> dict:

@@ -500,7 +500,9 @@ def decision_rule_parts(ctx: ReportContext) -> list:
         null = oc[(oc["true_or"] == 1.0) & (oc["rule"] == "P(OR < 1) > gamma")]
         if len(null) and "gamma 0.95" in null:
             parts.append(para(f"On registers simulated with the register's own design and no effect (OR 1, τ from its "
-                              f"prior), \u201cP(OR < 1) > 0.95\u201d is declared in {null['gamma 0.95'].iloc[0]} of them "
+                              f"prior; {oc.attrs.get('control_risk', 'control risks not recorded')}), "
+                              f"\u201cP(OR < 1) > 0.95\u201d is declared in {null['gamma 0.95'].iloc[0]} of "
+                              f"{int(null['registers'].iloc[0]) if 'registers' in null else 'the'} registers "
                               "(rate ± Monte Carlo SE): the false-positive rate of the headline's own wording."))
         parts.append(table([str(c) for c in oc.columns], [[str(v) for v in r] for r in oc.itertuples(index=False)],
                            caption="Operating characteristics of the decision rules (python -m bayes_msc oc): how often "
