@@ -92,6 +92,18 @@ def test_the_adding_an_outcome_example_runs(tmp_path, monkeypatch):
     sys.modules.pop("vfd", None)
 
 
+def test_the_library_page_runs(tmp_path, monkeypatch):
+    """The library page's example (docs/results.md) as written, short sampler, in a folder with
+    the files it names (as the README's examples)."""
+    from test_readme import example_files, run_blocks
+
+    example_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert run_blocks(blocks(ROOT / "docs" / "results.md", "python"), "docs/results.md", monkeypatch) >= 1
+    assert (tmp_path / "results" / "posterior.nc").is_file()
+
+
 def test_the_docs_pages_name_no_working_notes():
     """Users cite publications: no page points at the project's working notes."""
     for page in (ROOT / "docs").rglob("*.md"):
