@@ -42,6 +42,15 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
     return MARKER.sub(replace, markdown)
 
 
+# Docstrings cross-reference the Sphinx way (:func:`fit`); in the rendered API pages the role
+# itself is noise: keep the code, drop the role.
+SPHINX_ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|exc|obj):(<code>)~?")
+
+
+def on_page_content(html, page, config, files, **kwargs):
+    return SPHINX_ROLE.sub(r"\1", html)
+
+
 # -- helpers ------------------------------------------------------------------------------------
 
 
