@@ -120,3 +120,27 @@ def test_the_site_builds_strict(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tmp_path / "site" / "index.html").is_file()
+
+
+def test_the_report_tables_read_what_a_json_has(tmp_path):
+    """The build hook renders the saved results defensively: a field added later (the operating
+    characteristics' ``settings.control_risk``) is shown, a missing one is a dash, not a crash."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("docs_hook", ROOT / "docs" / "_hooks" / "reports.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    (tmp_path / "reports").mkdir()
+    oc = json.loads((ROOT / "reports" / "mortality.oc.json").read_text(encoding="utf-8"))
+    oc["settings"]["control_risk"] = "hierarchical: predicted from the register's control arms"
+    del oc["seconds"], oc["table"][0]["mcse"]
+    (tmp_path / "reports" / "mortality.oc.json").write_text(json.dumps(oc), encoding="utf-8")
+    (tmp_path / "reports" / "x.sbc.json").write_text(json.dumps({"analysis": "x", "parameters": ["mu"]}),
+                                                     encoding="utf-8")
+    hook._ROOT = tmp_path
+    text = hook.render_oc()
+    assert "control risk: hierarchical: predicted from the register's control arms" in text
+    assert "| 1 | P(OR < 1) > γ | 0.165 ± – |" in text
+    assert "| x | – | **–** | mu – |" in hook.render_sbc()
+    assert "No saved simulation study" in hook.render_simstudy()
