@@ -369,7 +369,8 @@ COMPARED_LABELS = {
 NO_SLOWER = 1.05  # "no slower": the after/before ratio, allowing for timing noise on a shared machine
 
 
-def run_comparison(baseline: Path, repeats: int, out=sys.stdout, sweep_fits: int = 20, sbc_n: int = 200) -> dict:
+def run_comparison(baseline: Path, repeats: int, out=sys.stdout, sweep_fits: int = 20, sbc_n: int = 200,
+                   table: Path | None = None, command: str = "") -> dict:
     """The rows of :data:`COMPARED` for ``baseline`` (another checkout of this package: its
     ``bayes_msc`` is imported from there) and for this tree, side by side, the two
     interleaved in each repeat so that a machine that slows down meanwhile slows both."""
@@ -405,7 +406,12 @@ def run_comparison(baseline: Path, repeats: int, out=sys.stdout, sweep_fits: int
             measured[side]["sbc"].append(_run_command(cache, "sbc", ANALYSIS, "--n", str(sbc_n), "--out",
                                                       str(scratch / f"{side}.sbc.json"), tree=tree))
             print(f"  sweep and sbc ({side}) done", file=sys.stderr)
-    return summarise_comparison(measured, pymc, out, labels={"before": str(trees["before"]), "after": "this tree"})
+    summary = summarise_comparison(measured, pymc, out, labels={"before": str(trees["before"]), "after": "this tree"})
+    if table is not None:
+        write_table(table, comparison_markdown(comparison_stats(measured, pymc), command=command,
+                                               repeats=max(len(v) for v in measured["after"].values())))
+        print(f"table written to {table}", file=out)
+    return summary
 
 
 def summarise_comparison(measured: dict, pymc: list[float], out=sys.stdout, labels: dict | None = None) -> dict:
@@ -437,6 +443,108 @@ def summarise_comparison(measured: dict, pymc: list[float], out=sys.stdout, labe
     for label, ratio, ok in targets:
         print(f"  {label:42} {ratio:6.2f}  {'PASS' if ok else 'FAIL'}", file=out)
     return {"medians": median, "pymc": reference, "targets": [t[:2] for t in targets]}
+
+
+# -- the performance table of the docs: written by bench, never typed ---------------------------
+#
+# ``bench --compare-with DIR --write-table FILE`` writes it after a run; a saved printout of such
+# a run (what :func:`summarise_comparison` prints) can be turned into the same table with
+# ``python -m bayes_msc.bench table PRINTOUT --write-table FILE``: both go through
+# :func:`comparison_markdown`, from medians and ranges only.
+
+
+def comparison_stats(measured: dict, pymc: list[float]) -> dict:
+    """Median, min and max of every measured row and side (None where a side has none)."""
+    def stat(values):
+        return (statistics.median(values), min(values), max(values)) if values else None
+
+    return {"before": {row: stat(values) for row, values in measured["before"].items()},
+            "after": {row: stat(values) for row, values in measured["after"].items()},
+            "pymc": stat(pymc)}
+
+
+def comparison_targets(stats: dict) -> list[tuple[str, float, bool]]:
+    """The targets of :func:`summarise_comparison`, from medians."""
+    before = {row: s[0] for row, s in stats["before"].items() if s}
+    after = {row: s[0] for row, s in stats["after"].items() if s}
+    targets = []
+    for row in ("sweep", "sbc"):
+        if row in before and row in after:
+            ratio = after[row] / before[row]
+            targets.append((f"in-process refits no slower: {row}", ratio, ratio <= NO_SLOWER))
+    if "warm" in after and "floor" in after:
+        targets.append(("warm fit <= 1.5 x its floor", after["warm"] / after["floor"],
+                        after["warm"] <= 1.5 * after["floor"]))
+    if "fresh" in after and stats.get("pymc"):
+        reference = stats["pymc"][0]
+        targets.append(("cold fit <= 0.7 x PyMC NUTS", after["fresh"] / reference, after["fresh"] <= 0.7 * reference))
+    return targets
+
+
+def comparison_markdown(stats: dict, *, command: str = "", repeats: int | None = None, machine: str = "",
+                        note: str = "") -> str:
+    """The before/after table and its targets as Markdown (seconds, medians [min-max])."""
+    def cell(s):
+        return "n/a" if not s else f"{s[0]:.2f} [{s[1]:.2f}–{s[2]:.2f}]"
+
+    lines = []
+    if command:
+        lines.append(f"Made by `{command}`" + (f" on {machine}" if machine else "")
+                     + (f", {repeats} repeat(s)" if repeats else "") + ". Seconds, medians [min–max]."
+                     + (f" {note}" if note else ""))
+        lines.append("")
+    lines += ["| | before | after | after/before |", "|---|---|---|---|"]
+    for row in COMPARED:
+        b, a = stats["before"].get(row), stats["after"].get(row)
+        ratio = f"{a[0] / b[0]:.2f}" if a and b else ""
+        label = COMPARED_LABELS[row].strip().replace("...", "…")
+        if COMPARED_LABELS[row].startswith("  "):
+            label = "&nbsp;&nbsp;" + label
+        lines.append(f"| {label} | {cell(b)} | {cell(a)} | {ratio} |")
+    lines.append(f"| PyMC NUTS, cold (reference) | {cell(stats.get('pymc'))} | | |")
+    targets = comparison_targets(stats)
+    if targets:
+        lines += ["", f"| target ('no slower' allows {NO_SLOWER - 1:.0%} of timing noise) | ratio | verdict |",
+                  "|---|---|---|"]
+        lines += [f"| {label} | {ratio:.2f} | {'PASS' if ok else 'FAIL'} |" for label, ratio, ok in targets]
+    return "\n".join(lines) + "\n"
+
+
+def parse_comparison_printout(text: str) -> dict:
+    """Read the table :func:`summarise_comparison` prints back into medians and ranges: each row
+    is a 40-character label, then right-aligned 22-character cells for before and after."""
+    import re
+
+    cell = re.compile(r"n/a|([0-9.]+) \[([0-9.]+)-([0-9.]+)\]")
+    by_label = {label.strip(): row for row, label in COMPARED_LABELS.items()}
+    reference = "PyMC NUTS, cold (reference)"
+    stats: dict = {"before": {}, "after": {}, "pymc": None}
+    for line in text.splitlines():
+        label, rest = line[:40].strip(), line[40:]
+        if label not in by_label and label != reference:
+            continue
+        for match in cell.finditer(rest):
+            value = tuple(float(g) for g in match.groups()) if match.group(1) else None
+            if label == reference:
+                stats["pymc"] = value
+                break
+            side = "before" if match.end() <= 22 else "after" if match.end() <= 44 else None
+            if side:
+                stats[side][by_label[label]] = value
+    missing = [row for row in COMPARED if row not in stats["after"]]
+    if missing or stats["pymc"] is None:
+        raise ValueError(f"not a `bench --compare-with` printout (missing: {missing or [reference]})")
+    return stats
+
+
+def write_table(path: Path | str, text: str) -> Path:
+    """Write the table atomically (a temporary file renamed into place)."""
+    from .fileio import write_atomic
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, text)
+    return target
 
 
 def scaling_workers(cores: int) -> list[int]:
@@ -632,10 +740,15 @@ def help_seconds(repeats: int = 5) -> list[float]:
 
 def main(args) -> int:
     repeats = 1 if args.quick else args.repeats
+    table = getattr(args, "write_table", None)
     if args.compare_with:
+        command = f"python -m bayes_msc bench --compare-with DIR --repeats {repeats}" + (" --quick" if args.quick else "")
         run_comparison(Path(args.compare_with), repeats, sweep_fits=5 if args.quick else 20,
-                       sbc_n=20 if args.quick else 200)
+                       sbc_n=20 if args.quick else 200, table=Path(table) if table else None, command=command)
         return 0
+    if table:
+        print("--write-table needs --compare-with DIR (the table is the before/after comparison)", file=sys.stderr)
+        return 2
     sweep_fits = 5 if args.quick else 20
     independent_fits = 2 if args.quick else 20
     help_times = help_seconds()
@@ -649,8 +762,38 @@ def main(args) -> int:
     return 0
 
 
+def table_main(argv: list[str]) -> int:
+    """``python -m bayes_msc.bench table PRINTOUT --write-table FILE``: the docs' table from a saved
+    printout of ``bench --compare-with`` (no timing is run)."""
+    parser = argparse.ArgumentParser(prog="python -m bayes_msc.bench table")
+    parser.add_argument("printout", help="a saved printout of `python -m bayes_msc bench --compare-with DIR`")
+    parser.add_argument("--write-table", required=True, metavar="FILE", help="Markdown file to write")
+    parser.add_argument("--command", default="", help="the command that made the printout (shown above the table)")
+    parser.add_argument("--machine", default="", help="where it ran, in words")
+    args = parser.parse_args(argv)
+    stats = parse_comparison_printout(Path(args.printout).read_text(encoding="utf-8"))
+    target = write_table(args.write_table, comparison_markdown(
+        stats, command=args.command, machine=args.machine,
+        note="Rendered from that run's printout: ratios from its two-decimal medians."))
+    print(f"table written to {target}")
+    return 0
+
+
+def bench_main(argv: list[str]) -> int:
+    """``python -m bayes_msc.bench [--quick] [--repeats N] [--compare-with DIR] [--write-table FILE]``:
+    the command line's ``bench`` with ``--write-table`` (the docs' performance table)."""
+    parser = argparse.ArgumentParser(prog="python -m bayes_msc.bench")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compare-with", metavar="DIR")
+    parser.add_argument("--write-table", metavar="FILE", help="with --compare-with: write the before/after table "
+                        "as Markdown (e.g. docs/performance_table.md)")
+    return main(parser.parse_args(argv))
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         sys.exit(child_main(sys.argv[2:]))
-    print("use `python -m bayes_msc bench`", file=sys.stderr)
-    sys.exit(2)
+    if len(sys.argv) > 1 and sys.argv[1] == "table":
+        sys.exit(table_main(sys.argv[2:]))
+    sys.exit(bench_main(sys.argv[1:]))

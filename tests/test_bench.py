@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import re
 
-from bayes_msc.bench import summarise, summarise_comparison
+from bayes_msc.bench import COMPARED, summarise, summarise_comparison
 
 
 def _fit(whole, ess_per_second, steady, **extra):
@@ -159,3 +159,30 @@ def test_the_before_after_table_and_its_targets():
     assert failing["in-process refits no slower: sbc"] == (1.04, "PASS")  # within the 5% allowed for noise
     assert failing["warm fit <= 1.5 x its floor"] == (1.55, "FAIL")
     assert failing["cold fit <= 0.7 x PyMC NUTS"] == (0.75, "FAIL")
+
+
+def test_the_docs_table_is_the_printed_comparison_read_back():
+    """``bench --compare-with --write-table`` and ``bench table PRINTOUT`` write one Markdown table
+    from the same numbers the terminal shows (bayes_msc.bench.comparison_markdown)."""
+    from bayes_msc.bench import comparison_markdown, comparison_stats, parse_comparison_printout
+
+    before = {row: [10.0, 12.0, 11.0] for row in COMPARED}
+    after = {row: [5.0, 6.0, 7.0] for row in COMPARED}
+    before["warm_plain"] = []
+    out = io.StringIO()
+    summarise_comparison({"before": before, "after": after}, [20.0, 21.0, 22.0], out)
+    stats = parse_comparison_printout(out.getvalue())
+    assert stats == comparison_stats({"before": before, "after": after}, [20.0, 21.0, 22.0])
+    table = comparison_markdown(stats, command="python -m bayes_msc bench --compare-with DIR")
+    assert "| first fit after a fresh install | 11.00 [10.00–12.00] | 6.00 [5.00–7.00] | 0.55 |" in table
+    assert "plain install (BAYES_MSC_ACCEL=0) | n/a | 6.00 [5.00–7.00] |  |" in table
+    assert "| cold fit <= 0.7 x PyMC NUTS | 0.29 | PASS |" in table
+
+
+def test_a_printout_that_is_not_a_comparison_is_refused():
+    import pytest
+
+    from bayes_msc.bench import parse_comparison_printout
+
+    with pytest.raises(ValueError, match="not a `bench --compare-with` printout"):
+        parse_comparison_printout("bayes_msc bench: `fit mortality` ...\n")

@@ -1,5 +1,6 @@
-"""Outcomes are objects in a registry: the README's example outcome, written as a user
-would, registers and fits; every shipped outcome states its roles and words."""
+"""Outcomes are objects in a registry: the documented example outcome (docs/developers/
+adding-an-outcome.md), written as a user would, registers and fits; every shipped outcome states
+its roles and words."""
 
 from __future__ import annotations
 
@@ -15,17 +16,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+DEVELOPER_PAGE = ROOT / "docs" / "developers" / "adding-an-outcome.md"
+
+
 def readme_block(first_line: str) -> str:
-    """The README code block whose first line is ``first_line``."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The code block of the developer page "Adding an outcome" whose first line is ``first_line``."""
+    text = DEVELOPER_PAGE.read_text(encoding="utf-8")
     for block in re.findall(r"```(?:python|toml)\n(.*?)```", text, flags=re.S):
         if block.splitlines()[0].strip() == first_line:
             return block
-    raise AssertionError(f"no README block starting {first_line!r}")
+    raise AssertionError(f"no block starting {first_line!r} in {DEVELOPER_PAGE.name}")
 
 
 def test_readme_outcome_example_registers_and_fits(tmp_path):
-    """The README's ventilator-free-days outcome, run as written (in its own process, so its
+    """The documented ventilator-free-days outcome, run as written (in its own process, so its
     registration does not leak into other tests), on estimates whose pooled mean is known."""
     (tmp_path / "vfd.py").write_text(readme_block("# vfd.py"), encoding="utf-8")
     (tmp_path / "vfd.toml").write_text(readme_block("# vfd.toml"), encoding="utf-8")

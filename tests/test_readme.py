@@ -2,9 +2,8 @@
 
 The blocks are taken from the README itself, so an example that drifts from the library
 fails here. They run in a scratch folder holding the files they name (``my_register/``,
-``my_analysis.toml``, ``estimates.csv``, the outcome module and spec the developer section
-writes), with every fit's sampler shortened: the examples' meaning is what is checked, not
-their numbers.
+``my_analysis.toml``, ``estimates.csv``), with every fit's sampler shortened: the examples'
+meaning is what is checked, not their numbers. (The docs' examples run in ``test_docs.py``.)
 """
 
 from __future__ import annotations
@@ -19,34 +18,25 @@ ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
-def readme_blocks(language: str) -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def fenced_blocks(path: Path, language: str) -> list[str]:
+    text = path.read_text(encoding="utf-8")
     return [body for lang, body in FENCE.findall(text) if lang == language]
 
 
-def test_the_readme_has_the_python_examples_this_test_runs():
-    python = readme_blocks("python")
-    assert len(python) >= 3
-    assert any(b.startswith("import bayes_msc\n") for b in python)
-    assert any(b.startswith("# vfd.py\n") for b in python)
-    assert any(b.startswith("# vfd.toml\n") for b in readme_blocks("toml"))
+def readme_blocks(language: str) -> list[str]:
+    return fenced_blocks(ROOT / "README.md", language)
 
 
-def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch):
+def example_files(folder: Path) -> None:
+    """The files the README's and the docs' library examples name, in ``folder``."""
+    shutil.copytree(ROOT / "data", folder / "my_register", ignore=shutil.ignore_patterns("*.md"))
+    shutil.copy(ROOT / "models" / "mortality.toml", folder / "my_analysis.toml")
+    (folder / "estimates.csv").write_text("study,estimate,se\na,12.0,8.0\nb,20.0,10.0\nc,5.0,9.0\n", encoding="utf-8")
+
+
+def run_blocks(blocks: list[str], where: str, monkeypatch) -> int:
+    """Run each block in its own namespace with every fit's sampler shortened; the number run."""
     import bayes_msc.api as api
-
-    # the files the examples name
-    shutil.copytree(ROOT / "data", tmp_path / "my_register", ignore=shutil.ignore_patterns("*.md"))
-    shutil.copy(ROOT / "models" / "mortality.toml", tmp_path / "my_analysis.toml")
-    (tmp_path / "estimates.csv").write_text("study,estimate,se\na,12.0,8.0\nb,20.0,10.0\nc,5.0,9.0\n", encoding="utf-8")
-    (tmp_path / "vfd_estimates.csv").write_text("study,estimate,se\na,1.5,1.0\nb,2.5,1.2\nc,0.5,0.9\n",
-                                                encoding="utf-8")
-    modules = [b for b in readme_blocks("python") if b.startswith("# vfd.py\n")]
-    (tmp_path / "vfd.py").write_text(modules[0], encoding="utf-8")
-    spec = [b for b in readme_blocks("toml") if b.startswith("# vfd.toml\n")]
-    (tmp_path / "vfd.toml").write_text(spec[0], encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
 
     original = api.fit_spec
 
@@ -54,14 +44,22 @@ def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch):
         return original(spec.with_sampler(chains=2, draws=150, tune=150), *args, **kwargs)
 
     monkeypatch.setattr(api, "fit_spec", quick)
-    ran = 0
-    for number, block in enumerate(readme_blocks("python")):
-        if block.startswith("# vfd.py\n"):
-            continue  # a module the next block imports
-        namespace: dict = {"__name__": f"readme_block_{number}"}
-        exec(compile(block, f"README.md python block {number + 1}", "exec"), namespace)
-        ran += 1
-    assert ran >= 2
+    for number, block in enumerate(blocks):
+        namespace: dict = {"__name__": f"example_block_{number}"}
+        exec(compile(block, f"{where} python block {number + 1}", "exec"), namespace)
+    return len(blocks)
+
+
+def test_the_readme_has_the_python_examples_this_test_runs():
+    python = readme_blocks("python")
+    assert python and all(b.startswith("import bayes_msc\n") for b in python)
+
+
+def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch):
+    example_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert run_blocks(readme_blocks("python"), "README.md", monkeypatch) >= 1
     assert (tmp_path / "results" / "posterior.nc").is_file()  # result.save("results/") ran
     assert not (ROOT / "results").exists()
 
