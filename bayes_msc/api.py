@@ -192,7 +192,9 @@ def fit(
         :class:`Register`; default: the embedded register. The ``normal_normal`` analysis
         also takes a CSV file of ``study, estimate, se``.
     evidence
-        ``"full"`` (default) or ``"seed"`` (the four seed trials alone).
+        Which studies enter: ``"randomised"`` (default: the randomised trials), ``"all"``
+        (non-randomised studies too, through the bias model), ``"seed"`` (the four trials the
+        project started from) or ``"studies:ID1,ID2,..."`` (a named subset).
     priors
         Preset names (e.g. ``["sceptical", "halfnormal_1.0"]``) or a :class:`PriorSet`.
     prior_params

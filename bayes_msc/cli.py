@@ -280,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=_whole(1), default=3, help="repeats of each whole-process run (default 3)")
     bench.add_argument("--compare-with", metavar="DIR", help="another checkout of bayes_msc: measure it and this "
                        "one side by side (fresh install, warm, new structure, sweep, sbc --n 200)")
+    bench.add_argument("--write-table", metavar="FILE", help="with --compare-with: write the comparison as the docs' "
+                       "Markdown table (docs/performance_table.md)")
 
     design = sub.add_parser("design", help="the next trial: MAP prior, assurance, sample size, dose, fragility")
     _add_fit_options(design)

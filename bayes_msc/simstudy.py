@@ -465,7 +465,7 @@ def oc_report_table(path) -> pd.DataFrame | None:
 
 def simstudy_report_table(path) -> pd.DataFrame | None:
     """The saved simulation study (``reports/<analysis>.simstudy.json``) as the table the
-    README and a report's methods show (None if absent)."""
+    docs and a report's methods show (None if absent)."""
     import json
     from pathlib import Path
 

@@ -140,7 +140,14 @@ def test_the_report_tables_read_what_a_json_has(tmp_path):
                                                      encoding="utf-8")
     hook._ROOT = tmp_path
     text = hook.render_oc()
-    assert "control risk: hierarchical: predicted from the register's control arms" in text
-    assert "| 1 | P(OR < 1) > γ | 0.165 ± – |" in text
+    assert "control risks: hierarchical: predicted from the register's control arms" in text
+    assert "simulated registers 4000 at true OR 1, 1000 at true OR 0.8" in text
+    assert f"| 1 | P(OR < 1) > γ | {oc['table'][0]['rate']:.3f} ± – |" in text
+    # a file saved before the control risk and the per-truth counts were recorded
+    old = {**oc, "reps_per_truth": 400, "settings": {**oc["settings"], "rare_control_risk": 0.02}}
+    del old["settings"]["control_risk"], old["settings"]["reps"]
+    (tmp_path / "reports" / "mortality.oc.json").write_text(json.dumps(old), encoding="utf-8")
+    text = hook.render_oc()
+    assert "400 per true OR" in text and "control risks: observed, two smallest trials at 0.02" in text
     assert "| x | – | **–** | mu – |" in hook.render_sbc()
     assert "No saved simulation study" in hook.render_simstudy()

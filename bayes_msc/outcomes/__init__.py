@@ -2,7 +2,7 @@
 
 Specs name their outcome (``outcome = "mortality"``); everything downstream asks
 ``get_outcome(spec.outcome)``. Adding an outcome is writing one module with an ``Outcome``
-subclass and calling :func:`register_outcome` (README, "Adding an outcome").
+subclass and calling :func:`register_outcome` (docs/developers/adding-an-outcome.md).
 """
 
 from __future__ import annotations

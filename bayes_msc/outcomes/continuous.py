@@ -181,7 +181,7 @@ class EstimatesOutcome(ContinuousOutcome):
     """Per-study estimates with known standard errors, pooled by the normal-normal model.
 
     The base of outcomes whose data are one estimate per study on a fixed scale: a subclass
-    sets ``name``, ``measure`` and ``prior_scale`` (README, "Adding an outcome"). Data: a
+    sets ``name``, ``measure`` and ``prior_scale`` (docs/developers/adding-an-outcome.md). Data: a
     ``study, estimate, se`` CSV file, or a register, whose per-study estimates are PaO2/FiO2
     mean differences in mmHg (:func:`bayes_msc.evidence.estimates.register_contrasts`).
     """

@@ -517,7 +517,7 @@ def decision_rule_parts(ctx: ReportContext) -> list:
                             for r in shown.itertuples(index=False)], numeric=numeric,
                            caption="Bias, 95% interval coverage and false claims of benefit of each likelihood on "
                                    "registers simulated from known truths with the register's design "
-                                   "(python -m bayes_msc simstudy; README, Sparse data). The default is the one that "
+                                   "(python -m bayes_msc simstudy; docs: Methods, Calibration and simulation studies). The default is the one that "
                                    "behaves best here."))
     return parts
 

@@ -179,11 +179,13 @@ def render_oc() -> str:
         d = _load(path)
         s = d.get("settings") or {}
         control = s.get("control_risk")
+        counts = s.get("reps")
+        registers = (", ".join(f"{n} at true OR {o}" for o, n in counts.items()) if isinstance(counts, dict)
+                     else f"{d.get('reps_per_truth', DASH)} per true OR")
         parts.append(
-            f"**{_source(path)}** ({d.get('analysis', DASH)}): {d.get('reps_per_truth', DASH)} registers per true OR; "
-            f"likelihood {d.get('likelihood', DASH)}; τ {s.get('tau', DASH)}; fits {_sampler(s)}; rare control risk "
-            f"{s.get('rare_control_risk', DASH)}"
-            + (f"; control risk: {control}" if control is not None else "")
+            f"**{_source(path)}** ({d.get('analysis', DASH)}): simulated registers {registers}; "
+            f"likelihood {d.get('likelihood', DASH)}; τ {s.get('tau', DASH)}; fits {_sampler(s)}; control risks: "
+            + (control if control is not None else f"observed, two smallest trials at {s.get('rare_control_risk', DASH)}")
             + f"; {_num(d.get('seconds'), '.0f')} s; {d.get('date', DASH)}.")
         table = d.get("table", [])
         gammas = sorted({r.get("gamma") for r in table if r.get("gamma") is not None})
