@@ -263,8 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
         p_.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster")
         p_.add_argument("--json", action="store_true")
 
-    oc.add_argument("--alternative-reps", type=_whole(2, MAX_REPS), default=1000,
-                    help="simulated registers at the alternative (OR 0.8) (default 1000)")
+    oc.add_argument("--alternative-reps", type=_whole(0, MAX_REPS), default=1000,
+                    help="simulated registers at the alternative (OR 0.8); 0: the null alone (default 1000)")
+    oc.add_argument("--control-risks", choices=("register", "new-trials"), default="register",
+                    help="register (default): each trial's control risk from its own posterior; new-trials: every "
+                         "trial's from the predictive for a new trial (a sensitivity analysis)")
 
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -749,7 +752,12 @@ def _simulation_command(args, kind: str) -> int:
     out = check_output_file(Path(args.out) if args.out else _default_output(spec, kind), "--out", force=args.force)
     sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
     if kind == "oc":
-        sampler["alternative_reps"] = args.alternative_reps
+        if args.alternative_reps == 1:
+            raise InputError("at least 2 registers, or 0 for none", Location("--alternative-reps"))
+        sampler["alternative_reps"] = max(args.alternative_reps, 2)
+        if args.alternative_reps == 0:
+            sampler["ors"] = (1.0,)
+        sampler["control_risk"] = args.control_risks.replace("-", "_")
     if kind == "simstudy":
         sampler["likelihoods"] = tuple(x.strip() for x in args.likelihoods.split(",") if x.strip())
         if not sampler["likelihoods"]:

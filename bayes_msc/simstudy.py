@@ -51,6 +51,9 @@ CONTROL_RISKS = {
     "register": "each trial's control risk drawn afresh for every simulated register from its posterior under a "
                 "hierarchical model of the register's control arms (exchangeable control log-odds, each trial's "
                 "binomial count in the likelihood), as design uses",
+    "new_trials": "every trial's control risk drawn afresh for every simulated register as a new trial's, from the "
+                  "posterior predictive of a hierarchical model of the register's control arms (a sensitivity "
+                  "analysis: the register's trials replaced by new ones with its spread of control risks)",
     "sparse": f"each trial's observed control risk ((deaths + 0.5) / (n + 1)), except the two smallest trials at "
               f"{RARE_CONTROL_RISK:.0%} (a double-zero stress design, not the register)",
 }
@@ -162,12 +165,13 @@ def control_risk_model(spec, evidence):
     return _CONTROL_MODELS[key]
 
 
-def register_control_logits(model, evidence, rng: np.random.Generator) -> np.ndarray:
+def register_control_logits(model, evidence, rng: np.random.Generator, new_trials: bool = False) -> np.ndarray:
     """One simulated register's true control log-odds per study (the "register" design): a joint
     posterior draw of each trial's own control log-odds; a study whose control deaths are not
-    reported gets a new trial's draw from the same (m, s)."""
+    reported gets a new trial's draw from the same (m, s). With ``new_trials`` (the
+    "new_trials" design) every study gets a new trial's draw."""
     own, m, s = model.trial_draws(rng)
-    by_study = {arm.study_id: a for arm, a in zip(model.arms, own)}
+    by_study = {} if new_trials else {arm.study_id: a for arm, a in zip(model.arms, own)}
     new_trial = m + s * rng.standard_normal(len(evidence.studies))
     return np.array([by_study.get(study, new_trial[j]) for j, study in enumerate(evidence.studies)])
 
@@ -185,7 +189,8 @@ def simulate_register(spec, evidence, cell: Cell, item: int, seed: int, control_
     tau = float(spec.priors.heterogeneity.scipy().rvs(random_state=rng)) if cell.tau is None else cell.tau
     z = rng.standard_normal(len(evidence.studies))
     base = (control_logits(evidence) if control_risk == "sparse"
-            else register_control_logits(control_risk_model(spec, evidence), evidence, rng))
+            else register_control_logits(control_risk_model(spec, evidence), evidence, rng,
+                                         new_trials=control_risk == "new_trials"))
     truth = {"log_or": math.log(cell.odds_ratio), "tau": tau, "z": z, "baseline_logit": base}
     return rng, truth, MortalityOutcome(likelihood="arm").simulate(evidence, truth, rng)
 
@@ -354,7 +359,7 @@ def operating_characteristics(spec, data: Any = None, *, reps: int = 4000, alter
                               ors: tuple[float, ...] = (1.0, 0.8), chains: int = 2, draws: int = 500,
                               tune: int = 300, seed: int | None = None, workers: int | None = None,
                               scheduler: str | None = None, journal=None, progress=None,
-                              chunk_size: int = 10) -> OperatingCharacteristics:
+                              chunk_size: int = 10, control_risk: str = "register") -> OperatingCharacteristics:
     """Declaration rates of the spec's decision rules on simulated registers that follow the
     real one (``CONTROL_RISKS["register"]``; tau from its prior).
 
@@ -362,6 +367,8 @@ def operating_characteristics(spec, data: Any = None, *, reps: int = 4000, alter
     other true OR. The null's are the ones a false claim of benefit is counted on, so they get
     the most: at a false-claim rate near 0.07, 4000 registers give a Monte Carlo SE of 0.004
     (``OC_TARGET_MCSE``); 1000 at an alternative give about 0.016 at a rate of 0.5.
+    ``control_risk="new_trials"`` replaces every trial's own control risk by a new trial's from
+    the same model: a sensitivity analysis of that assumption.
     """
     from .api import load_data
     from .errors import InputError
@@ -372,6 +379,9 @@ def operating_characteristics(spec, data: Any = None, *, reps: int = 4000, alter
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
             raise InputError(f"operating_characteristics({name}=...): expected a whole number of at least 2, "
                              f"got {value!r}")
+    if control_risk not in ("register", "new_trials"):
+        raise InputError(f"operating_characteristics(control_risk=...): expected 'register' or 'new_trials', "
+                         f"got {control_risk!r}")
     if (isinstance(ors, str) or not all(isinstance(o, numbers.Real) and math.isfinite(o) and o > 0 for o in ors)
             or len(set(ors)) != len(ors) or 1.0 not in ors):
         raise InputError("operating_characteristics(ors=...): expected distinct positive odds ratios including the "
@@ -383,12 +393,12 @@ def operating_characteristics(spec, data: Any = None, *, reps: int = 4000, alter
     evidence = spec.outcome_type.build_evidence(load_data(spec, data), spec)
     control = control_risk_model(spec, evidence)  # refused here, before any fit, if it cannot be built
     rows = _run(_sim_spec(spec, chains, draws, tune), data, cells, rounds, (likelihood,), seed + 1, workers,
-                scheduler, journal, progress, chunk_size, control_risk="register")
+                scheduler, journal, progress, chunk_size, control_risk=control_risk)
     table = oc_table(rows, spec.decision.clinically_meaningful_or)
     settings = {"chains": chains, "draws": draws, "tune": tune, "seed": seed + 1, "odds_ratios": list(ors),
                 "reps": {format(o, "g"): (reps if o == 1.0 else alternative_reps) for o in ors},
                 "tau": f"drawn from the prior {spec.priors.heterogeneity.describe()}",
-                "control_risk": CONTROL_RISKS["register"], "control_risk_model": control.describe(),
+                "control_risk": CONTROL_RISKS[control_risk], "control_risk_model": control.describe(),
                 "target_mcse": OC_TARGET_MCSE, "gammas": list(GAMMAS)}
     return OperatingCharacteristics(spec.name, likelihood, reps, table, settings, spec.content_hash(),
                                     evidence.register_hash, datetime.now(timezone.utc).date().isoformat(),

@@ -824,7 +824,8 @@ def test_bad_design_options_are_refused_before_the_fit(capsys, no_fit, argv, fra
         (("oc", "mortality", "--reps", "1"), ("--reps", "at least 2")),
         (("oc", "mortality", "--reps", "4_7"), ("--reps",)),
         (("oc", "mortality", "--reps", "1" + "0" * 30), ("--reps", "at most")),
-        (("oc", "mortality", "--alternative-reps", "0"), ("--alternative-reps", "at least 2")),
+        (("oc", "mortality", "--alternative-reps", "1"), ("--alternative-reps", "at least 2")),
+        (("oc", "mortality", "--alternative-reps", "-1"), ("--alternative-reps", "at least 0")),
         (("oc", "mortality", "--alternative-reps", "٣"), ("--alternative-reps",)),
     ],
 )
@@ -1017,6 +1018,8 @@ def test_any_oc_or_simstudy_option_value_is_refused_in_one_line_or_reaches_the_s
     else:
         valid = bool(re.fullmatch(r"\s*\+?[0-9]+\s*", text)) and (1 if option == "--workers" else 2) <= int(text) <= (
             10**9 if option == "--workers" else 100_000)
+        if option == "--alternative-reps":  # 0: the null alone
+            valid = valid or bool(re.fullmatch(r"\s*[+-]?0+\s*", text))
     try:
         code, err = _run_quietly(command, "mortality", f"{option}={text}")
     except AssertionError as reached:

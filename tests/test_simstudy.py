@@ -51,7 +51,7 @@ def test_oc_table_counts_each_rule_and_gamma():
     assert len(table) == 2 * len(simstudy.GAMMAS)
 
 
-def _independent_control_posterior(arms, mean_prior=(0.0, 2.0), sd_scale=1.0):
+def _independent_control_posterior(arms, mean_prior=(0.0, 2.0), sd_scale=1.0, predictive=False):
     """E[expit(a_j) | data] under the exchangeable control-arm model, by another route than the
     package's binned grid: a = m + s * t integrated by the trapezoid rule in t (so the grid in a
     narrows with s), the binomial likelihood written out with its coefficients, and a coarser,
@@ -64,9 +64,11 @@ def _independent_control_posterior(arms, mean_prior=(0.0, 2.0), sd_scale=1.0):
     s = np.arange(0.02, 4.5, 0.035)
     log_post = np.zeros((len(m), len(s)))
     expect = np.zeros((len(arms), len(m), len(s)))
+    new_trial = np.zeros((len(m), len(s)))
     for k, sk in enumerate(s):
         a = m[:, None] + sk * t[None, :]
         p = special.expit(a)
+        new_trial[:, k] = p @ wt
         for j, arm in enumerate(arms):
             lik = sum(np.exp(special.gammaln(arm.n + 1) - special.gammaln(d + 1) - special.gammaln(arm.n - d + 1)
                              + special.xlogy(d, p) + special.xlog1py(arm.n - d, -p)) for d in arm.deaths)
@@ -76,6 +78,8 @@ def _independent_control_posterior(arms, mean_prior=(0.0, 2.0), sd_scale=1.0):
     log_post += stats.norm.logpdf(m, *mean_prior)[:, None] + stats.halfnorm.logpdf(s, scale=sd_scale)[None, :]
     w = np.exp(log_post - log_post.max())
     w /= w.sum()
+    if predictive:  # a new trial's control risk
+        return float((new_trial * w).sum())
     return (expect * w[None]).sum(axis=(1, 2))
 
 
@@ -111,6 +115,22 @@ def test_each_trials_control_risk_is_drawn_from_its_posterior(register_evidence)
         assert abs(got - want) < 4.5 * se + 0.003, (arm.study_id, got, want, se)
     by_study = dict(zip([a.study_id for a in model.arms], draws.mean(axis=0)))
     assert by_study["zheng2014"] > 0.2 and by_study["rebelatto2022"] > 0.1  # 2/6 and 1/6, shrunk, not 2%
+
+
+def test_new_trials_sensitivity_gives_every_trial_a_new_trials_control_risk(register_evidence):
+    """control_risk="new_trials": every study's control risk averages the predictive mean for a
+    new trial (independent quadrature), whatever its own count."""
+    from scipy.special import expit
+
+    spec, evidence = register_evidence
+    model = simstudy.control_risk_model(spec, evidence)
+    rng = np.random.default_rng(5)
+    draws = expit(np.array([simstudy.register_control_logits(model, evidence, rng, new_trials=True)
+                            for _ in range(4000)]))
+    want = _independent_control_posterior(model.arms, (model.mean_prior.mu, model.mean_prior.sigma),
+                                          model.sd_prior.sigma, predictive=True)
+    se = draws.std(axis=0) / math.sqrt(len(draws))
+    assert np.all(np.abs(draws.mean(axis=0) - want) < 4.5 * se + 0.003), (draws.mean(axis=0), want)
 
 
 def test_null_registers_simulate_control_deaths_at_their_posterior_mean(register_evidence):
