@@ -1,7 +1,7 @@
 """Command line: ``python -m bayes_msc`` / ``bayes-msc``.
 
 Only the standard library is imported at module level so ``--help`` is instant; each
-command imports what it needs. User errors (:class:`bayes_msc.errors.InputError`) print one
+command imports what it needs. User errors (:class:`bayes_msc.io.errors.InputError`) print one
 line and exit 2 — no traceback.
 """
 
@@ -12,9 +12,9 @@ import json
 import re
 import sys
 
-from .errors import InputError, Location
-from .progress import ProgressLine
-from .terminal import printable
+from .io.errors import InputError, Location
+from .io.progress import ProgressLine
+from .io.terminal import printable
 
 EXIT_INPUT_ERROR = 2
 EXIT_DIAGNOSTICS_FAILED = 3
@@ -321,10 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose, _PROGRESS)
     try:
         if args.command in _COMPILING:
-            from .runtime import check_cache_dir
+            from .engine.runtime import check_cache_dir
 
             check_cache_dir()  # before own_process makes BAYES_MSC_CACHE_DIR pytensor's folder
-        from .process import own_process
+        from .engine.process import own_process
 
         own_process()  # this process is ours: cache folder, collector, lean imports
         return COMMANDS[args.command](args)
@@ -358,7 +358,7 @@ def _print(text: str, **kwargs) -> None:
 def _configure_logging(verbose: bool, progress) -> None:
     import logging
 
-    from .progress import ClearingStreamHandler, ProgressHandler
+    from .io.progress import ClearingStreamHandler, ProgressHandler
 
     handler = ClearingStreamHandler(progress, sys.stderr)
     handler.setFormatter(logging.Formatter("bayes_msc: %(message)s"))
@@ -378,7 +378,7 @@ def _fit_from_args(args, spec=None):
 
 
 def _check_draws(spec, what: str) -> None:
-    from .errors import Location
+    from .io.errors import Location
 
     total = spec.sampler.chains * spec.sampler.draws
     if total < MIN_ANALYSIS_DRAWS:
@@ -387,8 +387,8 @@ def _check_draws(spec, what: str) -> None:
 
 
 def _cmd_fit(args) -> int:
-    from .display import render_result
-    from .fileio import check_output_dir, check_output_file
+    from .io.display import render_result
+    from .io.fileio import check_output_dir, check_output_file
 
     spec = _spec_from_args(args)
     # every place this run writes is checked before the fit, not discovered after it
@@ -454,7 +454,7 @@ def _cmd_data(args) -> int:
         _print(f"{register.root}: valid ({counts}); content hash {register.content_hash[:16]}; {ID_RULE}")
         return 0
     from .api import resolve_spec
-    from .display import render_inclusion
+    from .io.display import render_inclusion
 
     spec = resolve_spec(args.analysis, evidence=args.evidence)
     evidence = spec.outcome_type.build_evidence(register, spec)
@@ -462,7 +462,7 @@ def _cmd_data(args) -> int:
                             bias_adjusted=spec.outcome_type.adjusts_design_bias))
     derived = getattr(evidence, "derived", None)
     if derived is not None and len(derived):
-        from .display import render_derived
+        from .io.display import render_derived
 
         print()
         _print(render_derived(derived, register.studies.set_index("study_id")["reference"]))
@@ -508,7 +508,7 @@ def _cmd_bench(args) -> int:
     from pathlib import Path
 
     from .bench import main as bench_main
-    from .errors import Location
+    from .io.errors import Location
 
     if args.compare_with and not (Path(args.compare_with) / "bayes_msc" / "__init__.py").is_file():
         raise InputError("not a checkout of bayes_msc (no bayes_msc/__init__.py in it)", Location(args.compare_with))
@@ -539,8 +539,8 @@ def _print_json_or(args, payload, text) -> None:
 
 
 def _cmd_sensitivity(args) -> int:
-    from .display import render_sensitivity
-    from .sensitivity import prior_sensitivity
+    from .io.display import render_sensitivity
+    from .analyses.sensitivity import prior_sensitivity
 
     spec = _spec_from_args(args)
     _check_draws(spec, "power-scaling sensitivity")
@@ -551,8 +551,8 @@ def _cmd_sensitivity(args) -> int:
 
 
 def _cmd_influence(args) -> int:
-    from .display import render_influence
-    from .sensitivity import leave_one_study_out
+    from .io.display import render_influence
+    from .analyses.sensitivity import leave_one_study_out
 
     spec = _spec_from_args(args)
     _check_draws(spec, "PSIS-LOO")
@@ -563,15 +563,15 @@ def _cmd_influence(args) -> int:
 
 
 def _cmd_provenance(args) -> int:
-    from .provenance import provenance_table, render_provenance
+    from .analyses.provenance import provenance_table, render_provenance
 
     _print_json_or(args, provenance_table(_spec_from_args(args), args.data), render_provenance)
     return 0
 
 
 def _cmd_compare(args) -> int:
-    from .display import render_comparison
-    from .comparison import compare_forms
+    from .io.display import render_comparison
+    from .analyses.comparison import compare_forms
 
     if args.dose_response:
         raise InputError("compare fits every dose-response form; drop --dose-response")
@@ -584,7 +584,7 @@ def _cmd_compare(args) -> int:
 def _cmd_report(args) -> int:
     from pathlib import Path
 
-    from .fileio import check_output_file
+    from .io.fileio import check_output_file
     from .report import default_report_path, write_report
 
     spec = _spec_from_args(args)
@@ -597,13 +597,13 @@ def _cmd_report(args) -> int:
     options = {} if sbc is None else {"sbc": sbc}
     options.update(_saved_simulations(spec))
     if args.sensitivity:
-        from .sensitivity import leave_one_study_out, prior_sensitivity
+        from .analyses.sensitivity import leave_one_study_out, prior_sensitivity
 
         options["sensitivity"] = prior_sensitivity(result.spec, args.data, progress=_PROGRESS.counter("prior refits"))
         options["influence"] = leave_one_study_out(result.spec, args.data,
                                                    progress=_PROGRESS.counter("leave-one-study-out refits"))
         if "evidence_set" in result.outcome.evidence_keys:  # an analysis of the evidence register
-            from .provenance import provenance_table
+            from .analyses.provenance import provenance_table
 
             options["provenance"] = provenance_table(result.spec, args.data)
     if args.design:
@@ -617,7 +617,7 @@ def _cmd_report(args) -> int:
 def _saved_simulations(spec) -> dict:
     """The saved decision-rule characteristics and likelihood simulation study of this
     analysis (reports/<analysis>.oc.json, .simstudy.json), when they exist, for the report."""
-    from .simstudy import oc_report_table, simstudy_report_table
+    from .analyses.simstudy import oc_report_table, simstudy_report_table
 
     found = {}
     for kind, read in (("oc", oc_report_table), ("simstudy", simstudy_report_table)):
@@ -630,8 +630,8 @@ def _saved_simulations(spec) -> dict:
 
 def _default_output(spec, kind: str):
     """Where ``kind`` (sbc, oc, simstudy) is saved by default: ``<output folder>/<analysis>.<kind>.json``."""
-    from .fileio import safe_file_name
-    from .paths import default_output_dir
+    from .io.fileio import safe_file_name
+    from .io.paths import default_output_dir
 
     return default_output_dir() / f"{safe_file_name(spec.name)}.{kind}.json"
 
@@ -639,8 +639,8 @@ def _default_output(spec, kind: str):
 def _saved_file(spec, kind: str):
     """A saved result of ``kind`` for the report: the run's own output folder first, then the
     package checkout's shipped one (whether it applies to this spec is the report's to say)."""
-    from .fileio import safe_file_name
-    from .paths import shipped_reports_dir
+    from .io.fileio import safe_file_name
+    from .io.paths import shipped_reports_dir
 
     own = _default_output(spec, kind)
     if own.is_file():
@@ -651,7 +651,7 @@ def _saved_file(spec, kind: str):
 
 
 def _read_sbc(path) -> dict:
-    from .errors import Location
+    from .io.errors import Location
 
     if not path.is_file():
         raise InputError("SBC result not found", Location(str(path)))
@@ -668,15 +668,15 @@ def _cmd_sbc(args) -> int:
     from pathlib import Path
 
     from .api import load_data
-    from .fileio import check_output_file, write_atomic
+    from .io.fileio import check_output_file, write_atomic
     from .results import to_json
-    from .sbc import check_sbc_settings, journal_path, run_sbc
+    from .analyses.sbc import check_sbc_settings, journal_path, run_sbc
 
     spec = _spec_from_args(args)
     check_sbc_settings(spec, thin=args.thin, chunk_size=args.chunk_size, n_ranked=args.ranked)
 
     out = check_output_file(Path(args.out) if args.out else _default_output(spec, "sbc"), "--out", force=args.force)
-    from .sbc import SBC_SAMPLER
+    from .analyses.sbc import SBC_SAMPLER
 
     # SBC's own (fewer) draws unless the command line sets them; with --thin, the spec's
     sampler = None if args.thin else {k: getattr(args, k) or v for k, v in SBC_SAMPLER.items()}
@@ -715,7 +715,7 @@ def _cmd_design(args) -> int:
     settings.validate(binary=design_outcome(spec).binary)
     if args.dose is not None and spec.model.dose_response == "none":
         raise InputError("needs a dose-response fit: add --dose-response loglinear or emax", Location("--dose"))
-    from .fileio import check_output_file, write_atomic
+    from .io.fileio import check_output_file, write_atomic
 
     export = check_output_file(args.export_prior, "--export-prior", force=args.force) if args.export_prior else None
     result = _fit_from_args(args, spec)
@@ -730,8 +730,8 @@ def _simulation_command(args, kind: str) -> int:
     """``simstudy`` and ``oc``: resumable (a journal next to the output), saved atomically."""
     from pathlib import Path
 
-    from . import simstudy
-    from .fileio import check_output_file, write_atomic
+    from .analyses import simstudy
+    from .io.fileio import check_output_file, write_atomic
     from .results import to_json
 
     spec = _spec_from_args(args)

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .outcomes import Outcome
 
-from .errors import InputError, Location
+from .io.errors import InputError, Location
 from .evidence.schema import PRODUCT_CLASSES
-from .paths import resolve_spec_path
+from .io.paths import resolve_spec_path
 from .models.sparse import DEFAULT_BASELINES, DEFAULT_LIKELIHOOD
 from .priors import PriorSet, priors_from_table
 

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 import bayes_msc
-from bayes_msc import sampling
+from bayes_msc.engine import sampling
 from bayes_msc.api import fit_spec
-from bayes_msc.errors import InputError
+from bayes_msc.io.errors import InputError
 from bayes_msc.evidence.mortality import MortalityEvidence, build_mortality_evidence
 from bayes_msc.evidence.selection import design_sentence
-from bayes_msc.provenance import provenance_levels, study_provenance
-from bayes_msc.simulate import simulate_mortality_evidence
+from bayes_msc.analyses.provenance import provenance_levels, study_provenance
+from simulated import simulate_mortality_evidence
 from bayes_msc.spec import load_spec
 
 NONRANDOMISED = ("shu2020", "xu2021", "chen2020", "haberle2021", "leng2020", "meng2020", "gregoire2022")
@@ -267,7 +267,7 @@ def test_flow_section_counts_and_escapes(relabelled_register):
 
 
 def test_design_bias_presets_enter_the_sensitivity_grid():
-    from bayes_msc.sensitivity import prior_combinations
+    from bayes_msc.analyses.sensitivity import prior_combinations
 
     plain = prior_combinations(load_spec("mortality"))
     mixed = prior_combinations(load_spec("mortality").with_evidence(evidence_set="all"))
@@ -280,7 +280,7 @@ def test_design_bias_presets_enter_the_sensitivity_grid():
 
 @pytest.mark.slow
 def test_provenance_table_widens_the_evidence_one_class_at_a_time():
-    from bayes_msc.provenance import provenance_table, render_provenance
+    from bayes_msc.analyses.provenance import provenance_table, render_provenance
 
     spec = load_spec("mortality").with_sampler(chains=2, draws=500, tune=500, seed=5)
     before = sampling.COMPILE_COUNT["nutpie"]
@@ -298,7 +298,7 @@ def test_provenance_table_widens_the_evidence_one_class_at_a_time():
 def test_provenance_table_for_oxygenation_speaks_its_units():
     """The provenance table is not mortality's alone: oxygenation widens by quality flag, then
     adds the single-arm study, all in mmHg words (one compiled model, masked refits)."""
-    from bayes_msc.provenance import provenance_table, render_provenance, study_provenance
+    from bayes_msc.analyses.provenance import provenance_table, render_provenance, study_provenance
 
     spec = load_spec("oxygenation").with_sampler(chains=2, draws=500, tune=500, seed=4)
     table = provenance_table(spec)

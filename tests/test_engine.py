@@ -1,4 +1,4 @@
-"""The compile-once / refit-many engine (``bayes_msc.sampling``, ``bayes_msc.api``).
+"""The compile-once / refit-many engine (``bayes_msc.engine.sampling``, ``bayes_msc.api``).
 
 A model structure is compiled once per process; new prior hyperparameters and masked studies
 are swapped in as data (nutpie's ``with_data``), so they must neither compile again nor be
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from bayes_msc import api, sampling
+from bayes_msc import api
+from bayes_msc.engine import sampling
 from bayes_msc.api import fit_spec, resolve_spec
 from bayes_msc.evidence.mortality import build_mortality_evidence
 from bayes_msc.evidence.register import load_register

@@ -12,8 +12,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bayes_msc"
 
 # Modules that present results to a person: only the CLI (and the benchmark, a command of
 # its own) may import them.
-PRESENTATION = ("bayes_msc.display", "bayes_msc.report")
-PRESENTERS = ("bayes_msc.cli", "bayes_msc.bench", "bayes_msc.display", "bayes_msc.report")
+PRESENTATION = ("bayes_msc.io.display", "bayes_msc.report")
+PRESENTERS = ("bayes_msc.cli", "bayes_msc.bench", "bayes_msc.io.display", "bayes_msc.report")
 
 
 def module_name(path: Path) -> str:
@@ -130,7 +130,7 @@ def test_analysis_code_does_not_import_presentation():
 
 def test_dosing_and_modelling_do_not_call_back_into_the_pipeline():
     graph = import_graph()
-    below_the_pipeline = ("bayes_msc.dosing", "bayes_msc.loo", "bayes_msc.decisions", "bayes_msc.diagnostics",
+    below_the_pipeline = ("bayes_msc.analyses.dosing", "bayes_msc.analyses.loo", "bayes_msc.decisions", "bayes_msc.engine.diagnostics",
                           "bayes_msc.outcomes.base", "bayes_msc.outcomes.mortality", "bayes_msc.outcomes.continuous")
     for module in below_the_pipeline:
         assert "bayes_msc.api" not in graph[module], module

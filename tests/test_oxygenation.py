@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import bayes_msc
-from bayes_msc.errors import InputError
+from bayes_msc.io.errors import InputError
 
 EIGHT_SCHOOLS = {
     "estimate": [28.39, 7.94, -2.75, 6.82, -0.64, 0.63, 18.01, 12.16],
@@ -212,7 +212,7 @@ def test_bad_estimates_file(tmp_path, content, message):
 
 def simulated_register(root: Path, rng, *, effect: float, natural_course: float) -> Path:
     """Eight two-arm trials and three single-arm studies; arm means of the change with SDs."""
-    from bayes_msc.simulate import write_register
+    from simulated import write_register
 
     provenance = {"source": "simulation", "quality": "assumption"}
     studies, arms, rows = [], [], []

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_msc import simstudy
+from bayes_msc.analyses import simstudy
 
 
 def _rows():

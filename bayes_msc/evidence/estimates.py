@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError, Location
-from ..fileio import write_atomic
+from ..io.errors import InputError, Location
+from ..io.fileio import write_atomic
 from . import derivations
 from .doses import NO_DOSE
 from .oxygenation import TERM_COLUMNS, OxygenationEvidence, build_oxygenation_evidence, sd_missing_mask

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..io.errors import InputError
 from . import derivations
 from .doses import arm_dose
 from .register import Register

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .doses import arm_dose, dose_problem
 from .register import Register
-from ..errors import InputError, Location
+from ..io.errors import InputError, Location
 from .schema import NONRANDOMISED_CONTROLLED, QUALITY  # QUALITY: ordered from best (primary) to worst
 
 STUDY_LIST_PREFIX = "studies:"

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..engine.streams import CONTINUOUS_CHECK, stream
 from .base import EffectMeasure, Outcome, ParameterRoles
 
 NATURAL_COURSE = ("nc_mean", "nc_sd")
@@ -127,7 +128,7 @@ class ContinuousOutcome(Outcome):
         inputs = self.make_inputs(result.evidence, result.spec.priors, result.spec.model)
         means = term_means(result.posterior, inputs).reshape(-1, len(terms))
         se = terms["se"].to_numpy(float)
-        rng = np.random.default_rng([result.spec.sampler.seed if seed is None else seed, 0x0C2])
+        rng = stream(result.spec.sampler.seed if seed is None else seed, CONTINUOUS_CHECK)
         replicated = rng.normal(means, se)
         rows = []
         for i, t in enumerate(terms.itertuples()):
@@ -206,7 +207,7 @@ class EstimatesOutcome(ContinuousOutcome):
         if isinstance(source, EstimateTable):
             return estimates_evidence(source, spec)
         if (self.measure.name, self.measure.unit) != REGISTER_MEASURE:
-            from ..errors import InputError
+            from ..io.errors import InputError
 
             raise InputError(
                 "the register's per-study estimates are PaO2/FiO2 mean differences in mmHg, but this "

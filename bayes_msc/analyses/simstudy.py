@@ -70,8 +70,8 @@ _SETUPS: dict[tuple, tuple[Any, list[_Fitter], Any]] = {}  # per process: compil
 
 
 def _setup(spec, data, likelihoods: tuple[str, ...]):
-    from .api import load_data
-    from .sampling import compile_analysis
+    from ..api import load_data
+    from ..engine.sampling import compile_analysis
 
     from .sbc import data_key
 
@@ -99,7 +99,7 @@ def fit_replicates(spec, data, items, *, cells: tuple[Cell, ...], reps: int, lik
     the truth, the posterior median and 95% ETI of the log OR, P(OR < 1), P(OR < 0.8) and
     divergences (:func:`_run` flattens them).
     """
-    from .outcomes.mortality import MortalityOutcome
+    from ..outcomes.mortality import MortalityOutcome
 
     # the truth: each trial's control arm at its own risk, the treated arm at odds ratio x that
     # (the arm coding), whichever likelihood is then fitted
@@ -144,14 +144,14 @@ def variant_spec(spec, likelihood: str):
 
 
 def _double_zero_count(evidence) -> int:
-    from .models.sparse import uninformative_studies
+    from ..models.sparse import uninformative_studies
 
     return len(uninformative_studies(evidence))
 
 
 def _run(spec, data, cells, reps, likelihoods, seed, workers, scheduler, journal, progress, chunk_size):
-    from .distributed import run_tasks
-    from .errors import InputError
+    from ..engine.distributed import run_tasks
+    from ..io.errors import InputError
 
     items = list(range(len(cells) * reps))
     chunks = [items[i:i + chunk_size] for i in range(0, len(items), chunk_size)]
@@ -229,10 +229,10 @@ def simulation_study(spec, data: Any = None, *, reps: int = 20, likelihoods: tup
                      draws: int = 300, tune: int = 300, seed: int | None = None, workers: int | None = None,
                      scheduler: str | None = None, journal=None, progress=None, chunk_size: int = 5) -> SimulationStudy:
     """Fit every likelihood to ``reps`` registers per truth (OR x tau); see the module docstring."""
-    from .api import load_data
+    from ..api import load_data
 
     if isinstance(likelihoods, str) or not likelihoods:
-        from .errors import InputError
+        from ..io.errors import InputError
 
         raise InputError(f"likelihoods (--likelihoods): name at least one likelihood in a list, got {likelihoods!r}")
     seed = spec.sampler.seed if seed is None else seed
@@ -290,7 +290,7 @@ def operating_characteristics(spec, data: Any = None, *, reps: int = 400, ors: t
                               workers: int | None = None, scheduler: str | None = None, journal=None,
                               progress=None, chunk_size: int = 10) -> OperatingCharacteristics:
     """Declaration rates of the spec's decision rules on simulated registers (tau from its prior)."""
-    from .api import load_data
+    from ..api import load_data
 
     seed = spec.sampler.seed if seed is None else seed
     cells = tuple(Cell(o, None) for o in ors)
