@@ -15,6 +15,10 @@ import sys
 from .io.errors import InputError, Location
 from .io.progress import ProgressLine
 from .io.terminal import printable
+# the choice lists the options offer, from their one home (each imports nothing heavy)
+from .evidence.settings import EVIDENCE_SETS, STUDY_LIST_PREFIX
+from .models.choices import DOSE_RESPONSE_FORMS, LIKELIHOODS, MEASURES
+from .spec import BENEFIT_DIRECTIONS
 
 EXIT_INPUT_ERROR = 2
 EXIT_DIAGNOSTICS_FAILED = 3
@@ -33,6 +37,9 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(EXIT_INPUT_ERROR, f"bayes_msc: error: {printable(message)} (see {self.prog} --help)\n")
+
+
+_EVIDENCE_SET_CHOICES = f"{', '.join(EVIDENCE_SETS)} or {STUDY_LIST_PREFIX}ID1,ID2,... (default: {EVIDENCE_SETS[0]})"
 
 
 def _whole(minimum: int, maximum: int | None = None):
@@ -99,20 +106,20 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tune", type=_whole(1))
     p.add_argument("--target-accept", type=_target_accept, metavar="P",
                    help="NUTS target acceptance in [0.5, 1) (default: the spec's); raise it when a fit diverges")
-    p.add_argument("--dose-response", choices=("none", "loglinear", "emax"),
+    p.add_argument("--dose-response", choices=DOSE_RESPONSE_FORMS,
                    help="dose-response form (default: the spec's; mortality.toml says none)")
-    p.add_argument("--likelihood", choices=("arm", "symmetric", "conditional"),
+    p.add_argument("--likelihood", choices=LIKELIHOODS,
                    help="mortality: how each study's arms inform the odds ratio (default: the spec's; "
                         "mortality.toml says symmetric)")
     p.add_argument("--clinically-meaningful", type=_finite, metavar="VALUE",
                    help="decision threshold: an odds ratio for mortality (default 0.8), a difference in "
                         "the outcome's units otherwise (oxygenation: mmHg, default 20)")
-    p.add_argument("--measure", choices=("log_ratio", "smd", "mean_difference"),
+    p.add_argument("--measure", choices=MEASURES,
                    help="normal_normal: what the estimates are; it decides which priors fit them "
                         "(mean_difference needs --unit and both priors stated); required unless the spec or the "
                         "data file states it")
     p.add_argument("--unit", help="normal_normal with --measure mean_difference: the estimates' unit, e.g. mmHg")
-    p.add_argument("--benefit-direction", choices=("increase", "decrease"),
+    p.add_argument("--benefit-direction", choices=BENEFIT_DIRECTIONS,
                    help="normal_normal: which direction of the estimates is benefit (decrease for log odds ratios "
                         "of death); required unless the spec or the data file states it")
 
@@ -269,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = data_sub.add_parser("show", help="per study: what enters each analysis, and why not")
     show.add_argument("directory", nargs="?", help="register directory (default: the embedded register)")
     show.add_argument("--analysis", default="mortality", help="analysis name or spec path (default mortality)")
-    show.add_argument("--evidence", metavar="SET", help="randomised (default), all, seed or studies:ID1,ID2,...")
+    show.add_argument("--evidence", metavar="SET", help=_EVIDENCE_SET_CHOICES)
 
     bench = sub.add_parser("bench", help="measure cold/warm fit time, sampler speed, sweeps and memory")
     bench.add_argument("--quick", action="store_true", help="one repeat, short sweeps (a few minutes)")
@@ -291,9 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="analysis names or spec paths (default: the shipped analyses that run on the embedded "
                            "register: mortality, oxygenation)")
     warm.add_argument("--data", metavar="DIR", help="evidence register directory (default: the embedded register)")
-    warm.add_argument("--evidence", metavar="SET", help="randomised (default), all, seed or studies:ID1,ID2,...")
-    warm.add_argument("--likelihood", choices=("arm", "symmetric", "conditional"), help="mortality: as for fit")
-    warm.add_argument("--dose-response", choices=("none", "loglinear", "emax"), help="as for fit")
+    warm.add_argument("--evidence", metavar="SET", help=_EVIDENCE_SET_CHOICES)
+    warm.add_argument("--likelihood", choices=LIKELIHOODS, help="mortality: as for fit")
+    warm.add_argument("--dose-response", choices=DOSE_RESPONSE_FORMS, help="as for fit")
     warm.add_argument("--prior", action="append", metavar="NAME", help="as for fit (a prior family is part of "
                       "the compiled structure; hyperparameters are not)")
 

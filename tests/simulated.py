@@ -63,7 +63,7 @@ def write_register(root, tables: dict[str, list[dict]]) -> "Path":
     import io
 
     from bayes_msc.evidence.schema import TABLES
-    from .io.fileio import write_atomic
+    from bayes_msc.io.fileio import write_atomic
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

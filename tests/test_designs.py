@@ -13,7 +13,7 @@ import bayes_msc
 from bayes_msc.engine import sampling
 from bayes_msc.api import fit_spec
 from bayes_msc.io.errors import InputError
-from bayes_msc.evidence.mortality import MortalityEvidence, build_mortality_evidence
+from bayes_msc.evidence.mortality import MortalityEvidence
 from bayes_msc.evidence.selection import design_sentence
 from bayes_msc.analyses.provenance import provenance_levels, study_provenance
 from simulated import simulate_mortality_evidence
@@ -27,7 +27,7 @@ NONRANDOMISED = ("shu2020", "xu2021", "chen2020", "haberle2021", "leng2020", "me
 
 def _inclusion(evidence_set: str):
     spec = load_spec("mortality").with_evidence(evidence_set=evidence_set)
-    evidence = build_mortality_evidence(bayes_msc.load_register(), spec)
+    evidence = spec.outcome_type.build_evidence(bayes_msc.load_register(), spec)
     return evidence, evidence.inclusion.set_index("study_id")
 
 
@@ -85,7 +85,7 @@ def test_cli_data_show_lists_allocation_classes(capsys):
 def test_provenance_counts_arm_sizes_as_well_as_deaths():
     spec = load_spec("mortality").with_evidence(evidence_set="all")
     register = bayes_msc.load_register()
-    evidence = build_mortality_evidence(register, spec)
+    evidence = spec.outcome_type.build_evidence(register, spec)
     provenance = study_provenance(register, evidence)
     assert provenance["bowdish2023"] == "primary"
     assert provenance["zhu2021"] == "inferred"  # deaths primary (Table 4), arm sizes inferred
@@ -191,7 +191,7 @@ def test_power_prior_weight_one_pools_everything_and_zero_keeps_the_randomised_t
 def test_martinez_munoz_enters_with_a_borrowed_sd_and_a_stated_assumption():
     from bayes_msc.evidence.oxygenation import build_oxygenation_evidence
 
-    evidence = build_oxygenation_evidence(bayes_msc.load_register(), load_spec("oxygenation"))
+    evidence = build_oxygenation_evidence(bayes_msc.load_register(), load_spec("oxygenation").evidence)
     assert evidence.studies == ("monsel2022", "martinezmunoz2024")
     terms = evidence.terms.set_index(["study_id", "arm"])
     assert terms.loc[("martinezmunoz2024", "msc"), "estimate"] == 83.3
@@ -253,7 +253,7 @@ def test_flow_section_counts_and_escapes(relabelled_register):
 
     register = bayes_msc.load_register(relabelled_register("shu2020", "Shu <script>x</script>"))
     spec = load_spec("mortality")
-    evidence = build_mortality_evidence(register, spec)
+    evidence = spec.outcome_type.build_evidence(register, spec)
     counts = flow_counts(register, evidence.inclusion)
     assert counts["register"] == 30 and counts["listed"] == 30 and counts["included"] == 11
     assert counts["register_by_allocation"]["randomised"] == 20  # 13 first-pass RCTs + 7 of §7
@@ -326,7 +326,7 @@ def test_bias_model_keeps_the_extra_heterogeneity_of_non_randomised_studies():
     from bayes_msc.models.mortality import build_mortality_model, mortality_inputs
 
     spec = load_spec("mortality").with_evidence(evidence_set="all")
-    evidence = build_mortality_evidence(bayes_msc.load_register(), spec)
+    evidence = spec.outcome_type.build_evidence(bayes_msc.load_register(), spec)
     inputs = mortality_inputs(evidence, spec.priors, spec.model)
     model = build_mortality_model(inputs, spec.priors)
     designs = sorted({a for a in evidence.allocations if a != "randomised"})

@@ -140,13 +140,13 @@ def test_dose_evidence_rules():
     register = bayes_msc.load_register()
     # "all": single-arm BC-U001 and non-randomised Shu 2020 enter only when the set admits their designs
     spec = bayes_msc.load_spec("mortality").with_model(dose_response="emax").with_evidence(evidence_set="all")
-    with_assumed = build_mortality_evidence(register, spec)
-    without = build_mortality_evidence(register, spec.with_model(use_assumed_doses=False))
+    with_assumed = spec.outcome_type.build_evidence(register, spec)
+    without = build_mortality_evidence(register, spec.evidence, dose_response=True, use_assumed_doses=False)
     assert "bcu001_2026" in with_assumed.studies and "bcu001_2026" not in without.studies
     reasons = without.inclusion.set_index("study_id")["reason"]
     assert "assumption" in reasons["bcu001_2026"]
     assert "dose not reported" in reasons["shu2020"]  # Shu 2020's dose was not found
-    pooled = build_mortality_evidence(register, spec.with_model(dose_response="none"))
+    pooled = build_mortality_evidence(register, spec.evidence, dose_response=False)
     assert "shu2020" in pooled.studies and "bcu001_2026" not in pooled.studies
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..models.choices import DOSE_RESPONSE_FORMS
 from .loo import loo_by_study
 
 
@@ -40,7 +41,7 @@ class FormComparison:
         }
 
 
-def compare_forms(spec, data=None, forms=("none", "loglinear", "emax"), **fit_options) -> FormComparison:
+def compare_forms(spec, data=None, forms=DOSE_RESPONSE_FORMS, **fit_options) -> FormComparison:
     """Fit each form on the studies all forms can use, and compare them by PSIS-LOO."""
     import arviz_stats as azs
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine.streams import MORTALITY_CHECK, stream
-from .base import EffectMeasure, Outcome, ParameterRoles
+from .base import EffectMeasure, Outcome, ParameterRoles, evidence_model_settings
 
 
 class MortalityOutcome(Outcome):
@@ -90,7 +90,7 @@ class MortalityOutcome(Outcome):
     def build_evidence(self, source, spec):
         from ..evidence.mortality import build_mortality_evidence
 
-        return build_mortality_evidence(source, spec)
+        return build_mortality_evidence(source, spec.evidence, **evidence_model_settings(spec.model))
 
     def make_inputs(self, evidence, priors, model):
         from ..models.mortality import mortality_inputs
