@@ -10,7 +10,7 @@ Library use::
 
 Heavy dependencies (PyMC, nutpie) load on first use, so importing the package is cheap, and
 importing it changes nothing in the caller's process: no environment variable, import hook,
-module stand-in, or pytensor or numba setting (:mod:`bayes_msc.runtime`).
+module stand-in, or pytensor or numba setting (:mod:`bayes_msc.engine.runtime`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ _LAZY = {
     "FitResult": ("bayes_msc.results", "FitResult"),
     "load_result": ("bayes_msc.results", "load_result"),
     "PriorSet": ("bayes_msc.priors", "PriorSet"),
-    "InputError": ("bayes_msc.errors", "InputError"),
+    "InputError": ("bayes_msc.io.errors", "InputError"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .arguments import check_arguments, check_data
-from .errors import InputError, Location
+from .io.arguments import check_arguments, check_data
+from .io.errors import InputError, Location
 from .priors import PriorSet
 from .results import FitResult, provenance_attrs
 from .spec import AnalysisSpec, load_spec
@@ -273,7 +273,7 @@ def fit_spec(
     ``compare_designs``: when non-randomised studies entered (mortality), also refit with them
     masked and record how far they moved P(OR < 1) (``result.design_shift``).
     """
-    from .diagnostics import diagnose
+    from .engine.diagnostics import diagnose
 
     spec.check_priors_stated()
     outcome = spec.outcome_type
@@ -304,7 +304,7 @@ def fit_spec(
     decisions = outcome.decide(tree["posterior"].to_dataset(), spec)
     dose = None
     if spec.model.dose_response != "none":
-        from .dosing import dose_response
+        from .analyses.dosing import dose_response
 
         dose = dose_response(tree["posterior"].to_dataset(), inputs, spec)
     timings["postprocess"] = time.perf_counter() - start
@@ -313,7 +313,7 @@ def fit_spec(
     if compare_designs:
         from dataclasses import replace
 
-        from .design_bias import design_shift
+        from .analyses.nonrandomised_bias import design_shift
 
         shift = design_shift(spec, evidence, result,
                              refit=lambda masked: fit_spec(spec, evidence=masked, compare_designs=False))
@@ -333,7 +333,7 @@ def _evidence_and_inputs(spec: AnalysisSpec, register, evidence=None):
 
 
 def _compile(spec: AnalysisSpec, inputs):
-    from .sampling import compile_analysis
+    from .engine.sampling import compile_analysis
 
     return compile_analysis(inputs, lambda i: spec.outcome_type.build_model(i, spec.priors))
 

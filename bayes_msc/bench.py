@@ -65,9 +65,9 @@ def _child_fit(args) -> dict:
     no one-off costs (first-use imports, thread start-up) and skips converting the trace to
     a DataTree, so its time is the time spent drawing — what PyMC's ``sampling_time`` is.
     """
-    from . import sampling
+    from .engine import sampling
     from .api import fit
-    from .sampling import compile_analysis
+    from .engine.sampling import compile_analysis
     import nutpie  # noqa: F401,I001  (imported here so the whole import is timed as one part)
     import pymc  # noqa: F401
 
@@ -134,7 +134,7 @@ def _child_sweep(args) -> dict:
 
     from .api import fit_spec, resolve_spec
     from .evidence.register import load_register
-    from .sampling import COMPILE_COUNT
+    from .engine.sampling import COMPILE_COUNT
 
     register = load_register()
     spec = resolve_spec(ANALYSIS, seed=args.seed)
@@ -156,10 +156,10 @@ _TASKS_RUN_HERE: list[int] = []  # in a worker: tasks this process has run (the 
 
 
 def measured_replicates(spec, data, items, **kwargs) -> list[dict]:
-    """:func:`bayes_msc.sbc.run_replicates` plus the CPU time the task took in the process
+    """:func:`bayes_msc.analyses.sbc.run_replicates` plus the CPU time the task took in the process
     that ran it (all its threads), and whether it was that process's first task (which
     includes loading the compiled model)."""
-    from .sbc import run_replicates
+    from .analyses.sbc import run_replicates
 
     first = not _TASKS_RUN_HERE
     _TASKS_RUN_HERE.append(len(items))
@@ -182,10 +182,10 @@ def _child_sbc(args) -> dict:
     the draws: sequential — and nutpie's sampler threads', which split over threads: the
     cost model that predicts other machines.
     """
-    from . import runtime, sampling
+    from .engine import runtime, sampling
     from .api import resolve_spec
-    from .distributed import run_tasks, task_chunks, threads_per_worker
-    from .sbc import _setup, run_replicates
+    from .engine.distributed import run_tasks, task_chunks, threads_per_worker
+    from .analyses.sbc import _setup, run_replicates
 
     settings = {k: getattr(args, f"sbc_{k}") for k in SBC_SETTINGS}
     spec = resolve_spec(ANALYSIS, seed=args.seed, chains=settings["chains"], draws=settings["draws"],
@@ -253,7 +253,7 @@ def child_main(argv: list[str]) -> int:
     # end of the fit, so what a child does afterwards (a steady-state re-sample, ESS) is not in it.
     parser.add_argument("--started-at", type=float, required=True)
     args = parser.parse_args(argv)
-    from .process import own_process
+    from .engine.process import own_process
 
     own_process()  # a process of ours, set up as the command line's is
     result = CHILD_TASKS[args.task](args)
@@ -269,7 +269,7 @@ def child_main(argv: list[str]) -> int:
 def _child_env(cache: Path, tree: Path | None = None, environ: dict[str, str] | None = None) -> dict[str, str]:
     """A child's environment: compiling into ``cache``; with ``tree``, importing the package
     from that source tree (another version of it, for a side-by-side comparison)."""
-    from .runtime import child_environment
+    from .engine.runtime import child_environment
 
     env = child_environment(cache, **(environ or {}))
     if tree is not None:
@@ -539,7 +539,7 @@ def parse_comparison_printout(text: str) -> dict:
 
 def write_table(path: Path | str, text: str) -> Path:
     """Write the table atomically (a temporary file renamed into place)."""
-    from .fileio import write_atomic
+    from .io.fileio import write_atomic
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -554,7 +554,7 @@ def scaling_workers(cores: int) -> list[int]:
 
 def run_scaling(cache: Path, n_per_worker: int) -> list[dict]:
     """The SBC scaling runs, all on one compile cache (filled by the serial run first)."""
-    from .runtime import available_cores
+    from .engine.runtime import available_cores
 
     rows = []
     for workers in scaling_workers(available_cores()):

@@ -1,7 +1,7 @@
 """Command line: ``python -m bayes_msc`` / ``bayes-msc``.
 
 Only the standard library is imported at module level so ``--help`` is instant; each
-command imports what it needs. User errors (:class:`bayes_msc.errors.InputError`) print one
+command imports what it needs. User errors (:class:`bayes_msc.io.errors.InputError`) print one
 line and exit 2 — no traceback.
 """
 
@@ -12,9 +12,13 @@ import json
 import re
 import sys
 
-from .errors import InputError, Location
-from .progress import ProgressLine
-from .terminal import printable
+from .io.errors import InputError, Location
+from .io.progress import ProgressLine
+from .io.terminal import printable
+# the choice lists the options offer, from their one home (each imports nothing heavy)
+from .evidence.settings import EVIDENCE_SETS, STUDY_LIST_PREFIX
+from .models.choices import DOSE_RESPONSE_FORMS, LIKELIHOODS, MEASURES
+from .spec import BENEFIT_DIRECTIONS
 
 EXIT_INPUT_ERROR = 2
 EXIT_DIAGNOSTICS_FAILED = 3
@@ -33,6 +37,9 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(EXIT_INPUT_ERROR, f"bayes_msc: error: {printable(message)} (see {self.prog} --help)\n")
+
+
+_EVIDENCE_SET_CHOICES = f"{', '.join(EVIDENCE_SETS)} or {STUDY_LIST_PREFIX}ID1,ID2,... (default: {EVIDENCE_SETS[0]})"
 
 
 def _whole(minimum: int, maximum: int | None = None):
@@ -99,20 +106,20 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tune", type=_whole(1))
     p.add_argument("--target-accept", type=_target_accept, metavar="P",
                    help="NUTS target acceptance in [0.5, 1) (default: the spec's); raise it when a fit diverges")
-    p.add_argument("--dose-response", choices=("none", "loglinear", "emax"),
+    p.add_argument("--dose-response", choices=DOSE_RESPONSE_FORMS,
                    help="dose-response form (default: the spec's; mortality.toml says none)")
-    p.add_argument("--likelihood", choices=("arm", "symmetric", "conditional"),
+    p.add_argument("--likelihood", choices=LIKELIHOODS,
                    help="mortality: how each study's arms inform the odds ratio (default: the spec's; "
                         "mortality.toml says symmetric)")
     p.add_argument("--clinically-meaningful", type=_finite, metavar="VALUE",
                    help="decision threshold: an odds ratio for mortality (default 0.8), a difference in "
                         "the outcome's units otherwise (oxygenation: mmHg, default 20)")
-    p.add_argument("--measure", choices=("log_ratio", "smd", "mean_difference"),
+    p.add_argument("--measure", choices=MEASURES,
                    help="normal_normal: what the estimates are; it decides which priors fit them "
                         "(mean_difference needs --unit and both priors stated); required unless the spec or the "
                         "data file states it")
     p.add_argument("--unit", help="normal_normal with --measure mean_difference: the estimates' unit, e.g. mmHg")
-    p.add_argument("--benefit-direction", choices=("increase", "decrease"),
+    p.add_argument("--benefit-direction", choices=BENEFIT_DIRECTIONS,
                    help="normal_normal: which direction of the estimates is benefit (decrease for log odds ratios "
                         "of death); required unless the spec or the data file states it")
 
@@ -276,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = data_sub.add_parser("show", help="per study: what enters each analysis, and why not")
     show.add_argument("directory", nargs="?", help="register directory (default: the embedded register)")
     show.add_argument("--analysis", default="mortality", help="analysis name or spec path (default mortality)")
-    show.add_argument("--evidence", metavar="SET", help="randomised (default), all, seed or studies:ID1,ID2,...")
+    show.add_argument("--evidence", metavar="SET", help=_EVIDENCE_SET_CHOICES)
 
     bench = sub.add_parser("bench", help="measure cold/warm fit time, sampler speed, sweeps and memory")
     bench.add_argument("--quick", action="store_true", help="one repeat, short sweeps (a few minutes)")
@@ -300,9 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="analysis names or spec paths (default: the shipped analyses that run on the embedded "
                            "register: mortality, oxygenation)")
     warm.add_argument("--data", metavar="DIR", help="evidence register directory (default: the embedded register)")
-    warm.add_argument("--evidence", metavar="SET", help="randomised (default), all, seed or studies:ID1,ID2,...")
-    warm.add_argument("--likelihood", choices=("arm", "symmetric", "conditional"), help="mortality: as for fit")
-    warm.add_argument("--dose-response", choices=("none", "loglinear", "emax"), help="as for fit")
+    warm.add_argument("--evidence", metavar="SET", help=_EVIDENCE_SET_CHOICES)
+    warm.add_argument("--likelihood", choices=LIKELIHOODS, help="mortality: as for fit")
+    warm.add_argument("--dose-response", choices=DOSE_RESPONSE_FORMS, help="as for fit")
     warm.add_argument("--prior", action="append", metavar="NAME", help="as for fit (a prior family is part of "
                       "the compiled structure; hyperparameters are not)")
 
@@ -330,10 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose, _PROGRESS)
     try:
         if args.command in _COMPILING:
-            from .runtime import check_cache_dir
+            from .engine.runtime import check_cache_dir
 
             check_cache_dir()  # before own_process makes BAYES_MSC_CACHE_DIR pytensor's folder
-        from .process import own_process
+        from .engine.process import own_process
 
         own_process()  # this process is ours: cache folder, collector, lean imports
         return COMMANDS[args.command](args)
@@ -367,7 +374,7 @@ def _print(text: str, **kwargs) -> None:
 def _configure_logging(verbose: bool, progress) -> None:
     import logging
 
-    from .progress import ClearingStreamHandler, ProgressHandler
+    from .io.progress import ClearingStreamHandler, ProgressHandler
 
     handler = ClearingStreamHandler(progress, sys.stderr)
     handler.setFormatter(logging.Formatter("bayes_msc: %(message)s"))
@@ -387,7 +394,7 @@ def _fit_from_args(args, spec=None):
 
 
 def _check_draws(spec, what: str) -> None:
-    from .errors import Location
+    from .io.errors import Location
 
     total = spec.sampler.chains * spec.sampler.draws
     if total < MIN_ANALYSIS_DRAWS:
@@ -396,8 +403,8 @@ def _check_draws(spec, what: str) -> None:
 
 
 def _cmd_fit(args) -> int:
-    from .display import render_result
-    from .fileio import check_output_dir, check_output_file
+    from .io.display import render_result
+    from .io.fileio import check_output_dir, check_output_file
 
     spec = _spec_from_args(args)
     # every place this run writes is checked before the fit, not discovered after it
@@ -463,7 +470,7 @@ def _cmd_data(args) -> int:
         _print(f"{register.root}: valid ({counts}); content hash {register.content_hash[:16]}; {ID_RULE}")
         return 0
     from .api import resolve_spec
-    from .display import render_inclusion
+    from .io.display import render_inclusion
 
     spec = resolve_spec(args.analysis, evidence=args.evidence)
     evidence = spec.outcome_type.build_evidence(register, spec)
@@ -471,7 +478,7 @@ def _cmd_data(args) -> int:
                             bias_adjusted=spec.outcome_type.adjusts_design_bias))
     derived = getattr(evidence, "derived", None)
     if derived is not None and len(derived):
-        from .display import render_derived
+        from .io.display import render_derived
 
         print()
         _print(render_derived(derived, register.studies.set_index("study_id")["reference"]))
@@ -517,7 +524,7 @@ def _cmd_bench(args) -> int:
     from pathlib import Path
 
     from .bench import main as bench_main
-    from .errors import Location
+    from .io.errors import Location
 
     if args.compare_with and not (Path(args.compare_with) / "bayes_msc" / "__init__.py").is_file():
         raise InputError("not a checkout of bayes_msc (no bayes_msc/__init__.py in it)", Location(args.compare_with))
@@ -548,8 +555,8 @@ def _print_json_or(args, payload, text) -> None:
 
 
 def _cmd_sensitivity(args) -> int:
-    from .display import render_sensitivity
-    from .sensitivity import prior_sensitivity
+    from .io.display import render_sensitivity
+    from .analyses.sensitivity import prior_sensitivity
 
     spec = _spec_from_args(args)
     _check_draws(spec, "power-scaling sensitivity")
@@ -560,8 +567,8 @@ def _cmd_sensitivity(args) -> int:
 
 
 def _cmd_influence(args) -> int:
-    from .display import render_influence
-    from .sensitivity import leave_one_study_out
+    from .io.display import render_influence
+    from .analyses.sensitivity import leave_one_study_out
 
     spec = _spec_from_args(args)
     _check_draws(spec, "PSIS-LOO")
@@ -572,15 +579,15 @@ def _cmd_influence(args) -> int:
 
 
 def _cmd_provenance(args) -> int:
-    from .provenance import provenance_table, render_provenance
+    from .analyses.provenance import provenance_table, render_provenance
 
     _print_json_or(args, provenance_table(_spec_from_args(args), args.data), render_provenance)
     return 0
 
 
 def _cmd_compare(args) -> int:
-    from .display import render_comparison
-    from .comparison import compare_forms
+    from .io.display import render_comparison
+    from .analyses.comparison import compare_forms
 
     if args.dose_response:
         raise InputError("compare fits every dose-response form; drop --dose-response")
@@ -593,7 +600,7 @@ def _cmd_compare(args) -> int:
 def _cmd_report(args) -> int:
     from pathlib import Path
 
-    from .fileio import check_output_file
+    from .io.fileio import check_output_file
     from .report import default_report_path, write_report
 
     spec = _spec_from_args(args)
@@ -606,13 +613,13 @@ def _cmd_report(args) -> int:
     options = {} if sbc is None else {"sbc": sbc}
     options.update(_saved_simulations(spec))
     if args.sensitivity:
-        from .sensitivity import leave_one_study_out, prior_sensitivity
+        from .analyses.sensitivity import leave_one_study_out, prior_sensitivity
 
         options["sensitivity"] = prior_sensitivity(result.spec, args.data, progress=_PROGRESS.counter("prior refits"))
         options["influence"] = leave_one_study_out(result.spec, args.data,
                                                    progress=_PROGRESS.counter("leave-one-study-out refits"))
         if "evidence_set" in result.outcome.evidence_keys:  # an analysis of the evidence register
-            from .provenance import provenance_table
+            from .analyses.provenance import provenance_table
 
             options["provenance"] = provenance_table(result.spec, args.data)
     if args.design:
@@ -626,7 +633,7 @@ def _cmd_report(args) -> int:
 def _saved_simulations(spec) -> dict:
     """The saved decision-rule characteristics and likelihood simulation study of this
     analysis (reports/<analysis>.oc.json, .simstudy.json), when they exist, for the report."""
-    from .simstudy import oc_report_table, simstudy_report_table
+    from .analyses.simstudy import oc_report_table, simstudy_report_table
 
     found = {}
     for kind, read in (("oc", oc_report_table), ("simstudy", simstudy_report_table)):
@@ -639,8 +646,8 @@ def _saved_simulations(spec) -> dict:
 
 def _default_output(spec, kind: str):
     """Where ``kind`` (sbc, oc, simstudy) is saved by default: ``<output folder>/<analysis>.<kind>.json``."""
-    from .fileio import safe_file_name
-    from .paths import default_output_dir
+    from .io.fileio import safe_file_name
+    from .io.paths import default_output_dir
 
     return default_output_dir() / f"{safe_file_name(spec.name)}.{kind}.json"
 
@@ -648,8 +655,8 @@ def _default_output(spec, kind: str):
 def _saved_file(spec, kind: str):
     """A saved result of ``kind`` for the report: the run's own output folder first, then the
     package checkout's shipped one (whether it applies to this spec is the report's to say)."""
-    from .fileio import safe_file_name
-    from .paths import shipped_reports_dir
+    from .io.fileio import safe_file_name
+    from .io.paths import shipped_reports_dir
 
     own = _default_output(spec, kind)
     if own.is_file():
@@ -660,7 +667,7 @@ def _saved_file(spec, kind: str):
 
 
 def _read_sbc(path) -> dict:
-    from .errors import Location
+    from .io.errors import Location
 
     if not path.is_file():
         raise InputError("SBC result not found", Location(str(path)))
@@ -677,15 +684,15 @@ def _cmd_sbc(args) -> int:
     from pathlib import Path
 
     from .api import load_data
-    from .fileio import check_output_file, write_atomic
+    from .io.fileio import check_output_file, write_atomic
     from .results import to_json
-    from .sbc import check_sbc_settings, journal_path, run_sbc
+    from .analyses.sbc import check_sbc_settings, journal_path, run_sbc
 
     spec = _spec_from_args(args)
     check_sbc_settings(spec, thin=args.thin, chunk_size=args.chunk_size, n_ranked=args.ranked)
 
     out = check_output_file(Path(args.out) if args.out else _default_output(spec, "sbc"), "--out", force=args.force)
-    from .sbc import SBC_SAMPLER
+    from .analyses.sbc import SBC_SAMPLER
 
     # SBC's own (fewer) draws unless the command line sets them; with --thin, the spec's
     sampler = None if args.thin else {k: getattr(args, k) or v for k, v in SBC_SAMPLER.items()}
@@ -724,7 +731,7 @@ def _cmd_design(args) -> int:
     settings.validate(binary=design_outcome(spec).binary)
     if args.dose is not None and spec.model.dose_response == "none":
         raise InputError("needs a dose-response fit: add --dose-response loglinear or emax", Location("--dose"))
-    from .fileio import check_output_file, write_atomic
+    from .io.fileio import check_output_file, write_atomic
 
     export = check_output_file(args.export_prior, "--export-prior", force=args.force) if args.export_prior else None
     result = _fit_from_args(args, spec)
@@ -739,8 +746,8 @@ def _simulation_command(args, kind: str) -> int:
     """``simstudy`` and ``oc``: resumable (a journal next to the output), saved atomically."""
     from pathlib import Path
 
-    from . import simstudy
-    from .fileio import check_output_file, write_atomic
+    from .analyses import simstudy
+    from .io.fileio import check_output_file, write_atomic
     from .results import to_json
 
     spec = _spec_from_args(args)

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import xarray as xr
 
+from .engine.streams import PREDICTIVE_EFFECT, stream
+
 CI_KIND = "eti"
 
 
@@ -79,7 +81,7 @@ def predictive_effect(mean: xr.DataArray, tau: xr.DataArray, seed: int) -> xr.Da
 
     Seeded from the run's seed so a repeated fit reproduces it bit for bit.
     """
-    rng = np.random.default_rng([seed, 0x5EED])
+    rng = stream(seed, PREDICTIVE_EFFECT)
     eps = rng.standard_normal(mean.shape)
     return mean + tau * xr.DataArray(eps, dims=mean.dims, coords=mean.coords)
 

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
-from .errors import InputError
+from .io.errors import InputError
 
 
 @dataclass(frozen=True)

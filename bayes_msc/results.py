@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 
 from .decisions import Probability, probability
-from .diagnostics import Diagnostics
-from .errors import InputError, Location
-from .fileio import write_atomic  # noqa: F401  (re-exported: the one atomic writer)
+from .engine.diagnostics import Diagnostics
+from .io.errors import InputError, Location
+from .io.fileio import write_atomic  # noqa: F401  (re-exported: the one atomic writer)
 from .spec import AnalysisSpec
 
 POSTERIOR_FILE = "posterior.nc"
@@ -53,7 +53,7 @@ class FitResult:
         ``xarray.DataTree`` with posterior (incl. derived ``log_or_new``), sample_stats,
         observed_data, log_likelihood and log_prior groups.
     diagnostics, decisions
-        See :mod:`bayes_msc.diagnostics` and :mod:`bayes_msc.decisions`.
+        See :mod:`bayes_msc.engine.diagnostics` and :mod:`bayes_msc.decisions`.
     timings
         Seconds spent compiling, sampling and post-processing.
     """
@@ -65,8 +65,8 @@ class FitResult:
     decisions: Any
     summary_vars: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)
-    dose_response: Any = None  # bayes_msc.dosing.DoseResponse when the spec fits a dose-response form
-    design_shift: Any = None  # bayes_msc.design_bias.DesignShift when non-randomised studies entered
+    dose_response: Any = None  # bayes_msc.analyses.dosing.DoseResponse when the spec fits a dose-response form
+    design_shift: Any = None  # bayes_msc.analyses.nonrandomised_bias.DesignShift when non-randomised studies entered
 
     @property
     def posterior(self):
@@ -146,7 +146,7 @@ class FitResult:
         is "decrease". ``predictive``: for the effect in a new trial instead of the pooled one.
         """
         outcome = self.outcome
-        from .arguments import check_arguments
+        from .io.arguments import check_arguments
 
         check_arguments("prob_benefit", threshold=threshold)
         if not isinstance(predictive, bool):
@@ -184,10 +184,10 @@ class FitResult:
         """Write ``posterior.nc`` and ``summary.json`` into ``out_dir``, atomically per file.
 
         Both files are written to temporary names in ``out_dir`` first and renamed only when
-        both are complete (:func:`bayes_msc.fileio.atomic_paths`), so a failure leaves no
+        both are complete (:func:`bayes_msc.io.fileio.atomic_paths`), so a failure leaves no
         half-written result behind.
         """
-        from .fileio import atomic_paths
+        from .io.fileio import atomic_paths
 
         out = Path(out_dir)
         targets = {POSTERIOR_FILE: out / POSTERIOR_FILE, SUMMARY_FILE: out / SUMMARY_FILE}
@@ -367,8 +367,8 @@ def _saved_spec(tree, path: Path) -> AnalysisSpec:
 def _result_from_tree(spec: AnalysisSpec, tree, data: Any, path: Path) -> FitResult:
     """A :class:`FitResult` from a saved tree: evidence rebuilt from the register it was
     fitted on, diagnostics and decisions recomputed from the saved draws."""
-    from .arguments import check_data
-    from .diagnostics import diagnose
+    from .io.arguments import check_data
+    from .engine.diagnostics import diagnose
 
     outcome = spec.outcome_type
     check_data("load_result", spec, data)
@@ -385,7 +385,7 @@ def _result_from_tree(spec: AnalysisSpec, tree, data: Any, path: Path) -> FitRes
     decisions = outcome.decide(posterior, spec)
     dose = None
     if spec.model.dose_response != "none":
-        from .dosing import dose_response
+        from .analyses.dosing import dose_response
 
         dose = dose_response(posterior, outcome.make_inputs(evidence, spec.priors, spec.model), spec)
     summary_vars = tuple(v for v in outcome.summary_vars() if v in present)

@@ -20,54 +20,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .outcomes import Outcome
 
-from .errors import InputError, Location
-from .evidence.schema import PRODUCT_CLASSES
-from .paths import resolve_spec_path
-from .models.sparse import DEFAULT_BASELINES, DEFAULT_LIKELIHOOD
+from .evidence.settings import EvidenceSelection
+from .io.errors import CONSTRUCTED, InputError, Location
+from .io.paths import resolve_spec_path
+from .models.choices import (
+    BODY_WEIGHT_MODES, DEFAULT_BASELINES, DEFAULT_LIKELIHOOD, DOSE_METRICS, DOSE_RESPONSE_FORMS, NONRANDOMISED_METHODS,
+)
 from .priors import PriorSet, priors_from_table
 
-# Evidence sets (see bayes_msc.evidence.selection): pool randomised trials only (default), all
-# controlled evidence with a design-bias adjustment, the seed documents' studies, or a named
-# list "studies:ID1,ID2,...".
-EVIDENCE_SETS = ("randomised", "all", "seed")
-STUDY_LIST_PREFIX = "studies:"
-# How non-randomised studies enter the mortality model under an evidence set that admits them:
-# a design-specific bias with its own prior (three-level model), or a power prior that
-# down-weights their likelihood by model.power_prior_weight.
-NONRANDOMISED_METHODS = ("bias", "power_prior")
-DOSE_RESPONSE_FORMS = ("none", "loglinear", "emax")
-DOSE_METRICS = ("per_infusion", "cumulative")
-BODY_WEIGHT_MODES = ("prior", "plugin")
 MAX_BODY_WEIGHT_KG = 500.0
 MAX_LOG_SD = 5.0
 MAX_DOSE = 1e4  # million cells/kg: a thousand times the largest dose any trial gave
 # Upper bounds on sampler settings: far above any useful run, below what overflows nutpie.
 SAMPLER_LIMITS = {"chains": 1024, "draws": 10_000_000, "tune": 10_000_000, "maxdepth": 30}
-
-
-@dataclass(frozen=True)
-class EvidenceSelection:
-    """Which studies and arms enter the analysis."""
-
-    evidence_set: str = "randomised"  # "randomised", "all", "seed" or "studies:ID1,ID2"
-    product_classes: tuple[str, ...] = ()  # cell-arm product classes admitted
-    exclude_studies: tuple[str, ...] = ()
-    # Mortality timepoint rule: the reported day inside this window closest to its start;
-    # otherwise the trial's own endpoint (its latest row), flagged in the inclusion report.
-    timepoint_window_days: tuple[int, int] = (28, 31)
-    # Oxygenation: the day a PaO2/FiO2 change is read at (closest reported day inside the
-    # window; rows without a stated day enter flagged), how a median/IQR becomes a mean, and
-    # whether a trial that reports both arm summaries and a contrast enters by its "arms"
-    # (so its control arm informs the natural course) or by its "contrast" (e.g. adjusted).
-    oxygenation_day: int = 7
-    oxygenation_day_window: tuple[int, int] = (3, 14)
-    median_iqr_method: str = "wan2014"
-    prefer: str = "arms"
-
-    def __post_init__(self):  # construction is the validation: no EvidenceSelection is invalid
-        for key in ("product_classes", "exclude_studies", "timepoint_window_days", "oxygenation_day_window"):
-            object.__setattr__(self, key, tuple(getattr(self, key)))
-        _check_evidence(self, _CONSTRUCTED)
 
 
 @dataclass(frozen=True)
@@ -139,8 +104,6 @@ class SamplerSettings:
         _check_sampler(self, _CONSTRUCTED)
 
 
-MEDIAN_IQR_METHODS = ("wan2014", "luo2018")
-PREFER = ("arms", "contrast")
 BENEFIT_DIRECTIONS = ("increase", "decrease")
 
 
@@ -351,7 +314,7 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
 
 # Where a settings object built directly (not from a file or an override) went wrong;
 # :func:`_located` replaces it with the file or OVERRIDE.
-_CONSTRUCTED = Location("settings")
+_CONSTRUCTED = CONSTRUCTED
 # An override of a spec's setting: a command-line option or a keyword argument of the library
 # (``fit(draws=...)``); the field named with it is the spec's (``sampler.draws``).
 OVERRIDE = Location("spec override")
@@ -477,40 +440,6 @@ def _check_sampler(s: SamplerSettings, where: Location) -> None:
         )
     if isinstance(s.seed, bool) or not isinstance(s.seed, int) or not 0 <= s.seed < 2**63:
         raise InputError(f"must be a whole number in [0, 2^63), got {s.seed!r}", replace(where, field="sampler.seed"))
-
-
-def _check_evidence(e: EvidenceSelection, where: Location) -> None:
-    unknown = [c for c in e.product_classes if c not in PRODUCT_CLASSES]
-    if unknown:
-        raise InputError(f"unknown product class {unknown[0]!r}; known: {', '.join(PRODUCT_CLASSES)}",
-                         replace(where, field="evidence.product_classes"))
-    listed = e.evidence_set.startswith(STUDY_LIST_PREFIX)
-    if e.evidence_set not in EVIDENCE_SETS and not listed:
-        raise InputError(
-            f"unknown evidence set {e.evidence_set!r}; known: {', '.join(EVIDENCE_SETS)}, "
-            f"or {STUDY_LIST_PREFIX}ID1,ID2,... (a named list of studies)",
-            replace(where, field="evidence.evidence_set"),
-        )
-    if listed and not any(part.strip() for part in e.evidence_set[len(STUDY_LIST_PREFIX):].split(",")):
-        raise InputError(
-            f"{STUDY_LIST_PREFIX} needs at least one study id, e.g. {STUDY_LIST_PREFIX}lanzoni2021,monsel2022",
-            replace(where, field="evidence.evidence_set"),
-        )
-    for key in ("timepoint_window_days", "oxygenation_day_window"):
-        window = tuple(getattr(e, key))
-        lo, hi = (window + (None, None))[:2]
-        if len(window) != 2 or any(isinstance(d, bool) or not isinstance(d, int) for d in window) or not 0 < lo <= hi:
-            raise InputError(
-                "must be two whole days [first, last] with first <= last",
-                replace(where, field=f"evidence.{key}"),
-            )
-    if e.median_iqr_method not in MEDIAN_IQR_METHODS:
-        raise InputError(
-            f"unknown method {e.median_iqr_method!r}; known: {', '.join(MEDIAN_IQR_METHODS)}",
-            replace(where, field="evidence.median_iqr_method"),
-        )
-    if e.prefer not in PREFER:
-        raise InputError(f"must be one of {', '.join(PREFER)}, got {e.prefer!r}", replace(where, field="evidence.prefer"))
 
 
 def _check_decision(d: DecisionSettings, where: Location) -> None:

@@ -23,7 +23,7 @@ SETTINGS = dict(chains=2, draws=150, tune=150, seed=17)
 
 def _fit():
     import bayes_msc
-    from bayes_msc import sampling
+    from bayes_msc.engine import sampling
 
     sampling._CACHE.clear()  # compile (or reassemble) anew, as a fresh process would
     return bayes_msc.fit("mortality", **SETTINGS)

@@ -147,7 +147,7 @@ def test_fit_writes_complete_results_and_json(tmp_path):
     # a saved fit answers as the fit did, without refitting
     assert loaded.prob_benefit().prob == summary["decisions"]["prob_benefit"]["prob"]
     assert load_result(out).spec.content_hash() == summary["spec_hash"]  # the spec saved with it
-    from bayes_msc.errors import InputError
+    from bayes_msc.io.errors import InputError
 
     with pytest.raises(InputError, match="spec hash mismatch"):
         load_result(out, spec=spec.with_sampler(seed=99))

@@ -1,4 +1,4 @@
-"""Fewer garbage collections in a process the package owns (``bayes_msc.process.own_process``,
+"""Fewer garbage collections in a process the package owns (``bayes_msc.engine.process.own_process``,
 the command line): the young-generation threshold is raised, the objects the imports made are
 frozen at the first compile, and the collector still reclaims what becomes garbage. A library
 import or fit does none of it (``test_side_effects``)."""
@@ -10,7 +10,7 @@ from conftest import run_python
 SCRIPT = r"""
 import gc, json, weakref
 before = gc.get_threshold()
-from bayes_msc import process
+from bayes_msc.engine import process
 imported = gc.get_threshold()
 process.own_process()
 after = gc.get_threshold()

@@ -1,5 +1,5 @@
 """A damaged compile cache is moved aside, named in a warning and compiled afresh: never a crash,
-and the same numbers (``bayes_msc.compile_cache``)."""
+and the same numbers (``bayes_msc.engine.compile_cache``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import ROOT, child_env
-from bayes_msc.compile_cache import damaged_entries, quarantine, reads_as_pickles
+from bayes_msc.engine.compile_cache import damaged_entries, quarantine, reads_as_pickles
 
 
 def test_complete_pickles_read_and_damaged_ones_do_not(tmp_path):

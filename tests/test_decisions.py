@@ -249,7 +249,7 @@ def test_interval_ends_carry_their_quantile_mcse():
     n = 40_000
     x = rng.gamma(2.0, 1.0, n)
     from bayes_msc.decisions import interval
-    from bayes_msc.display import _iv
+    from bayes_msc.io.display import _iv
 
     iv = interval(draws(x, 4), 0.95)
     for q, got in ((0.025, iv.mcse_lower), (0.975, iv.mcse_upper)):

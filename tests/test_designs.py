@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 import bayes_msc
-from bayes_msc import sampling
+from bayes_msc.engine import sampling
 from bayes_msc.api import fit_spec
-from bayes_msc.errors import InputError
-from bayes_msc.evidence.mortality import MortalityEvidence, build_mortality_evidence
+from bayes_msc.io.errors import InputError
+from bayes_msc.evidence.mortality import MortalityEvidence
 from bayes_msc.evidence.selection import design_sentence
-from bayes_msc.provenance import provenance_levels, study_provenance
-from bayes_msc.simulate import simulate_mortality_evidence
+from bayes_msc.analyses.provenance import provenance_levels, study_provenance
+from simulated import simulate_mortality_evidence
 from bayes_msc.spec import load_spec
 
 NONRANDOMISED = ("shu2020", "xu2021", "chen2020", "haberle2021", "leng2020", "meng2020", "gregoire2022")
@@ -27,7 +27,7 @@ NONRANDOMISED = ("shu2020", "xu2021", "chen2020", "haberle2021", "leng2020", "me
 
 def _inclusion(evidence_set: str):
     spec = load_spec("mortality").with_evidence(evidence_set=evidence_set)
-    evidence = build_mortality_evidence(bayes_msc.load_register(), spec)
+    evidence = spec.outcome_type.build_evidence(bayes_msc.load_register(), spec)
     return evidence, evidence.inclusion.set_index("study_id")
 
 
@@ -85,7 +85,7 @@ def test_cli_data_show_lists_allocation_classes(capsys):
 def test_provenance_counts_arm_sizes_as_well_as_deaths():
     spec = load_spec("mortality").with_evidence(evidence_set="all")
     register = bayes_msc.load_register()
-    evidence = build_mortality_evidence(register, spec)
+    evidence = spec.outcome_type.build_evidence(register, spec)
     provenance = study_provenance(register, evidence)
     assert provenance["bowdish2023"] == "primary"
     assert provenance["zhu2021"] == "inferred"  # deaths primary (Table 4), arm sizes inferred
@@ -191,7 +191,7 @@ def test_power_prior_weight_one_pools_everything_and_zero_keeps_the_randomised_t
 def test_martinez_munoz_enters_with_a_borrowed_sd_and_a_stated_assumption():
     from bayes_msc.evidence.oxygenation import build_oxygenation_evidence
 
-    evidence = build_oxygenation_evidence(bayes_msc.load_register(), load_spec("oxygenation"))
+    evidence = build_oxygenation_evidence(bayes_msc.load_register(), load_spec("oxygenation").evidence)
     assert evidence.studies == ("monsel2022", "martinezmunoz2024")
     terms = evidence.terms.set_index(["study_id", "arm"])
     assert terms.loc[("martinezmunoz2024", "msc"), "estimate"] == 83.3
@@ -253,7 +253,7 @@ def test_flow_section_counts_and_escapes(relabelled_register):
 
     register = bayes_msc.load_register(relabelled_register("shu2020", "Shu <script>x</script>"))
     spec = load_spec("mortality")
-    evidence = build_mortality_evidence(register, spec)
+    evidence = spec.outcome_type.build_evidence(register, spec)
     counts = flow_counts(register, evidence.inclusion)
     assert counts["register"] == 30 and counts["listed"] == 30 and counts["included"] == 11
     assert counts["register_by_allocation"]["randomised"] == 20  # 13 first-pass RCTs + 7 of §7
@@ -267,7 +267,7 @@ def test_flow_section_counts_and_escapes(relabelled_register):
 
 
 def test_design_bias_presets_enter_the_sensitivity_grid():
-    from bayes_msc.sensitivity import prior_combinations
+    from bayes_msc.analyses.sensitivity import prior_combinations
 
     plain = prior_combinations(load_spec("mortality"))
     mixed = prior_combinations(load_spec("mortality").with_evidence(evidence_set="all"))
@@ -280,7 +280,7 @@ def test_design_bias_presets_enter_the_sensitivity_grid():
 
 @pytest.mark.slow
 def test_provenance_table_widens_the_evidence_one_class_at_a_time():
-    from bayes_msc.provenance import provenance_table, render_provenance
+    from bayes_msc.analyses.provenance import provenance_table, render_provenance
 
     spec = load_spec("mortality").with_sampler(chains=2, draws=500, tune=500, seed=5)
     before = sampling.COMPILE_COUNT["nutpie"]
@@ -298,7 +298,7 @@ def test_provenance_table_widens_the_evidence_one_class_at_a_time():
 def test_provenance_table_for_oxygenation_speaks_its_units():
     """The provenance table is not mortality's alone: oxygenation widens by quality flag, then
     adds the single-arm study, all in mmHg words (one compiled model, masked refits)."""
-    from bayes_msc.provenance import provenance_table, render_provenance, study_provenance
+    from bayes_msc.analyses.provenance import provenance_table, render_provenance, study_provenance
 
     spec = load_spec("oxygenation").with_sampler(chains=2, draws=500, tune=500, seed=4)
     table = provenance_table(spec)
@@ -326,7 +326,7 @@ def test_bias_model_keeps_the_extra_heterogeneity_of_non_randomised_studies():
     from bayes_msc.models.mortality import build_mortality_model, mortality_inputs
 
     spec = load_spec("mortality").with_evidence(evidence_set="all")
-    evidence = build_mortality_evidence(bayes_msc.load_register(), spec)
+    evidence = spec.outcome_type.build_evidence(bayes_msc.load_register(), spec)
     inputs = mortality_inputs(evidence, spec.priors, spec.model)
     model = build_mortality_model(inputs, spec.priors)
     designs = sorted({a for a in evidence.allocations if a != "randomised"})

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayes_msc.diagnostics import diagnose
+from bayes_msc.engine.diagnostics import diagnose
 
 CHAINS, DRAWS = 4, 1000
 

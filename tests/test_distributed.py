@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import bayes_msc
-from bayes_msc.distributed import read_journal, run_tasks
-from bayes_msc.sbc import run_replicates, run_sbc
+from bayes_msc.engine.distributed import read_journal, run_tasks
+from bayes_msc.analyses.sbc import run_replicates, run_sbc
 
 from conftest import require_module  # noqa: E402
 
@@ -89,7 +89,7 @@ def test_a_killed_worker_loses_no_replicates(small, serial, tmp_path):
 
 @pytest.mark.slow
 def test_sensitivity_on_two_workers_equals_serial(small):
-    from bayes_msc.sensitivity import prior_sensitivity
+    from bayes_msc.analyses.sensitivity import prior_sensitivity
 
     spec, path = small
     serial_table = prior_sensitivity(spec, path).table
@@ -99,7 +99,7 @@ def test_sensitivity_on_two_workers_equals_serial(small):
 
 
 def test_task_chunks_cover_every_item_once_and_shrink_towards_the_end():
-    from bayes_msc.distributed import task_chunks
+    from bayes_msc.engine.distributed import task_chunks
 
     serial = task_chunks(23, None, max_size=10)
     assert [len(c) for c in serial] == [10, 10, 3]
@@ -113,7 +113,7 @@ def test_task_chunks_cover_every_item_once_and_shrink_towards_the_end():
 
 
 def test_threads_per_worker_never_oversubscribes():
-    from bayes_msc.distributed import threads_per_worker
+    from bayes_msc.engine.distributed import threads_per_worker
 
     assert threads_per_worker(4, cores=16) == 4
     assert threads_per_worker(16, cores=16) == 1
@@ -122,7 +122,7 @@ def test_threads_per_worker_never_oversubscribes():
 
 
 def sampler_threads(items):
-    from bayes_msc.sampling import _cores
+    from bayes_msc.engine.sampling import _cores
 
     return [{"item": i, "threads": _cores(), "pid": os.getpid()} for i in items]
 
@@ -130,7 +130,7 @@ def sampler_threads(items):
 def test_workers_sample_with_their_share_of_the_cores():
     import cloudpickle
 
-    from bayes_msc.distributed import threads_per_worker
+    from bayes_msc.engine.distributed import threads_per_worker
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
     rows, failures = run_tasks(sampler_threads, [[0], [1], [2], [3]], workers=2)
@@ -140,8 +140,8 @@ def test_workers_sample_with_their_share_of_the_cores():
 
 
 def compiled_from_cache(spec, path, items):
-    from bayes_msc.sampling import callbacks_from_cache
-    from bayes_msc.sbc import _setup
+    from bayes_msc.engine.sampling import callbacks_from_cache
+    from bayes_msc.analyses.sbc import _setup
 
     loaded = callbacks_from_cache(_setup(spec, path).compiled.compiled)
     return [{"item": i, "from_cache": loaded, "pid": os.getpid()} for i in items]
@@ -152,7 +152,7 @@ def test_workers_load_the_compiled_model_from_the_shared_cache(small):
     nutpie's callbacks from the disk cache they share."""
     import cloudpickle
 
-    from bayes_msc.sbc import _setup
+    from bayes_msc.analyses.sbc import _setup
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     spec, path = small
@@ -165,7 +165,7 @@ def test_workers_load_the_compiled_model_from_the_shared_cache(small):
 
 @pytest.mark.slow
 def test_influence_on_two_workers_equals_serial():
-    from bayes_msc.sensitivity import leave_one_study_out
+    from bayes_msc.analyses.sensitivity import leave_one_study_out
 
     spec = bayes_msc.load_spec("mortality").with_sampler(chains=2, draws=200, tune=200, seed=5)
     serial_run = leave_one_study_out(spec)

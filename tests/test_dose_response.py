@@ -10,7 +10,7 @@ import pytest
 from scipy import integrate, stats
 
 import bayes_msc
-from bayes_msc.simulate import emax_curve, simulate_dose_register
+from simulated import emax_curve, simulate_dose_register
 
 # Ten trials: dose-escalation and multi-arm designs over the 0.5-10 million/kg range trials used.
 DESIGNS = [(0.5, 2.0, 10.0), (1.0, 5.0), (0.5, 1.0, 2.0), (2.0, 10.0), (1.0,), (5.0,), (0.5, 5.0), (1.0, 10.0),
@@ -57,7 +57,7 @@ def test_dose_table_and_best_dose_are_consistent(emax_oxygenation):
 
 
 def test_study_log_likelihood_sums_every_report(emax_oxygenation):
-    from bayes_msc.loo import study_log_likelihood
+    from bayes_msc.analyses.loo import study_log_likelihood
 
     result, _ = emax_oxygenation
     per_study = study_log_likelihood(result.tree)
@@ -140,18 +140,18 @@ def test_dose_evidence_rules():
     register = bayes_msc.load_register()
     # "all": single-arm BC-U001 and non-randomised Shu 2020 enter only when the set admits their designs
     spec = bayes_msc.load_spec("mortality").with_model(dose_response="emax").with_evidence(evidence_set="all")
-    with_assumed = build_mortality_evidence(register, spec)
-    without = build_mortality_evidence(register, spec.with_model(use_assumed_doses=False))
+    with_assumed = spec.outcome_type.build_evidence(register, spec)
+    without = build_mortality_evidence(register, spec.evidence, dose_response=True, use_assumed_doses=False)
     assert "bcu001_2026" in with_assumed.studies and "bcu001_2026" not in without.studies
     reasons = without.inclusion.set_index("study_id")["reason"]
     assert "assumption" in reasons["bcu001_2026"]
     assert "dose not reported" in reasons["shu2020"]  # Shu 2020's dose was not found
-    pooled = build_mortality_evidence(register, spec.with_model(dose_response="none"))
+    pooled = build_mortality_evidence(register, spec.evidence, dose_response=False)
     assert "shu2020" in pooled.studies and "bcu001_2026" not in pooled.studies
 
 
 def test_bad_dose_settings_are_clear_errors():
-    from bayes_msc.errors import InputError
+    from bayes_msc.io.errors import InputError
 
     spec = bayes_msc.load_spec("mortality")
     for change, field in ((dict(dose_response="quadratic"), "model.dose_response"),

@@ -1,4 +1,4 @@
-"""The compile-once / refit-many engine (``bayes_msc.sampling``, ``bayes_msc.api``).
+"""The compile-once / refit-many engine (``bayes_msc.engine.sampling``, ``bayes_msc.api``).
 
 A model structure is compiled once per process; new prior hyperparameters and masked studies
 are swapped in as data (nutpie's ``with_data``), so they must neither compile again nor be
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from bayes_msc import api, sampling
+from bayes_msc import api
+from bayes_msc.engine import sampling
 from bayes_msc.api import fit_spec, resolve_spec
-from bayes_msc.evidence.mortality import build_mortality_evidence
 from bayes_msc.evidence.register import load_register
 from bayes_msc.models.mortality import build_mortality_model, mortality_inputs
 
@@ -78,7 +78,7 @@ def register():
 
 @pytest.fixture(scope="module")
 def evidence(register, spec):
-    return build_mortality_evidence(register, spec)
+    return spec.outcome_type.build_evidence(register, spec)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def test_excluding_a_study_changes_shapes_so_the_compiled_model_refuses_it(first
     assert compiles() == before  # cached since the first fit
 
     dropped_spec = spec.with_evidence(exclude_studies=(STRONG_BENEFIT_STUDY,))
-    dropped_inputs = mortality_inputs(build_mortality_evidence(register, dropped_spec), spec.priors)
+    dropped_inputs = mortality_inputs(dropped_spec.outcome_type.build_evidence(register, dropped_spec), spec.priors)
     assert dropped_inputs.structure_key() != full_inputs.structure_key()
     with pytest.raises(ValueError, match="different structure"):
         compiled.with_inputs(dropped_inputs)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bayes_msc.errors import InputError
+from bayes_msc.io.errors import InputError
 from bayes_msc.evidence.register import load_register
 from bayes_msc.evidence.schema import QUALITY, TABLES
 

@@ -96,9 +96,9 @@ def no_fit(monkeypatch):
         raise AssertionError("the run started fitting before refusing its settings")
 
     monkeypatch.setattr(bayes_msc.api, "fit_spec", refuse)
-    import bayes_msc.sbc
+    import bayes_msc.analyses.sbc
 
-    monkeypatch.setattr(bayes_msc.sbc, "run_replicates", refuse)
+    monkeypatch.setattr(bayes_msc.analyses.sbc, "run_replicates", refuse)
 
 
 # -- the register ---------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_control_characters_in_a_label_reach_the_terminal_escaped(tmp_path, caps
 
 
 def test_printable_leaves_ordinary_text_alone():
-    from bayes_msc.terminal import printable
+    from bayes_msc.io.terminal import printable
 
     text = "Zarrabi 2023 — 10⁶/kg, P ≤ 0.05\n\tindented"
     assert printable(text) == text
@@ -296,7 +296,7 @@ def test_a_spec_that_is_not_utf8_is_refused(tmp_path, capsys, no_fit):
 
 
 def test_output_paths_from_a_spec_name_stay_in_their_folder():
-    from bayes_msc.fileio import safe_file_name
+    from bayes_msc.io.fileio import safe_file_name
 
     for hostile in ("../../x", "/etc/passwd", "a\0b", "..", "", "C:\\x", "reports/../../y"):
         name = safe_file_name(hostile)
@@ -401,7 +401,7 @@ def test_unusable_output_locations_fail_before_any_work(tmp_path, capsys, monkey
 
 
 def test_an_empty_or_truncated_posterior_names_its_path(tmp_path):
-    from bayes_msc.errors import InputError
+    from bayes_msc.io.errors import InputError
     from bayes_msc.results import load_result
 
     for content in (b"", b"\x89HDF\r\n\x1a\n" + b"\0" * 40):
@@ -415,7 +415,7 @@ def test_an_empty_or_truncated_posterior_names_its_path(tmp_path):
 
 
 def test_atomic_writes_get_the_permissions_of_a_normal_file(tmp_path):
-    from bayes_msc.fileio import write_atomic
+    from bayes_msc.io.fileio import write_atomic
 
     old = os.umask(0o022)
     try:
@@ -434,7 +434,7 @@ def test_atomic_writes_get_the_permissions_of_a_normal_file(tmp_path):
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
-    from bayes_msc.fileio import write_atomic
+    from bayes_msc.io.fileio import write_atomic
 
     target = write_atomic(tmp_path / "r.html", "old")
 
@@ -523,7 +523,7 @@ def test_normal_normal_evidence_printout_has_no_empty_quality_label(tmp_path, ca
 
 
 def test_sbc_journal_names_carry_the_register_hash(tmp_path):
-    from bayes_msc.sbc import journal_path
+    from bayes_msc.analyses.sbc import journal_path
     from bayes_msc.spec import load_spec
 
     spec = load_spec("mortality")
@@ -540,7 +540,7 @@ def test_sbc_journal_names_carry_the_register_hash(tmp_path):
 
 def test_sbc_never_resumes_a_journal_from_another_register(tmp_path, capsys, monkeypatch):
     """A journal left by an interrupted run on register A is not read by a run on register B."""
-    import bayes_msc.sbc as sbc
+    import bayes_msc.analyses.sbc as sbc
     from bayes_msc.evidence.estimates import load_estimates
 
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
@@ -770,13 +770,13 @@ def test_corrupted_numbers_that_pass_validation_fit_or_are_refused(tmp_path_fact
 @pytest.fixture
 def no_simulation(monkeypatch):
     """Fail the test if oc or simstudy starts simulating: a bad option must stop the run first."""
-    import bayes_msc.simstudy
+    import bayes_msc.analyses.simstudy
 
     def refuse(*args, **kwargs):
         raise AssertionError("the run started simulating before refusing its settings")
 
-    monkeypatch.setattr(bayes_msc.simstudy, "simulation_study", refuse)
-    monkeypatch.setattr(bayes_msc.simstudy, "operating_characteristics", refuse)
+    monkeypatch.setattr(bayes_msc.analyses.simstudy, "simulation_study", refuse)
+    monkeypatch.setattr(bayes_msc.analyses.simstudy, "operating_characteristics", refuse)
 
 
 @pytest.mark.parametrize(
@@ -839,7 +839,7 @@ def test_bad_oc_and_simstudy_options_are_refused_before_any_simulation(tmp_path,
 
 def test_oc_and_simstudy_journals_are_keyed_by_the_register(tmp_path, capsys, monkeypatch):
     """A run resumed with another --data must start afresh, not reuse the first register's rows."""
-    import bayes_msc.simstudy as simstudy
+    import bayes_msc.analyses.simstudy as simstudy
     from bayes_msc.evidence.register import load_register
 
     monkeypatch.chdir(tmp_path)
@@ -875,7 +875,7 @@ def test_a_newline_in_a_register_label_cannot_forge_a_terminal_line(tmp_path, ca
 
 
 def test_spec_names_differing_only_in_unsafe_characters_get_different_files():
-    from bayes_msc.fileio import safe_file_name
+    from bayes_msc.io.fileio import safe_file_name
 
     names = ["mortality", "mortality李", "mortality张", "mortality_", "mortality/", "mortality?", "../mortality"]
     files = [safe_file_name(n) for n in names]
@@ -885,7 +885,7 @@ def test_spec_names_differing_only_in_unsafe_characters_get_different_files():
 
 
 def test_ctrl_c_while_a_temporary_file_is_made_leaves_no_temporary_file(tmp_path, monkeypatch):
-    import bayes_msc.fileio as fileio
+    import bayes_msc.io.fileio as fileio
 
     target = tmp_path / "out.json"
     real_close = os.close
@@ -993,13 +993,13 @@ def test_any_oc_or_simstudy_option_value_is_refused_in_one_line_or_reaches_the_s
         tmp_path_factory, monkeypatch, data):
     import re
 
-    import bayes_msc.simstudy
+    import bayes_msc.analyses.simstudy
 
     def refuse(*args, **kwargs):
         raise AssertionError("started simulating")
 
-    monkeypatch.setattr(bayes_msc.simstudy, "simulation_study", refuse)
-    monkeypatch.setattr(bayes_msc.simstudy, "operating_characteristics", refuse)
+    monkeypatch.setattr(bayes_msc.analyses.simstudy, "simulation_study", refuse)
+    monkeypatch.setattr(bayes_msc.analyses.simstudy, "operating_characteristics", refuse)
     monkeypatch.chdir(tmp_path_factory.mktemp("oc"))
     command = data.draw(st.sampled_from(["oc", "simstudy"]), label="command")
     option = data.draw(st.sampled_from(["--workers", "--reps"] + (["--likelihoods"] if command == "simstudy"

@@ -12,8 +12,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bayes_msc"
 
 # Modules that present results to a person: only the CLI (and the benchmark, a command of
 # its own) may import them.
-PRESENTATION = ("bayes_msc.display", "bayes_msc.report")
-PRESENTERS = ("bayes_msc.cli", "bayes_msc.bench", "bayes_msc.display", "bayes_msc.report")
+PRESENTATION = ("bayes_msc.io.display", "bayes_msc.report")
+PRESENTERS = ("bayes_msc.cli", "bayes_msc.bench", "bayes_msc.io.display", "bayes_msc.report")
 
 
 def module_name(path: Path) -> str:
@@ -21,12 +21,14 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> set[str]:
-    """bayes_msc modules imported anywhere in ``path`` (module level or inside functions)."""
+def imports_of(path: Path, type_only: bool = False) -> set[str]:
+    """bayes_msc modules imported anywhere in ``path`` (module level or inside functions);
+    with ``type_only``, those under ``if TYPE_CHECKING:`` too."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in (ast.walk(tree) if type_only else _runtime_nodes(tree)):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("bayes_msc")}
         elif isinstance(node, ast.ImportFrom):
@@ -60,13 +62,13 @@ def _runtime_nodes(tree):
             todo.append(child)
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(type_only: bool = False) -> dict[str, set[str]]:
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph = {}
     for name, path in modules.items():
         # importing a.b.c runs a/__init__ and a/b/__init__ too, but those are not the
         # dependency a reader follows; keep edges to the named modules that exist
-        graph[name] = {m for m in imports_of(path) if m in modules}
+        graph[name] = {m for m in imports_of(path, type_only) if m in modules}
     return graph
 
 
@@ -109,13 +111,30 @@ def test_cycle_finder_finds_a_planted_circle():
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_no_import_circles():
-    graph = import_graph()
+def _without_own_package(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     # package __init__ files re-export their members; an edge into a package's own
     # __init__ from its members is how Python packages work, not a circle a reader follows
-    for name in list(graph):
-        graph[name] = {m for m in graph[name] if not (m != name and name.startswith(m + "."))}
-    assert cycles(graph) == []
+    return {name: {m for m in targets if not (m != name and name.startswith(m + "."))} for name, targets in graph.items()}
+
+
+def test_no_import_circles():
+    assert cycles(_without_own_package(import_graph())) == []
+
+
+def test_no_import_circles_counting_type_only_imports():
+    """An import under ``if TYPE_CHECKING:`` is a dependency a reader (and a type checker)
+    follows: the spec's types name outcomes, which build evidence, which must not name the
+    spec back (the evidence builders take the settings they read, not the whole spec)."""
+    assert cycles(_without_own_package(import_graph(type_only=True))) == []
+
+
+def test_type_only_imports_are_counted(tmp_path, monkeypatch):
+    (tmp_path / "bayes_msc").mkdir()
+    (tmp_path / "bayes_msc" / "a.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .b import B\n")
+    (tmp_path / "bayes_msc" / "b.py").write_text("def f():\n    from .a import A\n")
+    monkeypatch.setattr(__import__(__name__), "PACKAGE", tmp_path / "bayes_msc")
+    assert cycles(import_graph()) == []
+    assert cycles(import_graph(type_only=True)) == [["bayes_msc.a", "bayes_msc.b"]]
 
 
 def test_analysis_code_does_not_import_presentation():
@@ -130,7 +149,7 @@ def test_analysis_code_does_not_import_presentation():
 
 def test_dosing_and_modelling_do_not_call_back_into_the_pipeline():
     graph = import_graph()
-    below_the_pipeline = ("bayes_msc.dosing", "bayes_msc.loo", "bayes_msc.decisions", "bayes_msc.diagnostics",
+    below_the_pipeline = ("bayes_msc.analyses.dosing", "bayes_msc.analyses.loo", "bayes_msc.decisions", "bayes_msc.engine.diagnostics",
                           "bayes_msc.outcomes.base", "bayes_msc.outcomes.mortality", "bayes_msc.outcomes.continuous")
     for module in below_the_pipeline:
         assert "bayes_msc.api" not in graph[module], module
@@ -141,3 +160,36 @@ def test_nothing_branches_on_an_outcome_name():
     hits = [f"{p.relative_to(PACKAGE.parent)}:{i}" for p in PACKAGE.rglob("*.py")
             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
     assert hits == []
+
+
+def test_each_choice_list_has_one_home():
+    """Likelihoods, dose-response forms, measures and evidence sets are spelled out once (the spec
+    checks against that list and the command line offers it); nowhere else in the package."""
+    from bayes_msc.evidence import settings
+    from bayes_msc.models import choices
+
+    homes = {choices.LIKELIHOODS: "bayes_msc/models/choices.py", choices.DOSE_RESPONSE_FORMS: "bayes_msc/models/choices.py",
+             choices.MEASURES: "bayes_msc/models/choices.py", settings.EVIDENCE_SETS: "bayes_msc/evidence/settings.py"}
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Tuple) and all(isinstance(e, ast.Constant) for e in node.elts):
+                value = tuple(e.value for e in node.elts)
+                where = str(path.relative_to(PACKAGE.parent))
+                if value in homes:
+                    found.append((value, where))
+    assert sorted(found) == sorted((value, home) for value, home in homes.items())
+
+
+def test_random_streams_are_named_in_one_module():
+    """Every seeded stream outside the sampler is ``bayes_msc.engine.streams.stream(seed, TAG)``
+    with a named tag of its own; no module picks a tag by hand."""
+    from bayes_msc.engine import streams
+
+    tags = {name: value for name, value in vars(streams).items() if name.isupper() and isinstance(value, int)}
+    assert len(set(tags.values())) == len(tags), tags
+    by_hand = [f"{p.relative_to(PACKAGE.parent)}:{i}" for p in PACKAGE.rglob("*.py")
+               for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+               if "default_rng([" in line and p.name != "streams.py"]
+    assert by_hand == []
+    assert streams.SIMULATION_REPLICATE == 0x51D

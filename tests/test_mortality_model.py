@@ -8,7 +8,7 @@ import pytest
 from bayes_msc.api import fit_spec
 from bayes_msc.evidence.mortality import ArmCount, Configuration, MortalityEvidence, PartialReport
 from bayes_msc.models.mortality import build_mortality_model, mortality_inputs
-from bayes_msc.simulate import simulate_mortality_evidence
+from simulated import simulate_mortality_evidence
 
 TRUE_LOG_OR = -0.5
 TRUE_TAU = 0.2
@@ -102,7 +102,7 @@ def test_scipy_pointwise_log_density_equals_pymc(quick_spec):
     """The post-processing shortcut computes exactly what PyMC's own functions compute."""
     from bayes_msc.api import fit_spec
     from bayes_msc.evidence.register import load_register
-    from bayes_msc.sampling import add_pointwise_groups, compile_analysis
+    from bayes_msc.engine.sampling import add_pointwise_groups, compile_analysis
 
     spec = quick_spec.with_sampler(draws=100, tune=200)
     result = fit_spec(spec, load_register())

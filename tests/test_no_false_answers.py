@@ -22,7 +22,7 @@ import pytest
 
 import bayes_msc
 from bayes_msc.cli import main
-from bayes_msc.errors import InputError
+from bayes_msc.io.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ("--chains", "2", "--draws", "150", "--tune", "150")
@@ -148,7 +148,7 @@ def test_every_output_says_what_p_benefit_is_the_probability_of(tmp_path, capsys
 
 def _sbc_result(n: int, fractional: np.ndarray | None = None):
     """An SBCResult over ``n`` replicates whose ranks are given (uniform by default)."""
-    from bayes_msc.sbc import SBCResult, uniformity
+    from bayes_msc.analyses.sbc import SBCResult, uniformity
 
     rng = np.random.default_rng(1)
     fractional = rng.uniform(size=n) if fractional is None else fractional
@@ -204,7 +204,7 @@ def quick_fit():
 
 
 def test_shipped_files_are_not_overwritten_without_force(capsys, monkeypatch, no_fit):
-    from bayes_msc.paths import default_output_dir, protected_reason
+    from bayes_msc.io.paths import default_output_dir, protected_reason
 
     shipped = ROOT / "reports" / "mortality.html"
     assert shipped.is_file() and "shipped example" in protected_reason(shipped)
@@ -227,7 +227,7 @@ def test_shipped_files_are_not_overwritten_without_force(capsys, monkeypatch, no
 
 
 def test_elsewhere_default_outputs_go_to_reports_as_before(tmp_path, monkeypatch):
-    from bayes_msc.paths import default_output_dir, protected_reason
+    from bayes_msc.io.paths import default_output_dir, protected_reason
 
     monkeypatch.chdir(tmp_path)
     assert default_output_dir() == Path("reports")
@@ -302,8 +302,8 @@ def test_prob_benefit_names_a_wrong_threshold(quick_fit, threshold):
 def test_refit_tables_say_what_p_benefit_is_the_probability_of(tmp_path, no_fit):
     import pandas as pd
 
-    from bayes_msc.display import render_influence, render_sensitivity
-    from bayes_msc.sensitivity import Influence, PriorSensitivity, benefit_event
+    from bayes_msc.io.display import render_influence, render_sensitivity
+    from bayes_msc.analyses.sensitivity import Influence, PriorSensitivity, benefit_event
 
     assert benefit_event(bayes_msc.load_spec("mortality")) == "P(OR < 1); benefit = decrease"
     spec = bayes_msc.resolve_spec("normal_normal", data=estimates(tmp_path), measure="log_ratio",

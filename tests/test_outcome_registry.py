@@ -73,7 +73,7 @@ def test_every_outcome_states_roles_and_words():
 
 
 def test_unknown_outcome_names_the_known_ones(tmp_path):
-    from bayes_msc.errors import InputError
+    from bayes_msc.io.errors import InputError
     from bayes_msc.spec import load_spec
 
     path = tmp_path / "x.toml"

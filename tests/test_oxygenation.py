@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import bayes_msc
-from bayes_msc.errors import InputError
+from bayes_msc.io.errors import InputError
 
 EIGHT_SCHOOLS = {
     "estimate": [28.39, 7.94, -2.75, 6.82, -0.64, 0.63, 18.01, 12.16],
@@ -96,7 +96,7 @@ def test_register_rows_enter_as_reported(oxygenation_spec):
     from bayes_msc.evidence.oxygenation import build_oxygenation_evidence
 
     # "all": BC-U001 (single arm) enters only when the evidence set admits non-randomised designs
-    evidence = build_oxygenation_evidence(bayes_msc.load_register(), oxygenation_spec.with_evidence(evidence_set="all"))
+    evidence = build_oxygenation_evidence(bayes_msc.load_register(), oxygenation_spec.with_evidence(evidence_set="all").evidence)
     assert evidence.studies == ("bcu001_2026", "monsel2022", "martinezmunoz2024")
     terms = evidence.terms.set_index(["study_id", "arm"])
     # Monsel by its arms at day 7 (not day 14, not also its contrast): Wan mean, SD from IQR/eta(n)
@@ -119,10 +119,8 @@ def test_register_rows_enter_as_reported(oxygenation_spec):
 def test_prefer_contrast_uses_the_adjusted_difference_only(oxygenation_spec):
     from dataclasses import replace
 
-    from bayes_msc.evidence.oxygenation import build_oxygenation_evidence
-
     spec = replace(oxygenation_spec, evidence=replace(oxygenation_spec.evidence, prefer="contrast"))
-    evidence = build_oxygenation_evidence(bayes_msc.load_register(), spec)
+    evidence = spec.outcome_type.build_evidence(bayes_msc.load_register(), spec)
     monsel = evidence.terms[evidence.terms["study_id"] == "monsel2022"]
     assert list(monsel["kind"]) == ["contrast"]
     assert monsel["estimate"].iloc[0] == 7.4
@@ -132,7 +130,7 @@ def test_prefer_contrast_uses_the_adjusted_difference_only(oxygenation_spec):
 def test_seed_evidence_lists_the_seed_trials(oxygenation_spec):
     from bayes_msc.evidence.oxygenation import build_oxygenation_evidence
 
-    evidence = build_oxygenation_evidence(bayes_msc.load_register(), oxygenation_spec.with_evidence(evidence_set="seed"))
+    evidence = build_oxygenation_evidence(bayes_msc.load_register(), oxygenation_spec.with_evidence(evidence_set="seed").evidence)
     assert set(evidence.inclusion["study_id"]) == {"lanzoni2021", "shi2021", "kaffash2022", "bcu001_2026", "nct04452097"}
     assert evidence.studies == ("bcu001_2026",)
 
@@ -142,7 +140,7 @@ def test_register_contrasts_for_normal_normal():
     from bayes_msc.evidence.estimates import register_contrasts
 
     spec = resolve_spec("normal_normal")
-    evidence = register_contrasts(load_data(spec, None), spec)
+    evidence = register_contrasts(load_data(spec, None), spec.evidence)
     assert evidence.studies == ("monsel2022",)
     # a study without any reported spread has no known SE: the normal-normal model leaves it out
     assert "SD not reported" in inclusion_of(evidence, "martinezmunoz2024")["reason"]
@@ -212,7 +210,7 @@ def test_bad_estimates_file(tmp_path, content, message):
 
 def simulated_register(root: Path, rng, *, effect: float, natural_course: float) -> Path:
     """Eight two-arm trials and three single-arm studies; arm means of the change with SDs."""
-    from bayes_msc.simulate import write_register
+    from simulated import write_register
 
     provenance = {"source": "simulation", "quality": "assumption"}
     studies, arms, rows = [], [], []

@@ -23,7 +23,7 @@ def test_installed_layout_ignores_foreign_models_and_data_folders(tmp_path):
     (site / "data").mkdir()
     code = (
         "import bayes_msc\n"
-        "from bayes_msc.paths import analysis_names, default_models_dir\n"
+        "from bayes_msc.io.paths import analysis_names, default_models_dir\n"
         "from bayes_msc.evidence.register import default_data_dir\n"
         "spec = bayes_msc.load_spec('mortality')\n"
         "register = bayes_msc.load_register()\n"
@@ -43,7 +43,7 @@ def test_installed_layout_ignores_foreign_models_and_data_folders(tmp_path):
 
 def test_checkout_uses_its_own_folders():
     from bayes_msc.evidence.register import default_data_dir
-    from bayes_msc.paths import default_models_dir
+    from bayes_msc.io.paths import default_models_dir
 
     assert default_models_dir() == ROOT / "models"
     assert default_data_dir() == ROOT / "data"

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bayes_msc.errors import InputError
+from bayes_msc.io.errors import InputError
 from bayes_msc.priors import (
     HalfCauchy,
     HalfNormal,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bayes_msc import progress
+from bayes_msc.io import progress
 from bayes_msc.cli import main
-from bayes_msc.progress import COMPILING, ProgressLine
+from bayes_msc.io.progress import COMPILING, ProgressLine
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--chains", "2", "--draws", "100", "--tune", "100", "--seed", "3"]

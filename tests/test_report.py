@@ -308,7 +308,7 @@ def test_sensitivity_table_is_escaped(fitted):
 
 
 def test_unknown_outcome_is_a_clear_error(fitted, tmp_path):
-    from bayes_msc.errors import InputError
+    from bayes_msc.io.errors import InputError
     from bayes_msc.report import write_report
 
     result, register = fitted
@@ -323,7 +323,7 @@ def test_unknown_outcome_is_a_clear_error(fitted, tmp_path):
 
 
 def test_report_refuses_another_register(fitted):
-    from bayes_msc.errors import InputError
+    from bayes_msc.io.errors import InputError
     from bayes_msc.report import render_report
 
     result, _ = fitted

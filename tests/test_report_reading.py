@@ -21,7 +21,7 @@ def fitted():
 
 
 def failing_sensitivity(result):
-    from bayes_msc.sensitivity import PriorSensitivity
+    from bayes_msc.analyses.sensitivity import PriorSensitivity
 
     row = dict(effect_prior="default", heterogeneity_prior="halfnormal_0.5", effect_median=0.7, effect_lower=0.4,
                effect_upper=1.2, prob_benefit=0.9, prob_benefit_mcse=0.01, prob_meaningful=0.7, tau_median=0.4)
@@ -78,14 +78,14 @@ def test_every_fail_names_its_checks_and_a_conflict_is_explained(page):
 
 
 def test_terminal_sensitivity_and_comparison_say_which_check_failed(fitted):
-    from bayes_msc.display import render_sensitivity
+    from bayes_msc.io.display import render_sensitivity
 
     text = render_sensitivity(failing_sensitivity(fitted))
     assert "FAIL: R-hat, bulk ESS outside thresholds" in text
     assert "Potential prior-data conflict (tau)" in text.replace("\n      ", " ")
     from types import SimpleNamespace
 
-    from bayes_msc.display import render_comparison
+    from bayes_msc.io.display import render_comparison
 
     from dataclasses import replace
 

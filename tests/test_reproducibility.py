@@ -45,7 +45,7 @@ def test_cold_and_warm_cache_give_identical_numbers(tmp_path):
     assert "2 of 2 loaded from the disk cache, no pytensor function built" in warm_log, warm_log
     # A cold compile on two or more cores hands part of the log density to a helper process
     # (bayes_msc.accel.compile_helper) and loads what it compiled; without the helper, the same numbers.
-    from bayes_msc.runtime import available_cores
+    from bayes_msc.engine.runtime import available_cores
 
     if available_cores() >= 2:
         assert re.search(r"a helper process compiled part of it, [1-9]\d* compiled functions loaded", cold_log), cold_log

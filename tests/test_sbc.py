@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import bayes_msc
-from bayes_msc.sbc import fractional_ranks, rank_statistics, run_sbc, uniformity
+from bayes_msc.analyses.sbc import fractional_ranks, rank_statistics, run_sbc, uniformity
 
 
 def test_rank_statistics_counts_draws_below_the_truth():
@@ -73,7 +73,7 @@ def test_sbc_catches_a_misspecified_prior(crins_shaped):
 
 
 def test_sbc_mortality_partial_reports_keep_one_compiled_shape():
-    from bayes_msc import sampling
+    from bayes_msc.engine import sampling
 
     spec = bayes_msc.load_spec("mortality").with_sampler(chains=2, draws=100, tune=200)
     run_sbc(spec, n=3, seed=1, thin=2)  # compiles the padded shape once (L = 100 draws per rank)

@@ -12,10 +12,10 @@ import pytest
 from scipy.special import expit
 
 import bayes_msc
-from bayes_msc.errors import InputError
+from bayes_msc.io.errors import InputError
 from bayes_msc.evidence.doses import ArmDose
 from bayes_msc.evidence.mortality import MortalityEvidence
-from bayes_msc.sbc import run_sbc
+from bayes_msc.analyses.sbc import run_sbc
 
 N_BIG = 2_000_000  # patients per arm: simulated proportions within ~1e-3 of the arm's risk
 
@@ -112,7 +112,7 @@ def test_sbc_refuses_non_randomised_evidence_it_does_not_simulate():
     """The simulator draws no design bias: an analysis with one would be checked against
     data without it, so SBC refuses before compiling anything."""
     from bayes_msc.api import resolve_spec
-    from bayes_msc.sampling import COMPILE_COUNT
+    from bayes_msc.engine.sampling import COMPILE_COUNT
 
     spec = resolve_spec("mortality", evidence="all")
     compiles = COMPILE_COUNT["nutpie"]

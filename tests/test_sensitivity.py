@@ -8,7 +8,7 @@ import math
 import pytest
 
 import bayes_msc
-from bayes_msc.sensitivity import headline, leave_one_study_out, prior_sensitivity
+from bayes_msc.analyses.sensitivity import headline, leave_one_study_out, prior_sensitivity
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +66,8 @@ def test_terminal_tables_name_and_format_the_effect_by_outcome_not_by_its_size()
     """An oxygenation difference below 20 mmHg is still a difference (one decimal), not an OR."""
     import pandas as pd
 
-    from bayes_msc.display import render_influence, render_sensitivity
-    from bayes_msc.sensitivity import Influence, PriorSensitivity
+    from bayes_msc.io.display import render_influence, render_sensitivity
+    from bayes_msc.analyses.sensitivity import Influence, PriorSensitivity
 
     numbers = {"effect_median": 14.66, "effect_lower": -3.21, "effect_upper": 19.0, "prob_benefit": 0.8,
                "prob_benefit_mcse": 0.01, "prob_meaningful": 0.4, "tau_median": 5.0}

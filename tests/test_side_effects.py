@@ -60,8 +60,8 @@ import bayes_msc
 steps["import"] = changed(before, snapshot())
 result = bayes_msc.fit("mortality", chains=2, draws=100, tune=100, seed=3)
 steps["fit"] = changed(before, snapshot())
-import bayes_msc.sampling
-bayes_msc.sampling._CACHE.clear()  # the same structure again: compiled anew in this process
+import bayes_msc.engine.sampling
+bayes_msc.engine.sampling._CACHE.clear()  # the same structure again: compiled anew in this process
 result = bayes_msc.fit("mortality", chains=2, draws=100, tune=100, seed=3)
 steps["second fit"] = changed(before, snapshot())
 bayes_msc.warm("oxygenation")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_msc import simstudy
+from bayes_msc.analyses import simstudy
 
 
 def _rows():
@@ -246,7 +246,7 @@ def test_oc_command_writes_its_table(tmp_path):
     ({"ors": (1.0, float("nan"))}, "operating_characteristics(ors=...)"),
 ])
 def test_oc_library_arguments_are_refused_before_any_fit(quick_spec, kwargs, fragment):
-    from bayes_msc.errors import InputError
+    from bayes_msc.io.errors import InputError
 
     with pytest.raises(InputError, match=fragment.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         simstudy.operating_characteristics(quick_spec, **kwargs)

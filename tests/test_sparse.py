@@ -127,7 +127,7 @@ def test_model_log_density_equals_scipy_pointwise(quick_spec, likelihood, baseli
     from bayes_msc.api import fit_spec
     from bayes_msc.evidence.register import load_register
     from bayes_msc.models.mortality import build_mortality_model, mortality_inputs
-    from bayes_msc.sampling import add_pointwise_groups, compile_analysis
+    from bayes_msc.engine.sampling import add_pointwise_groups, compile_analysis
 
     spec = quick_spec.with_model(likelihood=likelihood, baselines=baselines).with_sampler(draws=100, tune=200)
     if baselines == "exchangeable":  # its SD prior is added by default, and its parameters are sampled
@@ -164,7 +164,7 @@ def test_model_log_density_equals_scipy_pointwise(quick_spec, likelihood, baseli
 
 
 def test_spec_rejects_unknown_likelihood_and_conditional_dose_response(tmp_path):
-    from bayes_msc.errors import InputError
+    from bayes_msc.io.errors import InputError
     from bayes_msc.spec import load_spec
 
     spec = load_spec("mortality")
@@ -183,7 +183,7 @@ def test_spec_rejects_unknown_likelihood_and_conditional_dose_response(tmp_path)
 def test_likelihood_override_reaches_the_spec_and_is_mortality_only():
     from bayes_msc.api import resolve_spec
     from bayes_msc.cli import build_parser
-    from bayes_msc.errors import InputError
+    from bayes_msc.io.errors import InputError
 
     assert resolve_spec("mortality", likelihood="conditional").model.likelihood == "conditional"
     assert resolve_spec("mortality").model.likelihood == sparse.DEFAULT_LIKELIHOOD

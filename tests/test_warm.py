@@ -39,7 +39,7 @@ def test_a_bad_analysis_is_refused_before_anything_compiles(tmp_path):
 
 def test_the_library_warm_returns_the_structure_it_compiled():
     import bayes_msc
-    from bayes_msc import sampling
+    from bayes_msc.engine import sampling
 
     key = bayes_msc.warm("mortality")
     assert key in sampling._CACHE  # the fit that follows in this process compiles nothing

@@ -15,7 +15,7 @@ SIZES = ((12, 12), (65, 35), (20, 10))
 
 def flat_register(root: Path, all_die: bool) -> Path:
     """Three two-arm trials with no deaths (or only deaths) in every arm."""
-    from bayes_msc.simulate import write_register
+    from simulated import write_register
 
     provenance = {"source": "test", "quality": "assumption"}
     studies, arms, rows = [], [], []

@@ -69,7 +69,7 @@ def version_mismatches(feature: str) -> list[str]:
 
 
 def switched_off() -> bool:
-    from ..runtime import switched_off as off
+    from ..engine.runtime import switched_off as off
 
     return off(SWITCH)
 

@@ -1,4 +1,4 @@
-"""The accelerated compile: what :func:`bayes_msc.sampling.compile_analysis` uses in place of
+"""The accelerated compile: what :func:`bayes_msc.engine.sampling.compile_analysis` uses in place of
 nutpie's public ``compile_pymc_model`` when :func:`bayes_msc.accel.enabled` says so.
 
 In order: reassemble the compiled model from disk (:mod:`.warm_start`, no pytensor function
@@ -35,8 +35,8 @@ def compile_model(structure_key: str, model) -> Accelerated | None:
     """nutpie's compiled model for ``model`` by the accelerated path, or ``None`` when the
     lean callbacks do not apply here (then compile through the public path). A damaged
     compile cache is moved aside and the compile tried once more
-    (:func:`bayes_msc.compile_cache.retry_if_damaged`)."""
-    from ..compile_cache import retry_if_damaged
+    (:func:`bayes_msc.engine.compile_cache.retry_if_damaged`)."""
+    from ..engine.compile_cache import retry_if_damaged
 
     return retry_if_damaged("compiling", _compile_model, structure_key, model)
 

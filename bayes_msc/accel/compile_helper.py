@@ -73,7 +73,7 @@ def enabled() -> bool:
     """Whether a cold compile in this process may start a helper."""
     import multiprocessing
 
-    from ..runtime import available_cores, switched_off
+    from ..engine.runtime import available_cores, switched_off
 
     if switched_off(ENV_SWITCH):
         return False

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special, stats
 
-from ..errors import InputError
+from ..io.errors import InputError
 from ..priors import HalfNormal, Normal
 
 HETEROGENEITY_DEFAULT = HalfNormal(1.0)  # the baseline_sd_1.0 preset

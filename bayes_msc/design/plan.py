@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import InputError
+from ..engine.streams import CONTROL_RISK, NEXT_TRIAL_EFFECT_AT_DOSE, stream
+from ..io.errors import InputError
 from ..spec import MAX_DOSE  # million cells/kg, the bound of the spec's dose settings
 from . import assurance as asr
 from .fragility import Conclusion, death_fragility, null_trial_fragility
@@ -188,7 +189,7 @@ def effect_draws(result, outcome: DesignOutcome, dose: float | None, seed: int) 
     at = spec.model.reference_dose if dose is None else dose
     pooled = _flat(posterior_curve(post, form, outcome.effect_var, [at], spec.model.reference_dose).isel(dose=0))
     tau = _flat(post[outcome.heterogeneity_var])
-    eps = np.random.default_rng([seed, 0xD05E]).standard_normal(len(tau))
+    eps = stream(seed, NEXT_TRIAL_EFFECT_AT_DOSE).standard_normal(len(tau))
     return pooled, pooled + tau * eps
 
 
@@ -200,7 +201,7 @@ def _control_risk(result, settings: DesignSettings, size: int) -> dict:
 
         model = fit_control_risk(result.evidence, result.spec.priors)
         summary = summarise(model)
-        draws = model.draws(size, np.random.default_rng([settings.seed, 0xC0]))
+        draws = model.draws(size, stream(settings.seed, CONTROL_RISK))
         return {"name": "control risk", "source": "hierarchical", "how": f"{model.describe()}; {logit_normal_note(model)}",
                 "median": summary["median"], "lower_95": summary["lower_95"], "upper_95": summary["upper_95"],
                 "share_below_5_percent": summary["share_below"]["prob"], "draws": draws}

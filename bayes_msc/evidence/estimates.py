@@ -18,18 +18,24 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..errors import InputError, Location
-from ..fileio import write_atomic
+from ..io.errors import InputError, Location
+from ..io.fileio import write_atomic
+from ..models.choices import MEASURES
 from . import derivations
 from .doses import NO_DOSE
 from .oxygenation import TERM_COLUMNS, OxygenationEvidence, build_oxygenation_evidence, sd_missing_mask
 from .register import parse_number, read_csv
 from .schema import MIN_SPREAD as MIN_SE, QUALITY
+
+if TYPE_CHECKING:
+    from .settings import EvidenceSelection
 
 REQUIRED = ("study", "estimate", "se")
 MAX_MAGNITUDE = 1e6  # far beyond any real effect or SE on any scale; squares stay finite
@@ -37,7 +43,7 @@ MAX_MAGNITUDE = 1e6  # far beyond any real effect or SE on any scale; squares st
 # measure (log_ratio, smd, mean_difference), the unit of a mean difference, and which
 # direction is benefit (increase, decrease). A normal-normal fit reads them when neither its
 # spec nor an option states them.
-STATEMENTS = {"measure": ("log_ratio", "smd", "mean_difference"), "unit": None,
+STATEMENTS = {"measure": MEASURES, "unit": None,
               "benefit_direction": ("increase", "decrease")}
 OPTIONAL = ("label", "source", "quality", "notes", *STATEMENTS)
 
@@ -108,9 +114,9 @@ def load_estimates(path: str | Path) -> EstimateTable:
     return EstimateTable(path, pd.DataFrame(records), hashlib.sha256(raw).hexdigest(), statement)
 
 
-def estimates_evidence(table: EstimateTable, spec) -> OxygenationEvidence:
+def estimates_evidence(table: EstimateTable, exclude_studies: Iterable[str] = ()) -> OxygenationEvidence:
     """Contrast terms from an estimates file (studies in ``exclude_studies`` left out)."""
-    excluded = set(spec.evidence.exclude_studies)
+    excluded = set(exclude_studies)
     terms, inclusion, studies = [], [], []
     for row in table.rows.itertuples():
         entry = {
@@ -134,13 +140,15 @@ def estimates_evidence(table: EstimateTable, spec) -> OxygenationEvidence:
     )
 
 
-def register_contrasts(register, spec) -> OxygenationEvidence:
+def register_contrasts(register, selection: EvidenceSelection, *, dose_response: bool = False,
+                       use_assumed_doses: bool = True) -> OxygenationEvidence:
     """Each study's PaO2/FiO2 contrast from a register: as reported, or arm minus control.
 
     Studies without a control (single-arm) cannot give a contrast and are excluded with that
     reason: without the natural-course term they carry no information on the effect.
     """
-    arm_level = build_oxygenation_evidence(register, spec)
+    arm_level = build_oxygenation_evidence(register, selection, dose_response=dose_response,
+                                           use_assumed_doses=use_assumed_doses)
     terms, studies = [], []
     inclusion = arm_level.inclusion.copy()
     for position, entry in inclusion.iterrows():

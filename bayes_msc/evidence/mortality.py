@@ -36,7 +36,7 @@ from .selection import (
 )
 
 if TYPE_CHECKING:
-    from ..spec import AnalysisSpec
+    from .settings import EvidenceSelection
 
 @dataclass(frozen=True)
 class ArmCount:
@@ -156,11 +156,16 @@ def choose_timepoint(rows: pd.DataFrame, window: tuple[int, int]) -> tuple[pd.Da
     return chosen, f"no count in the {window[0]}-{window[1]} day window: used the trial's endpoint ({label})"
 
 
-def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> MortalityEvidence:
-    """Apply the spec's evidence selection to the register (pure: no I/O)."""
-    selection = spec.evidence
+def build_mortality_evidence(register: Register, selection: EvidenceSelection, *, dose_response: bool = False,
+                             use_assumed_doses: bool = True) -> MortalityEvidence:
+    """Apply an evidence selection to the register (pure: no I/O).
+
+    ``dose_response``: the fit models dose-response, so single-arm studies may enter and each
+    cell arm needs a usable dose; ``use_assumed_doses``: an arm whose dose is an assumption may
+    enter one (the spec's ``model.use_assumed_doses``).
+    """
     window = tuple(selection.timepoint_window_days)
-    single_arm_ok = spec.model.dose_response != "none"
+    single_arm_ok = dose_response
     study_rows = evidence_set_studies(register, selection.evidence_set)
 
     included: list[str] = []
@@ -220,7 +225,7 @@ def build_mortality_evidence(register: Register, spec: AnalysisSpec) -> Mortalit
 
         if single_arm_ok:  # a dose-response form
             cells = [a for a in used_arms if arms.loc[a, "role"] == "cells"]
-            problem, flag = dose_check(register, sid, cells, spec.model.use_assumed_doses)
+            problem, flag = dose_check(register, sid, cells, use_assumed_doses)
             if problem:
                 entry["reason"] = problem
                 continue

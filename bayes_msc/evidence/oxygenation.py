@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..io.errors import InputError
 from . import derivations
 from .doses import arm_dose
 from .register import Register
@@ -35,7 +35,7 @@ from .selection import (
 )
 
 if TYPE_CHECKING:
-    from ..spec import AnalysisSpec
+    from .settings import EvidenceSelection
 
 # Measures that can enter a PaO2/FiO2 analysis, and why the others cannot.
 USABLE_MEASURES = ("pf_ratio", "sf_ratio")
@@ -256,9 +256,13 @@ def _no_spread_term(row: pd.Series, n: int | None, reported_sds: tuple[float, ..
     }
 
 
-def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> OxygenationEvidence:
-    """Apply the spec's selection to the register's oxygenation rows (pure: no I/O)."""
-    selection = spec.evidence
+def build_oxygenation_evidence(register: Register, selection: EvidenceSelection, *, dose_response: bool = False,
+                               use_assumed_doses: bool = True) -> OxygenationEvidence:
+    """Apply an evidence selection to the register's oxygenation rows (pure: no I/O).
+
+    ``dose_response``: the fit models dose-response, so each cell arm needs a usable dose;
+    ``use_assumed_doses``: an arm whose dose is an assumption may enter one.
+    """
     window = tuple(selection.oxygenation_day_window)
     table = register.oxygenation
     inclusion, terms, derived = [], [], []
@@ -331,9 +335,9 @@ def build_oxygenation_evidence(register: Register, spec: AnalysisSpec) -> Oxygen
                 "no control arm: its change is read as natural course + treatment effect, with the "
                 "natural course borrowed from other studies' control arms"
             )
-        if spec.model.dose_response != "none":
+        if dose_response:
             cells = [a for a in chosen["arm"] if arms.loc[a, "role"] == "cells"]
-            problem, flag = dose_check(register, sid, cells, spec.model.use_assumed_doses)
+            problem, flag = dose_check(register, sid, cells, use_assumed_doses)
             if problem:
                 entry["reason"] = problem
                 continue

@@ -3,7 +3,7 @@
 Validation happens on the raw text so every message can name the file, the 1-based data
 row and the column: impossible values (deaths > n, negative counts), text in number
 columns, unknown studies or arms, duplicate rows and missing provenance are rejected with
-an :class:`~bayes_msc.errors.InputError`. The first problem found is reported; nothing is
+an :class:`~bayes_msc.io.errors.InputError`. The first problem found is reported; nothing is
 loaded partially.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError, Location
+from ..io.errors import InputError, Location
 from .schema import STATISTIC_FIELDS, TABLES, Column, Table
 
 
@@ -32,7 +32,7 @@ MAX_ALLOCATIONS = 10_000  # combinations of allowed arm sizes one study may have
 
 def default_data_dir() -> Path:
     """The embedded register: ``bayes_msc/_data`` in a wheel, ``data/`` in a checkout."""
-    from ..paths import bundled_dir
+    from ..io.paths import bundled_dir
 
     return bundled_dir("data")
 

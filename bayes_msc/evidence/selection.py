@@ -25,10 +25,10 @@ import pandas as pd
 
 from .doses import arm_dose, dose_problem
 from .register import Register
-from ..errors import InputError, Location
+from ..io.errors import InputError, Location
 from .schema import NONRANDOMISED_CONTROLLED, QUALITY  # QUALITY: ordered from best (primary) to worst
+from .settings import STUDY_LIST_PREFIX
 
-STUDY_LIST_PREFIX = "studies:"
 # What each allocation class is called in reasons and summaries.
 ALLOCATION_WORDS = {
     "randomised": "randomised",

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.streams import CONTINUOUS_STUDY_EFFECTS, stream
 from ..evidence.oxygenation import sd_missing_mask
 from ..priors import PriorSet
 from .dose_response import build_dose_effect, effect_log_prior, with_doses
@@ -106,7 +107,7 @@ def borrowed_log_sd_prior(reported_sds) -> dict[str, np.ndarray]:
     log_sd = np.log(np.asarray(reported_sds, dtype="float64"))
     k = len(log_sd)
     if k < 2:
-        from ..errors import InputError
+        from ..io.errors import InputError
 
         raise InputError("a change reported without any spread needs at least two reported SDs to borrow from")
     return {
@@ -258,7 +259,7 @@ def recover_study_draws(posterior, inputs: ModelInputs, seed: int):
     l11 = np.sqrt(a)
     l21 = b / l11
     l22 = np.sqrt(np.maximum(c - l21 * l21, 0.0))
-    rng = np.random.default_rng([seed, 0x57D])
+    rng = stream(seed, CONTINUOUS_STUDY_EFFECTS)
     e = rng.standard_normal((2, *mean_z.shape))
     z = mean_z + l11 * e[0]
     coords = {"study": list(inputs.coords["study"])}

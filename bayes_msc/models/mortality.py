@@ -117,7 +117,7 @@ def design_inputs(evidence: MortalityEvidence, priors: PriorSet, model) -> tuple
     method = getattr(model, "nonrandomised", "bias")
     if method == "bias":
         if priors.design_bias is None or priors.design_heterogeneity is None:
-            from ..errors import InputError
+            from ..io.errors import InputError
 
             raise InputError("non-randomised studies entered but the spec has no design_bias / design_heterogeneity "
                              "prior (use an evidence set other than 'randomised')")

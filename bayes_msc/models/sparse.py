@@ -58,10 +58,8 @@ from itertools import product
 
 import numpy as np
 
-LIKELIHOODS = ("arm", "symmetric", "conditional")
-BASELINES = ("independent", "exchangeable")
-DEFAULT_LIKELIHOOD = "symmetric"
-DEFAULT_BASELINES = "independent"
+from .choices import BASELINES, DEFAULT_BASELINES, DEFAULT_LIKELIHOOD, LIKELIHOODS
+
 
 
 def likelihood_of(model) -> tuple[str, str]:

@@ -43,7 +43,7 @@ def known_outcomes() -> dict[str, Outcome]:
 
 
 def get_outcome(name: str) -> Outcome:
-    from ..errors import InputError
+    from ..io.errors import InputError
 
     outcomes = OUTCOMES if name in OUTCOMES else known_outcomes()
     try:

@@ -70,6 +70,12 @@ class ParameterRoles:
     sampled: tuple[str, ...] = ()  # other sampled variables worth diagnosing (z scores)
 
 
+def evidence_model_settings(model) -> dict:
+    """The model settings an evidence builder reads: whether the fit models dose-response, and
+    whether an arm whose dose is an assumption may enter one."""
+    return {"dose_response": model.dose_response != "none", "use_assumed_doses": model.use_assumed_doses}
+
+
 class Outcome:
     """Base class; subclasses set the class attributes and implement the evidence/model hooks.
 

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .base import EffectMeasure, Outcome, ParameterRoles
+from ..engine.streams import CONTINUOUS_CHECK, stream
+from ..models.choices import MEASURES
+from .base import EffectMeasure, Outcome, ParameterRoles, evidence_model_settings
 
 NATURAL_COURSE = ("nc_mean", "nc_sd")
 
@@ -127,7 +129,7 @@ class ContinuousOutcome(Outcome):
         inputs = self.make_inputs(result.evidence, result.spec.priors, result.spec.model)
         means = term_means(result.posterior, inputs).reshape(-1, len(terms))
         se = terms["se"].to_numpy(float)
-        rng = np.random.default_rng([result.spec.sampler.seed if seed is None else seed, 0x0C2])
+        rng = stream(result.spec.sampler.seed if seed is None else seed, CONTINUOUS_CHECK)
         replicated = rng.normal(means, se)
         rows = []
         for i, t in enumerate(terms.itertuples()):
@@ -174,7 +176,7 @@ class OxygenationOutcome(ContinuousOutcome):
     def build_evidence(self, source, spec):
         from ..evidence.oxygenation import build_oxygenation_evidence
 
-        return build_oxygenation_evidence(source, spec)
+        return build_oxygenation_evidence(source, spec.evidence, **evidence_model_settings(spec.model))
 
 
 class EstimatesOutcome(ContinuousOutcome):
@@ -204,9 +206,9 @@ class EstimatesOutcome(ContinuousOutcome):
         from ..evidence.estimates import EstimateTable, estimates_evidence, register_contrasts
 
         if isinstance(source, EstimateTable):
-            return estimates_evidence(source, spec)
+            return estimates_evidence(source, spec.evidence.exclude_studies)
         if (self.measure.name, self.measure.unit) != REGISTER_MEASURE:
-            from ..errors import InputError
+            from ..io.errors import InputError
 
             raise InputError(
                 "the register's per-study estimates are PaO2/FiO2 mean differences in mmHg, but this "
@@ -214,7 +216,7 @@ class EstimatesOutcome(ContinuousOutcome):
                 "--unit mmHg with priors in mmHg, the oxygenation analysis, or --data FILE.csv of estimates "
                 "on the analysis' scale"
             )
-        return register_contrasts(source, spec)
+        return register_contrasts(source, spec.evidence, **evidence_model_settings(spec.model))
 
 
 REGISTER_MEASURE = ("mean difference", "mmHg")  # what register_contrasts produces
@@ -240,7 +242,7 @@ class NormalNormalOutcome(EstimatesOutcome):
 
     name = "normal_normal"
     model_keys = ("measure", "unit")
-    measures = tuple(NORMAL_NORMAL_MEASURES)
+    measures = MEASURES
     # any estimates can arrive: what they are and which way is better must be said, not guessed
     must_state = ("measure", "benefit_direction")
 

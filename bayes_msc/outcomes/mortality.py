@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .base import EffectMeasure, Outcome, ParameterRoles
+from ..engine.streams import MORTALITY_CHECK, stream
+from .base import EffectMeasure, Outcome, ParameterRoles, evidence_model_settings
 
 
 class MortalityOutcome(Outcome):
@@ -89,7 +90,7 @@ class MortalityOutcome(Outcome):
     def build_evidence(self, source, spec):
         from ..evidence.mortality import build_mortality_evidence
 
-        return build_mortality_evidence(source, spec)
+        return build_mortality_evidence(source, spec.evidence, **evidence_model_settings(spec.model))
 
     def make_inputs(self, evidence, priors, model):
         from ..models.mortality import mortality_inputs
@@ -223,12 +224,12 @@ class MortalityOutcome(Outcome):
         evidence = result.evidence
         inputs = self.make_inputs(evidence, result.spec.priors, result.spec.model)
         if self.likelihood == "conditional":
-            from ..errors import InputError
+            from ..io.errors import InputError
 
             raise InputError("the posterior predictive check draws deaths per arm, and the conditional likelihood "
                              "has no arm risks: use model.likelihood = symmetric or arm")
         p = expit(arm_logit_draws(result.posterior, inputs)).reshape(-1, len(evidence.arms))
-        rng = np.random.default_rng([result.spec.sampler.seed if seed is None else seed, 0x99C])
+        rng = stream(result.spec.sampler.seed if seed is None else seed, MORTALITY_CHECK)
         arms = evidence.arms.reset_index(drop=True)
         labels = evidence.inclusion.set_index("study_id")["label"]
 

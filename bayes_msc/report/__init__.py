@@ -10,7 +10,7 @@ The page loads nothing from anywhere: CSS is inline, figures are inline SVG draw
 matplotlib / arviz-plots, there is no script. Every string from the register or the spec is
 HTML-escaped (:mod:`bayes_msc.report.html`). Sections are laid out per outcome
 named by the outcome (``Outcome.report_layout``); an outcome without a layout is a clear
-:class:`~bayes_msc.errors.InputError`.
+:class:`~bayes_msc.io.errors.InputError`.
 
 Modules: ``html`` (escaping, elements, page), ``figures`` (SVG figures), ``sections``
 (shared sections, layout registry), ``mortality`` and ``oxygenation`` (the two layouts).
@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..fileio import safe_file_name, write_atomic
+from ..io.errors import InputError
+from ..io.fileio import safe_file_name, write_atomic
 
 REPORTS_DIR = "reports"
 
@@ -32,9 +32,9 @@ REPORTS_DIR = "reports"
 def default_report_path(spec) -> Path:
     """``reports/<analysis>.html`` (relative to the working directory; ``bayes_msc_out/`` when
     that would be the package checkout's own ``reports/``, see
-    :func:`bayes_msc.paths.default_output_dir`); the name is made safe first, so a spec named
+    :func:`bayes_msc.io.paths.default_output_dir`); the name is made safe first, so a spec named
     ``../../x`` still writes inside that folder."""
-    from ..paths import default_output_dir
+    from ..io.paths import default_output_dir
 
     return default_output_dir() / f"{safe_file_name(spec.name)}.html"
 
@@ -73,16 +73,16 @@ def render_report(
         The register (or its directory) the fit used; default: the embedded register. Its
         hash must match the result's.
     sensitivity
-        Optional :class:`~bayes_msc.sensitivity.PriorSensitivity` (or a DataFrame, one row per
+        Optional :class:`~bayes_msc.analyses.sensitivity.PriorSensitivity` (or a DataFrame, one row per
         prior set).
     influence
-        Optional :class:`~bayes_msc.sensitivity.Influence` (leave one study out).
+        Optional :class:`~bayes_msc.analyses.sensitivity.Influence` (leave one study out).
     sbc
         Optional saved SBC result (the dict ``python -m bayes_msc sbc`` writes).
     design
         Optional :class:`~bayes_msc.design.DesignResult`: the "The next trial" section.
     provenance
-        Optional :class:`~bayes_msc.provenance.ProvenanceTable` (mortality), shown in the
+        Optional :class:`~bayes_msc.analyses.provenance.ProvenanceTable` (mortality), shown in the
         study-flow section.
     The dose-response section shows ``result.dose_response`` when the fit has one.
     """
@@ -120,7 +120,7 @@ def render_report(
 
 
 def write_report(result, path: str | os.PathLike | None = None, **options: Any) -> Path:
-    """Render and write the report atomically (:func:`bayes_msc.fileio.write_atomic`)."""
+    """Render and write the report atomically (:func:`bayes_msc.io.fileio.write_atomic`)."""
     target = Path(path) if path is not None else default_report_path(result.spec)
     text = render_report(result, **options)
     write_atomic(target, text)

@@ -14,7 +14,7 @@ from collections import Counter
 import pandas as pd
 
 from ..evidence.selection import ALLOCATION_WORDS, design_sentence
-from ..sensitivity import diagnostics_word
+from ..analyses.sensitivity import diagnostics_word
 from .html import Markup, el, figure, fmt, join, para, table
 
 # Exclusion reasons grouped for the flow, by how each reason starts (evidence/selection.py,
@@ -118,7 +118,7 @@ def flow_table(counts: dict) -> Markup:
 
 
 def provenance_markup(provenance) -> Markup:
-    """The decision-by-provenance table (bayes_msc.provenance.ProvenanceTable)."""
+    """The decision-by-provenance table (bayes_msc.analyses.provenance.ProvenanceTable)."""
     rows = []
     for r in provenance.table.itertuples():
         if not r.studies:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..io.errors import InputError
 from ..evidence.citation import public_note
 from ..evidence.selection import worst_quality
 from . import figures
@@ -34,11 +34,11 @@ class ReportContext:
 
     result: Any  # FitResult
     register: Any  # Register the fit used
-    sensitivity: Any = None  # bayes_msc.sensitivity.PriorSensitivity, or a DataFrame
-    influence: Any = None  # bayes_msc.sensitivity.Influence
+    sensitivity: Any = None  # bayes_msc.analyses.sensitivity.PriorSensitivity, or a DataFrame
+    influence: Any = None  # bayes_msc.analyses.sensitivity.Influence
     sbc: dict | None = None  # a saved SBC result (SBCResult.to_dict())
     design: Any = None  # bayes_msc.design.DesignResult: "The next trial"
-    provenance: Any = None  # bayes_msc.provenance.ProvenanceTable (mortality), shown in the study-flow section
+    provenance: Any = None  # bayes_msc.analyses.provenance.ProvenanceTable (mortality), shown in the study-flow section
     oc: Any = None  # DataFrame: saved operating characteristics of the decision rules (simstudy.oc_report_table)
     simstudy: Any = None  # DataFrame: the saved likelihood simulation study (simstudy.simstudy_report_table)
     generated: datetime = field(default_factory=datetime.now)
@@ -353,7 +353,7 @@ def _baseline_target(spec) -> str:
 
 def sensitivity_table(ctx: ReportContext) -> Markup:
     """Prior sensitivity: one row per prior combination, the verdict, and psense."""
-    from ..sensitivity import diagnostics_word, psense_explanation
+    from ..analyses.sensitivity import diagnostics_word, psense_explanation
 
     sens = ctx.sensitivity
     if sens is None:
@@ -428,7 +428,7 @@ def sbc_standing(sbc: dict, mismatch: str) -> tuple[str | None, str]:
     replicates than a verdict needs shows only gross miscalibration: neither earns the
     CALIBRATED badge, whatever the file's ``passed`` says (files written before the minimum
     existed say ``passed`` for any N)."""
-    from ..sbc import MIN_VERDICT_N
+    from ..analyses.sbc import MIN_VERDICT_N
 
     if mismatch:
         return "NOT APPLICABLE", (f"this calibration does not apply to this analysis. {mismatch} "
@@ -529,7 +529,7 @@ def dose_response_section(ctx: ReportContext, *, ylabel: str, reference: float |
                           dose_unit: str = "×10⁶ cells/kg") -> Markup | None:
     """The dose-response curve, dose table and best dose, when the analysis fitted a form.
 
-    Reads the fit's :class:`~bayes_msc.dosing.DoseResponse` (``result.dose_response``): the
+    Reads the fit's :class:`~bayes_msc.analyses.dosing.DoseResponse` (``result.dose_response``): the
     curve's median with 50% and 95% bands on the reported scale (odds ratio or mmHg), the
     grid table with P(benefit) and P(clinically meaningful benefit), and the best dose within
     the studied range. Returns ``None`` for the pooled (no dose-response) model.
@@ -713,7 +713,7 @@ def versions_text(ctx: ReportContext) -> str:
 
 def provenance_table(ctx: ReportContext) -> Markup:
     from ..evidence.register import default_data_dir
-    from ..paths import default_models_dir
+    from ..io.paths import default_models_dir
 
     tree = ctx.result.tree
     attrs = tree.attrs

@@ -1,5 +1,5 @@
 """Which dose? The effect-versus-dose curve, probabilities at each dose, the best dose, and a
-comparison of dose-response forms lives in :mod:`bayes_msc.comparison`.
+comparison of dose-response forms lives in :mod:`bayes_msc.analyses.comparison`.
 
 Everything here is computed from a fitted dose-response posterior (``model.dose_response``
 "loglinear" or "emax"); doses are million cells/kg on the spec's metric (per infusion or
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .decisions import interval, probability
-from .models.dose_response import posterior_curve
+from ..decisions import interval, probability
+from ..models.dose_response import posterior_curve
 
 FINE_GRID_POINTS = 200
 

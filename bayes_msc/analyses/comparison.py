@@ -1,7 +1,7 @@
 """Which dose-response form do the data support? Leave-one-study-out PSIS-LOO across forms.
 
 Each form (none, loglinear, emax) is fitted to the studies that every form can use, and
-compared by PSIS-LOO with the study as the unit left out (:mod:`bayes_msc.loo`).
+compared by PSIS-LOO with the study as the unit left out (:mod:`bayes_msc.analyses.loo`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..models.choices import DOSE_RESPONSE_FORMS
 from .loo import loo_by_study
 
 
@@ -40,11 +41,11 @@ class FormComparison:
         }
 
 
-def compare_forms(spec, data=None, forms=("none", "loglinear", "emax"), **fit_options) -> FormComparison:
+def compare_forms(spec, data=None, forms=DOSE_RESPONSE_FORMS, **fit_options) -> FormComparison:
     """Fit each form on the studies all forms can use, and compare them by PSIS-LOO."""
     import arviz_stats as azs
 
-    from .api import fit_spec, load_data, resolve_spec
+    from ..api import fit_spec, load_data, resolve_spec
 
     source = load_data(spec, data)
     specs = {form: resolve_spec(spec, dose_response=form, **fit_options) for form in forms}

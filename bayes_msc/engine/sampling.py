@@ -9,7 +9,7 @@ compiled object without compiling. Data enter every compiled model as one shared
 (see :mod:`bayes_msc.models.inputs`), so a re-sample hands nutpie a single array.
 
 The compile itself is nutpie's public ``compile_pymc_model``, under this package's
-:func:`bayes_msc.runtime.compile_settings`. Where the versions it was written against are
+:func:`bayes_msc.engine.runtime.compile_settings`. Where the versions it was written against are
 installed, :mod:`bayes_msc.accel` does it faster (nutpie's callbacks cached on disk, a warm
 start that builds no pytensor function, a helper process for a cold compile), with the same
 numbers, and falls back to the public path on any failure. Each compile is logged with the
@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import runtime
-from .models.inputs import MODEL_DATA, ModelInputs, set_model_data
-from .spec import SamplerSettings
+from ..models.inputs import MODEL_DATA, ModelInputs, set_model_data
+from ..spec import SamplerSettings
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +95,14 @@ class CompiledAnalysis:
         except RuntimeError as exc:
             if "initialization points failed" not in str(exc):
                 raise
-            from .errors import InputError
+            from ..io.errors import InputError
 
             # every starting point has zero density: data or priors too extreme to sample from
             raise InputError("the sampler found no starting point of finite density: some estimate, SE or "
                              "prior is too extreme for this model (check the register and the spec)") from None
 
 
-# Sampler threads a task runner gave the task being run (bayes_msc.distributed): a context
+# Sampler threads a task runner gave the task being run (bayes_msc.engine.distributed): a context
 # variable, so setting it for one task touches neither the environment nor other threads.
 SAMPLER_THREADS: ContextVar[int | None] = ContextVar("bayes_msc_sampler_threads", default=None)
 
@@ -151,7 +151,7 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
         return cached if cached.inputs is inputs else cached.with_inputs(inputs)
     import nutpie
 
-    from . import accel
+    from .. import accel
     from .compile_cache import retry_if_damaged
 
     log.info("compiling the %s model (structure %s): %s", inputs.kind, key, _why_compile(inputs))
@@ -161,7 +161,7 @@ def compile_analysis(inputs: ModelInputs, build: Callable[[ModelInputs], Any]) -
         model = build(inputs)
         accelerated = None
         if accel.enabled("compile"):
-            from .accel.compile import compile_model
+            from ..accel.compile import compile_model
 
             accelerated = accel.guarded("accelerated compile", compile_model, key, model)
         compiled = (accelerated.compiled if accelerated is not None

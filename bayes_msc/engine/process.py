@@ -1,5 +1,5 @@
 """Set-up of a process this package owns: the command line (``python -m bayes_msc``) and the
-benchmark's child processes, never a library caller's process (see :mod:`bayes_msc.runtime`)."""
+benchmark's child processes, never a library caller's process (see :mod:`bayes_msc.engine.runtime`)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def own_process() -> None:
       and 0.23 s of a 2.1 s warm one, walking the millions of objects the imports create
       while numba's compiler allocates. The collector still runs; no result depends on
       when it does (bit-identical draws, checked). At the first compile the objects alive
-      then are frozen out of its way (:func:`bayes_msc.runtime.before_compile`).
+      then are frozen out of its way (:func:`bayes_msc.engine.runtime.before_compile`).
     * The lean imports (:mod:`bayes_msc.accel.lean_imports`), where their versions match.
     """
     if os.environ.get(CACHE_ENV) and not user_chose_compiledir() and "pytensor" not in sys.modules:
@@ -35,10 +35,10 @@ def own_process() -> None:
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
     runtime.mark_owned()  # the imports' objects are frozen at the first compile (runtime.before_compile)
-    from . import accel
+    from .. import accel
 
     if accel.enabled("imports"):
-        from .accel import lean_imports
+        from ..accel import lean_imports
 
         accel.guarded("lean imports", lean_imports.install)
 

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..engine.streams import SBC_RANK_TIES, SBC_REPLICATE, stream
+
 FAMILY_ALPHA = 0.05  # chance of any false calibration alarm across a run's parameters
 # Fewest posterior draws a rank may be computed among: with L draws a rank takes L + 1 values,
 # and the uniformity test has no power (one draw: every rank is 0 or 1) long before L = 1.
@@ -178,7 +180,7 @@ def data_key(data) -> str:
 
 def simulated_structure(spec, data) -> dict:
     """The model structure of ``spec``'s analysis on ``data``, without compiling it."""
-    from .api import load_data
+    from ..api import load_data
 
     outcome = spec.outcome_type
     evidence = outcome.build_evidence(load_data(spec, data), spec)
@@ -186,8 +188,8 @@ def simulated_structure(spec, data) -> dict:
 
 
 def _setup(spec, data) -> _Setup:
-    from .api import load_data
-    from .sampling import compile_analysis
+    from ..api import load_data
+    from ..engine.sampling import compile_analysis
 
     key = (spec.content_hash(), data_key(data))
     if key not in _SETUPS:
@@ -202,7 +204,7 @@ def _setup(spec, data) -> _Setup:
 
 def replicate_rng(seed: int, index: int):
     """Replicate ``index``'s own random stream: results do not depend on who runs it, or when."""
-    return np.random.default_rng([seed, 0x5BC, index])
+    return stream(seed, SBC_REPLICATE, index)
 
 
 def run_replicates(spec, data, indices, *, seed: int, thin: int | None, simulation_priors=None,
@@ -215,7 +217,7 @@ def run_replicates(spec, data, indices, *, seed: int, thin: int | None, simulati
     al. 2018, section 5). An int: every ``thin``-th draw of the spec's sampler settings.
     ``sampler`` overrides the spec's chains/draws/tune.
     """
-    from .sampling import scalar_draws
+    from ..engine.sampling import scalar_draws
 
     setup = _setup(spec, data)
     rows = []
@@ -228,7 +230,7 @@ def run_replicates(spec, data, indices, *, seed: int, thin: int | None, simulati
         settings = spec.with_sampler(seed=int(rng.integers(2**31)), **(sampler or {})).sampler
         t0 = time.perf_counter()
         for _ in range(MAX_DOUBLINGS + 1):
-            # the ranked scalars straight from nutpie's trace (no DataTree: bayes_msc.sampling.scalar_draws)
+            # the ranked scalars straight from nutpie's trace (no DataTree: bayes_msc.engine.sampling.scalar_draws)
             posterior, divergences = scalar_draws(setup.compiled.with_inputs(inputs).sample(settings, raw_trace=True),
                                                   setup.names)
             min_ess = min(_bulk_ess(posterior[name]) for name in setup.names)
@@ -258,7 +260,7 @@ def _bulk_ess(draws: np.ndarray) -> float:
 
 def check_sbc_settings(spec, *, thin: int | None, chunk_size: int | None, n_ranked: int = N_RANKED) -> None:
     """Refuse settings that cannot give a calibration verdict, before any replicate runs."""
-    from .errors import InputError, Location
+    from ..io.errors import InputError, Location
 
     if chunk_size is not None and chunk_size < 1:
         raise InputError(f"must be at least 1 replicate per task, got {chunk_size}", Location("--chunk-size"))
@@ -307,29 +309,29 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int | 
     with ``sampler`` (e.g. :data:`SBC_SAMPLER`) replacing the spec's chains/draws/tune. ``simulation_priors`` draws the truth from other priors than the
     fit uses — a deliberate mis-specification that a working check must flag.
     Replicates run in tasks of at most ``chunk_size`` (default 10; with workers, smaller
-    towards the end: :func:`bayes_msc.distributed.task_chunks`) — serially, or on Dask with ``workers`` (a
+    towards the end: :func:`bayes_msc.engine.distributed.task_chunks`) — serially, or on Dask with ``workers`` (a
     LocalCluster) or ``scheduler`` (an existing cluster); every replicate has its own seed, so
     the ranks are identical either way. With a ``journal`` file, finished rows are appended as
     they arrive and a rerun resumes from them.
     """
-    from .distributed import run_tasks, task_chunks
+    from ..engine.distributed import run_tasks, task_chunks
 
     if spec.model.dose_response != "none" and not spec.outcome_type.simulates_doses:
-        from .errors import InputError
+        from ..io.errors import InputError
 
         raise InputError(f"SBC of {spec.outcome} covers the pooled model (dose_response = none): its simulator does "
                          f"not draw dose-response forms (model.dose_response = {spec.model.dose_response})")
     check_sbc_settings(spec, thin=thin, chunk_size=chunk_size, n_ranked=n_ranked)
     nonrandomised = simulated_structure(spec, data).get("nonrandomised", "none")
     if nonrandomised != "none":
-        from .errors import InputError
+        from ..io.errors import InputError
 
         # the simulators draw randomised trials: a design bias (or a power prior, which is no
         # generative model at all) in the fit would be checked against data without one
         raise InputError(f"SBC simulates randomised trials only, but this analysis' non-randomised studies enter "
                          f"through model.nonrandomised = {nonrandomised}: run it with --evidence randomised")
     if register_hash is None:
-        from .api import load_data
+        from ..api import load_data
 
         register_hash = load_data(spec, data).content_hash
     start = time.perf_counter()
@@ -342,14 +344,14 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int | 
         warm_up=lambda: _setup(spec, data),  # compile here once; workers then start warm
     )
     if failures:
-        from .errors import InputError
+        from ..io.errors import InputError
 
         raise InputError("SBC tasks failed twice: " + "; ".join(
             f"replicates {f['items'][0]}-{f['items'][-1]} (seed {seed}): {f['error']}" for f in failures))
     ranks = pd.DataFrame(rows).sort_values("replicate").reset_index(drop=True)
     names = tuple(c for c in ranks.columns if c not in _ROW_FIELDS)  # the ranked parameters, in order
     n_draws = int(ranks["n_draws"].iloc[0])
-    frac_rng = np.random.default_rng([seed, 1])
+    frac_rng = stream(seed, SBC_RANK_TIES)
     # Bands are simultaneous over each ECDF; across k parameters a Bonferroni split keeps the
     # chance of a false alarm anywhere at 5% (else 4 parameters would false-alarm ~19% of runs).
     ci_prob = 1 - FAMILY_ALPHA / len(names)

@@ -1,7 +1,7 @@
 """How far non-randomised studies move the answer: the fit that pools them against the same
 model with every non-randomised study masked (which is the randomised-only analysis: a masked
 study's bias and effect follow their priors and say nothing about the pooled randomised effect).
-Computed by every fit that pools non-randomised evidence; see also :mod:`bayes_msc.provenance`.
+Computed by every fit that pools non-randomised evidence; see also :mod:`bayes_msc.analyses.provenance`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evidence.schema import NONRANDOMISED_CONTROLLED
+from ..evidence.schema import NONRANDOMISED_CONTROLLED
 
 
 def nonrandomised_ids(evidence) -> set[str]:

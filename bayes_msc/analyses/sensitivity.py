@@ -86,8 +86,8 @@ class PriorSensitivity:
 
 
 def _timed_fit(spec, source, evidence=None):
-    from . import sampling
-    from .api import fit_spec
+    from ..engine import sampling
+    from ..api import fit_spec
 
     before = sampling.COMPILE_COUNT["nutpie"]
     start = time.perf_counter()
@@ -102,7 +102,7 @@ def prior_combinations(spec) -> list[dict[str, str]]:
     then each other baseline preset with the spec's effect and heterogeneity presets — with
     sparse arms the baseline prior can move the odds ratio (not under the conditional
     likelihood, which has no baselines)."""
-    from .priors import presets_for
+    from ..priors import presets_for
 
     presets = presets_for(spec.scale)
     effects = [p.name for p in presets if p.role == "effect"]
@@ -121,7 +121,7 @@ def prior_combinations(spec) -> list[dict[str, str]]:
 
 def fit_prior_combinations(spec, data, indices) -> list[dict]:
     """Refit under the prior combinations ``indices`` (a task: same numbers wherever it runs)."""
-    from .api import load_data
+    from ..api import load_data
 
     source = load_data(spec, data)
     combos = prior_combinations(spec)
@@ -152,8 +152,8 @@ def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, sch
     task; each worker compiles a prior family once). ``progress(done, total, failed, eta)`` is
     called as refits finish.
     """
-    from .api import load_data
-    from .distributed import run_tasks
+    from ..api import load_data
+    from ..engine.distributed import run_tasks
 
     source = load_data(spec, data)
     base, first_seconds, compiles = _timed_fit(spec, source)
@@ -162,7 +162,7 @@ def prior_sensitivity(spec, data: Any = None, *, workers: int | None = None, sch
     rows, failures = run_tasks(fit_prior_combinations, [[i] for i in range(len(combos))], args=(spec, data),
                                workers=workers, scheduler=scheduler, key="index", progress=progress)
     if failures:
-        from .errors import InputError
+        from ..io.errors import InputError
 
         raise InputError("prior-sensitivity refits failed twice: " + "; ".join(
             f"{' + '.join(combos[f['items'][0]].values())}: {f['error']}" for f in failures))
@@ -262,8 +262,8 @@ class Influence:
 
 def refit_without_studies(spec, data, indices) -> list[dict]:
     """Refit with each study ``indices`` (positions in the evidence's study list) masked — a
-    task for :func:`bayes_msc.distributed.run_tasks`: same numbers wherever it runs."""
-    from .api import load_data
+    task for :func:`bayes_msc.engine.distributed.run_tasks`: same numbers wherever it runs."""
+    from ..api import load_data
 
     source = load_data(spec, data)
     evidence = spec.outcome_type.build_evidence(source, spec)
@@ -280,11 +280,11 @@ def leave_one_study_out(spec, data: Any = None, *, workers: int | None = None,
                         scheduler: str | None = None, progress: Callable | None = None) -> Influence:
     """Refit with each study masked; PSIS-LOO Pareto k per study from the full fit.
 
-    The refits run through :func:`bayes_msc.distributed.run_tasks`: here, or on Dask
+    The refits run through :func:`bayes_msc.engine.distributed.run_tasks`: here, or on Dask
     ``workers`` / a ``scheduler`` (the full fit has filled the compile cache they load from).
     ``progress(done, total, failed, eta)`` is called as refits finish.
     """
-    from .api import load_data
+    from ..api import load_data
     from .loo import loo_by_study
 
     source = load_data(spec, data)
@@ -294,7 +294,7 @@ def leave_one_study_out(spec, data: Any = None, *, workers: int | None = None,
     pareto_k = dict(zip(studies, np.asarray(loo.pareto_k).ravel()))
     base = headline(full)
     labels = evidence.inclusion.set_index("study_id")["label"]
-    from .distributed import run_tasks, task_chunks
+    from ..engine.distributed import run_tasks, task_chunks
 
     n_studies = len(evidence.studies)
     # here, one study per task, so that progress counts refits; on workers, guided chunks
@@ -303,7 +303,7 @@ def leave_one_study_out(spec, data: Any = None, *, workers: int | None = None,
                                    args=(spec, data), workers=workers, scheduler=scheduler, key="index",
                                    progress=progress)
     if failures:
-        from .errors import InputError
+        from ..io.errors import InputError
 
         raise InputError("leave-one-study-out refits failed twice: " + "; ".join(
             f"{[evidence.studies[i] for i in f['items']]}: {f['error']}" for f in failures))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import InputError, Location
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # bayes_msc/
 
 
 def _checkout_root() -> Path | None:

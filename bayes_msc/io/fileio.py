@@ -137,7 +137,7 @@ def _writable_dir(directory: Path, what: str) -> None:
 
 def check_not_protected(path: str | os.PathLike, what: str, force: bool = False) -> None:
     """Refuse to replace a shipped example or a file of the package's repository unless
-    ``force`` (``--force``) says so (:func:`bayes_msc.paths.protected_reason`)."""
+    ``force`` (``--force``) says so (:func:`bayes_msc.io.paths.protected_reason`)."""
     from .paths import protected_reason
 
     reason = None if force else protected_reason(path)

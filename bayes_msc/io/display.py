@@ -26,7 +26,7 @@ def _iv(interval, fmt: str = ".2f", *, ends: bool = False) -> str:
 
 
 def render_inclusion(inclusion: pd.DataFrame, title: str, bias_adjusted: bool = True) -> str:
-    from .evidence.selection import design_sentence
+    from ..evidence.selection import design_sentence
 
     sentence = design_sentence(inclusion, bias_adjusted)
     lines = [title] + ([_wrap(sentence)] if sentence else [])
@@ -69,7 +69,7 @@ def _header(result) -> list[str]:
 def _design_lines(result) -> list[str]:
     """Which designs the pooled estimate rests on (e.g. "11 randomised trials; 7 non-randomised
     studies not pooled: design"), and how far the non-randomised studies moved it."""
-    from .evidence.selection import design_sentence
+    from ..evidence.selection import design_sentence
 
     if "allocation" not in result.evidence.inclusion:
         return []
@@ -273,7 +273,7 @@ def render_diagnostics(diagnostics) -> str:
 def render_derived(derived: pd.DataFrame, references: pd.Series | None = None) -> str:
     """Every derived number next to the numbers it came from (``data show``); a source that
     points at project notes is shown as the study's publication (``references``: by study id)."""
-    from .evidence.citation import public_source
+    from ..evidence.citation import public_source
 
     references = references if references is not None else pd.Series(dtype=object)
     lines = ["Derived numbers (PaO2/FiO2 change, mmHg unless stated; * = enters the analysis)"]
@@ -310,7 +310,7 @@ def render_comparison(comparison) -> str:
 
 
 def _diagnostics_word(row) -> str:
-    from .sensitivity import diagnostics_word
+    from ..analyses.sensitivity import diagnostics_word
 
     return diagnostics_word(row)
 
@@ -339,7 +339,7 @@ def render_sensitivity(sens) -> str:
     lines += ["", _wrap(sens.verdict), "", "Power-scaling sensitivity of the spec's own priors (psense; > 0.05 = sensitive)"]
     for name, row in sens.psense.iterrows():
         lines.append(f"  {name:<10} prior {row['prior']:.3f}  likelihood {row['likelihood']:.3f}  {row['diagnosis']}")
-    from .sensitivity import psense_explanation
+    from ..analyses.sensitivity import psense_explanation
 
     if psense_explanation(sens.psense):
         lines.append(_wrap(psense_explanation(sens.psense)))
@@ -363,7 +363,7 @@ def render_influence(influence) -> str:
         lines.append(f"  {one_line(r.label)[:30]:<30} {band:<24} {r.prob_benefit:<11.3f} {r.change_prob_benefit:+.3f}   {r.pareto_k:.2f}")
     if influence.benefit:
         lines.append(f"  P(benefit) = {influence.benefit}")
-    from .sensitivity import MONTE_CARLO_VARIANTS
+    from ..analyses.sensitivity import MONTE_CARLO_VARIANTS
 
     lines += ["", _wrap(influence.statement), _wrap(MONTE_CARLO_VARIANTS),
               f"time: first fit {influence.first_fit_seconds:.1f} s; median refit {np.median(influence.refit_seconds):.2f} s; "

@@ -29,7 +29,7 @@ questions:
 
 Each likelihood is compiled
 once; every replicate goes in through ``with_data``. Every replicate has its own random
-stream, so results are the same serially or on Dask (:mod:`bayes_msc.distributed`).
+stream, so results are the same serially or on Dask (:mod:`bayes_msc.engine.distributed`).
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ..engine import streams
+from ..models.choices import LIKELIHOODS
 
 TRUE_ORS = (1.0, 0.8, 0.5)
 TRUE_TAUS = (0.0, 0.3, 0.6)
@@ -95,8 +98,8 @@ _SETUPS: dict[tuple, tuple[Any, list[_Fitter], Any]] = {}  # per process: compil
 
 
 def _setup(spec, data, likelihoods: tuple[str, ...]):
-    from .api import load_data
-    from .sampling import compile_analysis
+    from ..api import load_data
+    from ..engine.sampling import compile_analysis
 
     from .sbc import data_key
 
@@ -157,7 +160,7 @@ _CONTROL_MODELS: dict[tuple, Any] = {}  # per process: the control arms' model o
 
 def control_risk_model(spec, evidence):
     """The hierarchical model of the register's control arms (the "register" design)."""
-    from .design.control_risk import fit_control_risk
+    from ..design.control_risk import fit_control_risk
 
     key = (spec.content_hash(), evidence.register_hash, evidence.studies)
     if key not in _CONTROL_MODELS:
@@ -181,11 +184,11 @@ def simulate_register(spec, evidence, cell: Cell, item: int, seed: int, control_
     simulating, the truth, the simulated evidence). Each trial's control arm at its control risk
     (``control_risk``: a key of ``CONTROL_RISKS``), the treated arm at odds ratio x that (the arm
     coding), whichever likelihood is then fitted."""
-    from .outcomes.mortality import MortalityOutcome
+    from ..outcomes.mortality import MortalityOutcome
 
     if control_risk not in CONTROL_RISKS:
         raise ValueError(f"control_risk: expected one of {sorted(CONTROL_RISKS)}, got {control_risk!r}")
-    rng = np.random.default_rng([seed, 0x51D, int(item)])
+    rng = streams.stream(seed, streams.SIMULATION_REPLICATE, int(item))
     tau = float(spec.priors.heterogeneity.scipy().rvs(random_state=rng)) if cell.tau is None else cell.tau
     z = rng.standard_normal(len(evidence.studies))
     base = (control_logits(evidence) if control_risk == "sparse"
@@ -203,15 +206,15 @@ def variant_spec(spec, likelihood: str):
 
 
 def _double_zero_count(evidence) -> int:
-    from .models.sparse import uninformative_studies
+    from ..models.sparse import uninformative_studies
 
     return len(uninformative_studies(evidence))
 
 
 def _run(spec, data, cells, reps, likelihoods, seed, workers, scheduler, journal, progress, chunk_size,
          control_risk="sparse"):
-    from .distributed import run_tasks
-    from .errors import InputError
+    from ..engine.distributed import run_tasks
+    from ..io.errors import InputError
 
     items = list(range(len(cells) * reps))
     chunks = [items[i:i + chunk_size] for i in range(0, len(items), chunk_size)]
@@ -285,15 +288,15 @@ def _sim_spec(spec, chains: int, draws: int, tune: int):
     return spec.with_sampler(chains=chains, draws=draws, tune=tune)
 
 
-def simulation_study(spec, data: Any = None, *, reps: int = 20, likelihoods: tuple[str, ...] = ("arm", "symmetric", "conditional"),
+def simulation_study(spec, data: Any = None, *, reps: int = 20, likelihoods: tuple[str, ...] = LIKELIHOODS,
                      ors: tuple[float, ...] = TRUE_ORS, taus: tuple[float, ...] = TRUE_TAUS, chains: int = 2,
                      draws: int = 300, tune: int = 300, seed: int | None = None, workers: int | None = None,
                      scheduler: str | None = None, journal=None, progress=None, chunk_size: int = 5) -> SimulationStudy:
     """Fit every likelihood to ``reps`` registers per truth (OR x tau); see the module docstring."""
-    from .api import load_data
+    from ..api import load_data
 
     if isinstance(likelihoods, str) or not likelihoods:
-        from .errors import InputError
+        from ..io.errors import InputError
 
         raise InputError(f"likelihoods (--likelihoods): name at least one likelihood in a list, got {likelihoods!r}")
     seed = spec.sampler.seed if seed is None else seed
@@ -370,8 +373,8 @@ def operating_characteristics(spec, data: Any = None, *, reps: int = 4000, alter
     ``control_risk="new_trials"`` replaces every trial's own control risk by a new trial's from
     the same model: a sensitivity analysis of that assumption.
     """
-    from .api import load_data
-    from .errors import InputError
+    from ..api import load_data
+    from ..io.errors import InputError
 
     import numbers
 

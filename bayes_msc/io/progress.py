@@ -45,7 +45,7 @@ class ProgressLine:
             self.shown = False
 
     def counter(self, what: str):
-        """A ``progress(done, total, failed, eta)`` callback (:func:`bayes_msc.distributed.run_tasks`)
+        """A ``progress(done, total, failed, eta)`` callback (:func:`bayes_msc.engine.distributed.run_tasks`)
         that shows "WHAT done/total"."""
 
         def report(done: int, total: int, failed: int = 0, eta: float = float("nan")) -> None:

@@ -37,3 +37,8 @@ class InputError(ValueError):
         self.problem = problem
         self.location = location
         super().__init__(f"{location}: {problem}" if location else problem)
+
+
+# Where a settings object built in code (not read from a file or given as an override) went
+# wrong; a spec's reader replaces it with the file or the override (bayes_msc.spec).
+CONSTRUCTED = Location("settings")

@@ -1,7 +1,7 @@
 """Library arguments: a wrong type is named as the argument it was passed as.
 
 ``fit(priors=5)`` would otherwise fail deep inside with a bare ``TypeError``; here it is an
-:class:`~bayes_msc.errors.InputError` that says ``fit(priors=...): expected a list of preset
+:class:`~bayes_msc.io.errors.InputError` that says ``fit(priors=...): expected a list of preset
 names or prior strings, got int``. The pipeline (:mod:`bayes_msc.api`) and saved results
 (:mod:`bayes_msc.results`) both check through this module.
 """
@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from .errors import InputError
-from .priors import PriorSet
-from .spec import AnalysisSpec
+from ..priors import PriorSet
+from ..spec import AnalysisSpec
 
 
 def _kind(value: Any) -> str:
@@ -69,8 +69,8 @@ def check_data(caller: str, spec: AnalysisSpec, data: Any) -> None:
     """``data`` is a path (register folder, or the outcome's data file) or loaded data."""
     import os
 
-    from .evidence.estimates import EstimateTable
-    from .evidence.register import Register
+    from ..evidence.estimates import EstimateTable
+    from ..evidence.register import Register
 
     if data is not None and not isinstance(data, (str, os.PathLike, Register, EstimateTable)):
         _fail(caller, "data", f"{spec.outcome_type.data_description} (a path) or a loaded register", data)

@@ -2,7 +2,7 @@
 
 Each task is a pure function of its arguments (its replicates carry their own seeds), so the
 results are the same wherever it runs. Workers are processes that keep their compiled
-models for the life of the process (:mod:`bayes_msc.sampling` caches per structure), so a
+models for the life of the process (:mod:`bayes_msc.engine.sampling` caches per structure), so a
 worker compiles a model structure once and reuses it for every task it gets. Finished rows
 are appended to a JSON-lines journal as they arrive; a rerun with the same journal skips
 what is already there. A task that raises is retried once; if it fails again its items are
@@ -47,7 +47,7 @@ def read_journal(journal, key: str) -> list[dict]:
 def _append(journal, rows: list[dict]) -> None:
     if journal is None:
         return
-    from .fileio import append_lines
+    from ..io.fileio import append_lines
 
     append_lines(journal, [json.dumps(row) for row in rows])
 
@@ -149,7 +149,7 @@ def run_tasks(func: Callable, chunks: list[list[int]], *, args: tuple = (), kwar
     tracker.update(done=len(done))
     failures: list[dict] = []
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        from .errors import InputError
+        from ..io.errors import InputError
 
         raise InputError(f"workers (--workers) must be a whole number of at least 1, got {workers!r}")
     if workers is None and scheduler is None:

@@ -1,4 +1,4 @@
-"""Simulated mortality evidence from known parameters (recovery tests, SBC).
+"""Simulated evidence from known parameters, for the tests (recovery tests, SBC, zero-event cases).
 
 Draws arm deaths from the model's own generative process, so a correct sampler must recover
 the parameters used: ``logit p = baseline_j + treated * (log_or + tau * z_j)``.
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .evidence.mortality import MortalityEvidence
+from bayes_msc.evidence.mortality import MortalityEvidence
 
 
 def simulate_mortality_evidence(
@@ -27,7 +27,7 @@ def simulate_mortality_evidence(
     The deaths come from the mortality outcome's own simulator (the one SBC uses), applied to
     evidence of the given arm sizes.
     """
-    from .outcomes.mortality import MORTALITY
+    from bayes_msc.outcomes.mortality import MORTALITY
 
     rng = np.random.default_rng(seed)
     studies = tuple(f"sim{j + 1:02d}" for j in range(len(arm_sizes)))
@@ -62,8 +62,8 @@ def write_register(root, tables: dict[str, list[dict]]) -> "Path":
     import csv
     import io
 
-    from .evidence.schema import TABLES
-    from .fileio import write_atomic
+    from bayes_msc.evidence.schema import TABLES
+    from bayes_msc.io.fileio import write_atomic
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ setting (a test checks each). So there are two kinds of setting here:
   and no slower for these models. pytensor reads the flag when it compiles each operation
   and keys its cache by it, so entries compiled here never serve a caller's fastmath
   functions, nor the other way round.
-* :func:`bayes_msc.process.own_process`, for a process this package started and owns
+* :func:`bayes_msc.engine.process.own_process`, for a process this package started and owns
   (``python -m bayes_msc``, the benchmark's children): pytensor's compile folder under
   ``BAYES_MSC_CACHE_DIR`` when that is set, fewer garbage collections, and the lean
   imports of :mod:`bayes_msc.accel.lean_imports`.
@@ -42,13 +42,13 @@ def compile_settings() -> Iterator[None]:
         yield
 
 
-# Set by bayes_msc.process.own_process only: in a process this package owns, the objects the
+# Set by bayes_msc.engine.process.own_process only: in a process this package owns, the objects the
 # imports created are frozen out of the garbage collector's way at the first compile.
 _OWNED_PROCESS = {"owned": False, "frozen": False}
 
 
 def mark_owned() -> None:
-    """This process is the package's own (:func:`bayes_msc.process.own_process`)."""
+    """This process is the package's own (:func:`bayes_msc.engine.process.own_process`)."""
     _OWNED_PROCESS["owned"] = True
 
 
@@ -84,7 +84,7 @@ def switched_off(variable: str) -> bool:
 def child_environment(cache: Path, **environ: str) -> dict[str, str]:
     """The environment for a fresh ``python`` process of this package that compiles into
     ``cache``: this process's, less ``PYTENSOR_FLAGS``' choice of compile folder (the child
-    sets its own from ``BAYES_MSC_CACHE_DIR``: :func:`bayes_msc.process.own_process`), plus ``environ``."""
+    sets its own from ``BAYES_MSC_CACHE_DIR``: :func:`bayes_msc.engine.process.own_process`), plus ``environ``."""
     env = dict(os.environ)
     kept = [f for f in env.pop("PYTENSOR_FLAGS", "").split(",")
             if f and f.split("=", 1)[0].strip() not in ("base_compiledir", "compiledir")]
@@ -103,8 +103,8 @@ def check_cache_dir() -> Path | None:
     no comma in its path (pytensor's flags are comma-separated: a comma would silently split
     the path). Raises an :class:`InputError` naming it. Nothing to check when it is not set
     (pytensor's own folder) or ``PYTENSOR_FLAGS`` chooses pytensor's folder itself."""
-    from .errors import InputError, Location
-    from .fileio import check_output_dir
+    from ..io.errors import InputError, Location
+    from ..io.fileio import check_output_dir
 
     if not os.environ.get(CACHE_ENV) or user_chose_compiledir():
         return None

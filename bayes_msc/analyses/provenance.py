@@ -4,7 +4,7 @@ Two questions a reviewer asks of a pooled mortality estimate, both answered with
 (the masked studies' counts become n = deaths = 0, so array shapes and the compiled model stay
 the same and each refit costs a fraction of a second):
 
-* :func:`bayes_msc.design_bias.design_shift` — how far the non-randomised studies move
+* :func:`bayes_msc.analyses.nonrandomised_bias.design_shift` — how far the non-randomised studies move
   P(OR < 1) (computed by every fit that pools them; below the pipeline, so it lives there).
 * :func:`provenance_table` — the headline numbers when the evidence is restricted to numbers
   read directly in a trial's own report (primary), then adding secondary, inferred and assumed
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .evidence.schema import QUALITY
-from .evidence.selection import worst_quality
+from ..evidence.schema import QUALITY
+from ..evidence.selection import worst_quality
 
 
 # -- decision by provenance ---------------------------------------------------------------------
@@ -98,11 +98,11 @@ def provenance_table(spec, data=None) -> ProvenanceTable:
     it leaves out. The randomised rows are therefore randomised-only analyses within Monte
     Carlo error (masked non-randomised studies inform nothing).
     """
-    from .api import fit_spec, load_data
+    from ..api import fit_spec, load_data
     from .sensitivity import failed_checks
 
     if "evidence_set" not in spec.outcome_type.evidence_keys:
-        from .errors import InputError
+        from ..io.errors import InputError
 
         raise InputError(f"the provenance table reads an evidence register; the {spec.outcome} analysis has none")
     register = load_data(spec, data)
