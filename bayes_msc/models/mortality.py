@@ -311,9 +311,22 @@ def arm_logit_draws(posterior, inputs: ModelInputs) -> np.ndarray:
 def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
     """Log-likelihood per report and log-prior per parameter, evaluated with scipy.
 
-    The same quantities ``pm.compute_log_likelihood`` / ``compute_log_prior`` give (a test
-    checks they agree), without compiling a pytensor function for every new model
-    structure — which made post-processing cost more than sampling.
+    The same quantities ``pm.compute_log_likelihood`` / ``compute_log_prior`` give from the
+    PyMC model (``tests/test_log_density.py`` checks they agree at the edges of the grid).
+    This twin of the model's likelihood is kept because the model's own path costs more than
+    sampling. Measured side by side in one process on 2 cores, for `fit mortality` (symmetric
+    coding, 2000 draws):
+
+    * PyMC's path: 0.60-0.90 s per call with a warm compile cache, and 17.9 s on a cold one;
+    * sampling, warm: 0.37-0.43 s;
+    * this function: 0.024 s.
+
+    Every masked refit of ``influence`` and ``sensitivity`` would pay the PyMC path again.
+
+    The conditional likelihood's term (:func:`_conditional_pointwise`) stays here for a second
+    reason: :func:`bound_weighting_check` needs the same term under both weightings of a
+    bound, and the model holds one. There PyMC's path takes 0.92-1.1 s per call, sampling
+    takes 3.2 s, and this function takes 0.39 s.
     """
     import xarray as xr
     from scipy import stats
