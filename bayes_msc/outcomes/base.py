@@ -70,61 +70,52 @@ class ParameterRoles:
     sampled: tuple[str, ...] = ()  # other sampled variables worth diagnosing (z scores)
 
 
-def evidence_model_settings(model) -> dict:
-    """The model settings an evidence builder reads: whether the fit models dose-response, and
-    whether an arm whose dose is an assumption may enter one."""
-    return {"dose_response": model.dose_response != "none", "use_assumed_doses": model.use_assumed_doses}
+@dataclass(frozen=True)
+class Measured:
+    """What an outcome measures, as data: its name, the effect's measure and scale, which posterior
+    variable plays which role, the decision settings it reads and which way is benefit.
 
-
-class Outcome:
-    """Base class; subclasses set the class attributes and implement the evidence/model hooks.
-
-    Instances are stateless: one module-level instance per outcome lives in the registry.
+    Frozen: one record per outcome (per scale, for an outcome whose spec states its scale). How
+    it is modelled is :class:`Outcome`'s (its hooks); how a report shows it is registered in
+    ``bayes_msc.report.presentations``.
     """
 
-    name: ClassVar[str]
-    prior_scale: ClassVar[str]  # which presets of bayes_msc.priors apply
-    measure: ClassVar[EffectMeasure]
-    roles: ClassVar[ParameterRoles]
-    evidence_keys: ClassVar[tuple[str, ...]]  # spec [evidence] settings this outcome reads
-    decision_keys: ClassVar[tuple[str, ...]]  # spec [decision] settings this outcome reads
-    meaningful_key: ClassVar[str]  # the [decision] key of the clinically meaningful threshold
-    has_doses: ClassVar[bool] = False  # can fit a dose-response form
-    simulates_doses: ClassVar[bool] = False  # draw_truth/simulate cover its dose-response forms (SBC)
-    report_layout: ClassVar[str | None] = None  # "module:function" returning report sections
-    stated_curve_var: ClassVar[str] = "effect"  # dose curve on the stated scale (see dose_curve)
+    name: str
+    measure: EffectMeasure
+    roles: ParameterRoles
+    prior_scale: str  # which presets of bayes_msc.priors apply
+    decision_keys: tuple[str, ...]  # spec [decision] settings this outcome reads
+    meaningful_key: str  # the [decision] key of the clinically meaningful threshold
+    # Which direction of the model-scale effect is benefit when what is measured fixes it ("decrease":
+    # fewer deaths); the threshold is then stated as a value of the effect, already signed. None: the
+    # spec's decision.benefit_direction says, and the threshold is a distance from the null.
+    benefit: str | None = None
+    benefit_words: str = "the difference favours cells"  # what P(benefit) is the probability of
+    stated_curve_var: str = "effect"  # dose curve on the stated scale (see Outcome.dose_curve)
     # What a new two-arm trial of this outcome measures (bayes_msc.design): "deaths" (counts
     # per arm), "change" (a continuous mean difference), or None (no trial design).
-    trial_endpoint: ClassVar[str | None] = None
-    data_description: ClassVar[str] = "an evidence register directory"
-    # Model settings only this outcome reads (bayes_msc.spec.OUTCOME_MODEL_KEYS): e.g. the
-    # normal-normal model's "measure", which sets its scale.
-    model_keys: ClassVar[tuple[str, ...]] = ()
-    # Non-randomised studies enter through a design-bias model (or a power prior).
-    adjusts_design_bias: ClassVar[bool] = False
-    extra_parameters: ClassVar[tuple[str, ...]] = ()  # other sampled variables to diagnose and summarise
-    measures: ClassVar[tuple[str, ...]] = ()
+    trial_endpoint: str | None = None
+    extra_parameters: tuple[str, ...] = ()  # other sampled variables to diagnose and summarise
+    summary_nuisance: tuple[str, ...] = ()  # nuisance parameters the summary shows
     # Settings this outcome cannot guess (spec keys, e.g. "measure", "benefit_direction"): a fit
-    # refuses to start unless the spec, an override or the data (:meth:`data_statement`) states them.
-    must_state: ClassVar[tuple[str, ...]] = ()
+    # refuses to start unless the spec, an override or the data (Outcome.data_statement) states them.
+    must_state: tuple[str, ...] = ()
 
-    def specialise(self, model) -> "Outcome":
-        """This outcome on the scale ``model`` (the spec's model settings) states; most
-        outcomes have one scale and return themselves."""
-        return self
+    def benefit_direction(self, spec) -> str:
+        """"decrease" or "increase": which direction of the model-scale effect is benefit."""
+        return self.benefit or spec.decision.benefit_direction
 
-    # -- parameters ---------------------------------------------------------------------
-    def diagnostic_vars(self) -> tuple[str, ...]:
-        r = self.roles
-        return (r.pooled, r.heterogeneity, *r.nuisance, *r.sampled, r.study, *DOSE_VARS, *self.extra_parameters)
+    def meaningful_threshold(self, spec) -> float:
+        """The clinically meaningful threshold on the stated scale, signed."""
+        value = getattr(spec.decision, self.meaningful_key)
+        if self.benefit is not None:
+            return value
+        return value if self.benefit_direction(spec) == "increase" else -value
 
     def summary_vars(self) -> tuple[str, ...]:
         r = self.roles
-        return (r.pooled, r.heterogeneity, r.study, r.predictive, *self.summary_nuisance(), *DOSE_VARS[:3],
+        return (r.pooled, r.heterogeneity, r.study, r.predictive, *self.summary_nuisance, *DOSE_VARS[:3],
                 *self.extra_parameters)
-
-    def summary_nuisance(self) -> tuple[str, ...]:
-        return ()
 
     def parameter_roles(self) -> dict[str, str]:
         """Role -> posterior variable, as ``summary.json`` and ``posterior.nc`` record it."""
@@ -132,20 +123,78 @@ class Outcome:
         return {"pooled_effect": r.pooled, "predictive_effect": r.predictive, "study_effects": r.study,
                 "tau": r.heterogeneity, "measure": self.measure.name, "model_scale": self.measure.model_scale}
 
+
+def evidence_model_settings(model) -> dict:
+    """The model settings an evidence builder reads: whether the fit models dose-response, and
+    whether an arm whose dose is an assumption may enter one."""
+    return {"dose_response": model.dose_response != "none", "use_assumed_doses": model.use_assumed_doses}
+
+
+class Outcome:
+    """Base class: a :class:`Measured` record (what is measured) composed with the model family's
+    hooks (evidence, inputs, model, simulator, posterior predictive check); subclasses set ``record``
+    and the family's class attributes, and implement the hooks.
+
+    Instances are stateless: one module-level instance per outcome lives in the registry.
+    """
+
+    record: Measured  # what is measured (a class attribute, or set per scale in __init__)
+    evidence_keys: ClassVar[tuple[str, ...]]  # spec [evidence] settings this outcome reads
+    has_doses: ClassVar[bool] = False  # can fit a dose-response form
+    simulates_doses: ClassVar[bool] = False  # draw_truth/simulate cover its dose-response forms (SBC)
+    data_description: ClassVar[str] = "an evidence register directory"
+    # Model settings only this outcome reads (bayes_msc.spec.OUTCOME_MODEL_KEYS): e.g. the
+    # normal-normal model's "measure", which sets its scale.
+    model_keys: ClassVar[tuple[str, ...]] = ()
+    # Non-randomised studies enter through a design-bias model (or a power prior).
+    adjusts_design_bias: ClassVar[bool] = False
+    measures: ClassVar[tuple[str, ...]] = ()
+
+    # -- what is measured: read from the record -----------------------------------------
+    name = property(lambda self: self.record.name)
+    measure = property(lambda self: self.record.measure)
+    roles = property(lambda self: self.record.roles)
+    prior_scale = property(lambda self: self.record.prior_scale)
+    decision_keys = property(lambda self: self.record.decision_keys)
+    meaningful_key = property(lambda self: self.record.meaningful_key)
+    stated_curve_var = property(lambda self: self.record.stated_curve_var)
+    trial_endpoint = property(lambda self: self.record.trial_endpoint)
+    extra_parameters = property(lambda self: self.record.extra_parameters)
+    must_state = property(lambda self: self.record.must_state)
+
+    def benefit_direction(self, spec) -> str:
+        return self.record.benefit_direction(spec)
+
+    def meaningful_threshold(self, spec) -> float:
+        return self.record.meaningful_threshold(spec)
+
+    def benefit_words(self, spec) -> str:
+        return self.record.benefit_words
+
+    def specialise(self, model) -> "Outcome":
+        """This outcome on the scale ``model`` (the spec's model settings) states; most
+        outcomes have one scale and return themselves."""
+        return self
+
+    # -- parameters ---------------------------------------------------------------------
+    def summary_vars(self) -> tuple[str, ...]:
+        return self.record.summary_vars()
+
+    def summary_nuisance(self) -> tuple[str, ...]:
+        return self.record.summary_nuisance
+
+    def parameter_roles(self) -> dict[str, str]:
+        return self.record.parameter_roles()
+
+    def diagnostic_vars(self) -> tuple[str, ...]:
+        r = self.roles
+        return (r.pooled, r.heterogeneity, *r.nuisance, *r.sampled, r.study, *DOSE_VARS, *self.extra_parameters)
+
     def sbc_parameters(self, evidence) -> tuple[str, ...]:
         """Top-level parameters whose ranks SBC tests."""
         return (self.roles.pooled, self.roles.heterogeneity)
 
     # -- decisions ----------------------------------------------------------------------
-    def benefit_direction(self, spec) -> str:
-        """"decrease" or "increase": which direction of the model-scale effect is benefit."""
-        return spec.decision.benefit_direction
-
-    def meaningful_threshold(self, spec) -> float:
-        """The clinically meaningful threshold on the stated scale, signed."""
-        value = getattr(spec.decision, self.meaningful_key)
-        return value if self.benefit_direction(spec) == "increase" else -value
-
     def benefit_event(self, draws, threshold: float | None, spec):
         """Model-scale ``draws`` beyond the stated ``threshold`` (default: the null) in the
         direction of benefit, as a boolean DataArray."""
@@ -153,10 +202,6 @@ class Outcome:
 
         threshold = self.measure.null if threshold is None else threshold
         return benefit_event(draws, self.measure.to_model(threshold), self.benefit_direction(spec))
-
-    def benefit_words(self, spec) -> str:
-        """What P(benefit) is the probability of, in words."""
-        return "the difference favours cells"
 
     def derive(self, posterior, spec, inputs=None):
         """Add the new-trial effect ``pooled + tau * eps`` (seeded by the run's seed).
