@@ -108,6 +108,23 @@ def test_every_outcome_states_roles_and_words():
         assert outcome.measure.name and outcome.measure.short
 
 
+def test_what_is_measured_is_a_frozen_record_and_presentation_lives_beside_the_report():
+    import dataclasses
+
+    from bayes_msc.outcomes import OUTCOMES, Measured
+    from bayes_msc.report.presentations import PRESENTATIONS
+
+    for outcome in OUTCOMES.values():
+        assert isinstance(outcome.record, Measured)
+        assert (outcome.name, outcome.measure, outcome.roles) == (outcome.record.name, outcome.record.measure,
+                                                                   outcome.record.roles)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            outcome.record.name = "other"  # type: ignore[misc]
+        assert not hasattr(outcome, "report_layout")
+    assert {"mortality", "oxygenation"} <= set(PRESENTATIONS)
+    assert "normal_normal" not in PRESENTATIONS  # no HTML report for it (yet): `report` says so
+
+
 def test_unknown_outcome_names_the_known_ones(tmp_path):
     from bayes_msc.io.errors import InputError
     from bayes_msc.spec import load_spec
