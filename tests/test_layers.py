@@ -193,3 +193,12 @@ def test_random_streams_are_named_in_one_module():
                if "default_rng([" in line and p.name != "streams.py"]
     assert by_hand == []
     assert streams.SIMULATION_REPLICATE == 0x51D
+
+
+def test_outcomes_know_nothing_of_their_presentation():
+    """What an outcome measures and how it is modelled live in ``bayes_msc.outcomes``; how a report
+    shows it is registered beside the report (``bayes_msc.report.presentations``), by name."""
+    graph = import_graph(type_only=True)
+    offenders = {module: sorted(m for m in targets if m.startswith(PRESENTATION))
+                 for module, targets in graph.items() if module.startswith("bayes_msc.outcomes")}
+    assert {m: t for m, t in offenders.items() if t} == {}

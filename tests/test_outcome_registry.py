@@ -60,6 +60,42 @@ def test_readme_outcome_example_registers_and_fits(tmp_path):
     assert abs(got["mean"] - fixed) < fixed_se
 
 
+def test_outcome_with_its_own_likelihood_is_one_module(tmp_path):
+    """The documented robust outcome (its own Student-t likelihood, one module) and its report
+    layout, run as written in their own process: it fits, its PyMC model and its NumPy pointwise
+    twin agree on the log-likelihood at the posterior draws, and its report layout is found."""
+    for name in ("robust_vfd.py", "robust_vfd_report.py"):
+        (tmp_path / name).write_text(readme_block(f"# {name}"), encoding="utf-8")
+    (tmp_path / "robust_vfd.toml").write_text(readme_block("# robust_vfd.toml"), encoding="utf-8")
+    y = [28.39, 7.94, -2.75, 6.82, -0.64, 0.63, 18.01, 12.16]
+    se = [14.9, 10.2, 16.3, 11.0, 9.4, 11.4, 10.4, 17.6]
+    rows = "\n".join(f"s{i},{a},{b}" for i, (a, b) in enumerate(zip(y, se)))
+    (tmp_path / "vfd_estimates.csv").write_text("study,estimate,se\n" + rows + "\n", encoding="utf-8")
+    code = (
+        "import json, numpy as np, pymc as pm, robust_vfd, robust_vfd_report, bayes_msc\n"
+        "from bayes_msc.report.presentations import layout_for\n"
+        "result = bayes_msc.fit('robust_vfd.toml', data='vfd_estimates.csv', chains=2, draws=300, tune=300, seed=3)\n"
+        "outcome = result.outcome\n"
+        "post = result.tree['posterior'].to_dataset()\n"
+        "inputs = outcome.make_inputs(result.evidence, result.spec.priors, result.spec.model)\n"
+        "model = outcome.build_model(inputs, result.spec.priors)\n"
+        "point = {}\n"
+        "for rv in model.free_RVs:\n"
+        "    x, tr = post[rv.name][0, 0].values, model.rvs_to_transforms.get(rv)\n"
+        "    point[model.rvs_to_values[rv].name] = tr.forward(x, *rv.owner.inputs).eval() if tr is not None else x\n"
+        "pymc_loglik = float(model.compile_fn(model.logp(vars=model.potentials), on_unused_input='ignore')(point))\n"
+        "print(json.dumps({'measure': result.decisions.measure, 'unit': result.decisions.unit,\n"
+        "                  'pymc': pymc_loglik, 'numpy': float(result.tree['log_likelihood'].to_dataset()['estimate'][0, 0].sum()),\n"
+        "                  'sections': len(layout_for(outcome))}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (got["measure"], got["unit"]) == ("mean difference", "days")
+    assert got["pymc"] == pytest.approx(got["numpy"], rel=1e-6)
+    assert got["sections"] > 0
+
+
 def test_every_outcome_states_roles_and_words():
     from bayes_msc.outcomes import OUTCOMES
     from bayes_msc.priors import PRESETS
@@ -70,6 +106,23 @@ def test_every_outcome_states_roles_and_words():
         assert set(roles) == {"pooled_effect", "predictive_effect", "study_effects", "tau", "measure", "model_scale"}
         assert outcome.prior_scale in PRESETS
         assert outcome.measure.name and outcome.measure.short
+
+
+def test_what_is_measured_is_a_frozen_record_and_presentation_lives_beside_the_report():
+    import dataclasses
+
+    from bayes_msc.outcomes import OUTCOMES, Measured
+    from bayes_msc.report.presentations import PRESENTATIONS
+
+    for outcome in OUTCOMES.values():
+        assert isinstance(outcome.record, Measured)
+        assert (outcome.name, outcome.measure, outcome.roles) == (outcome.record.name, outcome.record.measure,
+                                                                   outcome.record.roles)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            outcome.record.name = "other"  # type: ignore[misc]
+        assert not hasattr(outcome, "report_layout")
+    assert {"mortality", "oxygenation"} <= set(PRESENTATIONS)
+    assert "normal_normal" not in PRESENTATIONS  # no HTML report for it (yet): `report` says so
 
 
 def test_unknown_outcome_names_the_known_ones(tmp_path):

@@ -171,7 +171,7 @@ def test_html_references_nothing_outside_the_file(report_html):
 
 def test_sections_show_every_part(fitted, report_html):
     from bayes_msc.outcomes import get_outcome
-    from bayes_msc.report.sections import layout_for
+    from bayes_msc.report.presentations import layout_for
 
     result, register = fitted
     text = html.unescape(report_html)

@@ -7,7 +7,7 @@ subclass and calling :func:`register_outcome` (docs/developers/adding-an-outcome
 
 from __future__ import annotations
 
-from .base import DOSE_VARS, EffectMeasure, Outcome, ParameterRoles
+from .base import DOSE_VARS, EffectMeasure, Measured, Outcome, ParameterRoles
 from .continuous import NORMAL_NORMAL, OXYGENATION
 from .mortality import MORTALITY
 
@@ -52,5 +52,5 @@ def get_outcome(name: str) -> Outcome:
         raise InputError(f"unknown outcome {name!r}; known: {', '.join(outcomes)}") from None
 
 
-__all__ = ["DOSE_VARS", "EffectMeasure", "OUTCOMES", "Outcome", "ParameterRoles", "get_outcome", "known_outcomes",
+__all__ = ["DOSE_VARS", "EffectMeasure", "Measured", "OUTCOMES", "Outcome", "ParameterRoles", "get_outcome", "known_outcomes",
            "register_outcome"]

@@ -15,24 +15,28 @@ import pandas as pd
 
 from ..engine.streams import CONTINUOUS_CHECK, stream
 from ..models.choices import MEASURES
-from .base import EffectMeasure, Outcome, ParameterRoles, evidence_model_settings
+from .base import EffectMeasure, Measured, Outcome, ParameterRoles, evidence_model_settings
 
 NATURAL_COURSE = ("nc_mean", "nc_sd")
+CONTINUOUS_ROLES = ParameterRoles(
+    pooled="mu", predictive="mu_new", study="study_effect",
+    nuisance=(*NATURAL_COURSE, "natural_course_z", "natural_course"), sampled=("study_effect_z",),
+)
+
+
+def continuous_record(name: str, measure: EffectMeasure, prior_scale: str, **more) -> Measured:
+    """What an outcome of the continuous model measures: its parameters' roles, a clinically
+    meaningful difference and the direction of benefit from the spec, a mean-difference trial."""
+    return Measured(
+        name=name, measure=measure, roles=CONTINUOUS_ROLES, prior_scale=prior_scale,
+        decision_keys=("clinically_meaningful_difference", "benefit_direction", "ci_prob"),
+        meaningful_key="clinically_meaningful_difference", trial_endpoint="change",
+        summary_nuisance=NATURAL_COURSE, **more,
+    )
 
 
 class ContinuousOutcome(Outcome):
     """Shared by oxygenation and normal-normal: the continuous model and its simulator."""
-
-    roles = ParameterRoles(
-        pooled="mu", predictive="mu_new", study="study_effect",
-        nuisance=(*NATURAL_COURSE, "natural_course_z", "natural_course"), sampled=("study_effect_z",),
-    )
-    meaningful_key = "clinically_meaningful_difference"
-    trial_endpoint = "change"
-    decision_keys = ("clinically_meaningful_difference", "benefit_direction", "ci_prob")
-
-    def summary_nuisance(self) -> tuple[str, ...]:
-        return NATURAL_COURSE
 
     def diagnostic_vars(self) -> tuple[str, ...]:
         from .base import DOSE_VARS
@@ -163,15 +167,15 @@ def _borrowed_sd_terms(evidence):
 class OxygenationOutcome(ContinuousOutcome):
     """Change from baseline in PaO2/FiO2 (mmHg), arm-level or contrast-level reports."""
 
-    name = "oxygenation"
-    prior_scale = "mmhg"
-    measure = EffectMeasure("mean difference", "difference", unit="mmHg", digits=".1f", model_scale="mmHg")
+    record = continuous_record(
+        "oxygenation", EffectMeasure("mean difference", "difference", unit="mmHg", digits=".1f", model_scale="mmHg"),
+        prior_scale="mmhg",
+    )
     evidence_keys = (
         "evidence_set", "product_classes", "exclude_studies", "oxygenation_day",
         "oxygenation_day_window", "median_iqr_method", "prefer",
     )
     has_doses = True
-    report_layout = "bayes_msc.report.oxygenation:oxygenation_layout"
 
     def build_evidence(self, source, spec):
         from ..evidence.oxygenation import build_oxygenation_evidence
@@ -240,11 +244,8 @@ class NormalNormalOutcome(EstimatesOutcome):
     """The classic random-effects meta-analysis, on the scale the spec's ``model.measure``
     states (:data:`NORMAL_NORMAL_MEASURES`)."""
 
-    name = "normal_normal"
     model_keys = ("measure", "unit")
     measures = MEASURES
-    # any estimates can arrive: what they are and which way is better must be said, not guessed
-    must_state = ("measure", "benefit_direction")
 
     def data_statement(self, source) -> dict[str, str]:
         """A register's per-study estimates are PaO2/FiO2 mean differences in mmHg, higher
@@ -287,10 +288,15 @@ class NormalNormalOutcome(EstimatesOutcome):
     def __init__(self, measure: str = "log_ratio", unit: str = "") -> None:
         scale, words, short, digits = NORMAL_NORMAL_MEASURES[measure]
         self.measure_key, self.unit = measure, unit
-        self.prior_scale = scale
         in_units = measure == "mean_difference"
-        self.measure = EffectMeasure(words, short, unit=unit if in_units else "", digits=digits,
-                                     model_scale=(unit or "the outcome's units") if in_units else short)
+        self.record = continuous_record(
+            "normal_normal",
+            EffectMeasure(words, short, unit=unit if in_units else "", digits=digits,
+                          model_scale=(unit or "the outcome's units") if in_units else short),
+            prior_scale=scale,
+            # any estimates can arrive: what they are and which way is better must be said, not guessed
+            must_state=("measure", "benefit_direction"),
+        )
 
     def specialise(self, model) -> "NormalNormalOutcome":
         if (model.measure, model.unit) == (self.measure_key, self.unit):

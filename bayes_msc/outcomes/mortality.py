@@ -15,28 +15,31 @@ import numpy as np
 import pandas as pd
 
 from ..engine.streams import MORTALITY_CHECK, stream
-from .base import EffectMeasure, Outcome, ParameterRoles, evidence_model_settings
+from .base import EffectMeasure, Measured, Outcome, ParameterRoles, evidence_model_settings
 
 
 class MortalityOutcome(Outcome):
-    name = "mortality"
-    prior_scale = "log_odds_ratio"
-    measure = EffectMeasure("odds ratio", "OR", digits=".2f", log_scale=True, model_scale="log odds ratio")
-    roles = ParameterRoles(
-        pooled="log_or", predictive="log_or_new", study="study_log_or",
-        nuisance=("baseline_logit",), sampled=("study_effect_z",), baseline="baseline_logit",
+    record = Measured(
+        name="mortality",
+        measure=EffectMeasure("odds ratio", "OR", digits=".2f", log_scale=True, model_scale="log odds ratio"),
+        roles=ParameterRoles(
+            pooled="log_or", predictive="log_or_new", study="study_log_or",
+            nuisance=("baseline_logit",), sampled=("study_effect_z",), baseline="baseline_logit",
+        ),
+        prior_scale="log_odds_ratio",
+        decision_keys=("clinically_meaningful_or", "baseline_risk", "baseline_risk_source", "ci_prob"),
+        meaningful_key="clinically_meaningful_or",  # an odds ratio: already signed
+        benefit="decrease",  # fewer deaths: OR < 1
+        benefit_words="cells reduce mortality (OR < 1)",
+        stated_curve_var="odds_ratio",
+        trial_endpoint="deaths",
+        extra_parameters=("design_bias", "design_kappa"),
     )
     evidence_keys = ("evidence_set", "product_classes", "exclude_studies", "timepoint_window_days")
-    decision_keys = ("clinically_meaningful_or", "baseline_risk", "baseline_risk_source", "ci_prob")
-    meaningful_key = "clinically_meaningful_or"
     has_doses = True
     simulates_doses = True
-    report_layout = "bayes_msc.report.mortality:mortality_layout"
-    stated_curve_var = "odds_ratio"
-    trial_endpoint = "deaths"
     model_keys = ("nonrandomised", "power_prior_weight", "likelihood", "baselines")
     adjusts_design_bias = True
-    extra_parameters = ("design_bias", "design_kappa")
 
     def __init__(self, likelihood: str | None = None, baselines: str | None = None, dose_response: str = "none") -> None:
         from ..models.sparse import DEFAULT_BASELINES, DEFAULT_LIKELIHOOD
@@ -55,15 +58,6 @@ class MortalityOutcome(Outcome):
         if (likelihood, baselines, dose_response) == (self.likelihood, self.baselines, self.dose_response):
             return self
         return MortalityOutcome(likelihood, baselines, dose_response)
-
-    def benefit_direction(self, spec) -> str:
-        return "decrease"  # fewer deaths: OR < 1
-
-    def meaningful_threshold(self, spec) -> float:
-        return spec.decision.clinically_meaningful_or  # an odds ratio: already signed
-
-    def benefit_words(self, spec) -> str:
-        return "cells reduce mortality (OR < 1)"
 
     def extra_decisions(self, posterior, spec) -> tuple:
         from ..decisions import Extra, absolute_risk_reduction, interval, number_needed_to_treat

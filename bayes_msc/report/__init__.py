@@ -9,11 +9,11 @@
 The page loads nothing from anywhere: CSS is inline, figures are inline SVG drawn with
 matplotlib / arviz-plots, there is no script. Every string from the register or the spec is
 HTML-escaped (:mod:`bayes_msc.report.html`). Sections are laid out per outcome
-named by the outcome (``Outcome.report_layout``); an outcome without a layout is a clear
+registered for the outcome's name (:mod:`bayes_msc.report.presentations`); an outcome without one is a clear
 :class:`~bayes_msc.io.errors.InputError`.
 
 Modules: ``html`` (escaping, elements, page), ``figures`` (SVG figures), ``sections``
-(shared sections, layout registry), ``mortality`` and ``oxygenation`` (the two layouts).
+(shared sections), ``presentations`` (each outcome's layout, by name), ``mortality`` and ``oxygenation`` (the two layouts).
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def render_report(
     The dose-response section shows ``result.dose_response`` when the fit has one.
     """
     from .html import el, page, section
-    from .sections import ReportContext, layout_for
+    from .presentations import layout_for
+    from .sections import ReportContext
 
     layout = layout_for(result.outcome)
     ctx = ReportContext(

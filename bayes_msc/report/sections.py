@@ -2,7 +2,7 @@
 
 A report is an ordered list of :class:`Section` objects. Which sections an analysis gets,
 and how its outcome-specific parts (the answer, the forest plot, the predictive check) are
-drawn, is decided by the layout the outcome names (``Outcome.report_layout``, see :func:`layout_for`);
+drawn, is decided by the layout registered for the outcome (:mod:`bayes_msc.report.presentations`);
 the parts every outcome shares — the register table, prior vs posterior, sampler checks,
 the dose-response hook, prior sensitivity, provenance — live here.
 """
@@ -68,23 +68,6 @@ def collapsed(build: Callable[[ReportContext], Markup | None], summary: str) -> 
         return None if content is None else el("details", el("summary", summary), content)
 
     return folded
-
-
-def layout_for(outcome) -> Sequence[Section]:
-    """The sections of a report of ``outcome`` (an :class:`~bayes_msc.outcomes.Outcome`),
-    from the layout function its ``report_layout`` names ("module:function")."""
-    from importlib import import_module
-
-    from ..outcomes import OUTCOMES
-
-    if not outcome.report_layout:
-        known = ", ".join(sorted(o.name for o in OUTCOMES.values() if o.report_layout)) or "none"
-        raise InputError(
-            f"no HTML report layout for outcome {outcome.name!r} yet (reports exist for: {known}); "
-            "use `fit` for the text summary"
-        )
-    module, _, function = outcome.report_layout.partition(":")
-    return getattr(import_module(module), function)()
 
 
 # -- small helpers -----------------------------------------------------------------------

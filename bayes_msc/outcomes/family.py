@@ -1,0 +1,91 @@
+"""How an outcome is modelled (the second of an outcome's three parts), in the spirit of bambi's
+``Family``: which settings it reads, how its data are loaded and its evidence built, its model's
+inputs and PyMC model, the pointwise log-likelihood and log-prior, and for SBC and trial design
+its simulator and posterior predictive check.
+
+:class:`ModelFamily` declares the hooks; an outcome (:class:`bayes_msc.outcomes.base.Outcome`)
+implements them beside its :class:`~bayes_msc.outcomes.record.Measured` record. Heavy modules
+(PyMC, the evidence builders) are imported inside the hooks, so that looking an outcome up (e.g. to
+read a spec) stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+def evidence_model_settings(model) -> dict:
+    """The model settings an evidence builder reads: whether the fit models dose-response, and
+    whether an arm whose dose is an assumption may enter one."""
+    return {"dose_response": model.dose_response != "none", "use_assumed_doses": model.use_assumed_doses}
+
+
+class ModelFamily:
+    """The model hooks of an outcome, and the settings they read; the base of
+    :class:`~bayes_msc.outcomes.base.Outcome`."""
+
+    evidence_keys: ClassVar[tuple[str, ...]]  # spec [evidence] settings this outcome reads
+    has_doses: ClassVar[bool] = False  # can fit a dose-response form
+    simulates_doses: ClassVar[bool] = False  # draw_truth/simulate cover its dose-response forms (SBC)
+    data_description: ClassVar[str] = "an evidence register directory"
+    # Model settings only this outcome reads (bayes_msc.spec.OUTCOME_MODEL_KEYS): e.g. the
+    # normal-normal model's "measure", which sets its scale.
+    model_keys: ClassVar[tuple[str, ...]] = ()
+    # Non-randomised studies enter through a design-bias model (or a power prior).
+    adjusts_design_bias: ClassVar[bool] = False
+    measures: ClassVar[tuple[str, ...]] = ()
+
+    def specialise(self, model) -> "ModelFamily":
+        """This outcome on the scale ``model`` (the spec's model settings) states; most
+        outcomes have one scale and return themselves."""
+        return self
+
+    # -- evidence and model -----------------------------------------------------------
+    def load_data(self, data: Any):
+        """What ``data`` means for this outcome; default: an evidence register."""
+        from ..evidence.register import Register, load_register
+
+        return data if isinstance(data, Register) else load_register(data)
+
+    def prior_warnings(self, priors) -> list[str]:
+        """Priors whose scale does not fit what this outcome measures (warned about, not refused)."""
+        return []
+
+    def data_statement(self, source) -> dict[str, str]:
+        """What loaded data say about themselves (``measure``, ``unit``, ``benefit_direction``);
+        empty when they say nothing."""
+        return {}
+
+    def build_evidence(self, source, spec):
+        raise NotImplementedError
+
+    def make_inputs(self, evidence, priors, model):
+        raise NotImplementedError
+
+    def build_model(self, inputs, priors):
+        raise NotImplementedError
+
+    def pointwise(self, posterior, inputs, priors):
+        """(log_likelihood, log_prior) Datasets computed in numpy/scipy (no PyMC recompile)."""
+        raise NotImplementedError
+
+    # -- simulation (SBC, recovery tests, design) ---------------------------------------
+    def draw_truth(self, spec, evidence, rng, priors=None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def simulate(self, evidence, truth: dict[str, Any], rng):
+        """Evidence of the same shape with data drawn from the model at ``truth``."""
+        raise NotImplementedError
+
+    def simulation_padding(self, evidence) -> int:
+        """How far simulated inputs must be padded so every replicate has one shape."""
+        return 0
+
+    def pad_inputs(self, inputs, padding: int):
+        return inputs
+
+    # -- model checking -----------------------------------------------------------------
+    def posterior_predictive(self, result, seed: int | None = None):
+        """One row per observed report: observed value or range, replicated quantiles, a
+        two-sided posterior predictive p-value, whether the observation is inside 95%."""
+        raise NotImplementedError
