@@ -13,19 +13,18 @@ import json
 import math
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .models.settings import FamilySettings
     from .outcomes import Outcome
 
 from .evidence.settings import EvidenceSelection
 from .io.errors import CONSTRUCTED, InputError, Location
 from .io.paths import resolve_spec_path
-from .models.choices import (
-    BODY_WEIGHT_MODES, DEFAULT_BASELINES, DEFAULT_LIKELIHOOD, DOSE_METRICS, DOSE_RESPONSE_FORMS, NONRANDOMISED_METHODS,
-)
+from .models.choices import BODY_WEIGHT_MODES, DOSE_METRICS, DOSE_RESPONSE_FORMS
 from .priors import PriorSet, priors_from_table
 
 MAX_BODY_WEIGHT_KG = 500.0
@@ -37,7 +36,12 @@ SAMPLER_LIMITS = {"chains": 1024, "draws": 10_000_000, "tune": 10_000_000, "maxd
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """Model shape: the dose-response form and how doses are put on one axis.
+    """Model shape: the dose-response form and how doses are put on one axis, the settings every
+    model family reads; and ``family``, the table of settings only the outcome's model family
+    reads, with their defaults and checks (:mod:`bayes_msc.models.settings`, e.g. mortality's
+    ``likelihood``). A family's setting reads as an attribute (``model.likelihood``); one the
+    outcome's family does not read reads as its owning family's default. In the spec file and its
+    hash both parts are one flat ``[model]`` table.
 
     Doses are in million cells per kg. Fixed doses (cells per infusion) become per kg through
     the trial's mean body weight, which no trial reports: by default an uncertain quantity,
@@ -54,24 +58,69 @@ class ModelSettings:
     body_weight_log_sd: float = 0.2
     reference_dose: float = 1.0  # the dose at which the headline effect is stated
     dose_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
-    # Outcomes whose data can be on several scales (normal_normal) state it: "log_ratio",
-    # "smd", or "mean_difference" in ``unit``. The measure decides which priors fit.
-    measure: str = "log_ratio"
-    unit: str = ""
-    # Non-randomised studies (evidence sets other than "randomised"; mortality): "bias" adds a
-    # design-specific bias and extra heterogeneity (priors design_bias, design_heterogeneity);
-    # "power_prior" raises their likelihood to power_prior_weight in [0, 1] (model data: a
-    # new weight does not recompile).
-    nonrandomised: str = "bias"
-    power_prior_weight: float = 0.5
-    # Mortality: how each study's arms inform the odds ratio (bayes_msc.models.sparse):
-    # "arm", "symmetric" or "conditional"; and the baselines' prior.
-    likelihood: str = DEFAULT_LIKELIHOOD
-    baselines: str = DEFAULT_BASELINES
+    # The outcome's family's own settings (None: the defaults of whichever family owns one).
+    family: FamilySettings | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "dose_grid", tuple(self.dose_grid))
         _check_model(self, None, _CONSTRUCTED)
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for names that are not shared settings: a family's own setting
+        if name.startswith("_") or name == "family":
+            raise AttributeError(name)
+        family = self.__dict__.get("family")
+        if family is not None and name in family.keys():
+            return getattr(family, name)
+        for table in _family_tables():
+            if name in table.keys():
+                return getattr(table(), name)
+        raise AttributeError(f"{type(self).__name__!r} has no setting {name!r}")
+
+    def table(self, family_keys: tuple[str, ...]) -> dict[str, Any]:
+        """The flat ``[model]`` table of a spec whose outcome's family reads ``family_keys``."""
+        shared = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "family"}
+        return shared | {key: getattr(self, key) for key in family_keys}
+
+
+SHARED_MODEL_KEYS = tuple(f.name for f in fields(ModelSettings) if f.name != "family")
+
+
+def _family_tables() -> list[type]:
+    """Every registered outcome's own model-settings table (asked of the outcome registry)."""
+    from .outcomes import known_outcomes
+
+    tables = []
+    for outcome in known_outcomes().values():
+        table = outcome.model_settings
+        if table is not None and table not in tables:
+            tables.append(table)
+    return tables
+
+
+def _with_family_changes(model: ModelSettings, outcome: str, changes: dict[str, Any]) -> ModelSettings:
+    """``model`` with ``changes`` to shared settings and to the outcome's family's own; a setting
+    another family owns is refused where that family says so, else left out of this spec."""
+    from .outcomes import get_outcome
+
+    table = get_outcome(outcome).model_settings
+    own = table.keys() if table is not None else ()
+    shared = {k: v for k, v in changes.items() if k in SHARED_MODEL_KEYS}
+    family_changes = {k: v for k, v in changes.items() if k in own}
+    foreign = {k: v for k, v in changes.items() if k not in shared and k not in family_changes}
+    for other in _family_tables():
+        mine = {k: v for k, v in foreign.items() if k in other.keys()}
+        if other is not table and mine:
+            setting, problem = other.foreign_problem(mine, outcome)
+            if problem:
+                raise InputError(problem, replace(_CONSTRUCTED, field=f"model.{setting}"))
+            foreign = {k: v for k, v in foreign.items() if k not in mine}
+    if foreign:
+        raise TypeError(f"unknown model setting {sorted(foreign)[0]!r}")
+    family = model.family if model.family is not None or table is None else table()
+    if family_changes:
+        family = replace(family, **family_changes)
+    return replace(model, **shared, family=family)
 
 
 @dataclass(frozen=True)
@@ -141,7 +190,7 @@ class AnalysisSpec:
             "outcome": self.outcome,
             "title": self.title,
             "evidence": _only(_plain(asdict(self.evidence)), self.outcome_type.evidence_keys),
-            "model": _plain(_model_table(self.model, self.outcome_type.model_keys)),
+            "model": _plain(self.model.table(self.outcome_type.model_keys)),
             "priors": self.priors.to_dict(),
             "decision": _only(asdict(self.decision), self.outcome_type.decision_keys),
             "sampler": asdict(self.sampler),
@@ -170,7 +219,7 @@ class AnalysisSpec:
 
     def with_model(self, **changes: Any) -> "AnalysisSpec":
         changes = {k: v for k, v in changes.items() if v is not None}
-        model = _located(lambda: replace(self.model, **changes), OVERRIDE)
+        model = _located(lambda: _with_family_changes(self.model, self.outcome, changes), OVERRIDE)
         _check_model(model, self.outcome, OVERRIDE)
         scale = replace(self, model=model).scale
         priors = self.priors if scale == self.scale else _default_priors(scale, self.priors)
@@ -216,15 +265,6 @@ def _default_priors(scale: str, previous: PriorSet) -> PriorSet:
 
 
 UNSTATED = "not stated for this scale"
-
-
-# Model settings that only some outcomes read (Outcome.model_keys): the others leave them out
-# of their spec, and so of its hash.
-OUTCOME_MODEL_KEYS = ("measure", "unit", "nonrandomised", "power_prior_weight", "likelihood", "baselines")
-
-
-def _model_table(model: ModelSettings, own_keys: tuple[str, ...]) -> dict[str, Any]:
-    return {k: v for k, v in asdict(model).items() if k not in OUTCOME_MODEL_KEYS or k in own_keys}
 
 
 def _model_priors(priors: PriorSet, scale: str, model: ModelSettings) -> PriorSet:
@@ -285,8 +325,7 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
             f"unknown outcome {outcome!r}; known: {', '.join(outcomes)}",
             Location(where, field="outcome"),
         )
-    model_keys = tuple(_model_table(ModelSettings(), outcomes[outcome].model_keys))
-    model = _section(ModelSettings, raw.get("model", {}), where, "model", model_keys)
+    model = _model_section(raw.get("model", {}), where, outcomes[outcome].model_settings)
     _check_model(model, outcome, Location(where))  # the rules that need the outcome
     kind = outcomes[outcome].specialise(model)
     if "priors" not in raw:
@@ -361,6 +400,18 @@ def _section(cls, table: Any, where: str, name: str, allowed: tuple[str, ...] | 
     return _located(lambda: replace(defaults, **converted), Location(where))
 
 
+def _model_section(table: Any, where: str, family_table: type | None) -> ModelSettings:
+    """Read the ``[model]`` table: the shared settings, and those the outcome's family owns
+    into its own table (which checks them)."""
+    if not isinstance(table, dict):
+        raise InputError("must be a table", Location(where, field="model"))
+    own = family_table.keys() if family_table is not None else ()
+    shared = _section(ModelSettings, {k: v for k, v in table.items() if k not in own}, where, "model", SHARED_MODEL_KEYS)
+    family = (_section(family_table, {k: v for k, v in table.items() if k in own}, where, "model")
+              if family_table is not None else None)
+    return _located(lambda: replace(shared, family=family), Location(where))
+
+
 def _check_items(values: list, default: tuple, where: Location) -> None:
     """Every item of a list setting has the kind of the default's items (numbers or text)."""
     kind = type(default[0]) if default else str
@@ -399,16 +450,10 @@ def _check_model(m: ModelSettings, outcome: str | None, where: Location) -> None
         kind = get_outcome(outcome)
         if m.dose_response != "none" and not kind.has_doses:
             fail("dose_response", f"the {outcome} analysis has no doses; use mortality or oxygenation")
-        if "measure" in kind.model_keys and m.measure not in kind.measures:
-            fail("measure", f"must be one of {', '.join(kind.measures)}, got {m.measure!r}")
-        if "likelihood" in kind.model_keys:
-            from .models.sparse import likelihood_problem
-
-            setting, problem = likelihood_problem(m.likelihood, m.baselines, m.dose_response)
+        if m.family is not None:  # the family's rules that need the shared settings
+            setting, problem = m.family.problem(m)
             if problem:
                 fail(setting, problem)
-        elif (m.likelihood, m.baselines) != (DEFAULT_LIKELIHOOD, DEFAULT_BASELINES):
-            fail("likelihood", f"the likelihood choice is for the mortality analysis; {outcome} has one likelihood")
     if m.dose_metric not in DOSE_METRICS:
         fail("dose_metric", f"must be one of {', '.join(DOSE_METRICS)}, got {m.dose_metric!r}")
     if m.body_weight not in BODY_WEIGHT_MODES:
@@ -422,10 +467,6 @@ def _check_model(m: ModelSettings, outcome: str | None, where: Location) -> None
         fail("reference_dose", f"must be in (0, {MAX_DOSE:g}] million cells/kg, got {m.reference_dose}")
     if not m.dose_grid or any(not 0 < d <= MAX_DOSE for d in m.dose_grid):
         fail("dose_grid", f"must be a list of doses in (0, {MAX_DOSE:g}] (million cells/kg)")
-    if m.nonrandomised not in NONRANDOMISED_METHODS:
-        fail("nonrandomised", f"must be one of {', '.join(NONRANDOMISED_METHODS)}, got {m.nonrandomised!r}")
-    if not 0 <= m.power_prior_weight <= 1:
-        fail("power_prior_weight", f"must be in [0, 1], got {m.power_prior_weight}")
 
 
 def _check_sampler(s: SamplerSettings, where: Location) -> None:

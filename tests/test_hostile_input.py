@@ -273,6 +273,16 @@ def test_extreme_estimates_are_refused_before_the_sampler(tmp_path, capsys, no_f
         ("chains = 4", "chains = 1000000000000000000000000000000", ("field 'sampler.chains'",)),
         ("chains = 4", "chains = true", ("field 'sampler.chains'",)),
         ("seed = 20261122", "seed = -1", ("field 'sampler.seed'",)),
+        # the mortality family's own settings (bayes_msc.models.settings), checked by its table
+        ('likelihood = "symmetric"', 'likelihood = "exact"', ("field 'model.likelihood'", "'exact'", "known: arm")),
+        ('likelihood = "symmetric"', 'likelihood = 3', ("field 'model.likelihood'", "expected str")),
+        ('likelihood = "symmetric"', 'likelihood = "conditional"\nbaselines = "exchangeable"',
+         ("field 'model.baselines'", "conditional likelihood has no baselines")),
+        ('likelihood = "symmetric"', 'likelihood = "arm"\nbaselines = "shared"', ("field 'model.baselines'", "'shared'")),
+        ('nonrandomised = "bias"', 'nonrandomised = "bias"\nlikelihood_ = 1', ("field 'model.likelihood_'", "unknown key")),
+        ("power_prior_weight = 0.5", "power_prior_weight = 1.5", ("field 'model.power_prior_weight'", "[0, 1]")),
+        ('nonrandomised = "bias"', 'nonrandomised = "weights"', ("field 'model.nonrandomised'", "'weights'")),
+        ('nonrandomised = "bias"', 'nonrandomised = "bias"\nmeasure = "smd"', ("field 'model.measure'", "unknown key")),
         ("baseline_risk = 0.427", "baseline_risk = nan", ("field 'decision.baseline_risk'",)),
         ('name = "mortality"', 'name = "../../x"', ("field 'name'", "plain name")),
         ('name = "mortality"', 'name = "/tmp/x"', ("field 'name'", "plain name")),
@@ -678,12 +688,14 @@ def _spec_fields() -> list[tuple[str | None, str]]:
     """(table, key) of every setting a spec may carry, including those the default omits."""
     import dataclasses
 
-    from bayes_msc.spec import DecisionSettings, EvidenceSelection, ModelSettings, SamplerSettings
+    from bayes_msc.models.settings import MortalitySettings, NormalNormalSettings
+    from bayes_msc.spec import SHARED_MODEL_KEYS, DecisionSettings, EvidenceSelection, SamplerSettings
 
     fields = [(None, "name"), (None, "outcome"), (None, "title"), (None, "nosuch")]
-    for table, cls in (("evidence", EvidenceSelection), ("model", ModelSettings), ("decision", DecisionSettings),
-                       ("sampler", SamplerSettings)):
+    for table, cls in (("evidence", EvidenceSelection), ("decision", DecisionSettings), ("sampler", SamplerSettings)):
         fields += [(table, f.name) for f in dataclasses.fields(cls)]
+    fields += [("model", key) for key in SHARED_MODEL_KEYS + MortalitySettings.keys() + NormalNormalSettings.keys()]
+    fields += [("model", "family")]  # the attribute holding a family's table is no key of the file
     fields += [("priors", role) for role in ("effect", "heterogeneity", "baseline", "dose_slope", "ed50", "nosuch")]
     return fields
 

@@ -202,3 +202,56 @@ def test_outcomes_know_nothing_of_their_presentation():
     offenders = {module: sorted(m for m in targets if m.startswith(PRESENTATION))
                  for module, targets in graph.items() if module.startswith("bayes_msc.outcomes")}
     assert {m: t for m, t in offenders.items() if t} == {}
+
+
+def test_the_spec_imports_no_model_defaults():
+    """Each model family owns its settings' defaults and checks (``bayes_msc.models.settings``,
+    named by the outcome's ``model_settings``); the spec keeps the shared settings and asks the
+    outcome registry for the rest, so it imports no family's defaults."""
+    tree = ast.parse((PACKAGE / "spec.py").read_text(encoding="utf-8"))
+    imported = [(node.module or "", alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names]
+    registry = {"known_outcomes", "get_outcome", "Outcome"}  # the registry, asked for a family's table
+    defaults = [(module, name) for module, name in imported
+                if name.startswith("DEFAULT")
+                or module.lstrip(".") == "models.settings" and name != "FamilySettings"
+                or module.lstrip(".").startswith(("outcomes.", "models.sparse", "models.mortality", "models.continuous"))
+                or module.lstrip(".") == "outcomes" and name not in registry]
+    assert defaults == []
+    assert [name for module, name in imported if module.lstrip(".") == "models.settings"] == ["FamilySettings"]
+
+
+def test_each_family_checks_its_own_model_settings():
+    from bayes_msc.io.errors import InputError
+    from bayes_msc.models.settings import MortalitySettings, NormalNormalSettings
+    from bayes_msc.outcomes import get_outcome
+    from bayes_msc.spec import SHARED_MODEL_KEYS, load_spec
+
+    assert get_outcome("mortality").model_settings is MortalitySettings
+    assert get_outcome("normal_normal").model_settings is NormalNormalSettings
+    assert get_outcome("oxygenation").model_keys == ()
+    assert not set(SHARED_MODEL_KEYS) & set(MortalitySettings.keys() + NormalNormalSettings.keys())
+    spec = load_spec("mortality")
+    assert spec.model.likelihood == MortalitySettings().likelihood  # attribute access as before
+    assert list(spec.to_dict()["model"]) == list(SHARED_MODEL_KEYS) + list(MortalitySettings.keys())
+    for change, field, words in ((dict(likelihood="exact"), "model.likelihood", "unknown likelihood"),
+                                 (dict(power_prior_weight=2.0), "model.power_prior_weight", "[0, 1]"),
+                                 (dict(likelihood="conditional", dose_response="emax"), "model.likelihood", "one effect")):
+        try:
+            spec.with_model(**change)
+        except InputError as exc:
+            assert f"spec override, field '{field}'" in str(exc) and words in str(exc), exc
+        else:
+            raise AssertionError(change)
+    try:
+        load_spec("oxygenation").with_model(likelihood="arm")
+    except InputError as exc:
+        assert "field 'model.likelihood'" in str(exc) and "is for the mortality analysis" in str(exc)
+    else:
+        raise AssertionError("a likelihood for oxygenation")
+    try:
+        load_spec("normal_normal").with_model(measure="odds")
+    except InputError as exc:
+        assert "field 'model.measure'" in str(exc)
+    else:
+        raise AssertionError("an unknown measure")

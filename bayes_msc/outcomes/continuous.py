@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..engine.streams import CONTINUOUS_CHECK, stream
 from ..models.choices import MEASURES
+from ..models.settings import NormalNormalSettings
 from .base import EffectMeasure, Measured, Outcome, ParameterRoles, evidence_model_settings
 
 NATURAL_COURSE = ("nc_mean", "nc_sd")
@@ -244,7 +245,7 @@ class NormalNormalOutcome(EstimatesOutcome):
     """The classic random-effects meta-analysis, on the scale the spec's ``model.measure``
     states (:data:`NORMAL_NORMAL_MEASURES`)."""
 
-    model_keys = ("measure", "unit")
+    model_settings = NormalNormalSettings
     measures = MEASURES
 
     def data_statement(self, source) -> dict[str, str]:

@@ -28,12 +28,18 @@ class ModelFamily:
     has_doses: ClassVar[bool] = False  # can fit a dose-response form
     simulates_doses: ClassVar[bool] = False  # draw_truth/simulate cover its dose-response forms (SBC)
     data_description: ClassVar[str] = "an evidence register directory"
-    # Model settings only this outcome reads (bayes_msc.spec.OUTCOME_MODEL_KEYS): e.g. the
-    # normal-normal model's "measure", which sets its scale.
-    model_keys: ClassVar[tuple[str, ...]] = ()
+    # The model settings only this family reads, with their defaults and checks
+    # (bayes_msc.models.settings): e.g. the normal-normal model's "measure", which sets its scale.
+    # None: it reads only the settings every family shares (bayes_msc.spec.ModelSettings).
+    model_settings: ClassVar[type | None] = None
     # Non-randomised studies enter through a design-bias model (or a power prior).
     adjusts_design_bias: ClassVar[bool] = False
     measures: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def model_keys(self) -> tuple[str, ...]:
+        """The [model] settings only this family reads (its :attr:`model_settings` table)."""
+        return self.model_settings.keys() if self.model_settings is not None else ()
 
     def specialise(self, model) -> "ModelFamily":
         """This outcome on the scale ``model`` (the spec's model settings) states; most

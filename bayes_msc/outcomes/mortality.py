@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine.streams import MORTALITY_CHECK, stream
+from ..models.settings import MortalitySettings
 from .base import EffectMeasure, Measured, Outcome, ParameterRoles, evidence_model_settings
 
 
@@ -38,7 +39,7 @@ class MortalityOutcome(Outcome):
     evidence_keys = ("evidence_set", "product_classes", "exclude_studies", "timepoint_window_days")
     has_doses = True
     simulates_doses = True
-    model_keys = ("nonrandomised", "power_prior_weight", "likelihood", "baselines")
+    model_settings = MortalitySettings
     adjusts_design_bias = True
 
     def __init__(self, likelihood: str | None = None, baselines: str | None = None, dose_response: str = "none") -> None:
