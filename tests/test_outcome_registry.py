@@ -28,6 +28,18 @@ def readme_block(first_line: str) -> str:
     raise AssertionError(f"no block starting {first_line!r} in {DEVELOPER_PAGE.name}")
 
 
+# Eight schools' estimates, read as days (Rubin 1981): per-study estimates with known SEs
+EIGHT_SCHOOLS_Y = [28.39, 7.94, -2.75, 6.82, -0.64, 0.63, 18.01, 12.16]
+EIGHT_SCHOOLS_SE = [14.9, 10.2, 16.3, 11.0, 9.4, 11.4, 10.4, 17.6]
+
+
+def write_eight_schools(path):
+    """Write the eight schools' estimates as a ``study,estimate,se`` file; return (y, se)."""
+    rows = "\n".join(f"s{i},{a},{b}" for i, (a, b) in enumerate(zip(EIGHT_SCHOOLS_Y, EIGHT_SCHOOLS_SE)))
+    path.write_text("study,estimate,se\n" + rows + "\n", encoding="utf-8")
+    return EIGHT_SCHOOLS_Y, EIGHT_SCHOOLS_SE
+
+
 def test_readme_outcome_example_registers_and_fits(tmp_path):
     """The documented ventilator-free-days outcome, run as written (in its own process, so its
     registration does not leak into other tests), on estimates whose pooled mean is known."""
@@ -35,10 +47,7 @@ def test_readme_outcome_example_registers_and_fits(tmp_path):
     (tmp_path / "vfd.toml").write_text(readme_block("# vfd.toml"), encoding="utf-8")
     # Eight schools' estimates read as days: with nearly no heterogeneity allowed the pooled
     # mean is close to the precision-weighted mean (an independent number, computed here).
-    y = [28.39, 7.94, -2.75, 6.82, -0.64, 0.63, 18.01, 12.16]
-    se = [14.9, 10.2, 16.3, 11.0, 9.4, 11.4, 10.4, 17.6]
-    rows = "\n".join(f"s{i},{a},{b}" for i, (a, b) in enumerate(zip(y, se)))
-    (tmp_path / "vfd_estimates.csv").write_text("study,estimate,se\n" + rows + "\n", encoding="utf-8")
+    y, se = write_eight_schools(tmp_path / "vfd_estimates.csv")
     code = (
         "import json, vfd, bayes_msc\n"
         "result = bayes_msc.fit('vfd.toml', data='vfd_estimates.csv', chains=2, draws=1000, tune=500, seed=3)\n"
@@ -67,10 +76,7 @@ def test_outcome_with_its_own_likelihood_is_one_module(tmp_path):
     for name in ("robust_vfd.py", "robust_vfd_report.py"):
         (tmp_path / name).write_text(readme_block(f"# {name}"), encoding="utf-8")
     (tmp_path / "robust_vfd.toml").write_text(readme_block("# robust_vfd.toml"), encoding="utf-8")
-    y = [28.39, 7.94, -2.75, 6.82, -0.64, 0.63, 18.01, 12.16]
-    se = [14.9, 10.2, 16.3, 11.0, 9.4, 11.4, 10.4, 17.6]
-    rows = "\n".join(f"s{i},{a},{b}" for i, (a, b) in enumerate(zip(y, se)))
-    (tmp_path / "vfd_estimates.csv").write_text("study,estimate,se\n" + rows + "\n", encoding="utf-8")
+    write_eight_schools(tmp_path / "vfd_estimates.csv")
     code = (
         "import json, numpy as np, pymc as pm, robust_vfd, robust_vfd_report, bayes_msc\n"
         "from bayes_msc.report.presentations import layout_for\n"
