@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io.errors import InputError, Location
-from .schema import STATISTIC_FIELDS, TABLES, Column, Table
+from .schema import COVARIATES, COVARIATES_BY_NAME, STATISTIC_FIELDS, TABLES, Column, Covariate, Table
 
 
 MAX_ARM_SIZE = 1e6  # the schema's bound on every count
@@ -74,6 +74,13 @@ class Register:
     @property
     def oxygenation(self) -> pd.DataFrame:
         return self.tables["oxygenation"]
+
+    @property
+    def covariates(self) -> pd.DataFrame:
+        """The covariates table (long format); empty for a register without covariates.csv."""
+        from .schema import COVARIATE_TABLE
+
+        return self.tables.get("covariates", pd.DataFrame(columns=list(COVARIATE_TABLE.column_names)))
 
     def study(self, study_id: str) -> pd.Series:
         return self.studies.set_index("study_id").loc[study_id]
@@ -284,7 +291,8 @@ def load_register(directory: str | Path | None = None) -> Register:
             frame, raw, locations = loaded
         tables[table.name] = frame
         rows[table.name] = locations
-        digest.update(table.file_name.encode() + b"\0" + raw + b"\0")
+        if loaded is not None or table.hashed_when_absent:
+            digest.update(table.file_name.encode() + b"\0" + raw + b"\0")
     _check_references(tables, rows)
     return Register(root=root, tables=tables, content_hash=digest.hexdigest())
 
@@ -357,6 +365,7 @@ def _check_references(tables: dict[str, pd.DataFrame], rows: dict[str, list[Loca
             raise InputError(f"{int(most)} deaths exceed n = {n} in {sid}/{row['arms']}", _at(where, field_name))
 
     _check_oxygenation(tables, rows, studies, arm_keys)
+    check_covariate_rows(tables["covariates"], rows["covariates"], set(studies.index))
 
 
 def _check_oxygenation(tables, rows, studies, arm_keys) -> None:
@@ -392,6 +401,45 @@ def _check_oxygenation(tables, rows, studies, arm_keys) -> None:
             raise InputError(f"a P value must be below 1, got {row['p_value']}", _at(where, "p_value"))
         if not pd.isna(row["p_relation"]) and pd.isna(row["p_value"]):
             raise InputError("p_relation without a p_value", _at(where, "p_relation"))
+
+
+def parse_covariate_value(declared: Covariate, text: str, where: Location):
+    """A covariate value from its text: a float in the declared range, or one of the levels;
+    None for an empty cell (not reported)."""
+    text = (text or "").strip() if isinstance(text, str) or text is None else str(text)
+    if text == "" or (isinstance(text, float) and math.isnan(text)):
+        return None
+    if declared.kind == "categorical":
+        if text not in declared.levels:
+            raise InputError(f"{text!r} is not a level of {declared.name} ({', '.join(declared.levels)})", where)
+        return text
+    value = parse_number(text, where, signed=declared.minimum < 0, maximum=1e6)
+    if not declared.minimum <= value <= declared.maximum:
+        unit = f" {declared.unit}" if declared.unit else ""
+        raise InputError(f"{declared.name} {value:g}{unit} is outside its range "
+                         f"[{declared.minimum:g}, {declared.maximum:g}]", where)
+    return float(value)
+
+
+def check_covariate_rows(table: pd.DataFrame, rows: list[Location], study_ids: set[str]) -> None:
+    """Validate covariates.csv: known studies, declared covariates that live in this file (not a
+    derived one), and values of the declared kind and range. Errors name the file, row and field."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        where = rows[i]
+        if row["study_id"] not in study_ids:
+            raise InputError(f"unknown study {row['study_id']!r} (not in studies.csv)",
+                             Location(where.file, where.row, "study_id"))
+        name = row["covariate"]
+        declared = COVARIATES_BY_NAME.get(name)
+        if declared is None:
+            known = ", ".join(c.name for c in COVARIATES if not c.derived_from)
+            raise InputError(f"unknown covariate {name!r} (known: {known})", Location(where.file, where.row, "covariate"))
+        if declared.derived_from:
+            raise InputError(f"{name} is read from {declared.derived_from}.csv, not from covariates.csv",
+                             Location(where.file, where.row, "covariate"))
+        value = row["value"]
+        parse_covariate_value(declared, "" if value is None or (isinstance(value, float) and math.isnan(value))
+                              else str(value), Location(where.file, where.row, "value"))
 
 
 def _group_size(row_arms, sid, arm_table, studies) -> int | None:

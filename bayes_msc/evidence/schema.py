@@ -6,6 +6,7 @@ hand-written parsing of its own. A user's register must use the same columns.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 QUALITY = ("primary", "secondary", "inferred", "assumption")
@@ -51,6 +52,9 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]  # no two rows may share these values
     required: bool = True
+    # Whether an absent file still enters the register's content hash (as empty bytes). Tables
+    # added to the format later say False, so a register without them keeps the hash it had.
+    hashed_when_absent: bool = True
 
     @property
     def file_name(self) -> str:
@@ -180,4 +184,60 @@ OXYGENATION = Table(
     required=False,
 )
 
-TABLES: tuple[Table, ...] = (STUDIES, ARMS, DOSES, MORTALITY, OXYGENATION)
+# Study-level covariates, one value per row (long format) so that each value carries its own
+# source and quality. What each covariate is (its kind, levels or range, unit) is declared in
+# COVARIATES below; :mod:`bayes_msc.evidence.covariates` validates values against it and adds
+# the covariates derived from other tables (ards_cause, cell_source, infusions).
+COVARIATE_TABLE = Table(
+    "covariates",
+    (
+        Column("study_id", "id", required=True),
+        Column("covariate", "id", required=True),
+        Column("value", "text"),  # empty: not reported (notes say where it was looked for)
+        *_PROVENANCE,
+    ),
+    key=("study_id", "covariate"),
+    required=False,
+    hashed_when_absent=False,
+)
+
+
+@dataclass(frozen=True)
+class Covariate:
+    """What a study-level covariate is: ``numeric`` (with a unit and a plausible range) or
+    ``categorical`` (with its levels; the first is the reference level of a regression)."""
+
+    name: str
+    kind: str  # "numeric" | "categorical"
+    description: str
+    unit: str = ""
+    levels: tuple[str, ...] = ()
+    minimum: float = -math.inf
+    maximum: float = math.inf
+    derived_from: str = ""  # "": a row of covariates.csv; otherwise the table it is read from
+
+
+COVARIATES: tuple[Covariate, ...] = (
+    Covariate("publication_year", "numeric", "year of the trial's main publication (or results posting)",
+              unit="year", minimum=1900, maximum=2100),
+    Covariate("severity_definition", "categorical", "how the trial defined its population's severity",
+              levels=("berlin_ards", "covid_severe_who", "other", "not_stated")),
+    Covariate("days_to_first_infusion", "numeric",
+              "days from the reference event (notes: onset, admission, intubation, ARDS diagnosis or "
+              "randomisation) to the first cell infusion", unit="days", minimum=0, maximum=365),
+    Covariate("baseline_pf_ratio", "numeric", "baseline PaO2/FiO2 of the randomised patients (mean or median)",
+              unit="mmHg", minimum=0, maximum=700),
+    Covariate("share_ventilated", "numeric", "share of patients on invasive mechanical ventilation at baseline",
+              unit="proportion", minimum=0, maximum=1),
+    Covariate("rob2_overall", "categorical", "overall RoB 2 risk-of-bias judgement (randomised trials)",
+              levels=("low", "some_concerns", "high")),
+    Covariate("ards_cause", "categorical", "cause of the respiratory failure (studies.csv)",
+              levels=ARDS_CAUSES, derived_from="studies"),
+    Covariate("cell_source", "categorical", "product class of the cell arm(s) (arms.csv); mixed when several",
+              levels=(*PRODUCT_CLASSES, "mixed"), derived_from="arms"),
+    Covariate("infusions", "numeric", "number of cell infusions (doses.csv; the cell arms' largest)",
+              unit="infusions", minimum=1, maximum=100, derived_from="doses"),
+)
+COVARIATES_BY_NAME = {c.name: c for c in COVARIATES}
+
+TABLES: tuple[Table, ...] = (STUDIES, ARMS, DOSES, MORTALITY, OXYGENATION, COVARIATE_TABLE)
