@@ -640,16 +640,16 @@ def render_frequentist(summary: FrequentistSummary) -> str:
     lines.append(f"  {'method':<28} {'k':>3} {summary.short:>8} {'lower':>8} {'upper':>8}  {'tau2':>7} {'p':>8}  interval")
     for r in summary.to_frame().to_dict(orient="records"):
         lines.append(f"  {r['method']:<28} {r['k']:>3} {_f(r[summary.short], d):>8} {_f(r['lower'], d):>8} "
-                     f"{_f(r['upper'], d):>8}  {_f(r['tau2'], '.4f'):>7} {_p(r['p_value']):>8}  {r['interval']}")
+                     f"{_f(r['upper'], d):>8}  {_f(r['tau2'], '.4f'):>7} {p_text(r['p_value']):>8}  {r['interval']}")
     het = summary.result.heterogeneity
     if het is not None:
-        lines += ["", f"  heterogeneity: Q = {het.q:.2f} (df {het.df}, p {_p(het.p_value)}); "
+        lines += ["", f"  heterogeneity: Q = {het.q:.2f} (df {het.df}, p {p_text(het.p_value)}); "
                       f"I² = {het.i2:.1f}% (Higgins-Thompson, from Q); H = {het.h:.2f}",
                   f"  I² from the REML τ² = {het.i2_reml:.1f}% ({pct}% CI {het.i2_lower:.1f}% to {het.i2_upper:.1f}%, "
                   f"Q-profile); τ² {pct}% CI {het.tau2_lower:.4f} to {het.tau2_upper:.4f}"]
     for t in summary.result.asymmetry:
-        lines.append(f"  {t.name}'s test ({t.predictor}; weights {t.weights}): slope {t.slope:.3f} (SE {t.slope_se:.3f}), "
-                     f"intercept {t.intercept:.3f} (SE {t.intercept_se:.3f}), t = {t.t:.2f} on {t.df} df, p {_p(t.p_value)}")
+        lines.append(f"  {t.name}{"'" if t.name.endswith("s") else "'s"} test ({t.predictor}; weights {t.weights}): slope {t.slope:.3f} (SE {t.slope_se:.3f}), "
+                     f"intercept {t.intercept:.3f} (SE {t.intercept_se:.3f}), t = {t.t:.2f} on {t.df} df, p {p_text(t.p_value)}")
     lines += ["", f"  Bayesian: pooled {summary.short} {_f(b['median'], d)} ({round(100 * b['ci_prob'])}% equal-tailed "
                   f"{_f(b['lower'], d)} to {_f(b['upper'], d)}); {b['event']} = {b['prob_benefit']:.3f}"]
     notes = list(summary.notes + summary.result.notes)
@@ -675,7 +675,8 @@ def _f(value: float, spec: str) -> str:
     return "–" if value is None or not np.isfinite(value) else format(value, spec)
 
 
-def _p(p: float) -> str:
+def p_text(p: float) -> str:
+    """A p value as printed: four decimals, "< 0.0001" below that, an en dash when undefined."""
     if p is None or not np.isfinite(p):
         return "–"
     return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
