@@ -7,8 +7,8 @@ DerSimonian–Laird and Paule–Mandel, the prediction interval, and the regress
 small-study effects (Egger; Peters for odds ratios). This module computes them with
 well-kept libraries and writes only the glue:
 
-* per-study log odds ratios: :func:`bayes_msc.report.mortality.empirical_log_or` (the
-  project's one home of the 0.5 correction, added only to a table with a zero cell);
+* per-study log odds ratios: :func:`statsmodels.stats.meta_analysis.effectsize_2proportions`
+  (0.5 added to every cell of a table with a zero cell, and to no other table);
 * Mantel–Haenszel: :class:`statsmodels.stats.contingency_tables.StratifiedTable` (variance of
   Robins, Breslow & Greenland 1986);
 * inverse-variance fixed effect, DerSimonian–Laird, Paule–Mandel:
@@ -198,22 +198,25 @@ def binary_study_effects(deaths_t, n_t, deaths_c, n_c) -> pd.DataFrame:
     """Per-study log odds ratios (cells vs control) and their variances.
 
     ``CONTINUITY_CORRECTION`` is added to every cell of a table with a zero cell, and to no
-    other table; a study with no deaths (or only deaths) in both arms is marked ``double_zero``:
-    it carries no information on an odds ratio and is left out of the odds-ratio rows.
+    other table (the correction the report's forest plot shows); a study with no deaths (or
+    only deaths) in both arms is marked ``double_zero``: it carries no information on an odds
+    ratio and is left out of the odds-ratio rows. The log odds ratio and its Woolf variance
+    come from :func:`statsmodels.stats.meta_analysis.effectsize_2proportions` on the corrected
+    cells (its own constant correction would add to every table, zero cell or not).
     """
-    from ..report.mortality import empirical_log_or
+    from statsmodels.stats.meta_analysis import effectsize_2proportions
 
     a, n1, c, n2 = (np.asarray(x, float) for x in (deaths_t, n_t, deaths_c, n_c))
     _check_counts(a, n1, c, n2)
-    rows = []
-    for at, nt, ac, nc in zip(a, n1, c, n2):
-        double_zero = (at == 0 and ac == 0) or (at == nt and ac == nc)
-        if double_zero:
-            rows.append({"log_or": np.nan, "variance": np.nan, "corrected": False, "double_zero": True})
-            continue
-        est, se, corrected = empirical_log_or(at, nt, ac, nc)
-        rows.append({"log_or": est, "variance": se * se, "corrected": corrected, "double_zero": False})
-    return pd.DataFrame(rows, columns=["log_or", "variance", "corrected", "double_zero"])
+    double_zero = ((a == 0) & (c == 0)) | ((a == n1) & (c == n2))
+    corrected = ~double_zero & ((a == 0) | (a == n1) | (c == 0) | (c == n2))
+    add = np.where(corrected, CONTINUITY_CORRECTION, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_or, variance = effectsize_2proportions(a + add, n1 + 2 * add, c + add, n2 + 2 * add,
+                                                   statistic="odds-ratio")
+    log_or = np.where(double_zero, np.nan, log_or)
+    variance = np.where(double_zero, np.nan, variance)
+    return pd.DataFrame({"log_or": log_or, "variance": variance, "corrected": corrected, "double_zero": double_zero})
 
 
 def _check_counts(a, n1, c, n2) -> None:
