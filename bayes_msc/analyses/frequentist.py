@@ -304,7 +304,8 @@ def inverse_variance_rows(estimate, variance, *, level: float = DEFAULT_LEVEL) -
     rows.append(reml_hksj)
     rows.append(reml)
     for method, label in (("chi2", "DerSimonian-Laird"), ("iterated", "Paule-Mandel")):
-        combined = combine_effects(y, v, method_re=method, alpha=alpha)
+        with np.errstate(invalid="ignore"):  # its HKSJ variance at a negative moment τ² (not used here)
+            combined = combine_effects(y, v, method_re=method, alpha=alpha)
         tau2 = float(combined.tau2)
         note = ""
         if tau2 < 0:  # statsmodels leaves the moment estimate untruncated; τ² >= 0 by definition
