@@ -86,12 +86,14 @@ def test_inverse_variance_and_dersimonian_laird_odds_ratios_match_metafor(bcg_or
 
 
 def test_reml_matches_metafor(bcg_rr):
-    """rma(yi, vi) on dat.bcg log RRs (metafor documentation): estimate -0.7145, SE 0.1798,
-    tau2 0.3132, I2 92.22% (92.22139 in easystats/performance's test of metafor), Q(12) 152.2330
-    (test_misc_metan_vs_rma.uni_with_dat.bcg.r)."""
+    """rma(yi, vi) on dat.bcg log RRs: estimate -0.7145, SE 0.1798, 95% CI -1.0669 to -0.3622,
+    tau2 0.3132, I2 92.22% (92.22139 in easystats/performance's test against metafor), Q(12)
+    152.2330 (the printed metafor output, e.g. in RoBMA's vignette; Q also in
+    test_misc_metan_vs_rma.uni_with_dat.bcg.r)."""
     row = bcg_rr.row("REML")
     assert row.estimate == pytest.approx(-0.7145, abs=5e-5)
     assert row.se == pytest.approx(0.1798, abs=5e-5)
+    assert (row.lower, row.upper) == pytest.approx((-1.0669, -0.3622), abs=5e-5)
     assert row.tau2 == pytest.approx(0.3132, abs=5e-5)
     het = bcg_rr.heterogeneity
     assert het.i2_reml == pytest.approx(92.22139, abs=5e-4)
@@ -111,6 +113,16 @@ def test_dersimonian_laird_and_q_profile_intervals_match_metafor(bcg_rr):
     # and R's uniroot) agree to the 4 decimals of τ² above, which is 0.006 points of I²
     assert (het.i2_lower, het.i2_upper) == pytest.approx((81.9177, 97.6781), abs=6e-3)
     assert het.h == pytest.approx(math.sqrt(152.2330 / 12), abs=1e-4)
+
+
+def test_hksj_matches_metafor_knha(bcg_rr):
+    """metafor's README (wviechtb/metafor): rma(yi, vi, data=dat, test="knha") on dat.bcg log RRs:
+    estimate -0.7145, se 0.1808, tval -3.9522 on 12 df, p 0.0019, CI -1.1084 to -0.3206."""
+    hk = bcg_rr.row("REML (HKSJ)")
+    assert (hk.estimate, hk.se) == pytest.approx((-0.7145, 0.1808), abs=5e-5)
+    assert hk.estimate / hk.se == pytest.approx(-3.9522, abs=5e-4)
+    assert (hk.lower, hk.upper) == pytest.approx((-1.1084, -0.3206), abs=5e-5)
+    assert hk.p_value == pytest.approx(0.0019, abs=5e-5)
 
 
 def test_hksj_and_prediction_intervals_follow_their_closed_forms(bcg_rr):
