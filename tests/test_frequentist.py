@@ -336,3 +336,8 @@ def test_normal_normal_rows_have_no_mantel_haenszel(tmp_path):
     assert "Mantel-Haenszel" not in methods and "Peto" not in methods
     reml = summary.result.row("REML")
     assert reml.estimate == pytest.approx(-0.7145, abs=5e-5)  # the same metafor value as above
+
+
+def test_a_predictor_without_spread_gives_no_test_not_an_error():
+    test = F.egger_test([0.1, -0.3, 0.5], [0.2, 0.2, 0.2])
+    assert math.isnan(test.p_value) and "no test" in test.note

@@ -403,6 +403,13 @@ def weighted_regression_test(effect, predictor, weights, *, name: str, predictor
     k = len(y)
     if k < 3:
         raise InputError(f"{name}: needs at least 3 studies, got {k}")
+    small = (f"only {k} studies: Sterne et al. (2011) advise these tests only with at least "
+             f"{MIN_STUDIES_ASYMMETRY}; with fewer they have little power, and a non-significant result "
+             "does not show the absence of small-study effects") if k < MIN_STUDIES_ASYMMETRY else ""
+    if np.ptp(x) == 0:  # every study the same size or SE: the regression has no slope to test
+        return AsymmetryTest(name, predictor_name, weights_name, k, np.nan, np.nan, np.nan, np.nan, np.nan, k - 2,
+                             np.nan, "slope", "; ".join(n for n in (note, f"the {predictor_name} is the same in every "
+                                                                        "study: no test", small) if n))
     X = np.column_stack([np.ones(k), x])
     sw = np.sqrt(w)
     coef, *_ = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)
@@ -411,9 +418,6 @@ def weighted_regression_test(effect, predictor, weights, *, name: str, predictor
     cov = dispersion * np.linalg.inv(X.T @ (w[:, None] * X))
     se = np.sqrt(np.diag(cov))
     t = float(coef[1] / se[1])
-    small = (f"only {k} studies: Sterne et al. (2011) advise these tests only with at least "
-             f"{MIN_STUDIES_ASYMMETRY}; with fewer they have little power, and a non-significant result "
-             "does not show the absence of small-study effects") if k < MIN_STUDIES_ASYMMETRY else ""
     return AsymmetryTest(name, predictor_name, weights_name, k, float(coef[0]), float(se[0]), float(coef[1]),
                          float(se[1]), t, k - 2, float(2 * stats.t.sf(abs(t), k - 2)), "slope",
                          "; ".join(n for n in (note, small) if n))

@@ -118,11 +118,13 @@ def frequentist_section(ctx: ReportContext) -> Markup | None:
     rows.append(("Bayesian (this report)", "random", str(len(ctx.result.evidence.studies)), fmt(b["median"], d),
                  f"{fmt(b['lower'], d)} to {fmt(b['upper'], d)}", f"{round(100 * b['ci_prob'])}% equal-tailed credible",
                  "", f"{b['event']} = {b['prob_benefit']:.3f}"))
+    binary = "log_or" in summary.studies
     parts = [
         para(f"For comparison, the estimates a classic meta-analysis reports, from the studies whose data allow "
              f"them (the table below the plot says which and why not), on the {summary.measure} scale with {pct}% "
-             "intervals. The Bayesian row is this report's answer; it also uses partial reports and, for a binary "
-             "outcome, each arm's deaths without a continuity correction."),
+             "intervals. The Bayesian row is this report's answer"
+             + ("; it also uses partial reports, and each arm's deaths without a continuity correction." if binary
+                else ".")),
         table(["method", "model", "k", summary.short, f"{pct}% interval", "interval", "τ²", "p / P(benefit)"], rows,
               numeric=(2, 3, 6)),
     ]
@@ -156,18 +158,19 @@ def frequentist_section(ctx: ReportContext) -> Markup | None:
         alt=f"Funnel plot of {len(funnel_rows(summary))} studies", fig_id="funnel"))
     study_rows = []
     for r in summary.studies.to_dict(orient="records"):
-        if "log_or" in r:
+        if binary:
             data = ("" if pd.isna(r["n_cells"]) else
                     f"{int(r['deaths_cells'])}/{int(r['n_cells'])} vs {int(r['deaths_control'])}/{int(r['n_control'])}")
             effect = "" if pd.isna(r["log_or"]) else f"{fmt(r['log_or'], '+.3f')} ({fmt(r['se'], '.3f')})"
-            effect += " +0.5" if r["corrected"] else ""
+            effect += " (+0.5 per cell)" if r["corrected"] else ""
+            study_rows.append((r["label"], "yes" if r["in_rows"] else "no", data, effect, r["reason"]))
         else:
-            data, effect = "", "" if pd.isna(r["estimate"]) else f"{fmt(r['estimate'], '+.3f')} ({fmt(r['se'], '.3f')})"
-        study_rows.append((r["label"], "yes" if r["in_rows"] else "no", data, effect, r["reason"]))
-    scale = "log OR (SE)" if summary.log_scale else "estimate (SE)"
+            effect = "" if pd.isna(r["estimate"]) else f"{fmt(r['estimate'], '+.3f')} ({fmt(r['se'], '.3f')})"
+            study_rows.append((r["label"], "yes" if r["in_rows"] else "no", effect, r["reason"]))
+    columns = (["study", "in the rows", "deaths (cells vs control)", "log OR (SE)", "note"] if binary
+               else ["study", "in the rows", "estimate (SE)", "note"])
     parts.append(el("details", el("summary", "Which studies are in these rows, and why not (click to open)"),
-                    table(["study", "in the rows", "deaths (cells vs control)" if summary.log_scale else "", scale,
-                           "note"], study_rows)))
+                    table(columns, study_rows)))
     for note in summary.notes + summary.result.notes:
         parts.append(para(note + "."))
     return el("div", *parts)
