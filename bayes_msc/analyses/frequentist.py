@@ -645,9 +645,11 @@ def render_frequentist(summary: FrequentistSummary) -> str:
     d, pct = summary.digits, round(100 * summary.level)
     b = summary.bayesian
     lines = [f"{summary.analysis}: classic frequentist rows ({summary.measure}, {pct}% intervals)", ""]
-    lines.append(f"  {'method':<28} {'k':>3} {summary.short:>8} {'lower':>8} {'upper':>8}  {'tau2':>7} {'p':>8}  interval")
+    width = max(8, len(summary.short))
+    lines.append(f"  {'method':<28} {'k':>3} {summary.short:>{width}} {'lower':>8} {'upper':>8}  {'tau2':>7} {'p':>8}  "
+                 "interval")
     for r in summary.to_frame().to_dict(orient="records"):
-        lines.append(f"  {r['method']:<28} {r['k']:>3} {_f(r[summary.short], d):>8} {_f(r['lower'], d):>8} "
+        lines.append(f"  {r['method']:<28} {r['k']:>3} {_f(r[summary.short], d):>{width}} {_f(r['lower'], d):>8} "
                      f"{_f(r['upper'], d):>8}  {_f(r['tau2'], '.4f'):>7} {p_text(r['p_value']):>8}  {r['interval']}")
     het = summary.result.heterogeneity
     if het is not None:
@@ -674,8 +676,8 @@ def render_frequentist(summary: FrequentistSummary) -> str:
         else:
             counts, effect = "", "" if pd.isna(r["estimate"]) else f"{r['estimate']:+.3f} (SE {r['se']:.3f})"
         mark = "+" if r["in_rows"] else "-"
-        lines.append(f"  {mark} {r['label']}: {'; '.join(x for x in (counts, effect) if x)}"
-                     + (f" ({r['reason']})" if r["reason"] else ""))
+        shown = "; ".join(x for x in (counts, effect) if x)
+        lines.append(f"  {mark} {r['label']}: " + "; ".join(x for x in (shown, r["reason"]) if x))
     return "\n".join(lines)
 
 
