@@ -233,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     influence.add_argument("--workers", type=_whole(1), metavar="N", help="refit on a local Dask cluster of N workers")
     influence.add_argument("--scheduler", metavar="ADDRESS", help="refit on an existing Dask cluster")
 
+    frequentist = sub.add_parser("frequentist", help="the classic frequentist rows (Mantel-Haenszel, Peto, REML with "
+                                 "HKSJ, DerSimonian-Laird, Paule-Mandel, Q, I², Egger's and Peters' tests) beside the "
+                                 "Bayesian answer")
+    _add_fit_options(frequentist)
+    frequentist.add_argument("--json", action="store_true", help="print the rows as JSON")
+
     provenance = sub.add_parser("provenance", help="mortality headline numbers on primary numbers only, then adding "
                                 "secondary, inferred and assumed numbers, then non-randomised designs")
     _add_fit_options(provenance)
@@ -323,7 +329,7 @@ _PROGRESS = ProgressLine(enabled=False)
 
 
 # Commands that compile models, and so need a usable compile cache.
-_COMPILING = {"fit", "report", "compare", "sensitivity", "influence", "sbc", "bench", "design", "provenance", "simstudy",
+_COMPILING = {"fit", "frequentist", "report", "compare", "sensitivity", "influence", "sbc", "bench", "design", "provenance", "simstudy",
               "oc", "warm"}
 
 
@@ -585,6 +591,16 @@ def _cmd_provenance(args) -> int:
     return 0
 
 
+def _cmd_frequentist(args) -> int:
+    from .analyses.frequentist import frequentist_summary, render_frequentist
+    from .api import fit
+
+    result = fit(_spec_from_args(args), data=args.data)
+    _sparse_data_warning(result)
+    _print_json_or(args, frequentist_summary(result), render_frequentist)
+    return _diagnostics_status(result, False)
+
+
 def _cmd_compare(args) -> int:
     from .io.display import render_comparison
     from .analyses.comparison import compare_forms
@@ -806,6 +822,7 @@ COMMANDS = {
     "sensitivity": _cmd_sensitivity,
     "influence": _cmd_influence,
     "provenance": _cmd_provenance,
+    "frequentist": _cmd_frequentist,
     "sbc": _cmd_sbc,
     "data": _cmd_data,
     "priors": _cmd_priors,
