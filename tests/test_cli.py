@@ -133,8 +133,8 @@ def test_fit_writes_complete_results_and_json(tmp_path):
     assert summary["decisions"]["prob_benefit"]["mcse"] > 0
     # the default pools randomised trials only, and the summary says what it set aside
     assert summary["evidence_set"] == "randomised"
-    assert summary["designs"]["sentence"] == "11 randomised trials; 7 non-randomised studies not pooled: design"
-    assert summary["designs"]["not_pooled_design"] == 7 and summary["design_shift"] is None
+    assert summary["designs"]["sentence"] == "10 randomised trials; 8 non-randomised studies not pooled: design"
+    assert summary["designs"]["not_pooled_design"] == 8 and summary["design_shift"] is None
 
     from bayes_msc.results import load_result
     from bayes_msc.spec import load_spec

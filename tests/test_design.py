@@ -509,13 +509,13 @@ def test_control_risk_comes_from_a_hierarchical_model_of_the_control_arms(mortal
     from bayes_msc.design.text import render_design
 
     deaths, n = _control_arm_counts(mortality_fit.evidence)
-    assert len(deaths) == 11
+    assert len(deaths) == 10
     below, median = _independent_control_risk(deaths, n)
     nu = mortality_design.nuisance
     assert nu["source"] == "hierarchical"
     assert nu["share_below_5_percent"] == pytest.approx(below, abs=0.003)
     assert nu["median"] == pytest.approx(median, abs=0.005)
-    assert "hierarchical model of the 11 control arms" in render_design(mortality_design)
+    assert "hierarchical model of the 10 control arms" in render_design(mortality_design)
 
 
 def test_control_risk_model_against_independent_quadrature_on_a_small_register():

@@ -19,7 +19,7 @@ from bayes_msc.analyses.provenance import provenance_levels, study_provenance
 from simulated import simulate_mortality_evidence
 from bayes_msc.spec import load_spec
 
-NONRANDOMISED = ("shu2020", "xu2021", "chen2020", "haberle2021", "leng2020", "meng2020", "gregoire2022")
+NONRANDOMISED = ("shu2020", "adas2021", "xu2021", "chen2020", "haberle2021", "leng2020", "meng2020", "gregoire2022")
 
 
 # -- selection on the embedded register (no sampling) ---------------------------------------
@@ -38,7 +38,7 @@ def test_default_pools_randomised_trials_only_and_says_why_the_others_are_out():
     assert set(evidence.allocations) == {"randomised"}
     for study in NONRANDOMISED:
         assert inclusion.loc[study, "reason"].startswith("design:"), study
-    assert design_sentence(evidence.inclusion) == "11 randomised trials; 7 non-randomised studies not pooled: design"
+    assert design_sentence(evidence.inclusion) == "10 randomised trials; 8 non-randomised studies not pooled: design"
 
 
 def test_all_evidence_admits_the_non_randomised_studies_with_their_class():
@@ -48,7 +48,7 @@ def test_all_evidence_admits_the_non_randomised_studies_with_their_class():
     assert allocation["gregoire2022"] == "historical_or_matched" and allocation["shu2020"] == "nonrandomised_concurrent"
     # Grégoire's day-28 count (inside the window) enters, not its day-60 one
     assert set(evidence.exact.loc[evidence.exact["study_id"] == "gregoire2022", "deaths"]) == {0, 5}
-    assert design_sentence(evidence.inclusion).startswith("11 randomised trials; 7 non-randomised controlled studies")
+    assert design_sentence(evidence.inclusion).startswith("10 randomised trials; 8 non-randomised controlled studies")
 
 
 def test_named_study_list_and_its_errors():
@@ -77,7 +77,7 @@ def test_cli_data_show_lists_allocation_classes(capsys):
 
     assert main(["data", "show"]) == 0
     out = capsys.readouterr().out
-    assert "11 randomised trials; 7 non-randomised studies not pooled: design" in out
+    assert "10 randomised trials; 8 non-randomised studies not pooled: design" in out
     assert "Shu 2020 (nonrandomised_concurrent): excluded" in out
     assert "Grégoire 2022 (historical_or_matched): excluded" in out
 
@@ -255,15 +255,15 @@ def test_flow_section_counts_and_escapes(relabelled_register):
     spec = load_spec("mortality")
     evidence = spec.outcome_type.build_evidence(register, spec)
     counts = flow_counts(register, evidence.inclusion)
-    assert counts["register"] == 30 and counts["listed"] == 30 and counts["included"] == 11
-    assert counts["register_by_allocation"]["randomised"] == 20  # 13 first-pass RCTs + 7 of §7
-    assert counts["excluded_by_reason"]["design: not randomised (pooled only with --evidence all)"] == 7
+    assert counts["register"] == 31 and counts["listed"] == 31 and counts["included"] == 10
+    assert counts["register_by_allocation"]["randomised"] == 19  # 12 first-pass RCTs + 6 of §7 + Fathi-Kazerooni 2022
+    assert counts["excluded_by_reason"]["design: not randomised (pooled only with --evidence all)"] == 8
     assert counts["included"] + counts["excluded"] == counts["listed"]
     ctx = SimpleNamespace(result=SimpleNamespace(evidence=evidence, design_shift=None, outcome=spec.outcome_type),
                           register=register, spec=spec)
     html = flow_section(ctx)
     assert "<svg" in html and "<script>" not in html
-    assert "11 randomised trials; 7 non-randomised studies not pooled: design" in html
+    assert "10 randomised trials; 8 non-randomised studies not pooled: design" in html
 
 
 def test_design_bias_presets_enter_the_sensitivity_grid():
@@ -289,7 +289,7 @@ def test_provenance_table_widens_the_evidence_one_class_at_a_time():
     table = provenance.table.set_index("evidence")
     # read off the register: only Bowdish 2023 and Zarrabi 2023 enter with primary numbers alone
     assert table.loc["primary numbers only", "study_ids"] == "bowdish2023, zarrabi2023"
-    assert list(table["studies"]) == [2, 6, 11, 11, 18]
+    assert list(table["studies"]) == [2, 5, 10, 10, 18]
     assert table["effect_lower"].lt(table["effect_median"]).all() and table["effect_median"].lt(table["effect_upper"]).all()
     assert "primary numbers only" in render_provenance(provenance)
 
@@ -342,7 +342,7 @@ def test_bias_model_keeps_the_extra_heterogeneity_of_non_randomised_studies():
                      for j, a in enumerate(evidence.allocations)])
     np.testing.assert_allclose(got, want, rtol=1e-12)
     nonrandomised = np.array([a != "randomised" for a in evidence.allocations])
-    assert nonrandomised.sum() == 7 and len(designs) == 2
+    assert nonrandomised.sum() == 8 and len(designs) == 2
     # and kappa moves exactly the non-randomised studies
     moved = model["study_log_or"].eval({**given, model["design_kappa"]: np.asarray(0.0)}) != got
     assert (moved == nonrandomised).all()

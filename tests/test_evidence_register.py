@@ -44,7 +44,7 @@ def _error(register: Path) -> InputError:
 
 def test_embedded_register_holds_every_trial_with_provenance():
     register = load_register()
-    assert len(register.studies) == 30
+    assert len(register.studies) == 31
     ids = set(register.studies["study_id"])
     assert {"lanzoni2021", "shi2021", "kaffash2022", "bcu001_2026", "nct04452097", "gorman2023"} <= ids
     # EVIDENCE.md §7: the second pass's studies, each with its allocation class
@@ -55,6 +55,20 @@ def test_embedded_register_holds_every_trial_with_provenance():
     assert {"xu2021", "chen2020", "haberle2021", "leng2020", "meng2020"} <= set(
         allocation[allocation == "nonrandomised_concurrent"].index
     )
+    # allocation not confirmed as random in the trials' own reports: Adas 2021 "were separated",
+    # Aghayan 2022's abstract never says randomised
+    assert allocation["adas2021"] == allocation["aghayan2022"] == "nonrandomised_concurrent"
+    studies = register.studies.set_index("study_id")
+    assert studies.loc["bellingan2022", "ards_cause"] == "non_covid"  # recruited 2016-2018
+    # Fathi-Kazerooni 2022: randomised, cell-free secretome (a class the default spec leaves out)
+    assert allocation["fathikazerooni2022"] == "randomised"
+    classes = register.arms.set_index(["study_id", "arm_id"])["product_class"]
+    assert classes[("fathikazerooni2022", "secretome")] == "secretome"
+    assert sorted(register.arms.loc[register.arms["study_id"] == "lightner2023", "arm_id"]) == [
+        "control", "exoflo_10", "exoflo_15"]
+    doses = register.doses.set_index(["study_id", "arm_id"])
+    assert doses.loc[("zarrabi2023", "msc_ev"), "infusions"] == 1  # one cell infusion, then vesicles
+    assert doses.loc[("zarrabi2023", "msc"), "infusions"] == 2
     # randomised trials whose death counts are NOT FOUND are listed, with no mortality row
     for study in ("stat2025", "pochon2023", "soetjahjo2023", "aghayan2022", "lightner2023", "martinezmunoz2024"):
         assert study in ids and study not in set(register.mortality["study_id"])

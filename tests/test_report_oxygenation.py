@@ -135,7 +135,7 @@ def test_answer_shows_the_decisions_numbers(fitted, browser):
     assert (f"{fmt(d.pooled_effect.median, '.1f')} mmHg (95% equal-tailed interval {fmt(d.pooled_effect.lower, '.1f')} mmHg to "
             f"{fmt(d.pooled_effect.upper, '.1f')} mmHg)") in words
     # the honest sentence: three studies, one single-arm with an SE that is only an upper bound
-    assert "only three of the 30 studies in the register enter" in words
+    assert "only three of the 31 studies in the register enter" in words
     assert "BC-U001 phase 1 2026 is a single-arm study with no control arm" in words
     assert "is only an upper bound, derived from a report of “100.07 (P < 0.001)”" in words
 

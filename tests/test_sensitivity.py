@@ -40,7 +40,7 @@ def test_prior_sensitivity_orders_effect_priors_and_reuses_the_compiled_model(sm
 def test_leave_one_study_out_never_recompiles(small_mortality):
     influence = leave_one_study_out(small_mortality)
     assert influence.compiles_after_first == 0
-    assert len(influence.table) == 11
+    assert len(influence.table) == 10
     top = influence.table.loc[influence.table["change_prob_benefit"].abs().idxmax(), "study_id"]
     assert influence.most_influential == top
     assert influence.table["pareto_k"].notna().all()

@@ -13,7 +13,7 @@ QUALITY = ("primary", "secondary", "inferred", "assumption")
 PRODUCT_CLASSES = (
     "umbilical_cord", "bone_marrow", "adipose", "wharton_jelly", "perinatal",
     "cd362_umbilical_cord", "mapc", "msc_plus_ev", "none",
-    "menstrual_blood", "msc_unspecified", "extracellular_vesicles",
+    "menstrual_blood", "msc_unspecified", "extracellular_vesicles", "secretome",
 )
 DESIGNS = (
     "rct_double_blind", "rct_open_label", "rct", "nonrandomised_controlled",
