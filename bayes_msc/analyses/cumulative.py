@@ -281,20 +281,23 @@ def render_cumulative(cumulative: Cumulative) -> str:
     w = cumulative.words
     d = w["digits"]
     head = "year" if cumulative.by == "year" else "study (year)"
+    steps = [str(r.step) if cumulative.by == "year" else f"{r.step} ({r.year})" for r in cumulative.table.itertuples()]
+    width = max(len(head), *(len(s) for s in steps))
+    effect, benefit = w["effect"] + " (95% ETI)", w["benefit"] + " (MCSE)"
     lines = [f"Cumulative meta-analysis by {'publication year' if cumulative.by == 'year' else 'study'} "
              "(masked refits of one compiled model; medians, 95% equal-tailed intervals)",
-             f"  {head:<24} {'k':>3}  {w['effect'] + ' (95% ETI)':<26} {w['benefit'] + ' (MCSE)':<22} "
-             f"{w['meaningful']:<14} {'tau':>6}  {'div':>4} {'R-hat':>6} {'ESS':>6}  diagnostics"]
-    for row in cumulative.table.itertuples():
-        step = str(row.step) if cumulative.by == "year" else f"{row.step} ({row.year})"
+             f"  {head:<{width}} {'k':>3}  {effect:<26} {benefit:<22} {w['meaningful']:<16} {'tau':>6}  {'div':>4} "
+             f"{'R-hat':>6} {'ESS':>6}  diagnostics"]
+    for step, row in zip(steps, cumulative.table.itertuples()):
         band = f"{row.effect_median:{d}} ({row.effect_lower:{d}} to {row.effect_upper:{d}})"
         ess = min(row.ess_bulk_min, row.ess_tail_min)
         lines.append(
-            f"  {step[:24]:<24} {int(row.studies):>3}  {band:<26} {row.prob_benefit:.3f} ({row.prob_benefit_mcse:.3f})"
-            f"{'':<9} {row.prob_meaningful:.3f}{'':<9} {row.tau_median:>6.2f}  {int(row.divergences):>4} "
-            f"{_number(row.rhat_max, '.3f'):>6} {_number(ess, '.0f'):>6}  {diagnostics_word(row)}")
+            f"  {step:<{width}} {int(row.studies):>3}  {band:<26} "
+            f"{f'{row.prob_benefit:.3f} ({row.prob_benefit_mcse:.3f})':<22} {row.prob_meaningful:<16.3f} "
+            f"{row.tau_median:>6.2f}  {int(row.divergences):>4} {_number(row.rhat_max, '.3f'):>6} "
+            f"{_number(ess, '.0f'):>6}  {diagnostics_word(row)}")
         if cumulative.by == "year":
-            lines.append(f"      + {row.added}")
+            lines.append(f"  {'':<{width}}     + {row.added}")
     return "\n".join(lines + ["", cumulative.statement, f"P(benefit) = {cumulative.benefit}."])
 
 

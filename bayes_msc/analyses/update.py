@@ -362,15 +362,17 @@ def render_update(update: Update) -> str:
 
     w = update.words
     d = w["digits"]
+    effect, benefit = w["effect"] + " (95% ETI)", w["benefit"] + " (MCSE)"
+    e, b, m = max(26, len(effect)), max(22, len(benefit)), max(16, len(w["meaningful"]))
     lines = ["What the new trial changes (medians, 95% equal-tailed intervals)",
-             f"  {'fit':<8} {'k':>3}  {w['effect'] + ' (95% ETI)':<26} {w['benefit'] + ' (MCSE)':<22} "
-             f"{w['meaningful']:<14} {'tau':>6}  {'new trial (95% ETI)':<24} diagnostics"]
+             f"  {'fit':<8} {'k':>3}  {effect:<{e}} {benefit:<{b}} {w['meaningful']:<{m}} {'tau':>6}  "
+             f"{'new trial (95% ETI)':<26} diagnostics"]
     for row in update.table.itertuples():
         band = f"{row.effect_median:{d}} ({row.effect_lower:{d}} to {row.effect_upper:{d}})"
         predictive = f"{row.predictive_median:{d}} ({row.predictive_lower:{d}} to {row.predictive_upper:{d}})"
-        lines.append(f"  {row.fit:<8} {int(row.studies):>3}  {band:<26} {row.prob_benefit:.3f} "
-                     f"({row.prob_benefit_mcse:.3f}){'':<9} {row.prob_meaningful:.3f}{'':<9} {row.tau_median:>6.2f}  "
-                     f"{predictive:<24} {diagnostics_word(row)}")
+        lines.append(f"  {row.fit:<8} {int(row.studies):>3}  {band:<{e}} "
+                     f"{f'{row.prob_benefit:.3f} ({row.prob_benefit_mcse:.3f})':<{b}} {row.prob_meaningful:<{m}.3f} "
+                     f"{row.tau_median:>6.2f}  {predictive:<26} {diagnostics_word(row)}")
     s = update.shift
     lines += ["", f"Shift: difference of medians {s['effect_median_difference']:+{d}}"
               + (f" (ratio {s['effect_median_ratio']:{d}})" if "effect_median_ratio" in s else "")
