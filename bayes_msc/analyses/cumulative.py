@@ -127,9 +127,9 @@ class Cumulative:
 
     ``table`` columns: ``step`` (the year, or the study's label), ``year``, ``studies`` (how
     many are unmasked), ``added`` (labels entering at this row), ``study_ids``, the pooled
-    effect ``effect_median/lower/upper`` (stated scale, equal-tailed), ``prob_benefit`` and
-    ``prob_meaningful`` with MCSEs, ``tau_median/lower/upper`` (model scale), the new-trial
-    effect ``predictive_lower/upper``, and the row's diagnostics (``divergences``,
+    effect ``effect_median/lower/upper`` (stated scale, equal-tailed; ``effect_median_mcse``),
+    ``prob_benefit`` and ``prob_meaningful`` with MCSEs, ``tau_median/lower/upper`` (model
+    scale), the new-trial effect ``predictive_median/lower/upper``, and the row's diagnostics (``divergences``,
     ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``diagnostics_passed``,
     ``diagnostics_failed``) and ``seconds``. ``table.attrs`` holds ``words``, so a table alone
     can be drawn (:func:`bayes_msc.report.figures_cumulative.cumulative_figure`).
@@ -195,7 +195,8 @@ def _row_numbers(result) -> dict:
 
     d = result.decisions
     checks = {c.name: c for c in result.diagnostics.checks}
-    return {**d.headline(), "tau_lower": d.tau.lower, "tau_upper": d.tau.upper,
+    return {**d.headline(), "effect_median_mcse": d.pooled_effect.mcse_median,
+            "tau_lower": d.tau.lower, "tau_upper": d.tau.upper,
             "predictive_median": d.predictive_effect.median, "predictive_lower": d.predictive_effect.lower,
             "predictive_upper": d.predictive_effect.upper,
             "divergences": int(checks["divergences"].value), "rhat_max": float(checks["R-hat"].value),
