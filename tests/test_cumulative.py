@@ -310,3 +310,26 @@ def test_command_line_refuses_in_one_line(tmp_path, capsys):
     (tmp_path / "bad.csv").write_text("study,estimate\nx,1\n")
     assert main(["update", "mortality", "--add", str(tmp_path / "bad.csv")]) == 2
     assert "field 'se': required column is missing" in capsys.readouterr().err
+
+
+def test_command_line_writes_the_table_and_the_figure(tmp_path, capsys, register_dir):
+    import json
+
+    from bayes_msc.cli import main
+
+    out = tmp_path / "cumulative"
+    assert main(["cumulative", "mortality", "--data", str(register_dir), "--chains", "2", "--draws", "200",
+                 "--tune", "200", "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    saved = json.loads((out / "cumulative.json").read_text())
+    assert printed["table"] == saved["table"] and saved["by"] == "year" and len(saved["table"]) >= 4
+    svg = (out / "cumulative.svg").read_text()
+    assert svg.startswith("<?xml") and "<svg" in svg and "2014" in svg
+
+
+def test_an_estimates_file_without_years_is_refused(tmp_path):
+    (tmp_path / "est.csv").write_text("study,estimate,se\na,1,1\nb,2,1\n")
+    from bayes_msc.evidence.estimates import load_estimates
+
+    with pytest.raises(InputError, match=r"est.csv, field 'year': no year column"):
+        publication_years(load_estimates(tmp_path / "est.csv"))

@@ -68,8 +68,8 @@ def publication_years(register_or_evidence: Any) -> pd.Series:
     if isinstance(rows, pd.DataFrame):
         key = "study_id" if "study_id" in rows else "study" if "study" in rows else None
         if key is None or "year" not in rows:
-            raise InputError("a per-study table needs a study (or study_id) column and a year column "
-                             "for a cumulative analysis")
+            where = Location(str(getattr(register_or_evidence, "path", "per-study table")), field="year")
+            raise InputError("no year column: a cumulative analysis needs each study's publication year", where)
         years = pd.to_numeric(rows["year"], errors="coerce").astype(float)
         return pd.Series(years.to_numpy(), index=rows[key].astype(str).to_numpy(), name=YEAR_COVARIATE)
     raise InputError(f"publication years: expected a register or a per-study table, got "

@@ -193,7 +193,12 @@ def with_added_trials(register: Any, path: str | Path):
             rows[name] = rows[name] + [where for _, where in added]
     years = [t for t in trials if t.year is not None]
     if years:
+        from ..evidence.register import _display
+
         tables["covariates"] = _covariates_with_years(register, years)
+        existing = len(tables["covariates"]) - len(years)  # rows of the register's own covariates table
+        rows["covariates"] = ([Location(_display(Path(register.root) / "covariates.csv"), i + 1) for i in range(existing)]
+                              + [Location(shown, t.row, "year") for t in years])
     from ..evidence.register import _check_references
 
     _check_references(tables, rows)
