@@ -83,8 +83,8 @@ def test_a_study_without_a_year_is_refused_by_name(tmp_path, spec):
     folder = write_register(tmp_path / "r", years)
     with pytest.raises(InputError, match=r"no publication year for 1 included study: matthay2019 \(Matthay 2019"):
         cumulative_analysis(spec, folder)
-    with pytest.raises(InputError, match="11 included studies: lanzoni2021"):  # the embedded register has none yet
-        cumulative_analysis(spec)
+    with pytest.raises(InputError, match="11 included studies: lanzoni2021"):  # a register without years
+        cumulative_analysis(spec, write_register(tmp_path / "none", {}))
 
 
 @pytest.mark.parametrize("value, problem", [("20x1", "is not a whole number"), ("1850", "is not a publication year"),
@@ -304,7 +304,7 @@ def test_section_escapes_what_comes_from_data():
 def test_command_line_refuses_in_one_line(tmp_path, capsys):
     from bayes_msc.cli import main
 
-    assert main(["cumulative", "mortality"]) == 2
+    assert main(["cumulative", "mortality", "--data", str(write_register(tmp_path / "none", {}))]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no publication year for 11 included studies" in err
     (tmp_path / "bad.csv").write_text("study,estimate\nx,1\n")
