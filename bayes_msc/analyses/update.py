@@ -326,7 +326,7 @@ def update_analysis(spec, data: Any, path: str | Path) -> Update:
         if trial.study not in evidence_after.studies:
             reason = inclusion["reason"].get(trial.study, "") if trial.study in inclusion.index else ""
             raise InputError(f"new trial {trial.study!r} would not enter the {spec.name} analysis"
-                             + (f": {reason}" if reason else "") , Location(str(path), trial.row, "study"))
+                             + (f": {reason}" if reason else ""), Location(str(path), trial.row, "study"))
     before = fit_spec(spec, source, compare_designs=False)
     after = fit_spec(spec, added, evidence=evidence_after, compare_designs=False)
     rows = []
