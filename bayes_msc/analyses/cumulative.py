@@ -36,7 +36,7 @@ from ..io.errors import InputError, Location
 
 YEAR_COVARIATE = "publication_year"
 ORDERS = ("year", "study")  # one row per publication year, or one per study
-FIRST_YEAR, LAST_YEAR = 1900, 2200  # a publication year outside these is a typo
+FIRST_YEAR, LAST_YEAR = 1900, 2100  # a publication year outside these is a typo (the covariate's declared range)
 
 
 # -- publication years -----------------------------------------------------------------------
