@@ -244,6 +244,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_options(provenance)
     provenance.add_argument("--json", action="store_true")
 
+    cumulative = sub.add_parser("cumulative", help="cumulative meta-analysis: the pooled effect as the trials accrued "
+                                "by publication year (masked refits of one compiled model)")
+    _add_fit_options(cumulative)
+    cumulative.add_argument("--by", choices=("year", "study"), default="year",
+                            help="one row per publication year, studies of a year together (default), or one per "
+                                 "study in (year, label) order")
+    cumulative.add_argument("--json", action="store_true", help="print the table as JSON")
+    cumulative.add_argument("--out", metavar="DIR", help="also write cumulative.json and cumulative.svg (the figure) here")
+    cumulative.add_argument("--force", action="store_true", help=_FORCE_HELP)
+    update = sub.add_parser("update", help="what new trials change: the analysis before and after adding the trials "
+                            "of a one-table file, without editing the register")
+    _add_fit_options(update)
+    update.add_argument("--add", required=True, metavar="FILE",
+                        help="CSV of new trials: study,events_treated,n_treated,events_control,n_control (binary) or "
+                             "study,estimate,se (a contrast); optional label, year, source, quality, notes, day, "
+                             "product_class")
+    update.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
     sbc = sub.add_parser("sbc", help="simulation-based calibration on data shaped like the register")
     _add_fit_options(sbc)
     sbc.add_argument("--n", type=_whole(10), default=200,
@@ -329,8 +347,8 @@ _PROGRESS = ProgressLine(enabled=False)
 
 
 # Commands that compile models, and so need a usable compile cache.
-_COMPILING = {"fit", "frequentist", "report", "compare", "sensitivity", "influence", "sbc", "bench", "design", "provenance", "simstudy",
-              "oc", "warm"}
+_COMPILING = {"fit", "frequentist", "report", "compare", "sensitivity", "influence", "sbc", "bench", "design",
+              "provenance", "simstudy", "oc", "warm", "cumulative", "update"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -601,6 +619,38 @@ def _cmd_frequentist(args) -> int:
     return _diagnostics_status(result, False)
 
 
+def _cmd_cumulative(args) -> int:
+    from .analyses.cumulative import cumulative_analysis, render_cumulative
+
+    spec = _spec_from_args(args)
+    out = None
+    if args.out:
+        from .io.fileio import check_output_dir
+
+        out = check_output_dir(args.out, "--out", ("cumulative.json", "cumulative.svg"), force=args.force)
+    result = cumulative_analysis(spec, args.data, by=args.by, progress=_PROGRESS.counter("cumulative refits"))
+    if out is not None:
+        from pathlib import Path
+
+        from .io.fileio import write_atomic
+        from .report.figures_cumulative import cumulative_figure, figure_svg
+        from .results import to_json
+
+        folder = Path(out)
+        written = [write_atomic(folder / "cumulative.json", to_json(result.to_dict(), indent=1)),
+                   write_atomic(folder / "cumulative.svg", figure_svg(cumulative_figure(result)))]
+        _print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    _print_json_or(args, result, render_cumulative)
+    return 0
+
+
+def _cmd_update(args) -> int:
+    from .analyses.update import render_update, update_analysis
+
+    _print_json_or(args, update_analysis(_spec_from_args(args), args.data, args.add), render_update)
+    return 0
+
+
 def _cmd_compare(args) -> int:
     from .io.display import render_comparison
     from .analyses.comparison import compare_forms
@@ -823,6 +873,8 @@ COMMANDS = {
     "influence": _cmd_influence,
     "provenance": _cmd_provenance,
     "frequentist": _cmd_frequentist,
+    "cumulative": _cmd_cumulative,
+    "update": _cmd_update,
     "sbc": _cmd_sbc,
     "data": _cmd_data,
     "priors": _cmd_priors,
