@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,6 @@ from ..io.errors import InputError, Location
 
 YEAR_COVARIATE = "publication_year"
 ORDERS = ("year", "study")  # one row per publication year, or one per study
-FIRST_YEAR, LAST_YEAR = 1900, 2100  # a publication year outside these is a typo (the covariate's declared range)
 
 
 # -- publication years -----------------------------------------------------------------------
@@ -72,6 +72,10 @@ def publication_years(register_or_evidence: Any) -> pd.Series:
                      f"{type(register_or_evidence).__name__}")
 
 
+# -- the analysis ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
 class Cumulative:
     """The headline numbers as the trials accrued: one row per year (or study).
 

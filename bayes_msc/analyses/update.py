@@ -62,7 +62,10 @@ def read_new_trials(path: str | Path) -> tuple[list[NewTrial], bytes]:
     """Read and check a new-trials file; every problem names the file, row and field."""
     from ..evidence.register import _parse_cell, parse_number, read_csv
     from ..evidence.schema import ARMS, MORTALITY, STUDIES, Column
-    from .cumulative import FIRST_YEAR, LAST_YEAR
+    from ..evidence.schema import COVARIATES_BY_NAME
+
+    declared_year = COVARIATES_BY_NAME["publication_year"]  # the range a publication year may take
+    FIRST_YEAR, LAST_YEAR = int(declared_year.minimum), int(declared_year.maximum)
 
     path = Path(path)
     shown = str(path)
