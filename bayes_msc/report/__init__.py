@@ -9,11 +9,14 @@
 The page loads nothing from anywhere: CSS is inline, figures are inline SVG drawn with
 matplotlib / arviz-plots, there is no script. Every string from the register or the spec is
 HTML-escaped (:mod:`bayes_msc.report.html`). Sections are laid out per outcome
-registered for the outcome's name (:mod:`bayes_msc.report.presentations`); an outcome without one is a clear
-:class:`~bayes_msc.io.errors.InputError`.
+registered for the outcome's name (:mod:`bayes_msc.report.presentations`); an outcome without one
+gets the generic layout (:mod:`bayes_msc.report.generic`).
 
-Modules: ``html`` (escaping, elements, page), ``figures`` (SVG figures), ``sections``
-(shared sections), ``presentations`` (each outcome's layout, by name), ``mortality`` and ``oxygenation`` (the two layouts).
+Modules: ``html`` (escaping, elements, page), ``figures`` (matplotlib figures, and their SVG
+and file output), ``forest`` (per-study numbers and the manuscript forest plot), ``sections``
+(shared building blocks), ``generic`` (the sections every analysis shares, and the generic
+layout), ``presentations`` (each outcome's layout, by name), ``mortality`` and ``oxygenation``
+(their layouts), ``manuscript`` (figure kinds for manuscripts: :func:`figure`).
 """
 
 from __future__ import annotations
@@ -40,16 +43,10 @@ def default_report_path(spec) -> Path:
 
 
 def _register_for(result, register):
-    from ..evidence.register import Register, load_register
+    """The data the fit used (a register, an estimates table), checked against its content hash."""
+    from .forest import data_for
 
-    if register is None or not isinstance(register, Register):
-        register = load_register(register)
-    if register.content_hash != result.evidence.register_hash:
-        raise InputError(
-            f"the register at {register.root} is not the one this result was fitted on (content hash "
-            f"{register.content_hash[:12]} vs {result.evidence.register_hash[:12]}); pass the fit's register"
-        )
-    return register
+    return data_for(result, register)
 
 
 def render_report(
@@ -70,8 +67,8 @@ def render_report(
     Parameters
     ----------
     register
-        The register (or its directory) the fit used; default: the embedded register. Its
-        hash must match the result's.
+        The data the fit used: a register (or its directory), or for estimates-based analyses
+        their file; default: the embedded register. Its hash must match the result's.
     sensitivity
         Optional :class:`~bayes_msc.analyses.sensitivity.PriorSensitivity` (or a DataFrame, one row per
         prior set).
