@@ -26,7 +26,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..io.errors import InputError
 from ..io.fileio import safe_file_name, write_atomic
 
 REPORTS_DIR = "reports"

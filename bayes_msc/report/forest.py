@@ -379,6 +379,18 @@ def observed_cell(row, measure) -> str:
     return interval_cell(row.obs_est_low, row.obs_lower, row.obs_upper, measure)
 
 
+def _spaced_ticks(ticks: list[float], gap: float) -> list[float]:
+    """Ratio ticks at least ``gap`` apart on the log axis, kept outward from 1 (labels must not overlap)."""
+    kept = [1.0] if 1.0 in ticks else []
+    for side in (sorted(t for t in ticks if t > 1), sorted((t for t in ticks if t < 1), reverse=True)):
+        last = 0.0
+        for t in side:
+            if abs(math.log(t) - last) >= gap:
+                kept.append(t)
+                last = math.log(t)
+    return sorted(kept)
+
+
 def forest_figure(result, *, sort: str | None = None, data: Any = None) -> "Figure":
     """The forest plot for a manuscript: one row per study with its numbers beside it.
 
@@ -474,7 +486,7 @@ def forest_figure(result, *, sort: str | None = None, data: Any = None) -> "Figu
         for side in ("left", "right", "top"):
             ax.spines[side].set_visible(False)
         if measure.log_scale:
-            ticks = [t for t in OR_TICKS if lo <= math.log(t) <= hi]
+            ticks = _spaced_ticks([t for t in OR_TICKS if lo <= math.log(t) <= hi], (hi - lo) / 9)
             ax.set_xticks([math.log(t) for t in ticks], [f"{t:g}" for t in ticks])
         ax.set_xlim(lo, hi)
         left, right = (("favours cells", "favours control") if result.outcome.benefit_direction(result.spec) == "decrease"
