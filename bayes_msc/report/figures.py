@@ -98,7 +98,6 @@ def save_figure(fig: "Figure", path) -> "Path":
     creation date, so the same figure gives the same file; PNG is drawn at :data:`PNG_DPI`.
     """
     import matplotlib
-    from pathlib import Path
 
     from ..io.fileio import write_atomic
 
@@ -110,7 +109,7 @@ def save_figure(fig: "Figure", path) -> "Path":
         options["metadata"] = {"Date": None}
     else:
         options["metadata"] = {"CreationDate": None}
-    salt = {"svg.hashsalt": f"bayes_msc-{Path(path).stem}", "svg.fonttype": "none", "pdf.fonttype": 42}
+    salt = {"svg.hashsalt": "bayes_msc-figure", "svg.fonttype": "none", "pdf.fonttype": 42}
     with matplotlib.rc_context(salt):
         return write_atomic(path, lambda temp: fig.savefig(temp, **options))
 
