@@ -287,3 +287,39 @@ def test_a_kind_registers_in_one_line(nn_fit, tmp_path, monkeypatch):
     assert "studies" in manuscript.figure_kinds()
     bayes_msc.figure(nn_fit, "studies", tmp_path / "s.svg", sort="label")
     assert "5 studies, sort label" in svg_text(tmp_path / "s.svg")
+
+
+# -- dose and prior -----------------------------------------------------------------------------
+
+
+def test_prior_figure_draws_the_stated_priors(nn_fit):
+    """The prior curves are the priors the fit states (scipy, from the spec's words), the
+    posterior curves integrate to about one over the drawn grid."""
+    from scipy import stats
+
+    import bayes_msc
+
+    fig = bayes_msc.figure(nn_fit, "prior")
+    effect_ax, tau_ax = fig.axes[:2]
+    for ax, prior in ((effect_ax, stats.norm(0, 50)), (tau_ax, stats.halfnorm(scale=20))):
+        prior_line, posterior_line = ax.lines[:2]
+        x = prior_line.get_xdata()
+        np.testing.assert_allclose(prior_line.get_ydata(), prior.pdf(x), rtol=1e-12)
+        area = np.trapezoid(posterior_line.get_ydata(), posterior_line.get_xdata())
+        assert 0.9 < area < 1.1
+
+
+def test_dose_figure_draws_the_fitted_curve(small_mortality_fit, tmp_path):
+    import bayes_msc
+    from bayes_msc.io.errors import InputError
+
+    result = bayes_msc.fit("mortality", dose_response="loglinear", chains=2, draws=200, tune=200, seed=3)
+    out = tmp_path / "dose.svg"
+    fig = bayes_msc.figure(result, "dose", out)
+    bands = result.dose_response.bands()
+    median = next(line for line in fig.axes[0].lines if len(line.get_xdata()) == len(bands))
+    np.testing.assert_allclose(median.get_xdata(), bands["dose"])
+    np.testing.assert_allclose(median.get_ydata(), bands["median"])
+    assert "odds ratio" in svg_text(out)
+    with pytest.raises(InputError, match="needs a dose-response fit"):
+        bayes_msc.figure(small_mortality_fit, "dose")  # a fit without a dose-response form
