@@ -105,9 +105,11 @@ def render_report(
         if content is not None:
             built.append((part, content))
     spec = result.spec
+    evidence_set = (f"evidence set {spec.evidence.evidence_set} · "
+                    if "evidence_set" in result.outcome.evidence_keys else "")  # estimates files have none
     subtitle = el(
         "p",
-        f"Analysis “{spec.name}” · outcome {spec.outcome} · evidence set {spec.evidence.evidence_set} · "
+        f"Analysis “{spec.name}” · outcome {spec.outcome} · {evidence_set}"
         f"spec {spec.content_hash()[:12]} · register {result.evidence.register_hash[:12]} · "
         f"report generated {ctx.generated.isoformat(timespec='seconds')}",
         class_="meta",

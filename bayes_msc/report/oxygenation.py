@@ -393,7 +393,7 @@ def forest_rows(ctx: ReportContext) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def forest_plot(rows: pd.DataFrame, pooled, predictive, *, threshold: float, name: str = "forest") -> Markup:
+def forest_plot(rows: pd.DataFrame, pooled, predictive, *, threshold: float):
     """Forest plot on the mmHg scale: terms (brown squares; hollow and dotted when the SE is only
     an upper bound), natural course (green), study effect (blue), pooled diamond, prediction line."""
     import matplotlib
@@ -449,7 +449,7 @@ def forest_plot(rows: pd.DataFrame, pooled, predictive, *, threshold: float, nam
             Line2D([], [], color=figures.PREDICTIVE, lw=2.2, label="95% prediction interval, new trial"),
         ]
         fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False, fontsize=8.5)
-        return figures.to_svg(fig, name)
+        return fig
 
 
 def forest_section(ctx: ReportContext) -> Markup:
@@ -458,7 +458,7 @@ def forest_section(ctx: ReportContext) -> Markup:
     d = ctx.result.decisions
     pooled = quantiles(post["mu"])[[1, 0, 2]]
     predictive = quantiles(post["mu_new"])[[1, 0, 2]]
-    svg = forest_plot(rows, pooled, predictive, threshold=d.meaningful_threshold)
+    svg = figures.to_svg(forest_plot(rows, pooled, predictive, threshold=d.meaningful_threshold), "forest")
 
     def iv(est, lower, upper):
         return f"{mm(est)} ({mm(lower)} to {mm(upper)})"
@@ -552,7 +552,7 @@ def term_predictive(ctx: ReportContext, seed: int | None = None) -> pd.DataFrame
     return ppc
 
 
-def ppc_plot(rows: pd.DataFrame, *, name: str = "ppc") -> Markup:
+def ppc_plot(rows: pd.DataFrame):
     """Observed (derived) estimate of each term against its posterior predictive intervals."""
     import matplotlib
     from matplotlib.lines import Line2D
@@ -579,7 +579,7 @@ def ppc_plot(rows: pd.DataFrame, *, name: str = "ppc") -> Markup:
             Line2D([], [], color=figures.SHRUNK, lw=1.2, alpha=0.6, label="predictive 95% interval"),
         ]
         fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize=8.5)
-        return figures.to_svg(fig, name)
+        return fig
 
 
 def diagnostics_section(ctx: ReportContext) -> Markup:
@@ -610,7 +610,7 @@ def diagnostics_section(ctx: ReportContext) -> Markup:
     return Markup(
         generic.diagnostics_section(ctx, key)
         + el("h3", "Posterior predictive check")
-        + figure(ppc_plot(ppc), caption=caption, alt="Observed against replicated PaO2/FiO2 estimates per term. "
+        + figure(figures.to_svg(ppc_plot(ppc), "ppc"), caption=caption, alt="Observed against replicated PaO2/FiO2 estimates per term. "
                  + summary, data=ppc_data, fig_id="fig-ppc")
     )
 
