@@ -323,3 +323,19 @@ def test_dose_figure_draws_the_fitted_curve(small_mortality_fit, tmp_path):
     assert "odds ratio" in svg_text(out)
     with pytest.raises(InputError, match="needs a dose-response fit"):
         bayes_msc.figure(small_mortality_fit, "dose")  # a fit without a dose-response form
+
+
+def test_an_estimates_files_year_is_a_whole_number(tmp_path):
+    from bayes_msc.evidence.estimates import load_estimates
+    from bayes_msc.io.errors import InputError
+
+    good = load_estimates(write_estimates(tmp_path / "good.csv"))
+    assert list(good.rows["year"]) == [r[4] for r in ESTIMATES]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("study,estimate,se,year\na,1.0,0.5,2019\nb,2.0,0.5,20x9\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad\.csv.*row 2.*year|year.*20x9") as caught:
+        load_estimates(bad)
+    assert "year" in str(caught.value) and "2" in str(caught.value)
+    missing = tmp_path / "missing.csv"
+    missing.write_text("study,estimate,se,year\na,1.0,0.5,2019\nb,2.0,0.5,\n", encoding="utf-8")
+    assert load_estimates(missing).rows["year"].isna().tolist() == [False, True]
