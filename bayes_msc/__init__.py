@@ -7,6 +7,7 @@ Library use::
     result.prob_benefit()            # P(OR < 1) with its Monte Carlo SE
     result.summary()                 # ArviZ summary, 95% equal-tailed intervals
     register = bayes_msc.load_register("my_register/")
+    bayes_msc.figure(result, "forest", "forest.pdf", sort="weight")  # a figure for a manuscript
 
 Heavy dependencies (PyMC, nutpie) load on first use, so importing the package is cheap, and
 importing it changes nothing in the caller's process: no environment variable, import hook,
@@ -33,6 +34,7 @@ _LAZY = {
     "AnalysisSpec": ("bayes_msc.spec", "AnalysisSpec"),
     "FitResult": ("bayes_msc.results", "FitResult"),
     "load_result": ("bayes_msc.results", "load_result"),
+    "figure": ("bayes_msc.report.manuscript", "figure"),
     "PriorSet": ("bayes_msc.priors", "PriorSet"),
     "InputError": ("bayes_msc.io.errors", "InputError"),
 }

@@ -218,6 +218,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
     report.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
 
+    figure = sub.add_parser("figure", help="fit an analysis and save one figure for a manuscript (.svg, .png or .pdf)")
+    figure.add_argument("kind", metavar="KIND", help="forest (per-study numbers beside the rows), dose (the "
+                        "dose-response curve; needs --dose-response), prior (prior vs posterior of the pooled effect and τ)")
+    _add_fit_options(figure)
+    figure.add_argument("--output", "--out", "-o", dest="output", metavar="FILE", required=True,
+                        help="the figure file; its suffix (.svg, .png, .pdf) sets the format")
+    figure.add_argument("--sort", choices=("year", "weight", "effect", "label"),
+                        help="forest: order the studies by year (oldest first), weight (heaviest first), effect "
+                             "(the model's study estimate, lowest first) or label (default: the data's order)")
+    figure.add_argument("--force", action="store_true", help=_FORCE_HELP)
+    figure.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
+
     compare = sub.add_parser("compare", help="compare dose-response forms (none, loglinear, emax) by leave-one-study-out PSIS-LOO")
     _add_fit_options(compare)
     compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
@@ -347,8 +359,8 @@ _PROGRESS = ProgressLine(enabled=False)
 
 
 # Commands that compile models, and so need a usable compile cache.
-_COMPILING = {"fit", "frequentist", "report", "compare", "sensitivity", "influence", "sbc", "bench", "design",
-              "provenance", "simstudy", "oc", "warm", "cumulative", "update"}
+_COMPILING = {"fit", "frequentist", "report", "figure", "compare", "sensitivity", "influence", "sbc", "bench",
+              "design", "provenance", "simstudy", "oc", "warm", "cumulative", "update"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -696,6 +708,21 @@ def _cmd_report(args) -> int:
     return _diagnostics_status(result, args.strict)
 
 
+def _cmd_figure(args) -> int:
+    from .io.fileio import check_output_file
+    from .report.manuscript import check_figure_request, figure
+
+    spec = _spec_from_args(args)
+    # the kind, the suffix, the sort and what the kind needs of the spec: refused before the fit
+    check_figure_request(args.kind, spec, args.sort, args.output)
+    output = check_output_file(args.output, "--output", force=args.force)
+    result = _fit_from_args(args, spec)
+    _sparse_data_warning(result)
+    figure(result, args.kind, output, sort=args.sort, data=args.data)
+    _print(f"wrote {output}")
+    return 0
+
+
 def _saved_simulations(spec) -> dict:
     """The saved decision-rule characteristics and likelihood simulation study of this
     analysis (reports/<analysis>.oc.json, .simstudy.json), when they exist, for the report."""
@@ -868,6 +895,7 @@ COMMANDS = {
     "oc": lambda args: _simulation_command(args, "oc"),
     "fit": _cmd_fit,
     "report": _cmd_report,
+    "figure": _cmd_figure,
     "compare": _cmd_compare,
     "sensitivity": _cmd_sensitivity,
     "influence": _cmd_influence,

@@ -307,17 +307,29 @@ def test_sensitivity_table_is_escaped(fitted):
     assert "0.81" in page
 
 
-def test_unknown_outcome_is_a_clear_error(fitted, tmp_path):
+def test_an_outcome_without_a_layout_gets_the_generic_report(fitted, tmp_path, monkeypatch):
+    from bayes_msc.report import write_report
+    from bayes_msc.report.presentations import PRESENTATIONS
+
+    result, register = fitted
+    monkeypatch.delitem(PRESENTATIONS, "mortality")  # as if mortality had no presentation of its own
+    page = write_report(result, tmp_path / "r.html", register=register).read_text(encoding="utf-8")
+    anchors = re.findall(r'<section id="([^"]+)"', page)
+    assert anchors[:3] == ["answer", "forest", "studies"] and "methods" in anchors
+    assert "flow" not in anchors and "evidence" not in anchors  # the mortality layout's own sections
+    assert "P(OR &lt; 1)" in page and "42/112" in page  # its measure's words, events/n per arm
+    assert INJECTED not in page and html.escape(INJECTED, quote=False) in page
+
+
+def test_a_failed_report_leaves_the_file_untouched(fitted, tmp_path):
     from bayes_msc.io.errors import InputError
     from bayes_msc.report import write_report
 
-    result, register = fitted
-    # a registered outcome whose object names no report layout (the generic normal-normal)
-    odd = replace(result, spec=replace(result.spec, outcome="normal_normal"))
+    result, _ = fitted
     target = tmp_path / "r.html"
     target.write_text("previous", encoding="utf-8")
-    with pytest.raises(InputError, match="no HTML report layout for outcome 'normal_normal'"):
-        write_report(odd, target, register=register)
+    with pytest.raises(InputError, match="not the one this result was fitted on"):
+        write_report(result, target)  # the embedded register, not the fit's
     assert target.read_text(encoding="utf-8") == "previous"  # untouched
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temp file left
 
@@ -368,3 +380,60 @@ def test_every_section_of_a_mortality_report_with_the_next_trial_keeps_markup_as
         shown += "".join(parsed.text).count(f"Lanzoni 2021 {INJECTED}")
     assert shown >= 3
     assert INJECTED not in page
+
+
+# -- every outcome has a report: normal-normal from an estimates file ------------------------------
+
+NN_OPTIONS = ["--measure", "mean_difference", "--unit", "mmHg", "--benefit-direction", "increase",
+              "--prior", "effect=normal(mu=0,sigma=50)", "--prior", "heterogeneity=halfnormal(sigma=20)",
+              "--chains", "2", "--draws", "300", "--tune", "300", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def normal_normal_report(tmp_path_factory) -> Path:
+    """``report normal_normal --data estimates.csv`` with a script tag in a study label."""
+    from bayes_msc.cli import main
+
+    folder = tmp_path_factory.mktemp("normal_normal")
+    estimates = folder / "estimates.csv"
+    pd.DataFrame({"study": ["a", "b", "c", "d"], "estimate": [12.0, 20.0, 5.0, -3.0], "se": [8.0, 10.0, 9.0, 6.0],
+                  "label": ["Alpha 2019", f"Beta {INJECTED}", "Gamma & co", "Delta"]}).to_csv(estimates, index=False)
+    out = folder / "r.html"
+    assert main(["report", "normal_normal", "--data", str(estimates), *NN_OPTIONS, "--out", str(out)]) == 0
+    return out
+
+
+def test_normal_normal_report_renders_in_chromium(chromium, normal_normal_report, tmp_path):
+    page = normal_normal_report.read_text(encoding="utf-8")
+    assert "<script" not in page.lower() and INJECTED not in page
+    # it loads and draws, with no console message (an error would be logged as CONSOLE)
+    shot = tmp_path / "shot.png"
+    done, netlog = run_chromium(chromium, tmp_path, normal_normal_report, f"--screenshot={shot}",
+                                "--window-size=1280,1600", "--enable-logging=stderr", "--v=0")
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == []
+    from PIL import Image
+
+    image = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16)
+    assert (np.abs(255 - image).sum(axis=2) > 30).mean() > 0.03
+    assert network_urls(page_requests(netlog)) == []
+    # the answer and the forest plot are in the browser's DOM; the label is text
+    dumped, _ = run_chromium(chromium, tmp_path, normal_normal_report, "--dump-dom")
+    dom = dumped.stdout
+    assert "The answer" in dom and "P(benefit)" in dom
+    assert re.search(r'<figure id="fig-forest">.*?<svg', dom, re.S)
+    scan = DomScan()
+    scan.feed(dom)
+    assert scan.scripts == 0
+    text = "".join(scan.text)
+    assert f"Beta {INJECTED}" in text and "Gamma & co" in text
+    assert INJECTED not in dom
+
+
+def test_console_check_catches_a_page_that_logs(chromium, tmp_path):
+    """Positive control: a page with a script error shows in the CONSOLE lines the test reads."""
+    page = tmp_path / "probe.html"
+    page.write_text("<!DOCTYPE html><html><body><p>x</p><script>undefinedFunction();</script></body></html>",
+                    encoding="utf-8")
+    done, _ = run_chromium(chromium, tmp_path, page, "--dump-dom", "--enable-logging=stderr", "--v=0")
+    assert any(":CONSOLE" in line and "undefinedFunction" in line for line in done.stderr.splitlines())

@@ -3,8 +3,8 @@
 Two sources give the same :class:`~bayes_msc.evidence.oxygenation.OxygenationEvidence`
 (contrast terms only, no natural course):
 
-* a plain CSV with columns ``study, estimate, se`` (optional ``label``, ``source``,
-  ``quality``, ``notes``, and what the estimates are: ``measure``, ``unit``,
+* a plain CSV with columns ``study, estimate, se`` (optional ``label``, ``year`` — the
+  publication year, which orders a forest plot by year —, ``source``, ``quality``, ``notes``, and what the estimates are: ``measure``, ``unit``,
   ``benefit_direction``, one value for the whole file) — any continuous or log-scale
   contrast, e.g. log odds ratios or the eight-schools coaching effects;
 * an evidence register: each study's PaO2/FiO2 contrast, either as reported or as the
@@ -45,7 +45,7 @@ MAX_MAGNITUDE = 1e6  # far beyond any real effect or SE on any scale; squares st
 # spec nor an option states them.
 STATEMENTS = {"measure": MEASURES, "unit": None,
               "benefit_direction": ("increase", "decrease")}
-OPTIONAL = ("label", "source", "quality", "notes", *STATEMENTS)
+OPTIONAL = ("label", "year", "source", "quality", "notes", *STATEMENTS)
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class EstimateTable:
     """A validated per-study estimates file."""
 
     path: Path
-    rows: pd.DataFrame  # study, estimate, se, label, source, quality, notes
+    rows: pd.DataFrame  # study, estimate, se, label, year (None when not given), source, quality, notes
     content_hash: str
     statement: dict = field(default_factory=dict)  # measure, unit, benefit_direction when the file states them
 
@@ -105,8 +105,10 @@ def load_estimates(path: str | Path) -> EstimateTable:
             if statement.setdefault(key, value) != value:
                 raise InputError(f"{value!r} differs from {statement[key]!r} in an earlier row: one file holds one "
                                  f"{key.replace('_', ' ')}", Location(shown, number, key))
+        year = (parse_number(row["year"], Location(shown, number, "year"), whole=True, maximum=9999)
+                if row.get("year") else None)
         records.append({
-            "study": study, **values, "label": row.get("label") or study,
+            "study": study, **values, "label": row.get("label") or study, "year": year,
             "source": row.get("source", ""), "quality": row.get("quality", ""), "notes": row.get("notes", ""),
         })
     if not records:

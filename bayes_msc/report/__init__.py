@@ -9,11 +9,14 @@
 The page loads nothing from anywhere: CSS is inline, figures are inline SVG drawn with
 matplotlib / arviz-plots, there is no script. Every string from the register or the spec is
 HTML-escaped (:mod:`bayes_msc.report.html`). Sections are laid out per outcome
-registered for the outcome's name (:mod:`bayes_msc.report.presentations`); an outcome without one is a clear
-:class:`~bayes_msc.io.errors.InputError`.
+registered for the outcome's name (:mod:`bayes_msc.report.presentations`); an outcome without one
+gets the generic layout (:mod:`bayes_msc.report.generic`).
 
-Modules: ``html`` (escaping, elements, page), ``figures`` (SVG figures), ``sections``
-(shared sections), ``presentations`` (each outcome's layout, by name), ``mortality`` and ``oxygenation`` (the two layouts).
+Modules: ``html`` (escaping, elements, page), ``figures`` (matplotlib figures, and their SVG
+and file output), ``forest`` (per-study numbers and the manuscript forest plot), ``sections``
+(shared building blocks), ``generic`` (the sections every analysis shares, and the generic
+layout), ``presentations`` (each outcome's layout, by name), ``mortality`` and ``oxygenation``
+(their layouts), ``manuscript`` (figure kinds for manuscripts: :func:`figure`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..io.errors import InputError
 from ..io.fileio import safe_file_name, write_atomic
 
 REPORTS_DIR = "reports"
@@ -40,16 +42,10 @@ def default_report_path(spec) -> Path:
 
 
 def _register_for(result, register):
-    from ..evidence.register import Register, load_register
+    """The data the fit used (a register, an estimates table), checked against its content hash."""
+    from .forest import data_for
 
-    if register is None or not isinstance(register, Register):
-        register = load_register(register)
-    if register.content_hash != result.evidence.register_hash:
-        raise InputError(
-            f"the register at {register.root} is not the one this result was fitted on (content hash "
-            f"{register.content_hash[:12]} vs {result.evidence.register_hash[:12]}); pass the fit's register"
-        )
-    return register
+    return data_for(result, register)
 
 
 def render_report(
@@ -70,8 +66,8 @@ def render_report(
     Parameters
     ----------
     register
-        The register (or its directory) the fit used; default: the embedded register. Its
-        hash must match the result's.
+        The data the fit used: a register (or its directory), or for estimates-based analyses
+        their file; default: the embedded register. Its hash must match the result's.
     sensitivity
         Optional :class:`~bayes_msc.analyses.sensitivity.PriorSensitivity` (or a DataFrame, one row per
         prior set).
@@ -109,9 +105,11 @@ def render_report(
         if content is not None:
             built.append((part, content))
     spec = result.spec
+    evidence_set = (f"evidence set {spec.evidence.evidence_set} · "
+                    if "evidence_set" in result.outcome.evidence_keys else "")  # estimates files have none
     subtitle = el(
         "p",
-        f"Analysis “{spec.name}” · outcome {spec.outcome} · evidence set {spec.evidence.evidence_set} · "
+        f"Analysis “{spec.name}” · outcome {spec.outcome} · {evidence_set}"
         f"spec {spec.content_hash()[:12]} · register {result.evidence.register_hash[:12]} · "
         f"report generated {ctx.generated.isoformat(timespec='seconds')}",
         class_="meta",

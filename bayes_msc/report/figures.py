@@ -1,9 +1,11 @@
-"""Figures for the report, drawn with matplotlib and embedded as inline SVG.
+"""Figures drawn with matplotlib: embedded in the report as inline SVG, or saved for a manuscript.
 
-Each function takes plain numbers (data frames, arrays) and returns :class:`Markup` holding
-one ``<svg>`` element — no file, no network reference. Figures are built on
-``matplotlib.figure.Figure`` directly (no pyplot state) except the rank plots, which
-arviz-plots draws; those figures are closed after conversion.
+Each builder takes plain numbers (data frames, arrays) and returns a
+:class:`matplotlib.figure.Figure`, built on ``Figure`` directly (no pyplot state, nothing to
+close). The report turns it into one inline ``<svg>`` element with :func:`to_svg` (no file, no
+network reference); ``python -m bayes_msc figure`` and :func:`bayes_msc.figure` save it with
+:func:`save_figure`, in the format the file's suffix names. The rank plots are the exception:
+arviz-plots draws them on pyplot, so :func:`rank_plot` converts and closes its figure itself.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from typing import TYPE_CHECKING
+
+from ..io.errors import InputError, Location
 from .html import Markup
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
 
 INK = "#1d2430"
 MUTED = "#8a93a2"
@@ -62,6 +72,48 @@ def to_svg(fig, name: str) -> Markup:
     return Markup(text)
 
 
+# The formats a figure is saved in, by the file's suffix: vector for journals (SVG, PDF) and a
+# 300 dpi raster (PNG), the resolution most journals ask of line art at print size.
+FIGURE_FORMATS = ("svg", "png", "pdf")
+PNG_DPI = 300
+
+
+def figure_format(path) -> str:
+    """The format ``path``'s suffix names (``svg``, ``png`` or ``pdf``); any other suffix is an
+    :class:`~bayes_msc.io.errors.InputError`, raised before anything is fitted or drawn."""
+    from pathlib import Path
+
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FIGURE_FORMATS:
+        shown = f".{suffix}" if suffix else "no suffix"
+        raise InputError(f"a figure is written as {', '.join('.' + f for f in FIGURE_FORMATS)}; {path} has {shown}",
+                         Location("--output"))
+    return suffix
+
+
+def save_figure(fig: "Figure", path) -> "Path":
+    """Save ``fig`` atomically in the format of ``path``'s suffix (:func:`figure_format`).
+
+    SVG keeps text as text (searchable, editable in a journal's tools); SVG and PDF carry no
+    creation date, so the same figure gives the same file; PNG is drawn at :data:`PNG_DPI`.
+    """
+    import matplotlib
+
+    from ..io.fileio import write_atomic
+
+    kind = figure_format(path)
+    options = {"format": kind, "bbox_inches": "tight"}
+    if kind == "png":
+        options.update(dpi=PNG_DPI, metadata={"Software": None})
+    elif kind == "svg":
+        options["metadata"] = {"Date": None}
+    else:
+        options["metadata"] = {"CreationDate": None}
+    salt = {"svg.hashsalt": "bayes_msc-figure", "svg.fonttype": "none", "pdf.fonttype": 42}
+    with matplotlib.rc_context(salt):
+        return write_atomic(path, lambda temp: fig.savefig(temp, **options))
+
+
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
@@ -73,7 +125,7 @@ def _figure(width: float, height: float):
 OR_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 
 
-def forest_plot(rows: pd.DataFrame, pooled: Sequence[float], predictive: Sequence[float], *, name: str = "forest") -> Markup:
+def forest_plot(rows: pd.DataFrame, pooled: Sequence[float], predictive: Sequence[float]) -> "Figure":
     """Forest plot on the log odds-ratio axis, labelled as odds ratios.
 
     ``rows``: one per study with ``label``, ``obs_kind`` ("exact", "partial" or "none"),
@@ -129,7 +181,7 @@ def forest_plot(rows: pd.DataFrame, pooled: Sequence[float], predictive: Sequenc
             matplotlib.lines.Line2D([], [], color=PREDICTIVE, lw=2.2, label="95% prediction interval, new trial"),
         ]
         fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False, fontsize=9)
-        return to_svg(fig, name)
+        return fig
 
 
 def _clipped_line(ax, lower, upper, y, lo, hi, color, style, width):
@@ -146,7 +198,7 @@ def _clipped_line(ax, lower, upper, y, lo, hi, color, style, width):
 # -- prior vs posterior ------------------------------------------------------------------
 
 
-def prior_posterior_plot(panels: Sequence[dict], *, name: str = "prior-posterior") -> Markup:
+def prior_posterior_plot(panels: Sequence[dict]) -> "Figure":
     """One panel per parameter: ``{"title", "xlabel", "grid", "prior_pdf", "post_pdf"}``."""
     import matplotlib
 
@@ -162,13 +214,13 @@ def prior_posterior_plot(panels: Sequence[dict], *, name: str = "prior-posterior
             ax.set_yticks([])
             ax.spines["left"].set_visible(False)
         axes[0].legend(frameon=False, fontsize=9)
-        return to_svg(fig, name)
+        return fig
 
 
 # -- posterior predictive check ----------------------------------------------------------
 
 
-def ppc_plot(rows: pd.DataFrame, *, name: str = "ppc") -> Markup:
+def ppc_plot(rows: pd.DataFrame) -> "Figure":
     """Observed proportion of deaths per arm against the posterior predictive interval.
 
     ``rows``: ``label``, ``n``, ``obs_low``, ``obs_high`` (deaths; equal when exact),
@@ -200,14 +252,14 @@ def ppc_plot(rows: pd.DataFrame, *, name: str = "ppc") -> Markup:
             matplotlib.lines.Line2D([], [], color=SHRUNK, lw=1.2, alpha=0.6, label="predictive 95% interval"),
         ]
         ax.legend(handles=handles, loc="lower right", frameon=True, fontsize=9)
-        return to_svg(fig, name)
+        return fig
 
 
 # -- dose-response -----------------------------------------------------------------------
 
 
 def dose_curve_plot(bands: pd.DataFrame, *, xlabel: str, ylabel: str, reference: float | None = 0.0,
-                    studied: tuple[float, float] | None = None, name: str = "dose-response") -> Markup:
+                    studied: tuple[float, float] | None = None) -> "Figure":
     """Median with 50% and 95% bands of an effect against dose (log axis).
 
     ``bands`` has dose, median, lower_50/upper_50, lower_95/upper_95; doses outside
@@ -240,10 +292,10 @@ def dose_curve_plot(bands: pd.DataFrame, *, xlabel: str, ylabel: str, reference:
         ax.set_xlabel(mpl_text(xlabel))
         ax.set_ylabel(mpl_text(ylabel))
         ax.legend(frameon=False, fontsize=9)
-        return to_svg(fig, name)
+        return fig
 
 
-def sbc_ecdf_plot(ecdfs: dict, name: str = "sbc") -> Markup:
+def sbc_ecdf_plot(ecdfs: dict) -> "Figure":
     """One panel per parameter: ECDF minus uniform with its simultaneous band."""
     import matplotlib
 
@@ -257,7 +309,7 @@ def sbc_ecdf_plot(ecdfs: dict, name: str = "sbc") -> Markup:
             ax.axhline(0, color=MUTED, lw=0.6)
             ax.set_title(mpl_text(param), fontsize=9)
             ax.set_xlabel("fractional rank")
-        return to_svg(fig, name)
+        return fig
 
 
 # -- sampler diagnostics -----------------------------------------------------------------

@@ -4,12 +4,13 @@ an arm-based binomial meta-analysis of deaths. Registered as the ``mortality`` l
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from . import figures
+from . import figures, generic
+from .forest import CORRECTION, Z95, ArmDeaths, empirical_log_or, forest_table  # noqa: F401  (the mortality names)
+from .forest import study_effect_draws as study_effects  # noqa: F401
 from ..evidence.citation import public_note, public_source
 from .html import Markup, el, figure, fmt, join, para, pct, table
 from .sections import (
@@ -17,7 +18,6 @@ from .sections import (
     KeyParameter,
     ReportContext,
     Section,
-    checks_table,
     DOSE_ROLE_WORDS,
     Citations,
     dose_methods_text,
@@ -28,109 +28,20 @@ from .sections import (
     prior_posterior_section,
     provenance_table,
     quantiles,
-    rank_plots,
     register_table,
-    robustness_section,
     sampling_methods_text,
     sensitivity_table,
     versions_text,
 )
 
-CORRECTION = 0.5  # display only: added to every cell of a 2x2 table with a zero cell
-Z95 = 1.959963984540054
-
 
 # -- numbers -------------------------------------------------------------------------------
 
 
-def empirical_log_or(deaths_t: float, n_t: float, deaths_c: float, n_c: float) -> tuple[float, float, bool]:
-    """Empirical log odds ratio and its Wald SE; ``CORRECTION`` is added to every cell when any
-    cell is zero (the model itself uses no correction). Returns (estimate, se, corrected)."""
-    cells = np.array([deaths_t, n_t - deaths_t, deaths_c, n_c - deaths_c], float)
-    corrected = bool((cells == 0).any())
-    if corrected:
-        cells = cells + CORRECTION
-    a, b, c, d = cells
-    return math.log(a * d / (b * c)), math.sqrt(1 / a + 1 / b + 1 / c + 1 / d), corrected
-
-
-@dataclass(frozen=True)
-class ArmDeaths:
-    low: int | None  # None: not reported for this arm alone
-    high: int | None
-    n: int | None
-
-
-def _arm_deaths(evidence) -> dict[int, ArmDeaths]:
-    """Deaths per arm as reported: exact, a bound, or unknown (only a total across arms)."""
-    out = {int(r.arm_index): ArmDeaths(int(r.deaths), int(r.deaths), int(r.n)) for r in evidence.exact.itertuples()}
-    for report in evidence.partial:
-        if report.kind == "bounded" and len(report.arms) == 1:
-            counts = [c.counts[0] for c in report.configurations]
-            out[counts[0].arm_index] = ArmDeaths(min(c.deaths for c in counts), max(c.deaths for c in counts),
-                                                 counts[0].n)
-        else:
-            for config in report.configurations:
-                for count in config.counts:
-                    out.setdefault(count.arm_index, ArmDeaths(None, None, None))
-    return out
-
-
-def study_effects(result):
-    """Each study's model log OR: ``study_log_or``, or under a dose-response form the mean of
-    its cell arms' ``arm_log_or`` (one arm in all but multi-dose trials)."""
-    post = result.posterior
-    if "study_log_or" in post:
-        return post["study_log_or"]
-    arms = result.evidence.arms.reset_index(drop=True)
-    arm_effect = post["arm_log_or"]
-    by_study = [arm_effect.isel(arm=list(arms.index[(arms["study_id"] == sid) & (arms["treated"] == 1)])).mean("arm")
-                for sid in result.evidence.studies]
-    import xarray as xr
-
-    return xr.concat(by_study, "study").assign_coords(study=list(result.evidence.studies))
-
-
 def forest_rows(result) -> pd.DataFrame:
-    """Per included study: the empirical log OR as reported and the model's shrunken estimate."""
-    evidence = result.evidence
-    arms = evidence.arms.reset_index(drop=True)
-    deaths = _arm_deaths(evidence)
-    post = study_effects(result)
-    labels = evidence.inclusion.set_index("study_id")["label"]
-    rows = []
-    for sid in evidence.studies:
-        study_arms = arms[arms["study_id"] == sid]
-        groups = {}
-        for treated, part in study_arms.groupby("treated"):
-            counts = [deaths.get(i, ArmDeaths(None, None, None)) for i in part.index]
-            if any(c.low is None or c.n is None for c in counts):
-                groups[treated] = None
-            else:
-                groups[treated] = (sum(c.low for c in counts), sum(c.high for c in counts), sum(c.n for c in counts))
-        t, c = groups.get(1), groups.get(0)
-        row = {"study_id": sid, "label": labels.get(sid, sid)}
-        if t is None or c is None:
-            row.update(obs_kind="none", obs_text="not estimable from the report (deaths only as a total across arms)",
-                       obs_est_low=np.nan, obs_est_high=np.nan, obs_lower=np.nan, obs_upper=np.nan, corrected=False)
-        else:
-            # the extremes of the log OR over the reported range: fewest treated / most control deaths, and back
-            est_lo, se_lo, corr_lo = empirical_log_or(t[0], t[2], c[1], c[2])
-            est_hi, se_hi, corr_hi = empirical_log_or(t[1], t[2], c[0], c[2])
-            exact = t[0] == t[1] and c[0] == c[1]
-            t_text = f"{t[0]}" if t[0] == t[1] else f"{t[0]}–{t[1]}"
-            c_text = f"{c[0]}" if c[0] == c[1] else f"{c[0]}–{c[1]}"
-            row.update(
-                obs_kind="exact" if exact else "partial",
-                obs_text=f"cells {t_text}/{t[2]} vs control {c_text}/{c[2]}" + ("" if exact else " (partial report)"),
-                obs_est_low=est_lo, obs_est_high=est_hi,
-                obs_lower=est_lo - Z95 * se_lo, obs_upper=est_hi + Z95 * se_hi,
-                corrected=corr_lo or corr_hi,
-            )
-        q = quantiles(post.sel(study=sid))
-        row.update(post_lower=q[0], post_median=q[1], post_upper=q[2])
-        rows.append(row)
-    return pd.DataFrame(rows)
+    """Per included study: the empirical log OR as reported and the model's shrunken estimate
+    (:func:`bayes_msc.report.forest.forest_table`, in the model's study order)."""
+    return forest_table(result)
 
 
 # -- sections ------------------------------------------------------------------------------
@@ -244,7 +155,7 @@ def forest_section(ctx: ReportContext) -> Markup:
     post = ctx.posterior
     pooled = quantiles(post["log_or"])[[1, 0, 2]]
     predictive = quantiles(post["log_or_new"])[[1, 0, 2]]
-    svg = figures.forest_plot(rows, pooled, predictive)
+    svg = figures.to_svg(figures.forest_plot(rows, pooled, predictive), "forest")
 
     def orv(x):
         return fmt(math.exp(x)) if np.isfinite(x) else "–"
@@ -300,11 +211,9 @@ def priors_section(ctx: ReportContext) -> Markup:
 
 
 def diagnostics_section(ctx: ReportContext) -> Markup:
-    diag = ctx.result.diagnostics
-    verdict = el("p", diag.verdict(), class_="alert" if not diag.passed else None,
-                 role="alert" if not diag.passed else None)
+    """The shared diagnostics, then the predictive check of deaths per arm."""
     ppc = ctx.result.outcome.posterior_predictive(ctx.result)
-    ppc_svg = figures.ppc_plot(ppc)
+    ppc_svg = figures.to_svg(figures.ppc_plot(ppc), "ppc")
     outside = ppc[~ppc["inside95"]]
     ppc_rows = [
         (r.label + ("" if r.kind == "exact" else f" ({r.kind} report)"), f"{r.n}",
@@ -324,9 +233,7 @@ def diagnostics_section(ctx: ReportContext) -> Markup:
                    "observed proportions (brown diamonds; a bound is a hollow pair) against the predictive 50% "
                    "and 95% intervals (blue). " + summary)
     return Markup(
-        verdict
-        + checks_table(diag)
-        + rank_plots(ctx, [k.var for k in key_parameters(ctx.spec)])
+        generic.diagnostics_section(ctx, [k.var for k in key_parameters(ctx.spec)])
         + el("h3", "Posterior predictive check")
         + figure(ppc_svg, caption=ppc_caption, alt="Observed against predicted deaths per arm. " + summary,
                  data=ppc_data, fig_id="fig-ppc")
@@ -456,7 +363,7 @@ def mortality_layout() -> list[Section]:
             ctx, ylabel="odds ratio of death", reference=1.0)),
         Section("priors", "Priors and posteriors", priors_section),
         Section("diagnostics", "Can the numbers be trusted? Diagnostics", diagnostics_section),
-        Section("robustness", "Does one trial decide it? Is the inference calibrated?", robustness_section),
+        generic.shared_section("robustness", "Does one trial decide it? Is the inference calibrated?"),
         Section("next-trial", "The next trial", next_trial_section),
         Section("methods", "Methods", methods_section),
         # the register row by row, for a reviewer checking a number: an appendix, folded

@@ -21,7 +21,7 @@ LINES = (  # (column, label, colour, dash)
 )
 
 
-def assurance_plot(d, *, name: str = "assurance") -> Markup:
+def assurance_plot(d):
     """Assurance, power at the posterior median and type I error against n per arm."""
     import matplotlib
 
@@ -37,7 +37,7 @@ def assurance_plot(d, *, name: str = "assurance") -> Markup:
         ax.set_xlabel("patients per arm")
         ax.set_ylabel("probability of success")
         fig.legend(frameon=False, fontsize=8, ncols=3, loc="outside lower center")
-        return figures.to_svg(fig, name)
+        return fig
 
 
 def _effect(d, value: float) -> str:
@@ -86,7 +86,7 @@ def next_trial_section(ctx) -> Markup | None:
                       "predictive distribution of the new trial's effect and of the "
                       f"{nu['name']}; power and type I error are at fixed truths with the {nu['name']} at its median."))
     labels = {s["label"]: s["effect"] for s in d.scenarios}
-    svg = assurance_plot(d)
+    svg = figures.to_svg(assurance_plot(d), "assurance")
     rows = []
     for r in d.table.to_dict(orient="records"):
         rows.append((r["n_per_arm"], pct(r["assurance_frequentist"]), pct(r["assurance_bayesian"]),

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import figures
+from . import figures, generic
 from ..evidence.citation import public_source
 from .html import Markup, el, figure, fmt, join, para, pct, table
 from .sections import (
@@ -25,7 +25,6 @@ from .sections import (
     KeyParameter,
     ReportContext,
     Section,
-    checks_table,
     DOSE_ROLE_WORDS,
     dose_methods_text,
     dose_response_section,
@@ -38,10 +37,8 @@ from .sections import (
     prior_posterior_section,
     provenance_table,
     quantiles,
-    rank_plots,
     register_table,
     sampling_methods_text,
-    robustness_section,
     sensitivity_table,
     versions_text,
 )
@@ -396,7 +393,7 @@ def forest_rows(ctx: ReportContext) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def forest_plot(rows: pd.DataFrame, pooled, predictive, *, threshold: float, name: str = "forest") -> Markup:
+def forest_plot(rows: pd.DataFrame, pooled, predictive, *, threshold: float):
     """Forest plot on the mmHg scale: terms (brown squares; hollow and dotted when the SE is only
     an upper bound), natural course (green), study effect (blue), pooled diamond, prediction line."""
     import matplotlib
@@ -452,7 +449,7 @@ def forest_plot(rows: pd.DataFrame, pooled, predictive, *, threshold: float, nam
             Line2D([], [], color=figures.PREDICTIVE, lw=2.2, label="95% prediction interval, new trial"),
         ]
         fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False, fontsize=8.5)
-        return figures.to_svg(fig, name)
+        return fig
 
 
 def forest_section(ctx: ReportContext) -> Markup:
@@ -461,7 +458,7 @@ def forest_section(ctx: ReportContext) -> Markup:
     d = ctx.result.decisions
     pooled = quantiles(post["mu"])[[1, 0, 2]]
     predictive = quantiles(post["mu_new"])[[1, 0, 2]]
-    svg = forest_plot(rows, pooled, predictive, threshold=d.meaningful_threshold)
+    svg = figures.to_svg(forest_plot(rows, pooled, predictive, threshold=d.meaningful_threshold), "forest")
 
     def iv(est, lower, upper):
         return f"{mm(est)} ({mm(lower)} to {mm(upper)})"
@@ -555,7 +552,7 @@ def term_predictive(ctx: ReportContext, seed: int | None = None) -> pd.DataFrame
     return ppc
 
 
-def ppc_plot(rows: pd.DataFrame, *, name: str = "ppc") -> Markup:
+def ppc_plot(rows: pd.DataFrame):
     """Observed (derived) estimate of each term against its posterior predictive intervals."""
     import matplotlib
     from matplotlib.lines import Line2D
@@ -582,13 +579,11 @@ def ppc_plot(rows: pd.DataFrame, *, name: str = "ppc") -> Markup:
             Line2D([], [], color=figures.SHRUNK, lw=1.2, alpha=0.6, label="predictive 95% interval"),
         ]
         fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize=8.5)
-        return figures.to_svg(fig, name)
+        return fig
 
 
 def diagnostics_section(ctx: ReportContext) -> Markup:
-    diag = ctx.result.diagnostics
-    verdict = el("p", diag.verdict(), class_="alert" if not diag.passed else None,
-                 role="alert" if not diag.passed else None)
+    """The shared diagnostics, then the predictive check of every likelihood term."""
     key = [k.var for k in effect_key_parameters(ctx.spec) + NATURAL_PARAMETERS if k.var in ctx.posterior]
     ppc = term_predictive(ctx)
     outside = ppc[~ppc["inside95"]]
@@ -613,11 +608,9 @@ def diagnostics_section(ctx: ReportContext) -> Markup:
                "study-level parameters the model can fit every term closely, so this check can reveal only a "
                "gross conflict, not confirm the model.")
     return Markup(
-        verdict
-        + checks_table(diag)
-        + rank_plots(ctx, key)
+        generic.diagnostics_section(ctx, key)
         + el("h3", "Posterior predictive check")
-        + figure(ppc_plot(ppc), caption=caption, alt="Observed against replicated PaO2/FiO2 estimates per term. "
+        + figure(figures.to_svg(ppc_plot(ppc), "ppc"), caption=caption, alt="Observed against replicated PaO2/FiO2 estimates per term. "
                  + summary, data=ppc_data, fig_id="fig-ppc")
     )
 
@@ -726,7 +719,7 @@ def oxygenation_layout() -> list[Section]:
             ctx, ylabel=f"mean difference in PaO2/FiO2 ({UNIT})", reference=0.0)),
         Section("priors", "Priors and posteriors", priors_section),
         Section("diagnostics", "Can the numbers be trusted? Diagnostics", diagnostics_section),
-        Section("robustness", "Does one trial decide it? Is the inference calibrated?", robustness_section),
+        generic.shared_section("robustness", "Does one trial decide it? Is the inference calibrated?"),
         Section("next-trial", "The next trial", next_trial_section),
         Section("methods", "Methods", methods_section),
         # the register row by row, for a reviewer checking a number: an appendix, folded

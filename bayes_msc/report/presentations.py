@@ -2,8 +2,10 @@
 
 An outcome (:mod:`bayes_msc.outcomes`) says what is measured and how it is modelled; how a report
 shows it lives here, so the outcome modules import nothing of the report. A layout is a function
-returning the report's sections (:class:`~bayes_msc.report.sections.Section`); an outcome with no
-presentation registered has no HTML report (``fit`` still prints its text summary)::
+returning the report's sections (:class:`~bayes_msc.report.sections.Section`). An outcome with no
+presentation registered gets the generic layout (:func:`bayes_msc.report.generic.generic_layout`:
+the answer, forest plot, studies, priors, sensitivity, diagnostics, influence and methods), so
+every outcome has a report; register one to add what is the outcome's own::
 
     from bayes_msc.report.presentations import Presentation, register_presentation
     register_presentation("ventilator_free_days", Presentation(layout=my_layout))
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..io.errors import InputError
+from .generic import generic_layout
 from .mortality import mortality_layout
 from .oxygenation import oxygenation_layout
 from .sections import Section
@@ -42,13 +44,7 @@ register_presentation("oxygenation", Presentation(layout=oxygenation_layout))
 
 def layout_for(outcome) -> Sequence[Section]:
     """The sections of a report of ``outcome`` (an :class:`~bayes_msc.outcomes.Outcome`, or its
-    name), from the presentation registered for its name."""
+    name), from the presentation registered for its name, else the generic layout."""
     name = getattr(outcome, "name", outcome)
     presentation = PRESENTATIONS.get(name)
-    if presentation is None:
-        known = ", ".join(sorted(PRESENTATIONS)) or "none"
-        raise InputError(
-            f"no HTML report layout for outcome {name!r} yet (reports exist for: {known}); "
-            "use `fit` for the text summary"
-        )
-    return presentation.layout()
+    return generic_layout() if presentation is None else presentation.layout()

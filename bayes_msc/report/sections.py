@@ -291,12 +291,32 @@ def prior_posterior_section(ctx: ReportContext, parameters: Sequence[KeyParamete
                             fig_id: str = "fig-prior-posterior", name: str = "prior-posterior") -> Markup:
     """Prior and posterior densities of ``parameters`` with a table of both. Call it more than once
     (with distinct ``fig_id`` and ``name``) to keep each figure at two or three panels."""
-    priors = ctx.spec.priors
+    panels, rows = prior_posterior_panels(ctx.result, parameters)
+    data = table(
+        ("Parameter", "Prior", "Prior median (95% ETI)", "Posterior median (95% ETI)",
+         "Posterior 95% width as % of prior's"),
+        rows, numeric=(2, 3, 4),
+        caption="Prior and posterior medians with 95% equal-tailed intervals (ETI). A width near 100% "
+                "means the data add little to the prior.",
+    )
+    svg = figures.to_svg(figures.prior_posterior_plot(panels), name)
+    alt = "Prior (grey, dashed) and posterior (blue) densities of " + ", ".join(p.label for p in parameters)
+    return Markup(join([
+        figure(svg, caption=join(["Prior and posterior densities side by side. ", note]), alt=alt, data=data,
+               fig_id=fig_id),
+    ]))
+
+
+def prior_posterior_panels(result, parameters: Sequence[KeyParameter]) -> tuple[list[dict], list[tuple]]:
+    """The panels :func:`~bayes_msc.report.figures.prior_posterior_plot` draws (prior and kernel
+    density of the posterior on a grid spanning both) and one table row per parameter."""
+    priors = result.spec.priors
+    posterior = result.posterior
     panels, rows = [], []
     for p in parameters:
         prior = getattr(priors, p.role)
         dist = prior.scipy()
-        draws = np.asarray(ctx.posterior[p.var], float).ravel()
+        draws = np.asarray(posterior[p.var], float).ravel()
         prior_q = dist.ppf([0.025, 0.5, 0.975])
         post_q = quantiles(draws)
         lo = 0.0 if p.positive else min(dist.ppf(0.005), np.quantile(draws, 0.001))
@@ -313,19 +333,7 @@ def prior_posterior_section(ctx: ReportContext, parameters: Sequence[KeyParamete
             f"{fmt(post_q[1])} ({fmt(post_q[0])} to {fmt(post_q[2])})",
             f"{fmt(100 * width_ratio, '.0f')}%",
         ))
-    data = table(
-        ("Parameter", "Prior", "Prior median (95% ETI)", "Posterior median (95% ETI)",
-         "Posterior 95% width as % of prior's"),
-        rows, numeric=(2, 3, 4),
-        caption="Prior and posterior medians with 95% equal-tailed intervals (ETI). A width near 100% "
-                "means the data add little to the prior.",
-    )
-    svg = figures.prior_posterior_plot(panels, name=name)
-    alt = "Prior (grey, dashed) and posterior (blue) densities of " + ", ".join(p.label for p in parameters)
-    return Markup(join([
-        figure(svg, caption=join(["Prior and posterior densities side by side. ", note]), alt=alt, data=data,
-               fig_id=fig_id),
-    ]))
+    return panels, rows
 
 
 def _baseline_target(spec) -> str:
@@ -458,7 +466,7 @@ def robustness_section(ctx: ReportContext) -> Markup:
         else:  # neither green nor red: the result does not speak for this analysis
             shown = el("span", label, class_="badge exc")
         parts.append(para(shown, f" SBC, N = {sbc['n']}, {sbc['date']}: {words}"))
-        svg = figures.sbc_ecdf_plot({p: pd.DataFrame(u["ecdf"]) for p, u in sbc["uniformity"].items()})
+        svg = figures.to_svg(figures.sbc_ecdf_plot({p: pd.DataFrame(u["ecdf"]) for p, u in sbc["uniformity"].items()}), "sbc")
         parts.append(figure(svg, caption="SBC: PIT-ECDF of the fractional ranks minus the uniform CDF, with "
                             "simultaneous bands (Säilynoja et al. 2022; 95% family-wise over the parameters, Bonferroni); a calibrated sampler stays inside.",
                             alt="ECDF-difference plots of SBC ranks for " + ", ".join(sbc["parameters"]), fig_id="fig-sbc"))
@@ -526,8 +534,8 @@ def dose_response_section(ctx: ReportContext, *, ylabel: str, reference: float |
     metric = "cumulative (per-infusion dose × infusions)" if dose.metric == "cumulative" else "per infusion"
     bands = dose.bands()
     low, high = dose.studied_range
-    svg = figures.dose_curve_plot(bands, xlabel=f"dose ({dose_unit}, {dose.metric.replace('_', ' ')})", ylabel=ylabel,
-                                  reference=reference, studied=(low, high))
+    svg = figures.to_svg(figures.dose_curve_plot(bands, xlabel=f"dose ({dose_unit}, {dose.metric.replace('_', ' ')})",
+                                                 ylabel=ylabel, reference=reference, studied=(low, high)), "dose-response")
     model = spec.model
     weight = (
         f"Fixed doses (cells per infusion) are divided by each trial's mean body weight, which no trial reports: "
