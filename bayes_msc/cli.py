@@ -213,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--sensitivity", action="store_true",
                         help="also run prior sensitivity and leave-one-study-out and show them")
     report.add_argument("--sbc", metavar="FILE", help="show a saved SBC result (default reports/<analysis>.sbc.json if present)")
+    report.add_argument("--cumulative", action="store_true",
+                        help="also show the pooled effect as the trials accrued, by publication year (masked refits)")
     report.add_argument("--design", action="store_true",
                         help="add 'The next trial' (MAP prior, assurance, sample size, fragility; defaults of `design`)")
     report.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
@@ -220,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     figure = sub.add_parser("figure", help="fit an analysis and save one figure for a manuscript (.svg, .png or .pdf)")
     figure.add_argument("kind", metavar="KIND", help="forest (per-study numbers beside the rows), dose (the "
-                        "dose-response curve; needs --dose-response), prior (prior vs posterior of the pooled effect and τ)")
+                        "dose-response curve; needs --dose-response), prior (prior vs posterior of the pooled effect and τ), funnel (contour-enhanced), "
+                        "cumulative (the pooled effect as the trials accrued, by year)")
     _add_fit_options(figure)
     figure.add_argument("--output", "--out", "-o", dest="output", metavar="FILE", required=True,
                         help="the figure file; its suffix (.svg, .png, .pdf) sets the format")
@@ -700,6 +703,10 @@ def _cmd_report(args) -> int:
             from .analyses.provenance import provenance_table
 
             options["provenance"] = provenance_table(result.spec, args.data)
+    if args.cumulative:
+        from .analyses.cumulative import cumulative_analysis
+
+        options["cumulative"] = cumulative_analysis(result.spec, args.data, progress=_PROGRESS.counter("cumulative refits"))
     if args.design:
         from .design import design
 

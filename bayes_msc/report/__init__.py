@@ -59,6 +59,7 @@ def render_report(
     provenance=None,
     oc=None,
     simstudy=None,
+    cumulative=None,
     generated: datetime | None = None,
 ) -> str:
     """The report of a :class:`~bayes_msc.results.FitResult` as one HTML string.
@@ -80,6 +81,9 @@ def render_report(
     provenance
         Optional :class:`~bayes_msc.analyses.provenance.ProvenanceTable` (mortality), shown in the
         study-flow section.
+    cumulative
+        Optional :class:`~bayes_msc.analyses.cumulative.Cumulative`: the pooled effect as the
+        trials accrued, by publication year.
     The dose-response section shows ``result.dose_response`` when the fit has one.
     """
     from .html import el, page, section
@@ -97,6 +101,7 @@ def render_report(
         provenance=provenance,
         oc=oc,
         simstudy=simstudy,
+        cumulative=cumulative,
         generated=generated or datetime.now(timezone.utc),
     )
     built = []

@@ -260,7 +260,21 @@ SHARED: dict[str, Callable[[], Section]] = {
     "robustness": lambda: Section("robustness", "Does one study decide it? Is the inference calibrated?",
                                   robustness_section),
     "methods": lambda: Section("methods", "Methods", methods_section),
+    "frequentist": lambda: _frequentist_section(),
+    "cumulative": lambda: _cumulative_section(),
 }
+
+
+def _frequentist_section() -> Section:
+    from .frequentist import FREQUENTIST_SECTION
+
+    return FREQUENTIST_SECTION
+
+
+def _cumulative_section() -> Section:
+    from .figures_cumulative import CUMULATIVE_SECTION
+
+    return CUMULATIVE_SECTION
 
 
 def shared_section(anchor: str, title: str | None = None) -> Section:
@@ -272,8 +286,8 @@ def shared_section(anchor: str, title: str | None = None) -> Section:
 
 def generic_layout() -> list[Section]:
     """The report of any outcome: every shared section, in reading order."""
-    return [shared_section(a) for a in ("answer", "forest", "studies", "dose-response", "priors", "sensitivity",
-                                        "diagnostics", "robustness", "methods")]
+    return [shared_section(a) for a in ("answer", "forest", "studies", "frequentist", "cumulative", "dose-response",
+                                        "priors", "sensitivity", "diagnostics", "robustness", "methods")]
 
 
 __all__ = ["SHARED", "answer", "diagnostics_section", "forest_section", "generic_layout", "key_parameters",

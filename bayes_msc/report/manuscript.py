@@ -95,7 +95,9 @@ def figure(result, kind: str, path: str | os.PathLike | None = None, *, sort: st
         A registered kind (:func:`figure_kinds`): ``"forest"`` (per-study numbers beside the
         rows: events/n per arm or estimate ± SE, observed and model estimates with 95%
         intervals, weights), ``"dose"`` (the dose-response curve; the fit needs a dose-response
-        form) or ``"prior"`` (prior against posterior of the pooled effect and τ).
+        form), ``"prior"`` (prior against posterior of the pooled effect and τ), ``"funnel"``
+        (contour-enhanced funnel plot of the studies in the frequentist rows) or
+        ``"cumulative"`` (the pooled effect as the trials accrued, by publication year).
     path
         ``.svg``, ``.png`` (300 dpi) or ``.pdf``; any other suffix is refused before drawing.
         Written atomically.
@@ -126,7 +128,8 @@ def figure(result, kind: str, path: str | os.PathLike | None = None, *, sort: st
 def _no_sort(name: str):
     def check(spec, sort):
         if sort is not None:
-            raise InputError(f"the {name} figure lists no studies; --sort applies to the forest plot", Location("--sort"))
+            raise InputError(f"the {name} figure has no study order to choose; --sort applies to the forest plot",
+                             Location("--sort"))
     return check
 
 
@@ -159,7 +162,26 @@ def prior_figure(result, *, sort: str | None = None) -> "Figure":
     return figures.prior_posterior_plot(panels)
 
 
+def funnel_figure(result, *, sort: str | None = None) -> "Figure":
+    """Contour-enhanced funnel plot (:func:`bayes_msc.report.frequentist.funnel_figure`)."""
+    from .frequentist import funnel_figure as draw
+
+    return draw(result, sort=sort)
+
+
+def cumulative_figure(result, *, sort: str | None = None, data: Any = None) -> "Figure":
+    """The pooled effect as the trials accrued (:func:`bayes_msc.analyses.cumulative.cumulative_analysis`,
+    masked refits of the fit's compiled model), drawn by
+    :func:`bayes_msc.report.figures_cumulative.cumulative_figure`."""
+    from ..analyses.cumulative import cumulative_analysis
+    from .figures_cumulative import cumulative_figure as draw
+
+    return draw(cumulative_analysis(result.spec, data))
+
+
 register_figure("forest", forest_figure)
+register_figure("funnel", funnel_figure, check=_no_sort("funnel"))
+register_figure("cumulative", cumulative_figure, check=_no_sort("cumulative"))
 register_figure("dose", dose_figure, check=_dose_check)
 register_figure("prior", prior_figure, check=_no_sort("prior"))
 

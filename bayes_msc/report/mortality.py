@@ -359,6 +359,8 @@ def mortality_layout() -> list[Section]:
         Section("answer", "The answer", answer),
         Section("forest", "Trial by trial: forest plot", forest_section),
         Section("flow", "Which studies, and why: study flow", flow_section),
+        generic.shared_section("frequentist"),
+        generic.shared_section("cumulative"),
         Section("dose-response", "Dose-response", lambda ctx: dose_response_section(
             ctx, ylabel="odds ratio of death", reference=1.0)),
         Section("priors", "Priors and posteriors", priors_section),

@@ -715,6 +715,8 @@ def oxygenation_layout() -> list[Section]:
         Section("answer", "The answer", answer),
         Section("forest", "Study by study: forest plot", forest_section),
         Section("flow", "Which studies, and why: study flow", flow_section),
+        generic.shared_section("frequentist"),
+        generic.shared_section("cumulative"),
         Section("dose-response", "Dose-response", lambda ctx: dose_response_section(
             ctx, ylabel=f"mean difference in PaO2/FiO2 ({UNIT})", reference=0.0)),
         Section("priors", "Priors and posteriors", priors_section),

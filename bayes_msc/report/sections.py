@@ -41,6 +41,7 @@ class ReportContext:
     provenance: Any = None  # bayes_msc.analyses.provenance.ProvenanceTable (mortality), shown in the study-flow section
     oc: Any = None  # DataFrame: saved operating characteristics of the decision rules (simstudy.oc_report_table)
     simstudy: Any = None  # DataFrame: the saved likelihood simulation study (simstudy.simstudy_report_table)
+    cumulative: Any = None  # bayes_msc.analyses.cumulative.Cumulative: the answer as the trials accrued
     generated: datetime = field(default_factory=datetime.now)
 
     @property
