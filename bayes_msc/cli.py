@@ -17,7 +17,7 @@ from .io.progress import ProgressLine
 from .io.terminal import printable
 # the choice lists the options offer, from their one home (each imports nothing heavy)
 from .evidence.settings import EVIDENCE_SETS, STUDY_LIST_PREFIX
-from .models.choices import DOSE_RESPONSE_FORMS, LIKELIHOODS, MEASURES
+from .models.choices import DOSE_RESPONSE_FORMS, EFFECT_MEASURES, LIKELIHOODS, MEASURES
 from .spec import BENEFIT_DIRECTIONS
 
 EXIT_INPUT_ERROR = 2
@@ -112,8 +112,13 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                    help="mortality: how each study's arms inform the odds ratio (default: the spec's; "
                         "mortality.toml says symmetric)")
     p.add_argument("--clinically-meaningful", type=_finite, metavar="VALUE",
-                   help="decision threshold: an odds ratio for mortality (default 0.8), a difference in "
-                        "the outcome's units otherwise (oxygenation: mmHg, default 20)")
+                   help="decision threshold on the scale the effect is stated on: an odds ratio for mortality "
+                        "(default 0.8), a risk ratio or risk difference under --effect-measure rr|rd (no default), "
+                        "a difference in the outcome's units otherwise (oxygenation: mmHg, default 20)")
+    p.add_argument("--effect-measure", choices=EFFECT_MEASURES,
+                   help="binary outcomes (mortality): state and decide the effect as an odds ratio (or, default), "
+                        "a risk ratio (rr) or a risk difference (rd, cells minus control), the last two at the "
+                        "spec's decision.baseline_risk; the model stays the logit model (the OR is printed too)")
     p.add_argument("--measure", choices=MEASURES,
                    help="normal_normal: what the estimates are; it decides which priors fit them "
                         "(mean_difference needs --unit and both priors stated); required unless the spec or the "
@@ -169,7 +174,8 @@ def _add_design_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test", choices=("log_or", "risk_difference"), default="log_or",
                    help="deaths: frequentist test of the log OR (Wald, default) or of the risk difference")
     p.add_argument("--rule", type=_rule, action="append", metavar="THRESHOLD:PROB",
-                   help="Bayesian success criterion on the effect as read (an OR for mortality), repeatable "
+                   help="Bayesian success criterion on the effect as read (an OR for mortality; a risk ratio or "
+                        "risk difference at the spec's baseline risk under --effect-measure rr|rd), repeatable "
                         "(all must hold); default 1:0.975 (mortality), 0:0.975 (oxygenation)")
     p.add_argument("--robust-weight", type=_finite, default=0.2, help="weight of the vague component (default 0.2)")
     p.add_argument("--target", type=_finite, default=0.8, help="target assurance for the sample size (default 0.8)")
@@ -541,6 +547,7 @@ def _spec_from_args(args):
         seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune, target_accept=args.target_accept,
         clinically_meaningful=args.clinically_meaningful, dose_response=args.dose_response,
         measure=args.measure, unit=args.unit, likelihood=args.likelihood, benefit_direction=args.benefit_direction,
+        effect_measure=args.effect_measure,
     )
 
 
@@ -728,7 +735,7 @@ def _cmd_design(args) -> int:
     spec = _spec_from_args(args)
     from .design.outcome import design_outcome
 
-    settings.validate(binary=design_outcome(spec).binary)
+    settings.validate(outcome=design_outcome(spec))  # a rule's threshold on the scale the effect is read
     if args.dose is not None and spec.model.dose_response == "none":
         raise InputError("needs a dose-response fit: add --dose-response loglinear or emax", Location("--dose"))
     from .io.fileio import check_output_file, write_atomic
