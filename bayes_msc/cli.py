@@ -421,7 +421,10 @@ def _cmd_fit(args) -> int:
     if args.report:
         from .report import default_report_path
 
+        from .report.presentations import layout_for
+
         _check_draws(spec, "a report")
+        layout_for(spec.outcome_type)
         check_output_file(default_report_path(spec), "--report", force=args.force)
     result = _fit_from_args(args, spec)
     _sparse_data_warning(result)
@@ -612,6 +615,9 @@ def _cmd_report(args) -> int:
 
     spec = _spec_from_args(args)
     _check_draws(spec, "a report")
+    from .report.presentations import layout_for
+
+    layout_for(spec.outcome_type)  # a layout for this outcome, on its scale: before the fit
     output = check_output_file(args.output or default_report_path(spec), "--output", force=args.force)
     sbc_path = Path(args.sbc) if args.sbc else _saved_file(spec, "sbc")
     sbc = _read_sbc(sbc_path) if args.sbc or sbc_path is not None else None  # a bad file fails before the fit

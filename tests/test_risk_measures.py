@@ -292,3 +292,12 @@ def test_design_reads_the_rule_on_the_risk_difference(rd_fit):
     assert out["stated_as"] == {"measure": "risk difference", "short": "RD", "baseline_risk": p0}
     meaningful = next(s for s in out["scenarios"] if s["label"] == "meaningful")
     assert meaningful["effect"] == pytest.approx(-0.05, abs=1e-12)
+
+
+def test_the_report_refuses_a_risk_scale_its_words_do_not_state():
+    """The mortality layout says "odds ratio": a risk ratio is refused before the fit, not mislabelled."""
+    one_line_error(run_cli("report", "mortality", "--effect-measure", "rr", "--clinically-meaningful", "0.85"),
+                   "states the effect as odds ratio", "risk ratio")
+    from bayes_msc.report.presentations import layout_for
+
+    assert layout_for(load_spec("mortality").outcome_type)  # the odds ratio still has its report

@@ -22,9 +22,12 @@ from .sections import Section
 
 @dataclass(frozen=True)
 class Presentation:
-    """How a report shows one outcome: ``layout()`` returns the report's sections, in order."""
+    """How a report shows one outcome: ``layout()`` returns the report's sections, in order.
+    ``measures``: the names of the effect measures its words state (None: whichever the outcome
+    has); a fit stated on another (a risk ratio, where the layout says "odds ratio") is refused."""
 
     layout: Callable[[], Sequence[Section]]
+    measures: tuple[str, ...] | None = None
 
 
 PRESENTATIONS: dict[str, Presentation] = {}
@@ -36,7 +39,7 @@ def register_presentation(outcome: str, presentation: Presentation) -> Presentat
     return presentation
 
 
-register_presentation("mortality", Presentation(layout=mortality_layout))
+register_presentation("mortality", Presentation(layout=mortality_layout, measures=("odds ratio",)))
 register_presentation("oxygenation", Presentation(layout=oxygenation_layout))
 
 
@@ -51,4 +54,9 @@ def layout_for(outcome) -> Sequence[Section]:
             f"no HTML report layout for outcome {name!r} yet (reports exist for: {known}); "
             "use `fit` for the text summary"
         )
+    measure = getattr(getattr(outcome, "measure", None), "name", None)
+    if presentation.measures is not None and measure is not None and measure not in presentation.measures:
+        raise InputError(f"the {name} report states the effect as {' or '.join(presentation.measures)}, and this "
+                         f"analysis states it as {measure}: report it with --effect-measure or (the text summary "
+                         f"of `fit` states the {measure})")
     return presentation.layout()
