@@ -301,3 +301,13 @@ def test_the_report_refuses_a_risk_scale_its_words_do_not_state():
     from bayes_msc.report.presentations import layout_for
 
     assert layout_for(load_spec("mortality").outcome_type)  # the odds ratio still has its report
+
+
+def test_a_saved_rd_result_loads_back_on_its_scale(rd_fit, tmp_path):
+    from bayes_msc import load_result
+
+    rd_fit.save(tmp_path / "out")
+    back = load_result(tmp_path / "out")
+    assert back.spec.content_hash() == rd_fit.spec.content_hash()
+    assert back.decisions.measure == "risk difference"
+    assert back.decisions.prob_meaningful == rd_fit.decisions.prob_meaningful
