@@ -769,6 +769,10 @@ def _simulation_command(args, kind: str) -> int:
                          f"{spec.name} is {spec.outcome}")
     if spec.model.dose_response != "none":
         raise InputError(f"{kind} covers the pooled model (dose_response = none)")
+    if spec.model.effect_measure != "or":  # its truths and decision rules are odds ratios
+        raise InputError(f"{kind} states its truths and decision rules as odds ratios (P(OR < 1), P(OR < "
+                         f"{spec.decision.clinically_meaningful_or:g})); run it with --effect-measure or",
+                         Location("--effect-measure"))
     out = check_output_file(Path(args.out) if args.out else _default_output(spec, kind), "--out", force=args.force)
     sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
     if kind == "oc":

@@ -311,3 +311,9 @@ def test_a_saved_rd_result_loads_back_on_its_scale(rd_fit, tmp_path):
     assert back.spec.content_hash() == rd_fit.spec.content_hash()
     assert back.decisions.measure == "risk difference"
     assert back.decisions.prob_meaningful == rd_fit.decisions.prob_meaningful
+
+
+def test_the_simulation_studies_refuse_a_risk_scale():
+    """oc and simstudy state truths and rules as odds ratios: a risk scale is refused, not ignored."""
+    one_line_error(run_cli("oc", "mortality", "--effect-measure", "rd", "--clinically-meaningful", "-0.05"),
+                   "--effect-measure", "odds ratios")
