@@ -186,7 +186,8 @@ class Decisions:
     """The answer of any analysis, in one vocabulary across outcomes.
 
     The pooled and new-trial effects are on the outcome's *stated* scale (an odds ratio for
-    mortality, mmHg for oxygenation); ``tau`` is on the model's scale (log OR, mmHg), where
+    mortality, or the risk ratio or risk difference at the baseline risk its spec states, see
+    :func:`risk_ratio`; mmHg for oxygenation); ``tau`` is on the model's scale (log OR, mmHg), where
     heterogeneity is defined. ``benefit_threshold`` and ``meaningful_threshold`` are stated
     too: P(benefit) = P(effect beyond ``benefit_threshold`` in ``benefit_direction``).
     """

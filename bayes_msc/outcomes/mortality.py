@@ -71,7 +71,8 @@ class RiskMeasure(EffectMeasure):
                 raise InputError(f"a risk ratio at control risk {p0:g} must be in (0, {1 / p0:.4g}), got {value:g}")
             return log_or_at_risk_ratio(value, p0)
         if not 0 < p0 + value < 1:
-            raise InputError(f"a risk difference at control risk {p0:g} must be in ({-p0:g}, {1 - p0:.4g}), got {value:g}")
+            raise InputError(f"a risk difference at control risk {p0:g} must be in ({-p0:g}, {1 - p0:.4g}), "
+                             f"got {value:g}")
         return log_or_at_risk_difference(value, p0)
 
     def label(self) -> str:
@@ -149,7 +150,8 @@ class MortalityOutcome(Outcome):
         names = {"rr": "a risk-ratio", "rd": "a risk-difference"}
         for kind, name in names.items():
             if key == MEANINGFUL_KEYS[kind] and self.effect_measure != kind:
-                return (f"{name} threshold, but the effect is stated as {'an odds ratio' if self.effect_measure == 'or' else self.measure.name}: "
+                stated = "an odds ratio" if self.effect_measure == "or" else f"a {self.measure.name}"
+                return (f"{name} threshold, but the effect is stated as {stated}: "
                         f"set model.effect_measure = \"{kind}\" (or --effect-measure {kind}), or leave it out")
         return ""
 
@@ -166,7 +168,7 @@ class MortalityOutcome(Outcome):
             if kind != self.effect_measure and not math.isnan(value):
                 raise InputError(
                     f"{MEANINGFUL_KEYS[kind]} is {names[kind]} threshold, but the effect is stated as "
-                    f"{self.measure.name if self.effect_measure != 'or' else 'an odds ratio'}: set "
+                    f"{'a ' + self.measure.name if self.effect_measure != 'or' else 'an odds ratio'}: set "
                     f"model.effect_measure = \"{kind}\" (--effect-measure {kind}) or leave it out",
                     Location(spec.path or where, field=f"decision.{MEANINGFUL_KEYS[kind]}"))
         if self.effect_measure != "or":
