@@ -44,6 +44,7 @@ def resolve_spec(
     target_accept: float | None = None,
     likelihood: str | None = None,
     benefit_direction: str | None = None,
+    effect_measure: str | None = None,
     _caller: str = "resolve_spec",
 ) -> AnalysisSpec:
     """Load a spec and apply overrides; ``prior_params`` keys are ``role.parameter``.
@@ -52,7 +53,9 @@ def resolve_spec(
     mortality, a difference in the outcome's units otherwise. ``measure`` and ``unit`` say what
     a normal-normal analysis' estimates are (``"log_ratio"``, ``"smd"``, ``"mean_difference"``
     with a unit), ``benefit_direction`` which way is better (``"increase"``, ``"decrease"``);
-    a scale without default priors needs both priors stated.
+    a scale without default priors needs both priors stated. ``effect_measure`` (binary outcomes:
+    ``"or"``, ``"rr"``, ``"rd"``) states the effect as an odds ratio, or as a risk ratio or risk
+    difference at the spec's baseline risk; ``clinically_meaningful`` is then on that scale.
 
     ``data`` (a register, an estimates file, or None for the embedded register): the spec is
     resolved for a fit on it. What the data state about themselves fills what the spec leaves
@@ -65,7 +68,7 @@ def resolve_spec(
     check_arguments(_caller, analysis=analysis, evidence=evidence, priors=priors, prior_params=prior_params,
                     seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
                     dose_response=dose_response, measure=measure, unit=unit, target_accept=target_accept,
-                    likelihood=likelihood, benefit_direction=benefit_direction)
+                    likelihood=likelihood, benefit_direction=benefit_direction, effect_measure=effect_measure)
     spec = analysis if isinstance(analysis, AnalysisSpec) else load_spec(analysis)
     spec = spec.with_sampler(seed=seed, chains=chains, draws=draws, tune=tune, target_accept=target_accept)
     from_data: dict[str, str] = {}
@@ -88,6 +91,8 @@ def resolve_spec(
         # before priors, so overrides of dose priors and priors on the measure's scale apply;
         # likelihood (mortality): arm, symmetric or conditional (bayes_msc.models.sparse)
         spec = spec.with_model(dose_response=dose_response, measure=measure, unit=unit, likelihood=likelihood)
+    if effect_measure is not None:  # before the threshold, which is on the scale it chooses
+        spec = spec.with_model(effect_measure=effect_measure)
     if clinically_meaningful is not None:
         spec = spec.with_decision(**{spec.outcome_type.meaningful_key: clinically_meaningful})
     if evidence is not None:
@@ -115,6 +120,7 @@ def resolve_spec(
     if data is not _UNSET:
         _check_statements(spec, from_data)
     spec.check_priors_stated()
+    spec.outcome_type.check_decision(spec, _caller)
     if data is not _UNSET:
         for warning in spec.outcome_type.prior_warnings(spec.priors):
             _warn_once(warning)
@@ -181,6 +187,7 @@ def fit(
     target_accept: float | None = None,
     likelihood: str | None = None,
     benefit_direction: str | None = None,
+    effect_measure: str | None = None,
     progress_bar: bool = False,
 ) -> FitResult:
     """Fit a named analysis (``"mortality"``), a spec path, or an :class:`AnalysisSpec`.
@@ -201,8 +208,14 @@ def fit(
         Hyperparameter overrides, e.g. ``{"effect.sigma": 1.0}``. A prior's family is changed
         with an entry of ``priors`` such as ``"heterogeneity=halfcauchy(beta=25)"``.
     clinically_meaningful
-        The decision threshold: an odds ratio (mortality) or a difference in the outcome's
-        units (oxygenation: mmHg).
+        The decision threshold: an odds ratio (mortality), or a risk ratio or risk difference
+        under ``effect_measure`` "rr" or "rd", or a difference in the outcome's units
+        (oxygenation: mmHg).
+    effect_measure
+        Binary outcomes: ``"or"`` (odds ratio, default), ``"rr"`` (risk ratio) or ``"rd"`` (risk
+        difference, cells minus control), the last two at the spec's ``decision.baseline_risk``;
+        the model is the same logit model, and the decisions are on the chosen scale (the
+        threshold too: it has no default on a risk scale). Overrides ``model.effect_measure``.
     likelihood
         Mortality: ``"arm"``, ``"symmetric"`` or ``"conditional"`` (how sparse arms enter; see
         :mod:`bayes_msc.models.sparse`); overrides the spec's ``model.likelihood``.
@@ -223,7 +236,7 @@ def fit(
         analysis, data=data, evidence=evidence, priors=priors, prior_params=prior_params,
         seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
         dose_response=dose_response, measure=measure, unit=unit, target_accept=target_accept, likelihood=likelihood,
-        benefit_direction=benefit_direction, _caller="fit",
+        benefit_direction=benefit_direction, effect_measure=effect_measure, _caller="fit",
     )
     return fit_spec(spec, load_data(spec, data, "fit"), progress_bar=progress_bar)
 
@@ -277,6 +290,7 @@ def fit_spec(
 
     spec.check_priors_stated()
     outcome = spec.outcome_type
+    outcome.check_decision(spec, "fit_spec")
     evidence, inputs = _evidence_and_inputs(spec, register, evidence)
 
     timings = {}

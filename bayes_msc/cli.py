@@ -17,7 +17,7 @@ from .io.progress import ProgressLine
 from .io.terminal import printable
 # the choice lists the options offer, from their one home (each imports nothing heavy)
 from .evidence.settings import EVIDENCE_SETS, STUDY_LIST_PREFIX
-from .models.choices import DOSE_RESPONSE_FORMS, LIKELIHOODS, MEASURES
+from .models.choices import DOSE_RESPONSE_FORMS, EFFECT_MEASURES, LIKELIHOODS, MEASURES
 from .spec import BENEFIT_DIRECTIONS
 
 EXIT_INPUT_ERROR = 2
@@ -112,8 +112,13 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                    help="mortality: how each study's arms inform the odds ratio (default: the spec's; "
                         "mortality.toml says symmetric)")
     p.add_argument("--clinically-meaningful", type=_finite, metavar="VALUE",
-                   help="decision threshold: an odds ratio for mortality (default 0.8), a difference in "
-                        "the outcome's units otherwise (oxygenation: mmHg, default 20)")
+                   help="decision threshold on the scale the effect is stated on: an odds ratio for mortality "
+                        "(default 0.8), a risk ratio or risk difference under --effect-measure rr|rd (no default), "
+                        "a difference in the outcome's units otherwise (oxygenation: mmHg, default 20)")
+    p.add_argument("--effect-measure", choices=EFFECT_MEASURES,
+                   help="binary outcomes (mortality): state and decide the effect as an odds ratio (or, default), "
+                        "a risk ratio (rr) or a risk difference (rd, cells minus control), the last two at the "
+                        "spec's decision.baseline_risk; the model stays the logit model (the OR is printed too)")
     p.add_argument("--measure", choices=MEASURES,
                    help="normal_normal: what the estimates are; it decides which priors fit them "
                         "(mean_difference needs --unit and both priors stated); required unless the spec or the "
@@ -169,7 +174,8 @@ def _add_design_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test", choices=("log_or", "risk_difference"), default="log_or",
                    help="deaths: frequentist test of the log OR (Wald, default) or of the risk difference")
     p.add_argument("--rule", type=_rule, action="append", metavar="THRESHOLD:PROB",
-                   help="Bayesian success criterion on the effect as read (an OR for mortality), repeatable "
+                   help="Bayesian success criterion on the effect as read (an OR for mortality; a risk ratio or "
+                        "risk difference at the spec's baseline risk under --effect-measure rr|rd), repeatable "
                         "(all must hold); default 1:0.975 (mortality), 0:0.975 (oxygenation)")
     p.add_argument("--robust-weight", type=_finite, default=0.2, help="weight of the vague component (default 0.2)")
     p.add_argument("--target", type=_finite, default=0.8, help="target assurance for the sample size (default 0.8)")
@@ -454,7 +460,10 @@ def _cmd_fit(args) -> int:
     if args.report:
         from .report import default_report_path
 
+        from .report.presentations import layout_for
+
         _check_draws(spec, "a report")
+        layout_for(spec.outcome_type)
         check_output_file(default_report_path(spec), "--report", force=args.force)
     result = _fit_from_args(args, spec)
     _sparse_data_warning(result)
@@ -580,6 +589,7 @@ def _spec_from_args(args):
         seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune, target_accept=args.target_accept,
         clinically_meaningful=args.clinically_meaningful, dose_response=args.dose_response,
         measure=args.measure, unit=args.unit, likelihood=args.likelihood, benefit_direction=args.benefit_direction,
+        effect_measure=args.effect_measure,
     )
 
 
@@ -686,6 +696,9 @@ def _cmd_report(args) -> int:
 
     spec = _spec_from_args(args)
     _check_draws(spec, "a report")
+    from .report.presentations import layout_for
+
+    layout_for(spec.outcome_type)  # a layout for this outcome, on its scale: before the fit
     output = check_output_file(args.output or default_report_path(spec), "--output", force=args.force)
     sbc_path = Path(args.sbc) if args.sbc else _saved_file(spec, "sbc")
     sbc = _read_sbc(sbc_path) if args.sbc or sbc_path is not None else None  # a bad file fails before the fit
@@ -828,7 +841,7 @@ def _cmd_design(args) -> int:
     spec = _spec_from_args(args)
     from .design.outcome import design_outcome
 
-    settings.validate(binary=design_outcome(spec).binary)
+    settings.validate(outcome=design_outcome(spec))  # a rule's threshold on the scale the effect is read
     if args.dose is not None and spec.model.dose_response == "none":
         raise InputError("needs a dose-response fit: add --dose-response loglinear or emax", Location("--dose"))
     from .io.fileio import check_output_file, write_atomic
@@ -856,6 +869,10 @@ def _simulation_command(args, kind: str) -> int:
                          f"{spec.name} is {spec.outcome}")
     if spec.model.dose_response != "none":
         raise InputError(f"{kind} covers the pooled model (dose_response = none)")
+    if spec.model.effect_measure != "or":  # its truths and decision rules are odds ratios
+        raise InputError(f"{kind} states its truths and decision rules as odds ratios (P(OR < 1), P(OR < "
+                         f"{spec.decision.clinically_meaningful_or:g})); run it with --effect-measure or",
+                         Location("--effect-measure"))
     out = check_output_file(Path(args.out) if args.out else _default_output(spec, kind), "--out", force=args.force)
     sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
     if kind == "oc":

@@ -86,12 +86,56 @@ def predictive_effect(mean: xr.DataArray, tau: xr.DataArray, seed: int) -> xr.Da
     return mean + tau * xr.DataArray(eps, dims=mean.dims, coords=mean.coords)
 
 
-def absolute_risk_reduction(log_or: xr.DataArray, baseline_risk: float) -> xr.DataArray:
-    """Control risk minus treated risk at ``baseline_risk`` (positive favours cells)."""
+def treated_risk(log_or, baseline_risk: float):
+    """The risk with cells when the control risk is ``baseline_risk``: expit(logit(p0) + log OR).
+
+    The model is the arm-level binomial-logit model, whose effect is the log odds ratio; a risk
+    ratio or a risk difference is a function of it and of a control risk, not a parameter of its
+    own (see :func:`risk_ratio`)."""
     from scipy.special import expit, logit
 
-    treated = expit(logit(baseline_risk) + log_or)
-    return baseline_risk - treated
+    return expit(logit(baseline_risk) + log_or)
+
+
+def risk_ratio(log_or, baseline_risk: float):
+    """Risk ratio (cells / control) at control risk ``baseline_risk``: expit(logit(p0) + log OR) / p0.
+
+    Why a functional at a stated control risk, not a log-binomial model: a log-binomial
+    likelihood bounds each arm's risk at 1, so the risk ratio's range depends on the baselines,
+    and with few small trials and zero cells the posterior piles up against that boundary
+    (Warn, Thompson & Spiegelhalter 2002, Stat Med 21:1601-1623; Bakbergenuly, Hoaglin &
+    Kulinskaya 2019, "Pitfalls of using the risk ratio in meta-analysis", Res Synth Methods
+    10:398-419, who show the log-binomial model's biases and recommend the logit GLMM). The odds
+    ratio is the scale on which one effect fits every control risk; the risk ratio follows from it
+    at the risk stated.
+    Monotone increasing in the log OR at any p0 in (0, 1): P(RR < 1) = P(OR < 1)."""
+    return treated_risk(log_or, baseline_risk) / baseline_risk
+
+
+def risk_difference(log_or, baseline_risk: float):
+    """Risk difference (cells minus control) at control risk ``baseline_risk``:
+    expit(logit(p0) + log OR) - p0; negative favours cells when fewer deaths are better
+    (see :func:`risk_ratio` for why a functional of the log OR)."""
+    return treated_risk(log_or, baseline_risk) - baseline_risk
+
+
+def log_or_at_risk_ratio(rr: float, baseline_risk: float) -> float:
+    """The log odds ratio whose risk ratio at ``baseline_risk`` is ``rr`` (needs 0 < rr * p0 < 1)."""
+    from scipy.special import logit
+
+    return float(logit(rr * baseline_risk) - logit(baseline_risk))
+
+
+def log_or_at_risk_difference(rd: float, baseline_risk: float) -> float:
+    """The log odds ratio whose risk difference at ``baseline_risk`` is ``rd`` (needs 0 < p0 + rd < 1)."""
+    from scipy.special import logit
+
+    return float(logit(baseline_risk + rd) - logit(baseline_risk))
+
+
+def absolute_risk_reduction(log_or: xr.DataArray, baseline_risk: float) -> xr.DataArray:
+    """Control risk minus treated risk at ``baseline_risk`` (positive favours cells)."""
+    return baseline_risk - treated_risk(log_or, baseline_risk)
 
 
 def number_needed_to_treat(arr: Interval) -> dict:
@@ -142,7 +186,8 @@ class Decisions:
     """The answer of any analysis, in one vocabulary across outcomes.
 
     The pooled and new-trial effects are on the outcome's *stated* scale (an odds ratio for
-    mortality, mmHg for oxygenation); ``tau`` is on the model's scale (log OR, mmHg), where
+    mortality, or the risk ratio or risk difference at the baseline risk its spec states, see
+    :func:`risk_ratio`; mmHg for oxygenation); ``tau`` is on the model's scale (log OR, mmHg), where
     heterogeneity is defined. ``benefit_threshold`` and ``meaningful_threshold`` are stated
     too: P(benefit) = P(effect beyond ``benefit_threshold`` in ``benefit_direction``).
     """

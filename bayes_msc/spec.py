@@ -80,7 +80,10 @@ class ModelSettings:
     def table(self, family_keys: tuple[str, ...]) -> dict[str, Any]:
         """The flat ``[model]`` table of a spec whose outcome's family reads ``family_keys``."""
         shared = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "family"}
-        return shared | {key: getattr(self, key) for key in family_keys}
+        family = {key: getattr(self, key) for key in family_keys}
+        # a setting added after specs were hashed is written only when stated (FamilySettings.stated_only)
+        return shared | {key: value for key, value in family.items()
+                         if not any(table.left_out(key, value) for table in _family_tables() if key in table.keys())}
 
 
 SHARED_MODEL_KEYS = tuple(f.name for f in fields(ModelSettings) if f.name != "family")
@@ -135,6 +138,11 @@ class DecisionSettings:
     # outcome's units, and which direction of change is benefit.
     clinically_meaningful_difference: float = 20.0
     benefit_direction: str = "increase"
+    # Binary outcomes stated as a risk ratio or risk difference (model.effect_measure "rr", "rd";
+    # cells vs control at baseline_risk): P(RR < this), P(RD < this) is "clinically meaningful".
+    # No default (NaN: not stated): a threshold is not converted from another scale.
+    clinically_meaningful_rr: float = math.nan
+    clinically_meaningful_rd: float = math.nan
 
     def __post_init__(self):
         _check_decision(self, _CONSTRUCTED)
@@ -177,7 +185,7 @@ class AnalysisSpec:
         scale its model settings state (``model.measure``)."""
         from .outcomes import get_outcome
 
-        return get_outcome(self.outcome).specialise(self.model)
+        return get_outcome(self.outcome).specialise(self.model, self.decision)
 
     @property
     def scale(self) -> str:
@@ -334,7 +342,8 @@ def spec_from_dict(raw: dict[str, Any], where: str) -> AnalysisSpec:
     evidence = _section(EvidenceSelection, raw.get("evidence", {}), where, "evidence", kind.evidence_keys)
     priors = _model_priors(priors, kind.prior_scale, model)
     priors = priors.with_bias_defaults(kind.prior_scale, evidence.evidence_set)
-    decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision", kind.decision_keys)
+    decision = _section(DecisionSettings, raw.get("decision", {}), where, "decision", kind.decision_keys,
+                        kind.unread_setting)
     sampler = _section(SamplerSettings, raw.get("sampler", {}), where, "sampler")
     return AnalysisSpec(
         name=raw["name"],
@@ -369,16 +378,18 @@ def _located(build, where: Location):
         raise InputError(exc.problem, replace(where, field=exc.location.field)) from None
 
 
-def _section(cls, table: Any, where: str, name: str, allowed: tuple[str, ...] | None = None):
+def _section(cls, table: Any, where: str, name: str, allowed: tuple[str, ...] | None = None, why=None):
     """Read one ``[name]`` table into ``cls``: known keys only, each of its declared kind;
-    the object's construction checks ranges and choices."""
+    the object's construction checks ranges and choices. ``why(key)``: why the outcome does not
+    read a setting it could read under other settings ("" when it has nothing to say)."""
     if not isinstance(table, dict):
         raise InputError("must be a table", Location(where, field=name))
     defaults = cls()
     known = asdict(defaults)
     for key, value in table.items():
         if key not in known or (allowed is not None and key not in allowed):
-            raise InputError("unknown key for this outcome", Location(where, field=f"{name}.{key}"))
+            raise InputError((why and key in known and why(key)) or "unknown key for this outcome",
+                             Location(where, field=f"{name}.{key}"))
         expected = type(known[key])
         ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
         if expected in (tuple, list):
@@ -499,6 +510,13 @@ def _check_decision(d: DecisionSettings, where: Location) -> None:
             f"must be >= 0 (a size of benefit, in the outcome's units), got {d.clinically_meaningful_difference}",
             replace(where, field="decision.clinically_meaningful_difference"),
         )
+    if not (math.isnan(d.clinically_meaningful_rr) or 0 < d.clinically_meaningful_rr):
+        raise InputError(f"a risk ratio must be > 0, got {d.clinically_meaningful_rr}",
+                         replace(where, field="decision.clinically_meaningful_rr"))
+    if not (math.isnan(d.clinically_meaningful_rd) or -1 < d.clinically_meaningful_rd <= 0):
+        raise InputError(f"a risk difference of cells minus control, benefit = fewer deaths: a meaningful benefit "
+                         f"is a reduction in (-1, 0], e.g. -0.05; got {d.clinically_meaningful_rd}",
+                         replace(where, field="decision.clinically_meaningful_rd"))
     if d.benefit_direction not in BENEFIT_DIRECTIONS:
         raise InputError(
             f"must be one of {', '.join(BENEFIT_DIRECTIONS)}, got {d.benefit_direction!r}",

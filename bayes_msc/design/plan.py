@@ -64,9 +64,13 @@ class DesignSettings:
     seed: int = 20261122
     refit: bool = True
 
-    def validate(self, binary: bool | None = None) -> None:
+    def validate(self, binary: bool | None = None, outcome: DesignOutcome | None = None) -> None:
         """Refuse impossible settings (before any fit). ``binary``: the trial counts deaths,
-        whose exact enumeration bounds n more tightly (None: not known yet)."""
+        whose exact enumeration bounds n more tightly (None: not known yet); ``outcome``: the
+        scale a rule's threshold is read on (an OR, or a risk ratio or difference at a baseline
+        risk), which refuses a value that scale cannot take."""
+        if outcome is not None:
+            binary = outcome.binary
         def number(value) -> bool:
             return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
                 and math.isfinite(value)
@@ -103,7 +107,13 @@ class DesignSettings:
             threshold, prob = pair
             if not 0 < prob < 1:
                 raise InputError(f"rule (--rule): a probability must be in (0, 1), got {prob}")
-            if binary and not threshold > 0:
+            if outcome is not None and outcome.on_risk_scale:
+                try:
+                    outcome.to_scale(threshold)
+                except InputError as exc:
+                    raise InputError(f"rule (--rule): the threshold is a {outcome.stated_as.name} "
+                                     f"({outcome.effect_label}): {exc.problem}") from None
+            elif binary and not threshold > 0:
                 raise InputError(f"rule (--rule): the threshold is an odds ratio and must be > 0, got {threshold:g}")
 
 
@@ -143,9 +153,15 @@ class DesignResult:
     def to_dict(self) -> dict:
         import json
 
+        o = self.outcome
         return {
-            "outcome": self.outcome.name,
-            "effect_scale": "log odds ratio" if self.outcome.binary else f"difference ({self.outcome.unit})",
+            "outcome": o.name,
+            "effect_scale": "log odds ratio" if o.binary else f"difference ({o.unit})",
+            # what the rule, the scenarios and the conclusions are read as (an OR unless stated)
+            "stated_as": ({"measure": o.stated_as.name, "short": o.effect_label,
+                           "baseline_risk": o.stated_as.baseline_risk} if o.on_risk_scale
+                          else {"measure": "odds ratio", "short": "OR", "baseline_risk": None} if o.binary
+                          else {"measure": "difference", "short": o.effect_label, "baseline_risk": None}),
             "map_prior": self.map_fit.to_dict(),
             "robust_prior": {**self.robust_prior.to_dict(), "robust_weight": self.settings.robust_weight},
             "rbest_json": json.loads(self.rbest_json()),
@@ -247,7 +263,7 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
     start = time.perf_counter()
     settings = settings or DesignSettings()
     outcome = design_outcome(result.spec)
-    settings.validate(binary=outcome.binary)
+    settings.validate(outcome=outcome)
     rng = np.random.default_rng(settings.seed)
     pooled, new = effect_draws(result, outcome, settings.dose, settings.seed)
     notes = []
@@ -309,6 +325,14 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
     trial = asr.Trial(outcome.binary, outcome.direction, settings.alpha, rule, robust, settings.test)
     sign = "<" if outcome.direction < 0 else ">"
     rule_text = " and ".join(f"P({outcome.effect_label} {sign} {t:g}) > {p:g}" for t, p in rule_pairs)
+    if outcome.on_risk_scale:  # the rule as read, and the one log-OR rule it is
+        p0 = outcome.stated_as.baseline_risk
+        rule_text += (f" ({outcome.stated_as.name} at control risk {p0:g}, decision.baseline_risk; the same events as "
+                      + " and ".join(f"P(OR {sign} {math.exp(c.threshold):.4g}) > {c.prob:g}" for c in rule) + ")")
+        if not (isinstance(settings.control_risk, str) and settings.control_risk == "baseline"):
+            notes.append(f"the rule's {outcome.stated_as.name} is read at the analysis' baseline risk {p0:g} "
+                         "(decision.baseline_risk), as the fit states it; the trial's outcomes are drawn at the "
+                         "control risk above. --control-risk baseline makes them one")
 
     median_effect = float(np.median(pooled))
     scenario_effects = [("no effect", outcome.null_effect), ("meaningful", outcome.meaningful),

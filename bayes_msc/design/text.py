@@ -38,6 +38,9 @@ def render_design(d) -> str:
     scale = "log odds ratio" if o.binary else f"difference ({o.unit})" if o.unit else "difference"
     fit = d.map_fit
     lines.append(f"The next trial ({o.name}; effect on the {scale} scale)")
+    if o.on_risk_scale:
+        lines.append(f"  read as the {o.stated_as.label()} (model.effect_measure): the rule, the fixed truths and the "
+                     "conclusions below")
     lines.append("")
     lines.append(f"MAP prior of the new trial's effect: mixture of {fit.mixture.n_components} normal(s), "
                  f"chosen by {fit.criterion} among 1-{max(fit.scores)} components")
@@ -67,7 +70,10 @@ def render_design(d) -> str:
     lines.append("")
     labels = [s["label"] for s in d.scenarios]
     shown = ", ".join(f"{s['label']} = {s['effect']:.3g}" for s in d.scenarios)
-    lines.append(f"Assurance and P(success) at fixed truths ({o.effect_label}: {shown}; {nu['name']} {nu['median']:.3g})")
+    read = f" at control risk {o.stated_as.baseline_risk:g}" if o.on_risk_scale else ""
+    lines.append(f"Assurance and P(success) at fixed truths ({o.effect_label}{read}: {shown}; trials drawn at "
+                 f"{nu['name']} {nu['median']:.3g})" if read else
+                 f"Assurance and P(success) at fixed truths ({o.effect_label}: {shown}; {nu['name']} {nu['median']:.3g})")
     head = f"  {'n/arm':>6}  {'assur.F':>7} {'assur.B':>7}  " + "  ".join(f"{lab[:10]:>10} F/B" for lab in labels)
     lines.append(head)
     for row in d.table.to_dict(orient="records"):

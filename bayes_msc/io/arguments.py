@@ -60,7 +60,8 @@ def check_arguments(caller: str, **arguments: Any) -> None:
         elif name in ("clinically_meaningful", "target_accept", "threshold"):
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 _fail(caller, name, "a number", value)
-        elif name in ("evidence", "dose_response", "measure", "unit", "likelihood", "benefit_direction"):
+        elif name in ("evidence", "dose_response", "measure", "unit", "likelihood", "benefit_direction",
+                      "effect_measure"):
             if not isinstance(value, str):
                 _fail(caller, name, "text", value)
 

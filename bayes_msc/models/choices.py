@@ -11,6 +11,11 @@ LIKELIHOODS = ("arm", "symmetric", "conditional")
 BASELINES = ("independent", "exchangeable")
 DEFAULT_LIKELIHOOD = "symmetric"
 DEFAULT_BASELINES = "independent"
+# Binary outcomes (the mortality family): the scale the effect is stated and decided on. The
+# model's effect is the log odds ratio whichever is chosen; "rr" and "rd" are the risk ratio and
+# risk difference at the spec's decision.baseline_risk (bayes_msc.decisions.risk_ratio).
+EFFECT_MEASURES = ("or", "rr", "rd")
+DEFAULT_EFFECT_MEASURE = "or"
 
 # Dose-response (:mod:`bayes_msc.models.dose_response`): the form of the curve ("none": one
 # pooled effect), how doses are put on one axis, and how fixed doses become per kg.

@@ -11,9 +11,17 @@ states its defaults and checks its own values; the rules that also need the shar
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import ClassVar
 
 from ..io.errors import CONSTRUCTED, InputError
-from .choices import DEFAULT_BASELINES, DEFAULT_LIKELIHOOD, MEASURES, NONRANDOMISED_METHODS
+from .choices import (
+    DEFAULT_BASELINES,
+    DEFAULT_EFFECT_MEASURE,
+    DEFAULT_LIKELIHOOD,
+    EFFECT_MEASURES,
+    MEASURES,
+    NONRANDOMISED_METHODS,
+)
 
 
 def _fail(key: str, problem: str):
@@ -22,7 +30,18 @@ def _fail(key: str, problem: str):
 
 @dataclass(frozen=True)
 class FamilySettings:
-    """The base of a family's own model settings (none)."""
+    """The base of a family's own model settings (none).
+
+    ``stated_only``: settings added after specs were first hashed. The spec's ``[model]`` table
+    (and with it the content hash) carries one only when it differs from its default, so every
+    spec that leaves it out keeps the hash it had."""
+
+    stated_only: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def left_out(cls, key: str, value) -> bool:
+        """Whether the spec's table leaves ``key`` (at ``value``) out: a ``stated_only`` setting at its default."""
+        return key in cls.stated_only and value == getattr(cls(), key)
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -46,14 +65,30 @@ class MortalitySettings(FamilySettings):
     design-specific bias and extra heterogeneity (priors design_bias, design_heterogeneity);
     "power_prior" raises their likelihood to power_prior_weight in [0, 1] (model data: a new
     weight does not recompile). How each study's arms inform the odds ratio
-    (:mod:`bayes_msc.models.sparse`): "arm", "symmetric" or "conditional"; and the baselines' prior."""
+    (:mod:`bayes_msc.models.sparse`): "arm", "symmetric" or "conditional"; and the baselines' prior.
+
+    ``effect_measure``: the scale the effect is stated and decided on, "or" (odds ratio), "rr"
+    (risk ratio) or "rd" (risk difference, cells minus control). The model is the same for all
+    three: its effect is the log odds ratio, and the risk ratio and risk difference are functions
+    of it at the control risk ``decision.baseline_risk`` (:func:`bayes_msc.decisions.risk_ratio`
+    says why not a log-binomial model). A [model] setting beside ``likelihood`` because it says
+    what the family's effect is stated as (as normal_normal's ``measure`` does), and it is the
+    family's, so every binary outcome of the family reads it; named ``effect_measure`` because
+    ``measure`` is normal_normal's, and there says what the *data* are. Left out of the spec's
+    table at "or" (``stated_only``), so existing specs keep their hash."""
+
+    stated_only: ClassVar[tuple[str, ...]] = ("effect_measure",)
 
     nonrandomised: str = "bias"
     power_prior_weight: float = 0.5
     likelihood: str = DEFAULT_LIKELIHOOD
     baselines: str = DEFAULT_BASELINES
+    effect_measure: str = DEFAULT_EFFECT_MEASURE
 
     def __post_init__(self):
+        if self.effect_measure not in EFFECT_MEASURES:
+            _fail("effect_measure", f"must be one of {', '.join(EFFECT_MEASURES)} (odds ratio, risk ratio, risk "
+                                    f"difference), got {self.effect_measure!r}")
         if self.nonrandomised not in NONRANDOMISED_METHODS:
             _fail("nonrandomised", f"must be one of {', '.join(NONRANDOMISED_METHODS)}, got {self.nonrandomised!r}")
         if not (isinstance(self.power_prior_weight, int | float) and 0 <= self.power_prior_weight <= 1):
@@ -69,6 +104,9 @@ class MortalitySettings(FamilySettings):
         default = cls()
         if any(changes.get(key, getattr(default, key)) != getattr(default, key) for key in ("likelihood", "baselines")):
             return "likelihood", f"the likelihood choice is for the mortality analysis; {outcome} has one likelihood"
+        if changes.get("effect_measure", default.effect_measure) != default.effect_measure:
+            return "effect_measure", (f"the effect measure (odds ratio, risk ratio, risk difference) is for binary "
+                                      f"outcomes; {outcome} has one measure")
         return "", ""
 
 

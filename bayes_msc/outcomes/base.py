@@ -115,6 +115,15 @@ class Outcome(ModelFamily):
             extra=self.extra_decisions(posterior, spec),
         )
 
+    def unread_setting(self, key: str) -> str:
+        """Why this outcome, as its spec states it, does not read the [decision] setting ``key``
+        (a spec that sets it is refused with these words); "" for the plain refusal."""
+        return ""
+
+    def check_decision(self, spec, where: str = "spec") -> None:
+        """Refuse decision settings that do not fit the scale the effect is stated on (before any
+        fit; :func:`bayes_msc.api.resolve_spec` and :func:`~bayes_msc.api.fit_spec` ask)."""
+
     def extra_decisions(self, posterior, spec) -> tuple:
         """Outcome-specific decision quantities (:class:`bayes_msc.decisions.Extra`)."""
         return ()

@@ -299,7 +299,7 @@ class NormalNormalOutcome(EstimatesOutcome):
             must_state=("measure", "benefit_direction"),
         )
 
-    def specialise(self, model) -> "NormalNormalOutcome":
+    def specialise(self, model, decision=None) -> "NormalNormalOutcome":
         if (model.measure, model.unit) == (self.measure_key, self.unit):
             return self
         return NormalNormalOutcome(model.measure, model.unit)

@@ -41,9 +41,11 @@ class ModelFamily:
         """The [model] settings only this family reads (its :attr:`model_settings` table)."""
         return self.model_settings.keys() if self.model_settings is not None else ()
 
-    def specialise(self, model) -> "ModelFamily":
+    def specialise(self, model, decision=None) -> "ModelFamily":
         """This outcome on the scale ``model`` (the spec's model settings) states; most
-        outcomes have one scale and return themselves."""
+        outcomes have one scale and return themselves. ``decision``: the spec's decision
+        settings, for a scale stated at one of them (a risk ratio at the baseline risk); None
+        where only the settings' names are asked for (reading a spec)."""
         return self
 
     # -- evidence and model -----------------------------------------------------------

@@ -1,14 +1,21 @@
-"""All-cause mortality: arm deaths, binomial likelihood, effect stated as an odds ratio.
+"""All-cause mortality: arm deaths, binomial likelihood, effect stated as an odds ratio (default),
+a risk ratio or a risk difference.
 
 Model: :mod:`bayes_msc.models.mortality`; evidence: :mod:`bayes_msc.evidence.mortality`.
 Partial reports (a bound on deaths, a total across arms of unknown size) are simulated with
 the coarsening the register implies, so SBC and design see what the analysis sees.
+
+The model's effect is the log odds ratio whatever the spec states it as. ``model.effect_measure``
+"rr" or "rd" states it as the risk ratio or risk difference (cells vs control) at the control risk
+``decision.baseline_risk`` (:class:`RiskMeasure`): P(benefit) and P(clinically meaningful benefit)
+are then on that scale, against ``decision.clinically_meaningful_rr`` or ``_rd``, which has no
+default, and the odds ratio stays in the output as a secondary line.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +24,70 @@ import pandas as pd
 from ..engine.streams import MORTALITY_CHECK, stream
 from ..models.settings import MortalitySettings
 from .base import EffectMeasure, Measured, Outcome, ParameterRoles, evidence_model_settings
+
+
+# The [decision] key of the clinically meaningful threshold on each risk scale.
+MEANINGFUL_KEYS = {"or": "clinically_meaningful_or", "rr": "clinically_meaningful_rr", "rd": "clinically_meaningful_rd"}
+
+
+@dataclass(frozen=True)
+class RiskMeasure(EffectMeasure):
+    """A binary outcome's effect stated as a risk ratio (``kind`` "rr") or a risk difference
+    ("rd", cells minus control) at the control risk ``baseline_risk``: functions of the model's
+    log odds ratio (:func:`bayes_msc.decisions.risk_ratio`, :func:`~bayes_msc.decisions.risk_difference`).
+
+    Both are increasing in the log OR, so an event "RR < r" is the event "log OR < t(r)" with
+    t(r) = logit(r p0) - logit(p0) (:meth:`to_model`): P(RR < 1) = P(RD < 0) = P(OR < 1), and a
+    threshold has one exact odds-ratio equivalent. ``baseline_risk`` None: the measure only named
+    (a spec being read), nothing computed.
+    """
+
+    kind: str = "rr"
+    baseline_risk: float | None = None
+
+    @property
+    def null(self) -> float:
+        return 1.0 if self.kind == "rr" else 0.0
+
+    def _risk(self) -> float:
+        if self.baseline_risk is None:
+            raise ValueError(f"the {self.name} is stated at a baseline risk, and none was given")
+        return self.baseline_risk
+
+    def stated(self, draws):
+        from ..decisions import risk_difference, risk_ratio
+
+        return (risk_ratio if self.kind == "rr" else risk_difference)(draws, self._risk())
+
+    def to_model(self, value: float) -> float:
+        """The log odds ratio whose risk ratio (difference) at the baseline risk is ``value``;
+        a value no risk can take at that baseline is refused."""
+        from ..decisions import log_or_at_risk_difference, log_or_at_risk_ratio
+        from ..io.errors import InputError
+
+        p0 = self._risk()
+        if self.kind == "rr":
+            if not 0 < value * p0 < 1:
+                raise InputError(f"a risk ratio at control risk {p0:g} must be in (0, {1 / p0:.4g}), got {value:g}")
+            return log_or_at_risk_ratio(value, p0)
+        if not 0 < p0 + value < 1:
+            raise InputError(f"a risk difference at control risk {p0:g} must be in ({-p0:g}, {1 - p0:.4g}), "
+                             f"got {value:g}")
+        return log_or_at_risk_difference(value, p0)
+
+    def label(self) -> str:
+        """"risk ratio at control risk 0.427": a risk scale says at which risk."""
+        at = "" if self.baseline_risk is None else f" at control risk {self.baseline_risk:g}"
+        return f"{self.name}{at}"
+
+
+def risk_measure(kind: str, baseline_risk: float | None) -> RiskMeasure:
+    """The risk ratio ("rr") or risk difference ("rd") at ``baseline_risk``."""
+    if kind == "rr":
+        return RiskMeasure("risk ratio", "RR", digits=".2f", model_scale="log odds ratio", kind="rr",
+                           baseline_risk=baseline_risk)
+    return RiskMeasure("risk difference", "RD", digits=".3f", model_scale="log odds ratio", kind="rd",
+                       baseline_risk=baseline_risk)
 
 
 class MortalityOutcome(Outcome):
@@ -42,7 +113,8 @@ class MortalityOutcome(Outcome):
     model_settings = MortalitySettings
     adjusts_design_bias = True
 
-    def __init__(self, likelihood: str | None = None, baselines: str | None = None, dose_response: str = "none") -> None:
+    def __init__(self, likelihood: str | None = None, baselines: str | None = None, dose_response: str = "none",
+                 effect_measure: str = "or", baseline_risk: float | None = None) -> None:
         from ..models.sparse import DEFAULT_BASELINES, DEFAULT_LIKELIHOOD
 
         # How arms inform the odds ratio (bayes_msc.models.sparse): the simulator draws data in
@@ -50,26 +122,92 @@ class MortalityOutcome(Outcome):
         self.likelihood = likelihood or DEFAULT_LIKELIHOOD
         self.baselines = baselines or DEFAULT_BASELINES
         self.dose_response = dose_response  # which parameters SBC ranks
+        # The scale the effect is stated on (model.effect_measure) and, for a risk scale, the
+        # control risk it is stated at (decision.baseline_risk).
+        self.effect_measure = effect_measure
+        self.baseline_risk = baseline_risk
+        if effect_measure != "or":
+            base = type(self).record  # the class's record: a subclass keeps its own name and words
+            key = MEANINGFUL_KEYS[effect_measure]
+            self.record = replace(
+                base, measure=risk_measure(effect_measure, baseline_risk), meaningful_key=key,
+                decision_keys=(*base.decision_keys, key),
+                benefit_words=f"cells reduce the risk ({'RR < 1' if effect_measure == 'rr' else 'RD < 0'})")
 
-    def specialise(self, model) -> "MortalityOutcome":
+    def specialise(self, model, decision=None) -> "MortalityOutcome":
         from ..models.sparse import likelihood_of
 
         likelihood, baselines = likelihood_of(model)
         dose_response = getattr(model, "dose_response", "none") if model is not None else "none"
-        if (likelihood, baselines, dose_response) == (self.likelihood, self.baselines, self.dose_response):
+        effect_measure = getattr(model, "effect_measure", "or") if model is not None else "or"
+        baseline_risk = decision.baseline_risk if decision is not None and effect_measure != "or" else None
+        state = (likelihood, baselines, dose_response, effect_measure, baseline_risk)
+        if state == (self.likelihood, self.baselines, self.dose_response, self.effect_measure, self.baseline_risk):
             return self
-        return MortalityOutcome(likelihood, baselines, dose_response)
+        return type(self)(*state)
+
+    def unread_setting(self, key: str) -> str:
+        names = {"rr": "a risk-ratio", "rd": "a risk-difference"}
+        for kind, name in names.items():
+            if key == MEANINGFUL_KEYS[kind] and self.effect_measure != kind:
+                stated = "an odds ratio" if self.effect_measure == "or" else f"a {self.measure.name}"
+                return (f"{name} threshold, but the effect is stated as {stated}: "
+                        f"set model.effect_measure = \"{kind}\" (or --effect-measure {kind}), or leave it out")
+        return ""
+
+    def check_decision(self, spec, where: str = "spec") -> None:
+        """Refuse a threshold on another scale than the one the effect is stated on, and a risk
+        scale without its own threshold: a threshold is never converted between scales (an OR of
+        0.8 is a risk ratio of 0.87 at control risk 0.43 and 0.81 at 0.05)."""
+        from ..io.errors import InputError, Location
+
+        decision = spec.decision
+        names = {"rr": "a risk ratio", "rd": "a risk difference"}
+        for kind in ("rr", "rd"):
+            value = getattr(decision, MEANINGFUL_KEYS[kind])
+            if kind != self.effect_measure and not math.isnan(value):
+                raise InputError(
+                    f"{MEANINGFUL_KEYS[kind]} is {names[kind]} threshold, but the effect is stated as "
+                    f"{'a ' + self.measure.name if self.effect_measure != 'or' else 'an odds ratio'}: set "
+                    f"model.effect_measure = \"{kind}\" (--effect-measure {kind}) or leave it out",
+                    Location(spec.path or where, field=f"decision.{MEANINGFUL_KEYS[kind]}"))
+        if self.effect_measure != "or":
+            key = MEANINGFUL_KEYS[self.effect_measure]
+            if math.isnan(getattr(decision, key)):
+                example = "0.85" if self.effect_measure == "rr" else "-0.05"
+                raise InputError(
+                    f"the effect is stated as {names[self.effect_measure]} at control risk "
+                    f"{decision.baseline_risk:g}, and the clinically meaningful threshold is not converted from the "
+                    f"odds ratio's: state it on that scale, e.g. {key} = {example} in [decision] or "
+                    f"--clinically-meaningful {example}", Location(spec.path or where, field=f"decision.{key}"))
+            self.measure.to_model(getattr(decision, key))  # a value the risk scale can take at that baseline
 
     def extra_decisions(self, posterior, spec) -> tuple:
         from ..decisions import Extra, absolute_risk_reduction, interval, number_needed_to_treat
 
         risk = spec.decision.baseline_risk
-        arr = interval(absolute_risk_reduction(posterior[self.roles.pooled], risk), spec.decision.ci_prob)
-        return (
+        ci = spec.decision.ci_prob
+        arr = interval(absolute_risk_reduction(posterior[self.roles.pooled], risk), ci)
+        extra = (
             Extra("baseline_risk", "control-arm risk at which ARR and NNT are stated", risk, ".1%"),
             Extra("absolute_risk_reduction", f"absolute risk reduction at baseline risk {risk:.1%}", arr, ".3f"),
             Extra("nnt", "number needed to treat", number_needed_to_treat(arr)),
         )
+        if self.effect_measure == "or":
+            return extra
+        # the odds ratio, the model's own effect, stays in the output as a secondary line
+        odds_ratio = (
+            Extra("effect_measure", "the scale the effect is stated and decided on",
+                  {"measure": self.effect_measure, "name": self.measure.name, "baseline_risk": risk,
+                   "baseline_risk_source": spec.decision.baseline_risk_source,
+                   "how": f"{self.measure.name} = functional of the model's log odds ratio at control risk {risk:g} "
+                          "(decision.baseline_risk)"}),
+            Extra("odds_ratio", "pooled odds ratio (the model's effect)",
+                  interval(np.exp(posterior[self.roles.pooled]), ci), ".2f"),
+            Extra("odds_ratio_new_trial", "odds ratio in a new trial",
+                  interval(np.exp(posterior[self.roles.predictive]), ci), ".2f"),
+        )
+        return odds_ratio + extra
 
     def dose_curve(self, effect, spec):
         """Log OR, odds ratio and the risk of death with cells at the spec's baseline risk."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..io.errors import InputError
 from .generic import generic_layout
 from .mortality import mortality_layout
 from .oxygenation import oxygenation_layout
@@ -24,9 +25,12 @@ from .sections import Section
 
 @dataclass(frozen=True)
 class Presentation:
-    """How a report shows one outcome: ``layout()`` returns the report's sections, in order."""
+    """How a report shows one outcome: ``layout()`` returns the report's sections, in order.
+    ``measures``: the names of the effect measures its words state (None: whichever the outcome
+    has); a fit stated on another (a risk ratio, where the layout says "odds ratio") is refused."""
 
     layout: Callable[[], Sequence[Section]]
+    measures: tuple[str, ...] | None = None
 
 
 PRESENTATIONS: dict[str, Presentation] = {}
@@ -38,7 +42,7 @@ def register_presentation(outcome: str, presentation: Presentation) -> Presentat
     return presentation
 
 
-register_presentation("mortality", Presentation(layout=mortality_layout))
+register_presentation("mortality", Presentation(layout=mortality_layout, measures=("odds ratio",)))
 register_presentation("oxygenation", Presentation(layout=oxygenation_layout))
 
 
@@ -47,4 +51,11 @@ def layout_for(outcome) -> Sequence[Section]:
     name), from the presentation registered for its name, else the generic layout."""
     name = getattr(outcome, "name", outcome)
     presentation = PRESENTATIONS.get(name)
-    return generic_layout() if presentation is None else presentation.layout()
+    if presentation is None:
+        return generic_layout()
+    measure = getattr(getattr(outcome, "measure", None), "name", None)
+    if presentation.measures is not None and measure is not None and measure not in presentation.measures:
+        raise InputError(f"the {name} report states the effect as {' or '.join(presentation.measures)}, and this "
+                         f"analysis states it as {measure}: report it with --effect-measure or (the text summary "
+                         f"of `fit` states the {measure})")
+    return presentation.layout()
