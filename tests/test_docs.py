@@ -152,3 +152,49 @@ def test_the_report_tables_read_what_a_json_has(tmp_path):
     assert "400 per true OR" in text and "control risks: observed, two smallest trials at 0.02" in text
     assert "| x | – | **–** | mu – |" in hook.render_sbc()
     assert "No saved simulation study" in hook.render_simstudy()
+
+
+def test_the_report_tables_say_which_register_each_result_was_made_on(tmp_path):
+    """A saved simulation result names the register it was made on; one made on an earlier
+    version of the embedded register says so and what has changed since, one made on other
+    data says it is not the current register."""
+    import importlib.util
+    import json
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("docs_hook", ROOT / "docs" / "_hooks" / "reports.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    shutil.copytree(ROOT / "data", tmp_path / "data", ignore=shutil.ignore_patterns("*.md"))
+    (tmp_path / "reports").mkdir()
+    hook._ROOT = tmp_path
+    import bayes_msc
+
+    current = bayes_msc.load_register(tmp_path / "data").content_hash  # read as the build reads data/
+    earlier = next(old for old, (new, _) in hook.REGISTER_CHANGES.items() if new == current)
+    saved = json.loads((ROOT / "reports" / "mortality.sbc.json").read_text(encoding="utf-8"))
+    for name, made_on in [("a_current", current), ("b_earlier", earlier), ("c_other", "f" * 64), ("d_none", None)]:
+        d = {**saved, "register_hash": made_on}
+        if made_on is None:
+            del d["register_hash"]
+        (tmp_path / "reports" / f"{name}.sbc.json").write_text(json.dumps(d), encoding="utf-8")
+    notes = {line.split("`")[1].split("/")[1]: line for line in hook.render_sbc().splitlines() if line.startswith("* ")}
+    assert notes["a_current.sbc.json"].endswith(f"Made on the current embedded register (`{current[:12]}`).")
+    assert (f"Made on an earlier version of the embedded register (`{earlier[:12]}`; now `{current[:12]}`): "
+            "since then, Adas 2021 was reclassified") in notes["b_earlier.sbc.json"]
+    assert f"Made on data `ffffffffffff`, not the current embedded register (`{current[:12]}`)." in notes["c_other.sbc.json"]
+    assert "not recorded" in notes["d_none.sbc.json"]
+    # the simulation study and the operating characteristics say it in their own paragraph
+    simstudy = json.loads((ROOT / "reports" / "mortality.simstudy.json").read_text(encoding="utf-8"))
+    (tmp_path / "reports" / "mortality.simstudy.json").write_text(json.dumps({**simstudy, "register_hash": earlier}),
+                                                                  encoding="utf-8")
+    assert "Made on an earlier version of the embedded register" in hook.render_simstudy()
+    oc = json.loads((ROOT / "reports" / "mortality.oc.json").read_text(encoding="utf-8"))
+    (tmp_path / "reports" / "mortality.oc.json").write_text(json.dumps({**oc, "register_hash": current}),
+                                                            encoding="utf-8")
+    assert f"Made on the current embedded register (`{current[:12]}`)." in hook.render_oc()
+    # a register edited in place is no longer the version the earlier result is compared with
+    studies = tmp_path / "data" / "studies.csv"
+    studies.write_text(studies.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    hook._CURRENT_REGISTER = None
+    assert "Made on data" in hook.render_sbc().split("b_earlier.sbc.json`:")[1].splitlines()[0]

@@ -12,6 +12,10 @@ The hook replaces the comment with Markdown, so a regenerated JSON (``python -m 
 ``simstudy``, ``oc``) changes the page at the next ``mkdocs build``. Keys are read defensively:
 a field a file lacks is shown as "–", and a field added later (e.g. the operating
 characteristics' ``settings.control_risk``) is shown where it is known.
+
+Each result names the register it was simulated on (its ``register_hash``). A result made on an
+earlier version of the embedded register says so, and what has changed in the trials it
+simulates since (``REGISTER_CHANGES``), so a table is never read as describing today's register.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from pathlib import Path
 MARKER = re.compile(r"^<!-- bayes_msc:(\w+) -->$", re.MULTILINE)
 DASH = "–"
 _ROOT: Path | None = None
+_CURRENT_REGISTER: str | None = None  # content hash of _ROOT/data, read once per build
 
 
 def on_config(config, **kwargs):
-    global _ROOT
+    global _ROOT, _CURRENT_REGISTER
     _ROOT = Path(config.config_file_path).resolve().parent
+    _CURRENT_REGISTER = None
     return config
 
 
@@ -88,6 +94,50 @@ def _source(path: Path) -> str:
     return f"`{path.relative_to(_ROOT).as_posix()}`"
 
 
+# Each earlier version of the embedded register on which a saved result was made, by content
+# hash: the version that followed it, and per analysis what changed in the studies its
+# simulations follow (a clause completing "since then, ..."). A result made on a version listed
+# here says what changed from it up to the current register.
+REGISTER_CHANGES = {
+    "598352f4b89e8bc825e0ff44427072fe8b4aa6c8f0a4bc1f64f9e4d474d4a3d3": (
+        "37a62148fdc40499bef78927f8d71bec7b6e0f685064a7bd30fe485d6387c91f",
+        {"mortality": "Adas 2021 was reclassified as non-randomised (11 randomised trials became 10), and "
+                      "these simulations still include its arms",
+         "oxygenation": "the oxygenation studies and numbers these simulations follow are unchanged"}),
+}
+
+
+def _current_register_hash() -> str:
+    """The content hash of the embedded register the pages describe: this checkout's ``data/``
+    (the installed package's register where there is none), read once per build."""
+    global _CURRENT_REGISTER
+    if _CURRENT_REGISTER is None:
+        import bayes_msc
+
+        data = _ROOT / "data"
+        _CURRENT_REGISTER = bayes_msc.load_register(data if data.is_dir() else None).content_hash
+    return _CURRENT_REGISTER
+
+
+def _register_note(d: dict) -> str:
+    """Which register ``d`` was simulated on and, when that is not the current embedded register,
+    what has changed since: one sentence, ending with a full stop."""
+    made_on = d.get("register_hash")
+    if not made_on:
+        return "The register it was made on is not recorded."
+    current = _current_register_hash()
+    if made_on == current:
+        return f"Made on the current embedded register (`{current[:12]}`)."
+    changes, version = [], made_on
+    while version in REGISTER_CHANGES and version != current:
+        version, by_analysis = REGISTER_CHANGES[version]
+        changes.append(by_analysis.get(d.get("analysis"), "the studies it simulates may differ"))
+    if version != current:  # not a version of the embedded register this page knows: other data
+        return f"Made on data `{made_on[:12]}`, not the current embedded register (`{current[:12]}`)."
+    return (f"Made on an earlier version of the embedded register (`{made_on[:12]}`; now `{current[:12]}`): "
+            "since then, " + "; ".join(changes) + ".")
+
+
 def _sampler(settings: dict) -> str:
     chains, draws, tune = settings.get("chains"), settings.get("draws"), settings.get("tune")
     if None in (chains, draws, tune):
@@ -102,9 +152,10 @@ def render_sbc() -> str:
     paths = _reports("*.sbc*.json")
     if not paths:
         return "*No saved SBC result in `reports/`.*"
-    rows = []
+    rows, notes = [], []
     for path in paths:
         d = _load(path)
+        notes.append(f"{_source(path)}: {_register_note(d)}")
         spec = d.get("spec") or {}
         model = spec.get("model") or {}
         form = model.get("dose_response", "none")
@@ -123,9 +174,10 @@ def render_sbc() -> str:
                      d.get("n", DASH), f"**{verdict}**", params, divergent, ess, d.get("n_draws", DASH),
                      _sampler(d.get("sampler") or {}), _num(seconds, ".0f") if seconds is not None else DASH,
                      d.get("date", DASH), _source(path)])
-    return _table(["analysis", "N", "verdict", "chi-square p per parameter", "replicates with a divergence",
-                   "median min bulk ESS", "L (ranked draws)", "sampler per replicate", "seconds", "date", "file"],
-                  rows)
+    return (_table(["analysis", "N", "verdict", "chi-square p per parameter", "replicates with a divergence",
+                    "median min bulk ESS", "L (ranked draws)", "sampler per replicate", "seconds", "date", "file"],
+                   rows)
+            + "\n\n" + "\n".join(f"* {note}" for note in notes))
 
 
 # -- simulation study of the likelihoods ---------------------------------------------------------
@@ -147,7 +199,7 @@ def render_simstudy() -> str:
             f"τ {s.get('taus', DASH)}; fits {_sampler(s)}; priors {prior_text}; rare control risk "
             f"{s.get('rare_control_risk', DASH)}; double-zero studies per register "
             f"{_num(d.get('double_zero_studies_per_replicate'), '.1f')}; {_num(d.get('seconds'), '.0f')} s; "
-            f"{d.get('date', DASH)}.")
+            f"{d.get('date', DASH)}. {_register_note(d)}")
         rows = [[r.get("likelihood", DASH), _num(r.get("odds_ratio"), "g"), _num(r.get("tau"), "g"),
                  f"{_num(r.get('bias'), '.3f', True)} ({_num(r.get('bias_mcse'))})", _num(r.get("rmse")),
                  f"{_num(r.get('coverage'), '.2f')} ({_num(r.get('coverage_mcse'), '.2f')})",
@@ -186,7 +238,7 @@ def render_oc() -> str:
             f"**{_source(path)}** ({d.get('analysis', DASH)}): simulated registers {registers}; "
             f"likelihood {d.get('likelihood', DASH)}; τ {s.get('tau', DASH)}; fits {_sampler(s)}; control risks: "
             + (control if control is not None else f"observed, two smallest trials at {s.get('rare_control_risk', DASH)}")
-            + f"; {_num(d.get('seconds'), '.0f')} s; {d.get('date', DASH)}.")
+            + f"; {_num(d.get('seconds'), '.0f')} s; {d.get('date', DASH)}. {_register_note(d)}")
         table = d.get("table", [])
         gammas = sorted({r.get("gamma") for r in table if r.get("gamma") is not None})
         keys = []
