@@ -34,7 +34,7 @@ CONCLUSIONS = (
 
 
 # fit, influence and provenance each sample the same evidence afresh: say what their small
-# differences are, so that 0.919 and 0.925 are not read as two findings
+# differences are, so that e.g. 0.875 and 0.873 are not read as two findings
 MONTE_CARLO_VARIANTS = (
     "P(benefit) of the same evidence in fit, influence and provenance comes from separate sampler runs "
     "(provenance fits the model that admits non-randomised studies, with them masked): Monte Carlo variants of "
