@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..evidence.empirical import CORRECTION
 from ..io.errors import InputError
 
-CONTINUITY_CORRECTION = 0.5  # added to every cell of a 2x2 table with a zero cell (Cochrane's default)
 # Sterne et al. 2011 (BMJ 343:d4002): tests for funnel-plot asymmetry only with at least 10 studies
 MIN_STUDIES_ASYMMETRY = 10
 DEFAULT_LEVEL = 0.95
@@ -197,7 +197,7 @@ class FrequentistSummary:
 def binary_study_effects(deaths_t, n_t, deaths_c, n_c) -> pd.DataFrame:
     """Per-study log odds ratios (cells vs control) and their variances.
 
-    ``CONTINUITY_CORRECTION`` is added to every cell of a table with a zero cell, and to no
+    ``CORRECTION`` is added to every cell of a table with a zero cell, and to no
     other table (the correction the report's forest plot shows); a study with no deaths (or
     only deaths) in both arms is marked ``double_zero``: it carries no information on an odds
     ratio and is left out of the odds-ratio rows. The log odds ratio and its Woolf variance
@@ -210,7 +210,7 @@ def binary_study_effects(deaths_t, n_t, deaths_c, n_c) -> pd.DataFrame:
     _check_counts(a, n1, c, n2)
     double_zero = ((a == 0) & (c == 0)) | ((a == n1) & (c == n2))
     corrected = ~double_zero & ((a == 0) | (a == n1) | (c == 0) | (c == n2))
-    add = np.where(corrected, CONTINUITY_CORRECTION, 0.0)
+    add = np.where(corrected, CORRECTION, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_or, variance = effectsize_2proportions(a + add, n1 + 2 * add, c + add, n2 + 2 * add,
                                                    statistic="odds-ratio")
@@ -461,7 +461,7 @@ def binary_meta_analysis(deaths_t, n_t, deaths_c, n_c, *, level: float = DEFAULT
         notes.append(f"{int((~keep).sum())} double-zero stud{'y' if (~keep).sum() == 1 else 'ies'} left out "
                      "of the odds-ratio rows (no deaths in either arm: no information on an odds ratio)")
     if effects.loc[keep, "corrected"].any():
-        notes.append(f"{CONTINUITY_CORRECTION:g} added to every cell of {int(effects.loc[keep, 'corrected'].sum())} "
+        notes.append(f"{CORRECTION:g} added to every cell of {int(effects.loc[keep, 'corrected'].sum())} "
                      "table(s) with a zero cell, for the inverse-variance rows and the small-study tests only "
                      "(Mantel-Haenszel and Peto need no correction)")
     if not keep.any():
@@ -501,7 +501,7 @@ def study_effects(result) -> pd.DataFrame:
     Binary outcomes: the arm counts of studies whose every arm is an exact count (several
     cell arms are added together against the control, as Cochrane's handbook does for a
     multi-arm trial); the log odds ratio and its SE, with ``corrected`` where
-    :data:`CONTINUITY_CORRECTION` was added. Studies reported only as a bound or a total across
+    :data:`CORRECTION` was added. Studies reported only as a bound or a total across
     arms, double-zero studies and non-randomised studies are listed with the reason they are
     not in the rows. Continuous outcomes: each study's contrast (as reported, or arm minus
     control) and its SE.

@@ -291,17 +291,13 @@ def own_estimate(trial: NewTrial, measure) -> dict:
     """A new trial's own effect and Wald 95% interval on the stated scale: the empirical odds
     ratio of a binary row (0.5 added to every cell when one is zero), or the contrast as given."""
     if trial.kind == "binary":
+        from ..evidence.empirical import CORRECTION, empirical_log_or
+
         n = trial.numbers
-        cells = np.array([n["events_treated"], n["n_treated"] - n["events_treated"],
-                          n["events_control"], n["n_control"] - n["events_control"]], float)
-        corrected = bool((cells == 0).any())
-        if corrected:
-            cells = cells + 0.5
-        a, b, c, d = cells
-        log_or, se = float(np.log(a * d / (b * c))), float(np.sqrt((1 / cells).sum()))
+        log_or, se, corrected = empirical_log_or(n["events_treated"], n["n_treated"], n["events_control"], n["n_control"])
         return {"study_id": trial.study, "label": trial.label, "estimate": float(np.exp(log_or)),
                 "lower": float(np.exp(log_or - Z95 * se)), "upper": float(np.exp(log_or + Z95 * se)),
-                "how": "empirical odds ratio, Wald interval" + (" (0.5 added to every cell: a zero cell)"
+                "how": "empirical odds ratio, Wald interval" + (f" ({CORRECTION:g} added to every cell: a zero cell)"
                                                               if corrected else "")}
     est, se = trial.numbers["estimate"], trial.numbers["se"]
     stated = measure.stated

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..evidence.empirical import EMPIRICAL_FROM_COUNTS, Z95
 from ..io.errors import InputError, Location
 from .figures import (INK, MUTED, OBSERVED, OR_TICKS, POOLED, PREDICTIVE, SHRUNK, _RC, _clipped_line, _figure,
                       mpl_text)
@@ -38,48 +39,10 @@ from .html import fmt
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-CORRECTION = 0.5  # display only: added to every cell of a 2x2 table with a zero cell
-Z95 = 1.959963984540054
 SORTS = ("year", "weight", "effect", "label")  # the orders a forest plot's studies can take
 
 
 # -- observed estimates ----------------------------------------------------------------------
-
-
-def empirical_log_or(deaths_t: float, n_t: float, deaths_c: float, n_c: float) -> tuple[float, float, bool]:
-    """Empirical log odds ratio and its Wald SE; ``CORRECTION`` is added to every cell when any
-    cell is zero (the model itself uses no correction). Returns (estimate, se, corrected)."""
-    cells = np.array([deaths_t, n_t - deaths_t, deaths_c, n_c - deaths_c], float)
-    corrected = bool((cells == 0).any())
-    if corrected:
-        cells = cells + CORRECTION
-    a, b, c, d = cells
-    return math.log(a * d / (b * c)), math.sqrt(1 / a + 1 / b + 1 / c + 1 / d), corrected
-
-
-def empirical_log_rr(events_t: float, n_t: float, events_c: float, n_c: float) -> tuple[float, float, bool]:
-    """Empirical log risk ratio and its Wald SE (0.5 added to every cell of a table with a zero cell)."""
-    cells = np.array([events_t, n_t - events_t, events_c, n_c - events_c], float)
-    corrected = bool((cells == 0).any())
-    if corrected:
-        cells = cells + CORRECTION
-    a, b, c, d = cells
-    return math.log((a / (a + b)) / (c / (c + d))), math.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d)), corrected
-
-
-def empirical_risk_difference(events_t: float, n_t: float, events_c: float, n_c: float) -> tuple[float, float, bool]:
-    """Risk difference (treated minus control) and its Wald SE; no correction is needed."""
-    p, q = events_t / n_t, events_c / n_c
-    return p - q, math.sqrt(p * (1 - p) / n_t + q * (1 - q) / n_c), False
-
-
-# The empirical estimate of each measure that arm counts can give, by the measure's name
-# (bayes_msc.outcomes.EffectMeasure.name); its model scale is the log for ratios.
-EMPIRICAL_FROM_COUNTS = {
-    "odds ratio": empirical_log_or,
-    "risk ratio": empirical_log_rr,
-    "risk difference": empirical_risk_difference,
-}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from . import figures, generic
-from .forest import CORRECTION, Z95, ArmDeaths, empirical_log_or, forest_table  # noqa: F401  (the mortality names)
+from ..evidence.empirical import CORRECTION, Z95, empirical_log_or  # noqa: F401  (the mortality names)
+from .forest import ArmDeaths, forest_table  # noqa: F401
 from .forest import study_effect_draws as study_effects  # noqa: F401
 from ..evidence.citation import public_note, public_source
 from .html import Markup, el, figure, fmt, join, para, pct, table
