@@ -211,7 +211,7 @@ def test_report_sections_show_the_numbers(fitted, report_html):
     for label in register.studies["label"]:
         assert label in text, label
     assert "withdrawn registration" in text and "no control arm" in text
-    assert "Survival 91% at day 31" in text and "PMC9217728 Table 2 (SAE count)" in text
+    assert "Survival 91% at day 31" in text and "PMC9217728 Table 2 (SAE count in Shi 2021)" in text
     # sources name the publication; the curators' working notes and seed-file badges stay out
     for note in ("EVIDENCE.md", "Seed says", "Looked (", "NOT FOUND", 'class="badge seed"'):
         assert note not in text, note

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..io.errors import InputError
 from .figures import INK, MUTED, POOLED, SHRUNK, mpl_text, to_svg
 from .html import Markup, el, figure, fmt, para, table
 from .sections import ReportContext, Section
@@ -30,8 +31,6 @@ def funnel_rows(summary, sort: str | None = None) -> pd.DataFrame:
     ``sort``: None (the evidence's order), "se" (most precise first) or "effect" (smallest first).
     """
     if sort not in SORTS:
-        from ..io.errors import InputError
-
         raise InputError(f"funnel sort: expected one of None, 'se', 'effect'; got {sort!r}")
     studies = summary.studies[summary.studies["in_rows"]]
     effect = studies["log_or"] if "log_or" in studies else studies["estimate"]
@@ -40,6 +39,9 @@ def funnel_rows(summary, sort: str | None = None) -> pd.DataFrame:
     if sort is not None:
         rows = rows.sort_values(sort, kind="stable").reset_index(drop=True)
     return rows
+
+
+MIN_FUNNEL_STUDIES = 3  # fewer points show no shape: the plot would suggest what it cannot show
 
 
 def funnel_figure(result, *, sort: str | None = None, summary=None):
@@ -59,6 +61,9 @@ def funnel_figure(result, *, sort: str | None = None, summary=None):
 
     summary = summary or frequentist_summary(result)
     rows = funnel_rows(summary, sort)
+    if len(rows) < MIN_FUNNEL_STUDIES:
+        raise InputError(f"a funnel plot needs at least {MIN_FUNNEL_STUDIES} studies with a classic estimate; "
+                         f"this analysis has {len(rows)}")
     log_scale = summary.log_scale
     bayes_median = math.log(summary.bayesian["median"]) if log_scale else summary.bayesian["median"]
     reml = summary.result.row("REML").estimate
@@ -144,18 +149,21 @@ def frequentist_section(ctx: ReportContext) -> Markup | None:
                            numeric=(3, 4, 5, 6, 7)))
         for note in sorted({t.note for t in summary.result.asymmetry if t.note}):
             parts.append(para(note + "."))
-    fig = funnel_figure(ctx.result, summary=summary)
-    try:
-        svg = to_svg(fig, "funnel")
-    finally:
-        fig.clear()
-    parts.append(figure(
-        svg, caption=(f"Contour-enhanced funnel plot: each study's {'log ' if summary.log_scale else ''}"
-                      f"{summary.measure} against its standard error; shading where the study's own test of no "
-                      "effect has p < 0.10, 0.05, 0.01. Solid line: pooled REML estimate; dashed: Bayesian posterior "
-                      "median. Asymmetry can come from publication bias, from small trials differing in patients or "
-                      "quality, or from chance."),
-        alt=f"Funnel plot of {len(funnel_rows(summary))} studies", fig_id="funnel"))
+    if len(funnel_rows(summary)) < MIN_FUNNEL_STUDIES:
+        parts.append(para(f"No funnel plot: it needs at least {MIN_FUNNEL_STUDIES} studies with a classic estimate."))
+    else:
+        fig = funnel_figure(ctx.result, summary=summary)
+        try:
+            svg = to_svg(fig, "funnel")
+        finally:
+            fig.clear()
+        parts.append(figure(
+            svg, caption=(f"Contour-enhanced funnel plot: each study's {'log ' if summary.log_scale else ''}"
+                          f"{summary.measure} against its standard error; shading where the study's own test of no "
+                          "effect has p < 0.10, 0.05, 0.01. Solid line: pooled REML estimate; dashed: Bayesian "
+                          "posterior median. Asymmetry can come from publication bias, from small trials differing in "
+                          "patients or quality, or from chance."),
+            alt=f"Funnel plot of {len(funnel_rows(summary))} studies", fig_id="funnel"))
     study_rows = []
     for r in summary.studies.to_dict(orient="records"):
         if binary:

@@ -202,8 +202,6 @@ def diagnostics_section(ctx: ReportContext, var_names=None) -> Markup:
 
 
 def methods_section(ctx: ReportContext) -> Markup:
-    from ..priors import find_preset
-
     spec, result = ctx.spec, ctx.result
     m, roles = result.outcome.measure, result.outcome.roles
     cite = Citations()
@@ -212,14 +210,7 @@ def methods_section(ctx: ReportContext) -> Markup:
     for role, prior in spec.priors.by_role().items():
         if role not in role_words and role not in DOSE_ROLE_WORDS:
             continue  # nuisance priors of models this layout does not describe
-        name = spec.priors.names.get(role, "custom")
-        bit = f"{role_words.get(role) or DOSE_ROLE_WORDS[role]} ~ {prior.describe()}"
-        if name != "custom":
-            preset = find_preset(spec.scale, name)
-            bit += f" (preset “{name}”" + (f"; {cite(preset.reference)}" if preset.reference else "") + ")"
-        else:
-            bit += " (set in the analysis spec)"
-        bits.append(bit)
+        bits.append(prior_words(spec, role, prior, role_words.get(role) or DOSE_ROLE_WORDS[role], cite))
     n_in = int((result.evidence.inclusion["status"] == "included").sum())
     decision = spec.decision
     d = result.decisions
@@ -282,6 +273,19 @@ def shared_section(anchor: str, title: str | None = None) -> Section:
     (``title``: the layout's own words for it)."""
     section = SHARED[anchor]()
     return section if title is None else Section(section.anchor, title, section.build)
+
+
+def prior_words(spec, role: str, prior, target: str, cite) -> str:
+    """One prior in the methods text: what it is on (``target``), the distribution, and the
+    preset it came from with its reference (``cite``: the methods' citation list)."""
+    from ..priors import find_preset
+
+    name = spec.priors.names.get(role, "custom")
+    words = f"{target} ~ {prior.describe()}"
+    if name == "custom":
+        return words + " (set in the analysis spec)"
+    preset = find_preset(spec.scale, name)
+    return words + f" (preset “{name}”" + (f"; {cite(preset.reference)}" if preset.reference else "") + ")"
 
 
 def generic_layout() -> list[Section]:

@@ -243,7 +243,6 @@ def diagnostics_section(ctx: ReportContext) -> Markup:
 
 def methods_section(ctx: ReportContext) -> Markup:
     from ..models.sparse import baseline_prior_target, likelihood_methods_text
-    from ..priors import find_preset
 
     spec = ctx.spec
     result = ctx.result
@@ -259,14 +258,8 @@ def methods_section(ctx: ReportContext) -> Markup:
         role_words["effect"] = "maximal effect Emax (log odds ratio)"
     prior_bits = []
     for role, prior in spec.priors.by_role().items():
-        name = spec.priors.names.get(role, "custom")
-        bit = f"{role_words.get(role) or DOSE_ROLE_WORDS.get(role, role)} ~ {prior.describe()}"
-        if name != "custom":
-            preset = find_preset(spec.scale, name)
-            bit += f" (preset “{name}”" + (f"; {cite(preset.reference)}" if preset.reference else "") + ")"
-        else:
-            bit += " (set in the analysis spec)"
-        prior_bits.append(bit)
+        prior_bits.append(generic.prior_words(spec, role, prior, role_words.get(role) or DOSE_ROLE_WORDS.get(role, role),
+                                              cite))
     partial_text = ""
     if "bounded" in kinds and spec.model.likelihood == "conditional":
         from ..models.mortality import bound_weighting_check
