@@ -204,7 +204,7 @@ def test_hostile_binary_files_are_refused_naming_the_problem(tmp_path):
         load_binary_trials(tmp_path / "bad.csv")
 
 
-def test_the_command_line_refuses_hostile_input_in_one_line(tmp_path):
+def test_the_command_line_refuses_hostile_input_in_one_line(tmp_path, capsys):
     """Exit 2, one line naming file, row and column, no traceback, and nothing sampled."""
     bad = write_csv(tmp_path / "trials.csv", BINARY_HEADER, [["a", 1, 10, 2, 10], ["b", 12, 10, 2, 10]])
     good = write_csv(tmp_path / "good.csv", BINARY_HEADER, [["a", 1, 10, 2, 10]])
@@ -223,11 +223,18 @@ def test_the_command_line_refuses_hostile_input_in_one_line(tmp_path):
         (("fit", "continuous", "--data", str(good), "--benefit-direction", "increase"),
          ("good.csv", "the treated arm needs mean_treated")),
     ]
-    for args, fragments in cases:
-        result = run_cli(*args)
-        assert result.returncode == 2, (args, result.stderr)
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    from bayes_msc.cli import main
+
+    for number, (args, fragments) in enumerate(cases):
+        if number < 2:  # a real process: exit status and stderr as a shell sees them
+            result = run_cli(*args)
+            code, stderr = result.returncode, result.stderr
+        else:
+            capsys.readouterr()
+            code, stderr = main(list(args)), capsys.readouterr().err
+        assert code == 2, (args, stderr)
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in stderr, stderr
         for fragment in fragments:
             assert fragment in lines[0], (fragment, lines[0])
 
