@@ -558,26 +558,18 @@ def _spec_from_args(args):
 
 
 def _read_one_table(args) -> None:
-    """``--columns`` / ``--event-name``: read the ``--data`` file as a one table under those names
-    (without them, the analysis reads its one table with the default names)."""
+    """``--columns`` / ``--event-name``: read the ``--data`` file as the analysis' one table under
+    those names (without them, the analysis reads its one table with the default names)."""
     if getattr(args, "columns", None) is None and getattr(args, "event_name", None) is None:
         return
-    from .evidence import onetable
+    from .evidence.onetable import parse_column_mapping
     from .spec import load_spec
 
-    outcome = load_spec(args.analysis).outcome
-    if outcome not in ("binary", "continuous"):
-        option = "--columns" if args.columns is not None else "--event-name"
-        raise InputError(f"{option} is for the binary and continuous analyses' one-table data, not {outcome}")
+    outcome = load_spec(args.analysis).outcome_type
+    columns = parse_column_mapping(args.columns) if args.columns is not None else None
     if args.data is None:
-        raise InputError(f"the {outcome} analysis has no embedded data: give your trials with --data trials.csv")
-    columns = onetable.parse_column_mapping(args.columns) if args.columns is not None else None
-    if outcome == "binary":
-        args.data = onetable.load_binary_trials(args.data, columns=columns, event_name=args.event_name)
-    elif args.event_name is not None:
-        raise InputError("--event-name is for the binary analysis (events per arm)")
-    else:
-        args.data = onetable.load_continuous_trials(args.data, columns=columns)
+        outcome.load_data(None)  # refuses, saying what data it needs
+    args.data = outcome.read_table(args.data, columns=columns, event_name=args.event_name)
 
 
 def _print_json_or(args, payload, text) -> None:

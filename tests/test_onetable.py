@@ -219,7 +219,7 @@ def test_the_command_line_refuses_hostile_input_in_one_line(tmp_path, capsys):
          ("--columns", "NAME=COLUMN")),
         (("fit", "binary", "--data", str(good), "--benefit-direction", "decrease", "--columns", "n_treated=N1"),
          ("'N1'", "mapped from n_treated")),
-        (("fit", "mortality", "--columns", "n_treated=N1"), ("--columns is for the binary and continuous",)),
+        (("fit", "mortality", "--columns", "n_treated=N1"), ("reads no one-table file", "--columns")),
         (("fit", "continuous", "--data", str(good), "--benefit-direction", "increase"),
          ("good.csv", "the treated arm needs mean_treated")),
     ]

@@ -89,6 +89,11 @@ class BinaryOutcome(MortalityOutcome):
 
         return load_binary_trials(data)
 
+    def read_table(self, path, columns=None, event_name=None):
+        from ..evidence.onetable import load_binary_trials
+
+        return load_binary_trials(path, columns=columns, event_name=event_name)
+
     def data_statement(self, source) -> dict[str, str]:
         """The data file's ``benefit_direction`` column, when it has one."""
         statement = dict(getattr(source, "statement", {}) or {})

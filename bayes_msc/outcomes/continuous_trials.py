@@ -75,6 +75,15 @@ class ContinuousTrialsOutcome(ContinuousOutcome):
                              "mean_* and sd_* (see docs/tutorials/your-own-trials.md)")
         return load_continuous_trials(data)
 
+    def read_table(self, path, columns=None, event_name=None):
+        from ..evidence.onetable import load_continuous_trials
+        from ..io.errors import InputError, Location
+
+        if event_name is not None:
+            raise InputError("the continuous analysis has no events: --event-name is for the binary analysis",
+                             Location("--event-name"))
+        return load_continuous_trials(path, columns=columns)
+
     def data_statement(self, source) -> dict[str, str]:
         statement = dict(getattr(source, "statement", {}) or {})
         if statement:
