@@ -199,6 +199,7 @@ def test_hostile_binary_files_are_refused_naming_the_problem(tmp_path):
     refused(BINARY_HEADER, [], "no rows")
     refused(["trial", *BINARY_HEADER[1:]], [["a", 1, 4, 1, 4]], "'N9'", "mapped from n_control",
             columns={"study": "trial", "n_control": "N9"})
+    refused([*BINARY_HEADER, ""], [["a", 1, 4, 1, 4, ""]], "column 6 of the header has no name")
     (tmp_path / "bad.csv").write_bytes(b"study,events_treated\n\xff\xfe,1\n")
     with pytest.raises(InputError, match="not UTF-8"):
         load_binary_trials(tmp_path / "bad.csv")
@@ -346,3 +347,25 @@ def test_a_continuous_fit_refuses_what_it_cannot_guess(tmp_path):
         fit("continuous", data=data, unit="points", priors=PRIORS, **SAMPLER)
     with pytest.raises(InputError, match="no embedded data"):
         fit("continuous", unit="points", benefit_direction="increase", priors=PRIORS, **SAMPLER)
+
+
+def test_the_command_line_reads_a_median_and_iqr_by_the_method_it_is_given(tmp_path, capsys):
+    """``--median-iqr-method luo2018`` reaches the derivation (and is refused where nothing reads it)."""
+    import json
+
+    from bayes_msc.cli import main
+
+    path = write_csv(tmp_path / "t.csv", ["study", "median_treated", "q1_treated", "q3_treated", "n_treated",
+                                          "mean_control", "sd_control", "n_control"],
+                     [["a", 10.0, 4.0, 19.0, 25, 6.0, 7.0, 24], ["b", 2.0, 0.0, 5.0, 12, 1.0, 3.0, 12]])
+    args = ["fit", "continuous", "--data", str(path), "--unit", "points", "--benefit-direction", "increase",
+            "--prior", PRIORS[0], "--prior", PRIORS[1], "--chains", "1", "--draws", "50", "--tune", "50", "--json"]
+    capsys.readouterr()
+    assert main([*args, "--median-iqr-method", "luo2018"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["decisions"]["unit"] == "points"
+    weight = 0.7 + 0.39 / 25  # Luo 2018 scenario S2; Wan 2014 would give 11 - 6 = +5
+    luo = weight * (4.0 + 19.0) / 2 + (1 - weight) * 10.0 - 6.0
+    assert summary["inclusion"][0]["detail"].startswith(f"{luo:+.4g} (SE")
+    assert main(["fit", "mortality", "--median-iqr-method", "luo2018"]) == 2
+    assert "reads no median and IQR" in capsys.readouterr().err

@@ -123,6 +123,7 @@ class _Read:
     file_names: dict[str, str]  # analysis name -> the file's column name (for messages)
     covariate_columns: tuple[str, ...]
     header: tuple[str, ...]
+    mapping: dict[str, str]  # the user's mapping, as given (empty: the default names)
 
 
 def _read_table(path, required: tuple[str, ...], optional: tuple[str, ...], columns: Any, caller: str) -> _Read:
@@ -145,6 +146,9 @@ def _read_table(path, required: tuple[str, ...], optional: tuple[str, ...], colu
         if target not in header:
             raise InputError(f"column {target!r} (mapped from {name}) is not in the file",
                              Location(shown, field=target))
+    for position, name in enumerate(header, start=1):
+        if not name:  # a trailing comma in the header: a column without a name
+            raise InputError(f"column {position} of the header has no name", Location(shown))
     reverse = {v: k for k, v in file_names.items()}
     # a column the analysis reads under another name is the user's own column, read as a covariate
     covariates = tuple(h for h in header if h not in reverse)
@@ -155,15 +159,15 @@ def _read_table(path, required: tuple[str, ...], optional: tuple[str, ...], colu
                      **{f"\0{h}": cells.get(h, "") for h in covariates}})
     if not rows:
         raise InputError("no rows", Location(shown))
-    return _Read(path, shown, raw, rows, file_names, covariates, tuple(header))
+    return _Read(path, shown, raw, rows, file_names, covariates, tuple(header), mapping)
 
 
-def _content_hash(read: _Read, columns: dict[str, str]) -> str:
+def _content_hash(read: _Read) -> str:
     """SHA-256 of the file's bytes, and of the column mapping when one is given (the same bytes
     read under another mapping are other data)."""
     digest = hashlib.sha256(read.raw)
-    if columns:
-        digest.update(b"\0columns\0" + json.dumps(columns, sort_keys=True).encode())
+    if read.mapping:
+        digest.update(b"\0columns\0" + json.dumps(read.mapping, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -358,8 +362,7 @@ def load_binary_trials(path, columns: dict[str, str] | None = None, event_name: 
         "oxygenation": _frame("oxygenation", []),
     }
     covariates, kinds = _covariates(read, ids, years)
-    mapping = _column_map(columns, BINARY_REQUIRED + BINARY_OPTIONAL, "load_binary_trials")
-    return BinaryTrials(root=read.path, tables=tables, content_hash=_content_hash(read, mapping), path=read.path,
+    return BinaryTrials(root=read.path, tables=tables, content_hash=_content_hash(read), path=read.path,
                         covariates=covariates, covariate_kinds=kinds, statement=dict(parse.statement),
                         event_name=(event_name or "event").strip())
 
@@ -456,10 +459,9 @@ def load_continuous_trials(path, columns: dict[str, str] | None = None) -> Conti
         ids.append(sid)
         records.append(record)
     covariates, kinds = _covariates(read, ids, years)
-    mapping = _column_map(columns, CONTINUOUS_REQUIRED + CONTINUOUS_OPTIONAL, "load_continuous_trials")
     columns_out = ["study_id", "label", "row", "source", "quality", "notes",
                    *(f"{k}_{arm}" for arm in ARMS for k in ("n", *SUMMARIES))]
-    return ContinuousTrials(read.path, pd.DataFrame(records, columns=columns_out), _content_hash(read, mapping),
+    return ContinuousTrials(read.path, pd.DataFrame(records, columns=columns_out), _content_hash(read),
                             covariates, kinds, dict(parse.statement))
 
 

@@ -11,9 +11,10 @@ are on that unit's scale.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..models.settings import NormalNormalSettings, _fail
+from ..io.errors import CONSTRUCTED, InputError
+from ..models.settings import NormalNormalSettings
 from .base import EffectMeasure
 from .continuous import ContinuousOutcome, continuous_record
 
@@ -30,8 +31,9 @@ class ContinuousTrialSettings(NormalNormalSettings):
     def __post_init__(self):
         super().__post_init__()
         if self.measure != MEAN_DIFFERENCE:
-            _fail("measure", f"the continuous analysis pools mean differences; got {self.measure!r} "
-                             "(the normal_normal analysis takes other measures of per-study estimates)")
+            raise InputError(f"the continuous analysis pools mean differences; got {self.measure!r} (the "
+                             "normal_normal analysis takes other measures of per-study estimates)",
+                             replace(CONSTRUCTED, field="model.measure"))
 
 
 class ContinuousTrialsOutcome(ContinuousOutcome):
