@@ -10,33 +10,30 @@ register; there is no embedded data set.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
-from .base import EffectMeasure, Measured, ParameterRoles
+from .base import Measured
 from .mortality import MortalityOutcome
+
+
+def binary_record(mortality: Measured) -> Measured:
+    """The binary outcome's record from the mortality family's (for whichever measure it states):
+    same effect, roles, priors and design endpoint; its own name, a direction of benefit that
+    the spec, an option or the data must state, and words that name no death."""
+    return replace(
+        mortality,
+        name="binary",
+        decision_keys=tuple(dict.fromkeys((*mortality.decision_keys, "benefit_direction"))),
+        benefit=None,  # events may be good or bad: the spec, an option or the data says which
+        benefit_words="the odds ratio favours the treatment",
+        must_state=tuple(dict.fromkeys((*mortality.must_state, "benefit_direction"))),
+    )
 
 
 class BinaryOutcome(MortalityOutcome):
     """Events per arm of two-arm trials, pooled as an odds ratio by the mortality model."""
 
-    record = Measured(
-        name="binary",
-        measure=EffectMeasure("odds ratio", "OR", digits=".2f", log_scale=True, model_scale="log odds ratio"),
-        roles=ParameterRoles(
-            pooled="log_or", predictive="log_or_new", study="study_log_or",
-            nuisance=("baseline_logit",), sampled=("study_effect_z",), baseline="baseline_logit",
-        ),
-        prior_scale="log_odds_ratio",
-        decision_keys=("clinically_meaningful_or", "baseline_risk", "baseline_risk_source", "benefit_direction",
-                       "ci_prob"),
-        meaningful_key="clinically_meaningful_or",  # an odds ratio, on the benefit's side of 1
-        benefit=None,  # events may be good or bad: the spec, an option or the data says which
-        benefit_words="the odds ratio favours the treatment",
-        stated_curve_var="odds_ratio",
-        trial_endpoint="deaths",  # counts per arm (bayes_msc.design): the design of a binary trial
-        extra_parameters=("design_bias", "design_kappa"),
-        must_state=("benefit_direction",),
-    )
+    record = binary_record(MortalityOutcome.record)
     treatment_words = "the treatment"
     evidence_keys = ("exclude_studies",)
     data_description = "a CSV file of study,events_treated,n_treated,events_control,n_control or a register"
@@ -129,9 +126,15 @@ class BinaryOutcome(MortalityOutcome):
 
 
 def _same_kind(outcome: BinaryOutcome, specialised) -> BinaryOutcome:
+    """The mortality family's outcome on the spec's scale (likelihood, baselines, dose-response,
+    and any other setting the family reads) as a binary outcome."""
     if isinstance(specialised, BinaryOutcome):
         return specialised
-    return BinaryOutcome(specialised.likelihood, specialised.baselines, specialised.dose_response)
+    binary = BinaryOutcome.__new__(BinaryOutcome)
+    binary.__dict__.update(specialised.__dict__)
+    if "record" in specialised.__dict__:  # a record per scale: the binary version of it
+        binary.record = binary_record(specialised.__dict__["record"])
+    return binary
 
 
 def _plural(word: str) -> str:
