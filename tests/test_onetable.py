@@ -369,3 +369,25 @@ def test_the_command_line_reads_a_median_and_iqr_by_the_method_it_is_given(tmp_p
     assert summary["inclusion"][0]["detail"].startswith(f"{luo:+.4g} (SE")
     assert main(["fit", "mortality", "--median-iqr-method", "luo2018"]) == 2
     assert "reads no median and IQR" in capsys.readouterr().err
+
+
+def test_the_binary_outcome_stays_binary_on_every_scale_of_the_mortality_family():
+    from bayes_msc.api import resolve_spec
+
+    spec = resolve_spec("binary", likelihood="arm", dose_response="loglinear", benefit_direction="increase")
+    outcome = spec.outcome_type
+    assert (outcome.name, outcome.likelihood, outcome.dose_response) == ("binary", "arm", "loglinear")
+    assert outcome.record.benefit is None and "benefit_direction" in outcome.must_state
+    assert outcome.benefit_direction(spec) == "increase"
+
+
+def test_a_saved_binary_result_loads_back_against_its_table(tmp_path):
+    import bayes_msc
+
+    example = ROOT / "docs" / "examples" / "trials.csv"
+    result = bayes_msc.fit("binary", data=example, benefit_direction="decrease", seed=2, chains=1, draws=60, tune=60)
+    result.save(tmp_path / "out")
+    back = bayes_msc.load_result(tmp_path / "out", data=example)
+    assert back.prob_benefit() == result.prob_benefit()
+    with pytest.raises(InputError, match="no embedded data"):
+        bayes_msc.load_result(tmp_path / "out")
