@@ -257,7 +257,7 @@ def render_schema() -> str:
 
 
 def render_toplevel() -> str:
-    """``load_register``, ``Register`` and ``InputError`` as ``bayes_msc`` exports them: their
+    """``load_register``, ``Register``, the one-table readers and ``InputError`` as ``bayes_msc`` exports them: their
     defining modules are internal (and may move), so they are read through the public names."""
     import inspect
 
@@ -269,7 +269,7 @@ def render_toplevel() -> str:
         return doc.replace("``", "`")
 
     parts = []
-    for name in ("load_register", "Register", "InputError"):
+    for name in ("load_register", "Register", "load_binary_trials", "load_continuous_trials", "InputError"):
         obj = getattr(bayes_msc, name)
         try:
             signature = str(inspect.signature(obj))
