@@ -145,6 +145,14 @@ def test_columns_map_the_files_names_and_other_columns_are_covariates(tmp_path):
     assert trials.event_name == "death"
     with pytest.raises(InputError, match="not a column the analysis reads"):
         load_binary_trials(path, columns={"deaths": "dead_msc"})
+    with pytest.raises(InputError, match="would be read as events_treated and events_control"):
+        load_binary_trials(path, columns={"study": "trial", "events_treated": "dead_ctl", "events_control": "dead_ctl"})
+    swapped = write_csv(tmp_path / "s.csv", BINARY_HEADER, [["a", 1, 10, 4, 12]])
+    with pytest.raises(InputError, match="'events_control' would be read as events_treated and events_control"):
+        load_binary_trials(swapped, columns={"events_treated": "events_control"})
+    both = load_binary_trials(swapped, columns={"events_treated": "events_control", "events_control": "events_treated",
+                                                "n_treated": "n_control", "n_control": "n_treated"})
+    assert list(both.mortality["deaths"]) == [4, 1] and list(both.arms["n"]) == [12, 10]
 
 
 HOSTILE_BINARY = [

@@ -45,7 +45,7 @@ import pandas as pd
 from ..io.errors import InputError, Location
 from . import derivations
 from .mortality import MortalityEvidence
-from .register import ID_PATTERN, MAX_ARM_SIZE, Register, parse_number, read_csv
+from .register import ID_PATTERN, MAX_ARM_SIZE, Register, _display, parse_number, read_csv
 from .schema import MIN_SPREAD, QUALITY, TABLES
 
 ARMS = ("treated", "control")
@@ -61,12 +61,6 @@ CONTINUOUS_OPTIONAL = (*COMMON_OPTIONAL, *(f"{s}_{arm}" for arm in ARMS for s in
 MAX_MAGNITUDE = 1e6  # as the register: far beyond any trial, small enough that squares stay finite
 YEARS = (1800, 2200)
 TIMEPOINT = "as reported in the data file"
-
-
-def _display(path: Path) -> str:
-    from .register import _display as register_display
-
-    return register_display(path)
 
 
 # -- shared reading -----------------------------------------------------------------------
@@ -86,10 +80,13 @@ def _column_map(columns: Any, known: tuple[str, ...], caller: str) -> dict[str, 
         if not value.strip():
             raise InputError(f"{caller}(columns=...): {key!r} is mapped to an empty name",
                              Location("columns (--columns)", field=key))
-    targets = list(columns.values())
+    # every name the analysis reads must come from its own column: a mapped name, or its default
+    targets = [columns.get(name, name).strip() for name in known]
     twice = next((t for t in targets if targets.count(t) > 1), None)
     if twice is not None:
-        raise InputError(f"{caller}(columns=...): the file's column {twice!r} is mapped twice",
+        readers = [name for name, target in zip(known, targets) if target == twice]
+        raise InputError(f"{caller}(columns=...): the file's column {twice!r} would be read as "
+                         f"{' and '.join(readers)}: map each to a column of its own",
                          Location("columns (--columns)", field=twice))
     return {k: v.strip() for k, v in columns.items()}
 
@@ -126,7 +123,9 @@ class _Read:
     mapping: dict[str, str]  # the user's mapping, as given (empty: the default names)
 
 
-def _read_table(path, required: tuple[str, ...], optional: tuple[str, ...], columns: Any, caller: str) -> _Read:
+def _read_table(path, required: tuple[str, ...], optional: tuple[str, ...], columns: Any, caller: str,
+                kind: str) -> _Read:
+    """Read ``path`` (a ``kind`` table: "binary", "continuous") and check its header."""
     if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
         raise InputError(f"{caller}(path=...): expected a CSV file path, got {type(path).__name__}")
     path = Path(path)
@@ -140,7 +139,7 @@ def _read_table(path, required: tuple[str, ...], optional: tuple[str, ...], colu
     for name in required:
         if file_names[name] not in header:
             mapped = f" (mapped from {name})" if name in mapping else ""
-            raise InputError(f"required column is missing{mapped}; a {caller.split('_')[1]} table needs "
+            raise InputError(f"required column is missing{mapped}; a {kind} table needs "
                              f"{', '.join(file_names[n] for n in required)}", Location(shown, field=file_names[name]))
     for name, target in mapping.items():
         if target not in header:
@@ -329,7 +328,7 @@ def load_binary_trials(path, columns: dict[str, str] | None = None, event_name: 
     if event_name is not None and (not isinstance(event_name, str) or not event_name.strip()):
         raise InputError("load_binary_trials(event_name=...): expected a non-empty text, e.g. 'death'",
                          Location("--event-name"))
-    read = _read_table(path, BINARY_REQUIRED, BINARY_OPTIONAL, columns, "load_binary_trials")
+    read = _read_table(path, BINARY_REQUIRED, BINARY_OPTIONAL, columns, "load_binary_trials", "binary")
     parse = _Rows(read)
     studies, arms, mortality, doses, ids, years = [], [], [], [], [], []
     for number, row in enumerate(read.rows, start=1):
@@ -436,7 +435,8 @@ def load_continuous_trials(path, columns: dict[str, str] | None = None) -> Conti
     and quartiles (``median_*``, ``q1_*``, ``q3_*``); an arm whose mean is given without its SD
     (or a median without both quartiles) is an error naming the row and the missing column.
     """
-    read = _read_table(path, CONTINUOUS_REQUIRED, CONTINUOUS_OPTIONAL, columns, "load_continuous_trials")
+    read = _read_table(path, CONTINUOUS_REQUIRED, CONTINUOUS_OPTIONAL, columns, "load_continuous_trials",
+                       "continuous")
     for arm in ARMS:
         if not any(read.file_names[f"{s}_{arm}"] in read.header for s in ("mean", "median")):
             raise InputError(f"the {arm} arm needs mean_{arm} and sd_{arm}, or median_{arm}, q1_{arm} and q3_{arm}",
