@@ -125,6 +125,7 @@ def test_a_bound_enters_as_the_registers_bounded_report(tmp_path):
     assert [c.counts[0].deaths for c in report.configurations] == [0, 1]
     assert {c.counts[0].n for c in report.configurations} == {65}
     assert list(evidence.exact["deaths"]) == [0, 1, 2]
+    assert list(evidence.inclusion["reason"]) == ["", ""]  # one count per arm: no timepoint was chosen
 
 
 def test_columns_map_the_files_names_and_other_columns_are_covariates(tmp_path):

@@ -102,7 +102,7 @@ class BinaryOutcome(MortalityOutcome):
         """The mortality family's evidence, refused before any sampling when the decision
         threshold is on the harm side of 1 or a dose-response form has no doses to read."""
         from ..evidence.mortality import build_mortality_evidence
-        from ..evidence.onetable import BinaryEvidence
+        from ..evidence.onetable import BinaryEvidence, BinaryTrials
         from ..io.errors import InputError, Location
         from .family import evidence_model_settings
 
@@ -117,6 +117,8 @@ class BinaryOutcome(MortalityOutcome):
             raise InputError("a dose-response form needs each trial's dose: add a 'dose' column (million cells/kg)",
                              Location(str(getattr(source, "path", "") or source.root), field="dose"))
         evidence = build_mortality_evidence(source, spec.evidence, **evidence_model_settings(spec.model))
+        if isinstance(source, BinaryTrials):
+            evidence = replace(evidence, inclusion=_without_timepoint_flag(evidence.inclusion, spec))
         values = {f.name: getattr(evidence, f.name) for f in fields(evidence)}
         return BinaryEvidence(**values, event_name=getattr(source, "event_name", "event"),
                    count_words=("treated", "control", _plural(getattr(source, "event_name", "event"))))
@@ -135,6 +137,22 @@ def _same_kind(outcome: BinaryOutcome, specialised) -> BinaryOutcome:
     if "record" in specialised.__dict__:  # a record per scale: the binary version of it
         binary.record = binary_record(specialised.__dict__["record"])
     return binary
+
+
+def _without_timepoint_flag(inclusion, spec):
+    """A one table gives one count per arm, so no timepoint was chosen among others: the
+    register's flag for a trial's unstated timepoint says nothing about it and is left out."""
+    import pandas as pd
+
+    from ..evidence.mortality import choose_timepoint
+    from ..evidence.onetable import TIMEPOINT
+
+    _, flag = choose_timepoint(pd.DataFrame({"day": [pd.NA], "timepoint": [TIMEPOINT]}),
+                               tuple(spec.evidence.timepoint_window_days))
+    inclusion = inclusion.copy()
+    inclusion["reason"] = ["; ".join(part for part in str(reason).split("; ") if part and part != flag)
+                           for reason in inclusion["reason"]]
+    return inclusion
 
 
 def _plural(word: str) -> str:
