@@ -30,6 +30,8 @@ _LAZY = {
     "resolve_spec": ("bayes_msc.api", "resolve_spec"),
     "load_register": ("bayes_msc.evidence.register", "load_register"),
     "Register": ("bayes_msc.evidence.register", "Register"),
+    "load_binary_trials": ("bayes_msc.evidence.onetable", "load_binary_trials"),
+    "load_continuous_trials": ("bayes_msc.evidence.onetable", "load_continuous_trials"),
     "load_spec": ("bayes_msc.spec", "load_spec"),
     "AnalysisSpec": ("bayes_msc.spec", "AnalysisSpec"),
     "FitResult": ("bayes_msc.results", "FitResult"),

@@ -133,7 +133,7 @@ _HOW_TO_STATE = {
                 "model.measure in the spec, or a 'measure' column in the estimates file"),
     "benefit_direction": ("which direction of the effect is benefit",
                           "--benefit-direction increase|decrease (library: benefit_direction=...), "
-                          "decision.benefit_direction in the spec, or a 'benefit_direction' column in the estimates "
+                          "decision.benefit_direction in the spec, or a 'benefit_direction' column in the data "
                           "file (e.g. decrease for log odds ratios of death, increase for a gain in PaO2/FiO2)"),
 }
 

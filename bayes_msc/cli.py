@@ -16,7 +16,7 @@ from .io.errors import InputError, Location
 from .io.progress import ProgressLine
 from .io.terminal import printable
 # the choice lists the options offer, from their one home (each imports nothing heavy)
-from .evidence.settings import EVIDENCE_SETS, STUDY_LIST_PREFIX
+from .evidence.settings import EVIDENCE_SETS, MEDIAN_IQR_METHODS, STUDY_LIST_PREFIX
 from .models.choices import DOSE_RESPONSE_FORMS, EFFECT_MEASURES, LIKELIHOODS, MEASURES
 from .spec import BENEFIT_DIRECTIONS
 
@@ -125,8 +125,15 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                         "data file states it")
     p.add_argument("--unit", help="normal_normal with --measure mean_difference: the estimates' unit, e.g. mmHg")
     p.add_argument("--benefit-direction", choices=BENEFIT_DIRECTIONS,
-                   help="normal_normal: which direction of the estimates is benefit (decrease for log odds ratios "
-                        "of death); required unless the spec or the data file states it")
+                   help="normal_normal, binary, continuous: which direction of the effect is benefit (decrease for "
+                        "log odds ratios of death); required unless the spec or the data file states it")
+    # a user's own trials as one table (binary, continuous: bayes_msc.evidence.onetable)
+    p.add_argument("--columns", metavar="NAME=COLUMN,...",
+                   help="binary, continuous: the --data file's names for the columns the analysis reads, "
+                        "e.g. events_treated=dead_msc,n_treated=N1")
+    p.add_argument("--event-name", metavar="WORD", help="binary: what an event is, for display (e.g. death)")
+    p.add_argument("--median-iqr-method", choices=MEDIAN_IQR_METHODS,
+                   help="continuous, oxygenation: how a median and IQR become a mean and SD (default: the spec's)")
 
 
 def _n_list(text: str) -> tuple[int, ...]:
@@ -388,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         from .engine.process import own_process
 
         own_process()  # this process is ours: cache folder, collector, lean imports
+        _read_one_table(args)
         return COMMANDS[args.command](args)
     except InputError as exc:
         _error(str(exc))
@@ -583,7 +591,7 @@ def _cmd_bench(args) -> int:
 def _spec_from_args(args):
     from .api import resolve_spec
 
-    return resolve_spec(
+    spec = resolve_spec(
         args.analysis, data=args.data, evidence=args.evidence, priors=args.prior,
         prior_params=dict(args.prior_param or []),
         seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune, target_accept=args.target_accept,
@@ -591,6 +599,26 @@ def _spec_from_args(args):
         measure=args.measure, unit=args.unit, likelihood=args.likelihood, benefit_direction=args.benefit_direction,
         effect_measure=args.effect_measure,
     )
+    if getattr(args, "median_iqr_method", None):
+        if "median_iqr_method" not in spec.outcome_type.evidence_keys:
+            raise InputError(f"the {spec.name} analysis reads no median and IQR; leave --median-iqr-method out")
+        spec = spec.with_evidence(median_iqr_method=args.median_iqr_method)
+    return spec
+
+
+def _read_one_table(args) -> None:
+    """``--columns`` / ``--event-name``: read the ``--data`` file as the analysis' one table under
+    those names (without them, the analysis reads its one table with the default names)."""
+    if getattr(args, "columns", None) is None and getattr(args, "event_name", None) is None:
+        return
+    from .evidence.onetable import parse_column_mapping
+    from .spec import load_spec
+
+    outcome = load_spec(args.analysis).outcome_type
+    columns = parse_column_mapping(args.columns) if args.columns is not None else None
+    if args.data is None:
+        outcome.load_data(None)  # refuses, saying what data it needs
+    args.data = outcome.read_table(args.data, columns=columns, event_name=args.event_name)
 
 
 def _print_json_or(args, payload, text) -> None:

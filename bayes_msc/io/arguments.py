@@ -71,7 +71,8 @@ def check_data(caller: str, spec: AnalysisSpec, data: Any) -> None:
     import os
 
     from ..evidence.estimates import EstimateTable
+    from ..evidence.onetable import ContinuousTrials
     from ..evidence.register import Register
 
-    if data is not None and not isinstance(data, (str, os.PathLike, Register, EstimateTable)):
+    if data is not None and not isinstance(data, (str, os.PathLike, Register, EstimateTable, ContinuousTrials)):
         _fail(caller, "data", f"{spec.outcome_type.data_description} (a path) or a loaded register", data)

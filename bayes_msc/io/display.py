@@ -157,7 +157,8 @@ def render_entered(result) -> list[str]:
     tail = (f"; {excluded} more listed, not entered: --studies says why" if excluded else "")
     if hasattr(evidence, "exact"):
         rows = _entered_counts(evidence, included)
-        head = f"  {'trial':<30} {'cells deaths/n':<22} {'control deaths/n':<22} time point"
+        treated, control, events = getattr(evidence, "count_words", ("cells", "control", "deaths"))
+        head = f"  {'trial':<30} {f'{treated} {events}/n':<22} {f'{control} {events}/n':<22} time point"
     elif hasattr(evidence, "terms") and (evidence.terms["kind"] == "contrast").all():
         fmt = result.outcome.measure.digits
         rows = [f"  {str(t.label)[:30]:<30} {f'{t.estimate:+{fmt}} ({t.se:{fmt}})':<22} {_text(t.timepoint)}"
@@ -238,7 +239,7 @@ def render_result(result, studies: bool = False) -> str:
     pct = round(d.pooled_effect.ci_prob * 100)
     benefit = f"P({m.short} {better} {d.benefit_threshold:g})"
     lines = _header(result) + [
-        f"Results ({m.label()}; benefit = {d.benefit_direction}: {m.short} {better} {d.benefit_threshold:g} favours cells; "
+        f"Results ({m.label()}; benefit = {d.benefit_direction}: {m.short} {better} {d.benefit_threshold:g} favours {result.outcome.treatment_words}; "
         f"medians with {pct}% "
         f"equal-tailed intervals{at_dose})",
         f"  {'pooled ' + m.name:<44} {_iv(d.pooled_effect, fmt)}",

@@ -8,7 +8,9 @@ subclass and calling :func:`register_outcome` (docs/developers/adding-an-outcome
 from __future__ import annotations
 
 from .base import DOSE_VARS, EffectMeasure, Measured, Outcome, ParameterRoles
+from .binary import BINARY
 from .continuous import NORMAL_NORMAL, OXYGENATION
+from .continuous_trials import CONTINUOUS_TRIALS
 from .mortality import MORTALITY
 
 OUTCOMES: dict[str, Outcome] = {}
@@ -20,7 +22,9 @@ def register_outcome(outcome: Outcome) -> Outcome:
     return outcome
 
 
-for _outcome in (MORTALITY, OXYGENATION, NORMAL_NORMAL):
+# a user's own one-table trials (binary, continuous) after the shipped analyses: their settings
+# tables come after those the shipped analyses' settings are read from
+for _outcome in (MORTALITY, OXYGENATION, NORMAL_NORMAL, BINARY, CONTINUOUS_TRIALS):
     register_outcome(_outcome)
 
 

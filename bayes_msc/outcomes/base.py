@@ -31,6 +31,7 @@ class Outcome(ModelFamily):
     """
 
     record: Measured  # what is measured (a class attribute, or set per scale in __init__)
+    treatment_words = "cells"  # what the treated arm received, as results name it ("favours cells")
 
     # -- what is measured: read from the record -----------------------------------------
     name = property(lambda self: self.record.name)

@@ -55,6 +55,14 @@ class ModelFamily:
 
         return data if isinstance(data, Register) else load_register(data)
 
+    def read_table(self, path, columns: dict[str, str] | None = None, event_name: str | None = None):
+        """``path`` read as this outcome's one-table file under the user's column names
+        (:mod:`bayes_msc.evidence.onetable`); outcomes without one refuse."""
+        from ..io.errors import InputError
+
+        raise InputError(f"the {self.name} analysis reads no one-table file: --columns and --event-name are for "
+                         "the binary and continuous analyses")
+
     def prior_warnings(self, priors) -> list[str]:
         """Priors whose scale does not fit what this outcome measures (warned about, not refused)."""
         return []

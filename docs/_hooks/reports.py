@@ -309,7 +309,7 @@ def render_schema() -> str:
 
 
 def render_toplevel() -> str:
-    """``load_register``, ``Register``, ``InputError`` and ``figure`` as ``bayes_msc`` exports them: their
+    """``load_register``, ``Register``, the one-table readers, ``InputError`` and ``figure`` as ``bayes_msc`` exports them: their
     defining modules are internal (and may move), so they are read through the public names."""
     import inspect
 
@@ -321,7 +321,7 @@ def render_toplevel() -> str:
         return doc.replace("``", "`")
 
     parts = []
-    for name in ("load_register", "Register", "InputError", "figure"):
+    for name in ("load_register", "Register", "load_binary_trials", "load_continuous_trials", "InputError", "figure"):
         obj = getattr(bayes_msc, name)
         try:
             signature = str(inspect.signature(obj))
