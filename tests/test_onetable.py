@@ -137,7 +137,7 @@ def test_columns_map_the_files_names_and_other_columns_are_covariates(tmp_path):
     assert list(trials.studies["label"]) == ["Smith 2020", "Lee 2022"]
     assert list(trials.mortality["deaths"]) == [3, 6, 0, 2]
     assert list(trials.doses["dose_per_kg"]) == [1.0, 2.0]
-    cov = trials.covariates
+    cov = trials.covariates  # the register's covariates table
     assert set(zip(cov["study_id"], cov["covariate"], cov["value"])) == {
         ("Smith_2020", "region", "EU"), ("Smith_2020", "publication_year", "2020"),
         ("Lee_2022", "publication_year", "2022")}
@@ -250,19 +250,34 @@ def test_the_command_line_refuses_hostile_input_in_one_line(tmp_path, capsys):
 
 
 def test_quick_start_three_commands(tmp_path):
-    """The README's quick start for a user's own four-column table. Runs ``fit`` now; the
-    ``report binary --data ... --out report.html`` and ``figure forest binary --data ...
-    --out forest.svg`` lines are added when the report and figure commands for ``binary`` are
-    merged."""
-    example = ROOT / "docs" / "examples" / "trials.csv"
-    result = run_cli("fit", "binary", "--data", str(example), "--benefit-direction", "decrease",
-                     "--draws", "150", "--chains", "2", "--seed", "5", "--json", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    """The README's quick start for a user's own four-column table, run as written (taken from
+    the README, with a shorter sampler): a fit, a report and a forest-plot SVG."""
     import json
+    import re
+    import shutil
+    import xml.etree.ElementTree as ET
 
-    summary = json.loads(result.stdout)
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", text, flags=re.S) if "fit binary --data trials.csv" in b)
+    commands = [line.split()[3:] for line in block.splitlines() if line.startswith("python -m bayes_msc ")]
+    assert [c[0] for c in commands] == ["fit", "report", "figure"]
+    shutil.copy(ROOT / "docs" / "examples" / "trials.csv", tmp_path / "trials.csv")
+    short = ["--draws", "150", "--chains", "2", "--seed", "5"]
+    fitted = run_cli(*commands[0], *short, "--json", cwd=tmp_path)
+    assert fitted.returncode == 0, fitted.stderr
+    summary = json.loads(fitted.stdout)
     assert summary["decisions"]["benefit_direction"] == "decrease"
     assert summary["decisions"]["measure"] == "odds ratio"
+    for command in commands[1:]:
+        done = run_cli(*command, *short, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<svg" in html and "Bowdish 2023" in html and "http://" not in html.replace("http://www.w3.org", "")
+    svg = ET.parse(tmp_path / "forest.svg").getroot()
+    shown = " ".join(t for t in svg.itertext())
+    for label in ("Lanzoni 2021", "Bowdish 2023", "Zhu 2021"):
+        assert label in shown
+    assert "42/112" in shown and "47/110" in shown  # events/n per arm beside the rows
 
 
 def test_the_example_file_holds_the_registers_numbers():

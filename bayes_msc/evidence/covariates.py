@@ -24,17 +24,30 @@ from .register import parse_covariate_value
 from .schema import COVARIATES, COVARIATES_BY_NAME, Covariate
 
 
-def covariate(name: str) -> Covariate:
-    """The declaration of covariate ``name``; an :class:`InputError` listing the known ones otherwise."""
+def covariate(name: str, source=None) -> Covariate:
+    """The declaration of covariate ``name``: a register covariate (:data:`COVARIATES`), or a
+    column of a one-table data file (``source.covariate_kinds``: its own covariates, numeric
+    when every value is a number); an :class:`InputError` listing the known ones otherwise."""
     found = COVARIATES_BY_NAME.get(name)
-    if found is None:
-        raise InputError(f"unknown covariate {name!r} (known: {', '.join(c.name for c in COVARIATES)})")
-    return found
+    if found is not None:
+        return found
+    kinds = getattr(source, "covariate_kinds", None) or {}
+    if name in kinds:
+        return Covariate(name, kinds[name], "a column of the data file")
+    known = [c.name for c in COVARIATES] + [k for k in kinds if k not in COVARIATES_BY_NAME]
+    raise InputError(f"unknown covariate {name!r} (known: {', '.join(known)})")
 
 
-def covariate_kind(name: str) -> str:
+def covariate_kind(name: str, source=None) -> str:
     """``"numeric"`` or ``"categorical"``."""
-    return covariate(name).kind
+    return covariate(name, source).kind
+
+
+def _study_ids(source) -> list[str]:
+    """The studies of a register, or of a one-table file read as per-study rows."""
+    if hasattr(source, "tables") and "studies" in source.tables:
+        return list(source.studies["study_id"])
+    return list(source.rows["study_id"])
 
 
 def _derived(register, declared: Covariate) -> pd.Series:
@@ -62,16 +75,19 @@ def study_covariates(register, names: Iterable[str]) -> pd.DataFrame:
     ``names``: floats for numeric covariates (NaN when missing), level strings for categorical
     ones (None when missing). Unknown names raise an :class:`InputError`."""
     names = list(dict.fromkeys(names))
-    study_ids = list(register.studies["study_id"])
+    study_ids = _study_ids(register)
     columns = {}
     table = register.covariates
     for name in names:
-        declared = covariate(name)
+        declared = covariate(name, register)
+        if declared.derived_from and not hasattr(register, "tables"):
+            raise InputError(f"{name} is read from a register's {declared.derived_from}.csv; this data file has no "
+                             f"such table: give {name} as a column of the file")
         if declared.derived_from:
             series = _derived(register, declared).reindex(study_ids)
         else:
             rows = table[table["covariate"] == name]
-            where = Location(f"{register.root}/covariates.csv", field="value")
+            where = Location(f"{getattr(register, 'root', getattr(register, 'path', ''))}/covariates.csv", field="value")
             values = {r.study_id: parse_covariate_value(declared, "" if pd.isna(r.value) else str(r.value), where)
                       for r in rows.itertuples()}
             series = pd.Series([values.get(sid) for sid in study_ids], index=study_ids, dtype=object)
@@ -87,7 +103,7 @@ def study_covariates(register, names: Iterable[str]) -> pd.DataFrame:
 def covariate_provenance(register, name: str) -> pd.DataFrame:
     """Where each study's value of ``name`` comes from: ``study_id, value, source, quality, notes``
     (the covariates.csv rows, or the rows of the table a derived covariate is read from)."""
-    declared = covariate(name)
+    declared = covariate(name, register)
     if not declared.derived_from:
         table = register.covariates
         return table[table["covariate"] == name][["study_id", "value", "source", "quality", "notes"]].reset_index(drop=True)

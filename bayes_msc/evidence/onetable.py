@@ -286,9 +286,10 @@ class BinaryTrials(Register):
     ----------
     path
         The data file.
-    covariates
-        Study-level covariates, long format (``study_id, covariate, value, source, quality,
-        notes``); ``covariate_kinds`` says which are numeric.
+    covariate_kinds
+        Each study-level covariate column's kind ("numeric" or "categorical"); the values are
+        the register's covariates table (``covariates``: long format, ``study_id, covariate,
+        value, source, quality, notes``).
     statement
         What the file states about its outcome (``benefit_direction``), one value for every row.
     event_name
@@ -296,7 +297,6 @@ class BinaryTrials(Register):
     """
 
     path: Path = Path()
-    covariates: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     covariate_kinds: dict = field(default_factory=dict)
     statement: dict = field(default_factory=dict)
     event_name: str = "event"
@@ -360,9 +360,9 @@ def load_binary_trials(path, columns: dict[str, str] | None = None, event_name: 
         "doses": _frame("doses", doses), "mortality": _frame("mortality", mortality),
         "oxygenation": _frame("oxygenation", []),
     }
-    covariates, kinds = _covariates(read, ids, years)
+    tables["covariates"], kinds = _covariates(read, ids, years)
     return BinaryTrials(root=read.path, tables=tables, content_hash=_content_hash(read), path=read.path,
-                        covariates=covariates, covariate_kinds=kinds, statement=dict(parse.statement),
+                        covariate_kinds=kinds, statement=dict(parse.statement),
                         event_name=(event_name or "event").strip())
 
 

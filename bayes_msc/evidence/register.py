@@ -410,7 +410,7 @@ def parse_covariate_value(declared: Covariate, text: str, where: Location):
     if text == "" or (isinstance(text, float) and math.isnan(text)):
         return None
     if declared.kind == "categorical":
-        if text not in declared.levels:
+        if declared.levels and text not in declared.levels:  # a data file's own column: any level
             raise InputError(f"{text!r} is not a level of {declared.name} ({', '.join(declared.levels)})", where)
         return text
     value = parse_number(text, where, signed=declared.minimum < 0, maximum=1e6)

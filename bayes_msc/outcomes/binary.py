@@ -107,7 +107,8 @@ class BinaryOutcome(MortalityOutcome):
         from .family import evidence_model_settings
 
         threshold, direction = spec.decision.clinically_meaningful_or, self.benefit_direction(spec)
-        if (direction == "decrease") != (threshold < 1) or threshold == 1:
+        on_odds_ratio = getattr(spec.model, "effect_measure", "or") == "or"  # RR/RD thresholds: check_decision
+        if on_odds_ratio and ((direction == "decrease") != (threshold < 1) or threshold == 1):
             side, example = ("below", "0.8") if direction == "decrease" else ("above", "1.25")
             raise InputError(
                 f"the clinically meaningful odds ratio {threshold:g} is not on the benefit's side: with benefit "
@@ -123,8 +124,8 @@ class BinaryOutcome(MortalityOutcome):
         return BinaryEvidence(**values, event_name=getattr(source, "event_name", "event"),
                    count_words=("treated", "control", _plural(getattr(source, "event_name", "event"))))
 
-    def specialise(self, model) -> "BinaryOutcome":
-        return _same_kind(self, super().specialise(model))
+    def specialise(self, model, decision=None) -> "BinaryOutcome":
+        return _same_kind(self, super().specialise(model, decision))
 
 
 def _same_kind(outcome: BinaryOutcome, specialised) -> BinaryOutcome:

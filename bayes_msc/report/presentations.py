@@ -44,6 +44,8 @@ def register_presentation(outcome: str, presentation: Presentation) -> Presentat
 
 register_presentation("mortality", Presentation(layout=mortality_layout, measures=("odds ratio",)))
 register_presentation("oxygenation", Presentation(layout=oxygenation_layout))
+# The generic layout, with the mortality family's limit: its study rows are odds ratios
+register_presentation("binary", Presentation(layout=generic_layout, measures=("odds ratio",)))
 
 
 def layout_for(outcome) -> Sequence[Section]:
