@@ -119,6 +119,10 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                         "(mean_difference needs --unit and both priors stated); required unless the spec or the "
                         "data file states it")
     p.add_argument("--unit", help="normal_normal with --measure mean_difference: the estimates' unit, e.g. mmHg")
+    p.add_argument("--covariate", action="append", metavar="NAME",
+                   help="meta-regression on a study-level covariate (repeatable): a register covariate (e.g. "
+                        "publication_year, ards_cause, cell_source, infusions), control_risk (mortality: the trial's "
+                        "baseline), small_study (1/N or SE), or an estimates file's own column")
     p.add_argument("--benefit-direction", choices=BENEFIT_DIRECTIONS,
                    help="normal_normal: which direction of the estimates is benefit (decrease for log odds ratios "
                         "of death); required unless the spec or the data file states it")
@@ -541,6 +545,7 @@ def _spec_from_args(args):
         seed=args.seed, chains=args.chains, draws=args.draws, tune=args.tune, target_accept=args.target_accept,
         clinically_meaningful=args.clinically_meaningful, dose_response=args.dose_response,
         measure=args.measure, unit=args.unit, likelihood=args.likelihood, benefit_direction=args.benefit_direction,
+        covariates=args.covariate,
     )
 
 

@@ -58,11 +58,15 @@ class ModelSettings:
     body_weight_log_sd: float = 0.2
     reference_dose: float = 1.0  # the dose at which the headline effect is stated
     dose_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
+    # Study-level covariates of a meta-regression (bayes_msc.models.regression); empty: none.
+    # Left out of the spec's table (and hash) while empty, so specs without one keep their hash.
+    covariates: tuple[str, ...] = ()
     # The outcome's family's own settings (None: the defaults of whichever family owns one).
     family: FamilySettings | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "dose_grid", tuple(self.dose_grid))
+        object.__setattr__(self, "covariates", tuple(self.covariates))
         _check_model(self, None, _CONSTRUCTED)
 
     def __getattr__(self, name: str) -> Any:
@@ -79,7 +83,8 @@ class ModelSettings:
 
     def table(self, family_keys: tuple[str, ...]) -> dict[str, Any]:
         """The flat ``[model]`` table of a spec whose outcome's family reads ``family_keys``."""
-        shared = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "family"}
+        shared = {f.name: getattr(self, f.name) for f in fields(self)
+                  if f.name != "family" and not (f.name == "covariates" and not self.covariates)}
         return shared | {key: getattr(self, key) for key in family_keys}
 
 
@@ -234,7 +239,8 @@ class AnalysisSpec:
                 raise InputError(
                     f"the {self.outcome} analysis with measure {self.model.measure}{unit} has no default "
                     f"{role} prior: state one, e.g. --prior '{role}=" + (
-                        "normal(mu=0,sigma=50)" if role == "effect" else "halfnormal(sigma=25)") + "' in the outcome's units",
+                        "normal(mu=0,sigma=50)" if role in ("effect", "covariate") else "halfnormal(sigma=25)")
+                    + "' in the outcome's units" + (" (per SD of a numeric covariate)" if role == "covariate" else ""),
                     Location(self.path or OVERRIDE.file, field=f"priors.{role}"),
                 )
 
@@ -264,12 +270,14 @@ def _default_priors(scale: str, previous: PriorSet) -> PriorSet:
     return PriorSet(**chosen, names=names)
 
 
-UNSTATED = "not stated for this scale"
+from .priors import UNSTATED_PRIOR as UNSTATED  # noqa: E402  (one name for a placeholder prior)
 
 
 def _model_priors(priors: PriorSet, scale: str, model: ModelSettings) -> PriorSet:
-    """The priors the model's shape needs: dose-response roles, the baselines' SD."""
-    return priors.with_dose_defaults(scale, model.dose_response).with_baseline_defaults(scale, model.baselines)
+    """The priors the model's shape needs: dose-response roles, the baselines' SD, the
+    meta-regression's covariate effects."""
+    return (priors.with_dose_defaults(scale, model.dose_response).with_baseline_defaults(scale, model.baselines)
+            .with_covariate_defaults(scale, model.covariates))
 
 
 def _only(table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -445,9 +453,13 @@ def _check_model(m: ModelSettings, outcome: str | None, where: Location) -> None
     if m.dose_response not in DOSE_RESPONSE_FORMS:
         fail("dose_response", f"unknown dose-response form {m.dose_response!r}; known: {', '.join(DOSE_RESPONSE_FORMS)}")
     if outcome is not None:  # the rules that need the outcome
+        from .models.regression import covariates_problem
         from .outcomes import get_outcome
 
         kind = get_outcome(outcome)
+        problem = covariates_problem(m.covariates, outcome, m)
+        if problem:
+            fail("covariates", problem)
         if m.dose_response != "none" and not kind.has_doses:
             fail("dose_response", f"the {outcome} analysis has no doses; use mortality or oxygenation")
         if m.family is not None:  # the family's rules that need the shared settings
