@@ -280,6 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="register (default): each trial's control risk from its own posterior; new-trials: every "
                          "trial's from the predictive for a new trial (a sensitivity analysis)")
 
+    smallstudy = sub.add_parser("smallstudy", help="small-study adjustment: the pooled effect of an infinitely large "
+                                "trial (a 1/N or SE term in the hierarchical model), against the unadjusted one")
+    _add_fit_options(smallstudy)
+    smallstudy.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    smallstudy.add_argument("--simulate", type=_whole(2, 1000), metavar="REPS",
+                            help="instead: check the adjustment on REPS registers simulated per slope (0 and -0.5) "
+                                 "with the analysis' trial sizes")
+    smallstudy.add_argument("--out", metavar="FILE", help="with --simulate: write the check as JSON here")
+    smallstudy.add_argument("--force", action="store_true", help=_FORCE_HELP)
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     check = data_sub.add_parser("check", help="validate a register")
@@ -328,7 +337,7 @@ _PROGRESS = ProgressLine(enabled=False)
 
 # Commands that compile models, and so need a usable compile cache.
 _COMPILING = {"fit", "report", "compare", "sensitivity", "influence", "sbc", "bench", "design", "provenance", "simstudy",
-              "oc", "warm"}
+              "oc", "warm", "smallstudy"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -583,6 +592,34 @@ def _cmd_influence(args) -> int:
     return 0
 
 
+def _cmd_smallstudy(args) -> int:
+    from .analyses.smallstudy import render_small_study, simulation_check, small_study_analysis
+
+    spec = _spec_from_args(args)
+    if args.simulate:
+        if "likelihood" not in spec.outcome_type.model_keys:
+            raise InputError("the small-study simulation check simulates arm deaths: use the mortality analysis")
+        if args.out:
+            from .io.fileio import check_output_file
+
+            check_output_file(args.out, "--out", force=args.force)
+        check = simulation_check(spec, args.data, reps=args.simulate)
+        from .results import to_json
+
+        text = to_json(check | {"command": "python -m bayes_msc " + " ".join(sys.argv[1:])})
+        if args.out:
+            from .io.fileio import write_atomic
+
+            write_atomic(args.out, text + "\n")
+            _print(f"wrote {args.out}", file=sys.stderr)
+        _PROGRESS.clear()
+        print(to_json(check["summary"]))
+        return 0
+    _check_draws(spec, "the small-study adjustment")
+    _print_json_or(args, small_study_analysis(spec, args.data), render_small_study)
+    return 0
+
+
 def _cmd_provenance(args) -> int:
     from .analyses.provenance import provenance_table, render_provenance
 
@@ -803,6 +840,7 @@ def _simulation_command(args, kind: str) -> int:
 
 
 COMMANDS = {
+    "smallstudy": lambda args: _cmd_smallstudy(args),
     "simstudy": lambda args: _simulation_command(args, "simstudy"),
     "oc": lambda args: _simulation_command(args, "oc"),
     "fit": _cmd_fit,

@@ -84,11 +84,14 @@ class ModelSettings:
     def table(self, family_keys: tuple[str, ...]) -> dict[str, Any]:
         """The flat ``[model]`` table of a spec whose outcome's family reads ``family_keys``."""
         shared = {f.name: getattr(self, f.name) for f in fields(self)
-                  if f.name != "family" and not (f.name == "covariates" and not self.covariates)}
+                  if f.name != "family" and not (f.name in OMITTED_WHEN_EMPTY and not getattr(self, f.name))}
         return shared | {key: getattr(self, key) for key in family_keys}
 
 
-SHARED_MODEL_KEYS = tuple(f.name for f in fields(ModelSettings) if f.name != "family")
+# The shared settings every spec's table lists; "covariates" is shared too, but listed only when set
+# (a spec without covariates keeps its table and hash).
+OMITTED_WHEN_EMPTY = ("covariates",)
+SHARED_MODEL_KEYS = tuple(f.name for f in fields(ModelSettings) if f.name not in ("family", *OMITTED_WHEN_EMPTY))
 
 
 def _family_tables() -> list[type]:
@@ -110,7 +113,7 @@ def _with_family_changes(model: ModelSettings, outcome: str, changes: dict[str, 
 
     table = get_outcome(outcome).model_settings
     own = table.keys() if table is not None else ()
-    shared = {k: v for k, v in changes.items() if k in SHARED_MODEL_KEYS}
+    shared = {k: v for k, v in changes.items() if k in SHARED_MODEL_KEYS + OMITTED_WHEN_EMPTY}
     family_changes = {k: v for k, v in changes.items() if k in own}
     foreign = {k: v for k, v in changes.items() if k not in shared and k not in family_changes}
     for other in _family_tables():
@@ -414,7 +417,8 @@ def _model_section(table: Any, where: str, family_table: type | None) -> ModelSe
     if not isinstance(table, dict):
         raise InputError("must be a table", Location(where, field="model"))
     own = family_table.keys() if family_table is not None else ()
-    shared = _section(ModelSettings, {k: v for k, v in table.items() if k not in own}, where, "model", SHARED_MODEL_KEYS)
+    shared = _section(ModelSettings, {k: v for k, v in table.items() if k not in own}, where, "model",
+                      SHARED_MODEL_KEYS + OMITTED_WHEN_EMPTY)
     family = (_section(family_table, {k: v for k, v in table.items() if k in own}, where, "model")
               if family_table is not None else None)
     return _located(lambda: replace(shared, family=family), Location(where))
@@ -454,10 +458,12 @@ def _check_model(m: ModelSettings, outcome: str | None, where: Location) -> None
         fail("dose_response", f"unknown dose-response form {m.dose_response!r}; known: {', '.join(DOSE_RESPONSE_FORMS)}")
     if outcome is not None:  # the rules that need the outcome
         from .models.regression import covariates_problem
-        from .outcomes import get_outcome
+        from .outcomes import Outcome, get_outcome
 
         kind = get_outcome(outcome)
-        problem = covariates_problem(m.covariates, outcome, m)
+        # an outcome that reads data other than a register (an estimates file) may name the file's columns
+        problem = covariates_problem(m.covariates, outcome, m, arm_counts="likelihood" in kind.model_keys,
+                                     file_columns=type(kind).load_data is not Outcome.load_data)
         if problem:
             fail("covariates", problem)
         if m.dose_response != "none" and not kind.has_doses:

@@ -65,20 +65,19 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # -- which covariates a spec may name --------------------------------------------------------
 
 
-def covariates_problem(covariates: Iterable[str], outcome: str, model) -> str:
+def covariates_problem(covariates: Iterable[str], outcome: str, model, *, arm_counts: bool,
+                       file_columns: bool) -> str:
     """Why ``covariates`` cannot enter the ``outcome`` analysis with model settings ``model``;
-    "" when they can. Names a register cannot hold are refused here (before any data are read);
-    an estimates file's own columns are checked when it is read."""
+    "" when they can. ``arm_counts``: the outcome's model has trial baselines and sizes (mortality);
+    ``file_columns``: its data may be an estimates file, whose own columns can be covariates. Names a
+    register cannot hold are refused here (before any data are read); an estimates file's own columns
+    are checked when it is read."""
     from ..evidence.schema import COVARIATES_BY_NAME
-    from ..outcomes import get_outcome
-    from ..outcomes.continuous import EstimatesOutcome
     from ..priors import ALL_ROLES
 
     names = list(covariates)
     if not names:
         return ""
-    kind = get_outcome(outcome)
-    file_columns = isinstance(kind, EstimatesOutcome)
     for name in names:
         if not _NAME.match(name):
             return f"{name!r} is not a covariate name (letters, digits and _, not starting with a digit)"
@@ -86,13 +85,13 @@ def covariates_problem(covariates: Iterable[str], outcome: str, model) -> str:
             return (f"{name!r} is a prior role; a covariate of that name would make --prior {name}=... ambiguous: "
                     "rename the column")
         if name == CONTROL_RISK:
-            if "likelihood" not in kind.model_keys:
+            if not arm_counts:
                 return "control_risk is the mortality model's baseline: it needs arm counts (the mortality analysis)"
             if getattr(model, "likelihood", "") == "conditional":
                 return ("control_risk regresses on each trial's baseline, and the conditional likelihood has none: "
                         "use model.likelihood = symmetric or arm")
         elif name == SMALL_STUDY:
-            if not ("likelihood" in kind.model_keys or file_columns):
+            if not (arm_counts or file_columns):
                 return ("small_study needs one contrast per study (its size or standard error): the mortality or "
                         "normal_normal analysis")
         elif name not in COVARIATES_BY_NAME and not file_columns:
