@@ -56,7 +56,7 @@ def _quadrature_normal_normal(y, v, x, mu_sd, beta_sd, tau_scale):
     design = np.column_stack([np.ones_like(x), x])
     prior_cov = np.diag([mu_sd ** 2, beta_sd ** 2])
     taus = np.linspace(0.0, 8 * tau_scale, 6001)
-    log_post, means, second = [], [], []
+    log_post, means, second, thetas = [], [], [], []
     for tau in taus:
         w = 1.0 / (v + tau ** 2)
         precision = design.T @ (design * w[:, None]) + np.linalg.inv(prior_cov)
@@ -66,6 +66,8 @@ def _quadrature_normal_normal(y, v, x, mu_sd, beta_sd, tau_scale):
         log_post.append(marginal.logpdf(y) + stats.halfnorm(scale=tau_scale).logpdf(tau))
         means.append(mean)
         second.append(np.diag(cov) + mean ** 2)
+        shrink = tau ** 2 / (tau ** 2 + v)  # E[theta_j | tau, mu, beta, y] is linear in (mu, beta)
+        thetas.append(shrink * y + (1 - shrink) * (design @ mean))
     weight = np.exp(np.array(log_post) - max(log_post))
     weight /= np.trapezoid(weight, taus)
     means, second = np.array(means), np.array(second)
@@ -73,7 +75,8 @@ def _quadrature_normal_normal(y, v, x, mu_sd, beta_sd, tau_scale):
     s = np.sqrt(np.array([np.trapezoid(weight * second[:, k], taus) for k in range(2)]) - m ** 2)
     tau_mean = np.trapezoid(weight * taus, taus)
     tau_sd = np.sqrt(np.trapezoid(weight * taus ** 2, taus) - tau_mean ** 2)
-    return {"mu": (m[0], s[0]), "beta": (m[1], s[1]), "tau": (tau_mean, tau_sd)}
+    theta = np.trapezoid(weight[:, None] * np.array(thetas), taus, axis=0)
+    return {"mu": (m[0], s[0]), "beta": (m[1], s[1]), "tau": (tau_mean, tau_sd), "theta": theta}
 
 
 def _check(draws, expected_mean, expected_sd, what):
@@ -99,6 +102,12 @@ def test_normal_normal_meta_regression_matches_quadrature_on_bcg(tmp_path):
     _check(post["mu"], *expected["mu"], "intercept")
     _check(post["covariate_effect"].sel(covariate_term="ablat"), *expected["beta"], "slope per SD")
     _check(post["tau"], *expected["tau"], "tau")
+    # the study effects drawn after sampling carry the covariate term (exact conditional draws)
+    import arviz_stats as azs
+
+    for j, study in enumerate(post["study_effect"]["study"].values):
+        draws = post["study_effect"].sel(study=study)
+        assert abs(float(draws.mean()) - expected["theta"][j]) < 4 * float(azs.mcse(draws, method="mean")) + 1e-3, study
     # (c) the coding reported is the data's: centre = mean latitude, scale = its SD
     coding = result.covariates["coding"]["ablat"]
     assert coding["centre"] == pytest.approx(ablat.mean()) and coding["scale"] == pytest.approx(ablat.std(ddof=1))
@@ -144,11 +153,12 @@ def _exact_binomial(evidence, x, likelihood, mu_sd, beta_sd, baseline_sd):
         if likelihood == "conditional":
             pmf = stats.nchypergeom_fisher(int(n1 + n0), int(n1), int(d1 + d0), np.exp(theta)).pmf(int(d1))
             log_post += np.log(pmf)
-        else:
-            p1 = expit(a[None, None, :] + theta[..., None] / 2)
-            p0 = expit(a[None, None, :] - theta[..., None] / 2)
+        else:  # the baseline integral depends on theta alone: on a fine theta grid, then interpolated
+            grid = np.linspace(theta.min(), theta.max(), 4001)
+            p1 = expit(a[None, :] + grid[:, None] / 2)
+            p0 = expit(a[None, :] - grid[:, None] / 2)
             lik = stats.binom.pmf(d1, n1, p1) * stats.binom.pmf(d0, n0, p0)
-            log_post += np.log((lik * a_weight).sum(axis=-1))
+            log_post += np.interp(theta, grid, np.log((lik * a_weight).sum(axis=-1)))
     w = np.exp(log_post - log_post.max())
     w /= w.sum()
     out = {}
@@ -160,10 +170,13 @@ def _exact_binomial(evidence, x, likelihood, mu_sd, beta_sd, baseline_sd):
 
 @pytest.mark.parametrize("likelihood", ["symmetric", "conditional"])
 def test_binomial_meta_regression_matches_exact_quadrature(tmp_path, likelihood):
+    from bayes_msc.api import fit_spec
+
     root = _register_with_years(tmp_path)
-    result = fit("mortality", data=root, evidence="studies:" + ",".join(TRIALS), likelihood=likelihood,
-                 covariates=["publication_year"], priors=["heterogeneity=halfnormal(sigma=0.001)"],
-                 chains=4, draws=2000, seed=5)
+    spec = resolve_spec("mortality", data=root, evidence="studies:" + ",".join(TRIALS), likelihood=likelihood,
+                        covariates=["publication_year"], priors=["heterogeneity=halfnormal(sigma=0.001)"],
+                        chains=4, draws=2000, seed=5)
+    result = fit_spec(spec, load_data(spec, root), compare_designs=False)  # no refit without the covariate
     evidence = result.evidence
     assert set(evidence.studies) == set(TRIALS) and not evidence.partial
     years = np.array([YEARS[s] for s in evidence.studies], dtype=float)
@@ -304,3 +317,22 @@ def test_file_column_kinds_and_mean_difference_prior_must_be_stated(tmp_path):
         resolve_spec("normal_normal", data=path, measure="mean_difference", unit="mmHg", benefit_direction="increase",
                      covariates=["arm"], priors=["effect=normal(mu=0,sigma=50)",
                                                  "heterogeneity=halfnormal(sigma=25)"])
+
+
+def test_spec_file_covariates_and_model_shapes_with_dose_response_and_exchangeable_baselines(tmp_path):
+    from bayes_msc.spec import load_spec
+
+    text = (Path(__file__).resolve().parents[1] / "models" / "mortality.toml").read_text(encoding="utf-8")
+    path = tmp_path / "regression.toml"
+    path.write_text(text.replace("\n[model]\n", '\n[model]\ncovariates = ["infusions", "control_risk"]\n', 1), encoding="utf-8")
+    spec = load_spec(path)
+    assert spec.model.covariates == ("infusions", "control_risk") and spec.priors.covariate is not None
+    for variant in (spec.with_model(dose_response="loglinear"), spec.with_model(baselines="exchangeable")):
+        _, inputs = _inputs(variant)
+        model = variant.outcome_type.build_model(inputs, variant.priors)
+        names = {v.name for v in model.free_RVs}
+        assert "covariate_effect" in names
+        assert model["covariate_effect"].type.shape == (2,) or model.dim_lengths["covariate_term"].eval() == 2
+        assert "covariate_shift" in {v.name for v in model.deterministics}
+    with pytest.raises(InputError, match="model.covariates"):
+        load_spec(path).with_model(likelihood="conditional")

@@ -38,7 +38,7 @@ def test_savage_dickey_matches_the_closed_form_for_a_normal_posterior():
         # kernel smoothing bias: the density convolved with N(0, h): N(0; mean, sqrt(sd^2 + h^2))
         smoothed = stats.norm(mean, np.hypot(sd, found["bandwidth"])).pdf(0.0) / stats.norm(0, 0.5).pdf(0.0)
         assert abs(found["bf01"] - smoothed) < 4 * found["posterior_density_mcse"] / found["prior_density_at_zero"]
-        assert found["bf01"] == pytest.approx(exact, rel=0.02)
+        assert found["bf01"] == pytest.approx(exact, rel=0.05)  # the kernel's smoothing bias, a few per cent here
         assert found["prob_nonzero"] == pytest.approx(1 / (1 + found["bf01"]))
 
 
