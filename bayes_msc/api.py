@@ -45,6 +45,7 @@ def resolve_spec(
     likelihood: str | None = None,
     benefit_direction: str | None = None,
     effect_measure: str | None = None,
+    covariates: Iterable[str] | None = None,
     _caller: str = "resolve_spec",
 ) -> AnalysisSpec:
     """Load a spec and apply overrides; ``prior_params`` keys are ``role.parameter``.
@@ -87,10 +88,16 @@ def resolve_spec(
     if (measure is not None or unit is not None) and "measure" not in spec.outcome_type.model_keys:
         raise InputError(f"the {spec.outcome} analysis has one measure ({spec.outcome_type.measure.label()}); "
                          "leave measure and unit out")
-    if dose_response is not None or measure is not None or unit is not None or likelihood is not None:
+    if covariates is not None:  # a meta-regression (bayes_msc.models.regression)
+        if isinstance(covariates, str) or not all(isinstance(c, str) for c in covariates):
+            raise InputError(f"{_caller}(covariates=...): expected a list of covariate names, got {covariates!r}")
+        covariates = tuple(dict.fromkeys(covariates))
+    if (dose_response is not None or measure is not None or unit is not None or likelihood is not None
+            or covariates is not None):
         # before priors, so overrides of dose priors and priors on the measure's scale apply;
         # likelihood (mortality): arm, symmetric or conditional (bayes_msc.models.sparse)
-        spec = spec.with_model(dose_response=dose_response, measure=measure, unit=unit, likelihood=likelihood)
+        spec = spec.with_model(dose_response=dose_response, measure=measure, unit=unit, likelihood=likelihood,
+                               covariates=covariates)
     if effect_measure is not None:  # before the threshold, which is on the scale it chooses
         spec = spec.with_model(effect_measure=effect_measure)
     if clinically_meaningful is not None:
@@ -188,6 +195,7 @@ def fit(
     likelihood: str | None = None,
     benefit_direction: str | None = None,
     effect_measure: str | None = None,
+    covariates: Iterable[str] | None = None,
     progress_bar: bool = False,
 ) -> FitResult:
     """Fit a named analysis (``"mortality"``), a spec path, or an :class:`AnalysisSpec`.
@@ -236,7 +244,7 @@ def fit(
         analysis, data=data, evidence=evidence, priors=priors, prior_params=prior_params,
         seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
         dose_response=dose_response, measure=measure, unit=unit, target_accept=target_accept, likelihood=likelihood,
-        benefit_direction=benefit_direction, effect_measure=effect_measure, _caller="fit",
+        benefit_direction=benefit_direction, effect_measure=effect_measure, covariates=covariates, _caller="fit",
     )
     return fit_spec(spec, load_data(spec, data, "fit"), progress_bar=progress_bar)
 
@@ -324,6 +332,21 @@ def fit_spec(
     timings["postprocess"] = time.perf_counter() - start
     summary_vars = tuple(v for v in outcome.summary_vars() if v in present)
     result = FitResult(spec, evidence, tree, diagnostics, decisions, summary_vars, timings, dose)
+    if spec.model.covariates and compare_designs:  # meta-regression: its terms, and tau against the fit without
+        from dataclasses import replace
+
+        from .models.regression import covariate_summary
+
+        without = fit_spec(replace(spec, model=replace(spec.model, covariates=()),
+                                   priors=spec.priors.with_covariate_defaults(spec.scale, ())),
+                           evidence=evidence, compare_designs=False)
+        result = replace(result, covariates=covariate_summary(result, without))
+    elif spec.model.covariates:
+        from dataclasses import replace
+
+        from .models.regression import covariate_summary
+
+        result = replace(result, covariates=covariate_summary(result))
     if compare_designs:
         from dataclasses import replace
 

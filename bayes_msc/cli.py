@@ -124,6 +124,10 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                         "(mean_difference needs --unit and both priors stated); required unless the spec or the "
                         "data file states it")
     p.add_argument("--unit", help="normal_normal with --measure mean_difference: the estimates' unit, e.g. mmHg")
+    p.add_argument("--covariate", action="append", metavar="NAME",
+                   help="meta-regression on a study-level covariate (repeatable): a register covariate (e.g. "
+                        "publication_year, ards_cause, cell_source, infusions), control_risk (mortality: the trial's "
+                        "baseline), small_study (1/N or SE), or an estimates file's own column")
     p.add_argument("--benefit-direction", choices=BENEFIT_DIRECTIONS,
                    help="normal_normal, binary, continuous: which direction of the effect is benefit (decrease for "
                         "log odds ratios of death); required unless the spec or the data file states it")
@@ -328,6 +332,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="register (default): each trial's control risk from its own posterior; new-trials: every "
                          "trial's from the predictive for a new trial (a sensitivity analysis)")
 
+    smallstudy = sub.add_parser("smallstudy", help="small-study adjustment: the pooled effect of an infinitely large "
+                                "trial (a 1/N or SE term in the hierarchical model), against the unadjusted one")
+    _add_fit_options(smallstudy)
+    smallstudy.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    smallstudy.add_argument("--simulate", type=_whole(2, 1000), metavar="REPS",
+                            help="instead: check the adjustment on REPS registers simulated per slope (0 and -0.5) "
+                                 "with the analysis' trial sizes")
+    smallstudy.add_argument("--out", metavar="FILE", help="with --simulate: write the check as JSON here")
+    smallstudy.add_argument("--force", action="store_true", help=_FORCE_HELP)
     data = sub.add_parser("data", help="check or show an evidence register")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     check = data_sub.add_parser("check", help="validate a register")
@@ -376,7 +389,7 @@ _PROGRESS = ProgressLine(enabled=False)
 
 # Commands that compile models, and so need a usable compile cache.
 _COMPILING = {"fit", "frequentist", "report", "figure", "compare", "sensitivity", "influence", "sbc", "bench",
-              "design", "provenance", "simstudy", "oc", "warm", "cumulative", "update"}
+              "design", "provenance", "simstudy", "oc", "warm", "cumulative", "update", "smallstudy"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -598,6 +611,7 @@ def _spec_from_args(args):
         clinically_meaningful=args.clinically_meaningful, dose_response=args.dose_response,
         measure=args.measure, unit=args.unit, likelihood=args.likelihood, benefit_direction=args.benefit_direction,
         effect_measure=args.effect_measure,
+        covariates=args.covariate,
     )
     if getattr(args, "median_iqr_method", None):
         if "median_iqr_method" not in spec.outcome_type.evidence_keys:
@@ -652,6 +666,34 @@ def _cmd_influence(args) -> int:
     _print_json_or(args, leave_one_study_out(spec, args.data, workers=args.workers, scheduler=args.scheduler,
                                              progress=_PROGRESS.counter("refits")),
                    render_influence)
+    return 0
+
+
+def _cmd_smallstudy(args) -> int:
+    from .analyses.smallstudy import render_small_study, simulation_check, small_study_analysis
+
+    spec = _spec_from_args(args)
+    if args.simulate:
+        if "likelihood" not in spec.outcome_type.model_keys:
+            raise InputError("the small-study simulation check simulates arm deaths: use the mortality analysis")
+        if args.out:
+            from .io.fileio import check_output_file
+
+            check_output_file(args.out, "--out", force=args.force)
+        check = simulation_check(spec, args.data, reps=args.simulate)
+        from .results import to_json
+
+        text = to_json(check | {"command": "python -m bayes_msc " + " ".join(sys.argv[1:])})
+        if args.out:
+            from .io.fileio import write_atomic
+
+            write_atomic(args.out, text + "\n")
+            _print(f"wrote {args.out}", file=sys.stderr)
+        _PROGRESS.clear()
+        print(to_json(check["summary"]))
+        return 0
+    _check_draws(spec, "the small-study adjustment")
+    _print_json_or(args, small_study_analysis(spec, args.data), render_small_study)
     return 0
 
 
@@ -943,6 +985,7 @@ def _simulation_command(args, kind: str) -> int:
 
 
 COMMANDS = {
+    "smallstudy": lambda args: _cmd_smallstudy(args),
     "simstudy": lambda args: _simulation_command(args, "simstudy"),
     "oc": lambda args: _simulation_command(args, "oc"),
     "fit": _cmd_fit,

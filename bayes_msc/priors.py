@@ -430,6 +430,17 @@ LOG_ODDS_RATIO_PRESETS: tuple[Preset, ...] = (
         "sensitivity analysis (the setting the issue that added it found to move P(OR < 1)).",
         "",
     ),
+    Preset(
+        "covariate_default",
+        "covariate",
+        Normal(0.0, 0.5),
+        "Meta-regression (model.covariates): each covariate term's effect on the log odds ratio, per SD of a "
+        "numeric covariate among the included trials, per contrast with the reference level of a categorical one. "
+        "Normal(0, 0.5) gives 95% probability to a ratio of odds ratios between 0.38 and 2.7 per SD: a modifier "
+        "that halves or doubles the odds ratio is already large for a trial-level characteristic, and with about "
+        "ten trials a wider prior lets the slopes chase noise (Higgins & Thompson, Stat Med 2004;23:1663).",
+        "",
+    ),
 )
 
 # Oxygenation (change in PaO2/FiO2, mmHg). No empirical heterogeneity prior exists on this
@@ -463,6 +474,15 @@ MMHG_PRESETS: tuple[Preset, ...] = (
         Normal(_MD_ANCHOR, _MD_ANCHOR_SD),
         "Centred on the published pooled +105.6 mmHg, giving 5% probability to harm (< 0).",
         "Spiegelhalter, Freedman & Parmar, JRSS A 1994; anchor from Kirkham 2022 SCTM 11:675",
+    ),
+    Preset(
+        "covariate_default",
+        "covariate",
+        Normal(0.0, 50.0),
+        "Meta-regression (model.covariates): each covariate term's effect on the mean difference, per SD of a "
+        "numeric covariate among the included trials, per contrast with the reference level of a categorical one: "
+        "Normal(0, 50 mmHg), half the effect prior's scale (a stated judgement).",
+        "",
     ),
     Preset(
         "halfnormal_50",
@@ -527,7 +547,7 @@ GENERIC_PRESETS: tuple[Preset, ...] = (
         "estimates in other units; state a prior on their scale.",
         "Röver, J Stat Softw 2020 (bayesmeta)",
     ),
-    *(p for p in LOG_ODDS_RATIO_PRESETS if p.role == "heterogeneity"),
+    *(p for p in LOG_ODDS_RATIO_PRESETS if p.role in ("heterogeneity", "covariate")),
 )
 
 # Standardised mean differences (the normal-normal analysis with model.measure = "smd").
@@ -554,6 +574,14 @@ SMD_PRESETS: tuple[Preset, ...] = (
         HalfNormal(0.5),
         "Half-normal(0.5) on tau in SD units: between-trial SDs of half an outcome SD are already "
         "large; the weakly informative alternative for a sensitivity analysis (a stated judgement).",
+        "",
+    ),    Preset(
+        "covariate_default",
+        "covariate",
+        Normal(0.0, 0.5),
+        "Meta-regression (model.covariates): each covariate term's effect on the SMD, per SD of a numeric "
+        "covariate among the included trials, per contrast with a categorical one's reference level: Normal(0, "
+        "0.5), half the effect prior's scale (a stated judgement).",
         "",
     ),
 )
@@ -595,6 +623,10 @@ def find_preset(scale: str, name: str) -> Preset:
     raise InputError(f"unknown prior preset {name!r} for {scale} outcomes; known presets: {known}")
 
 
+# The name a role's prior carries while it is a placeholder the fit refuses until it is stated
+# (bayes_msc.spec.AnalysisSpec.check_priors_stated).
+UNSTATED_PRIOR = "not stated for this scale"
+
 # The roles each outcome scale's models use, in a fixed order.
 ROLES_BY_SCALE: dict[str, tuple[str, ...]] = {
     "log_odds_ratio": ("effect", "heterogeneity", "baseline"),
@@ -605,7 +637,7 @@ ROLES_BY_SCALE: dict[str, tuple[str, ...]] = {
 }
 ALL_ROLES = (
     "effect", "heterogeneity", "baseline", "baseline_heterogeneity", "dose_slope", "ed50",
-    "design_bias", "design_heterogeneity",
+    "design_bias", "design_heterogeneity", "covariate",
 )
 # Design-bias roles: present when the evidence set can admit non-randomised studies (every set
 # but "randomised") on the log-OR scale (see with_bias_defaults).
@@ -636,6 +668,7 @@ class PriorSet:
     ed50: Prior | None = None
     design_bias: Prior | None = None
     design_heterogeneity: Prior | None = None
+    covariate: Prior | None = None  # a meta-regression's covariate effects (present only with covariates)
     names: dict[str, str] = field(default_factory=dict)  # role -> preset name or "custom"
 
     @property
@@ -712,6 +745,22 @@ class PriorSet:
             return replace(self, baseline_heterogeneity=None, names=names)
         return self
 
+    def with_covariate_defaults(self, scale: str, covariates) -> "PriorSet":
+        """A meta-regression (``covariates`` not empty) needs a prior on its covariate effects:
+        the scale's ``covariate_default`` preset is added if absent (marked unstated where the
+        scale has none: a mean difference in the user's unit); without covariates it is dropped,
+        so specs without covariates keep their priors and hash."""
+        if not covariates:
+            if self.covariate is None:
+                return self
+            return replace(self, covariate=None, names={k: v for k, v in self.names.items() if k != "covariate"})
+        if self.covariate is not None:
+            return self
+        preset = next((p for p in presets_for(scale) if p.role == "covariate"), None)
+        if preset is None:  # no scale known: the fit refuses it until it is stated
+            return replace(self, covariate=Normal(0.0, 1.0), names={**self.names, "covariate": UNSTATED_PRIOR})
+        return replace(self, covariate=preset.prior, names={**self.names, "covariate": preset.name})
+
     def describe(self) -> dict[str, str]:
         return {
             role: f"{getattr(self, role).describe()} [{self.names.get(role, 'custom')}]"
@@ -755,7 +804,7 @@ def priors_from_table(scale: str, table: dict[str, Any], where: str) -> PriorSet
     chosen: dict[str, Prior] = {}
     names: dict[str, str] = {}
     # optional roles: dose-response forms, design bias, exchangeable baselines' SD (log-OR scale)
-    optional = ("dose_slope", "ed50", *BIAS_ROLES) + (("baseline_heterogeneity",) if scale == "log_odds_ratio" else ())
+    optional = ("dose_slope", "ed50", *BIAS_ROLES, "covariate") + (("baseline_heterogeneity",) if scale == "log_odds_ratio" else ())
     for role in (*roles, *optional):
         entry = table.get(role, None)
         if entry is None:

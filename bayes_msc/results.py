@@ -67,6 +67,7 @@ class FitResult:
     timings: dict[str, float] = field(default_factory=dict)
     dose_response: Any = None  # bayes_msc.analyses.dosing.DoseResponse when the spec fits a dose-response form
     design_shift: Any = None  # bayes_msc.analyses.nonrandomised_bias.DesignShift when non-randomised studies entered
+    covariates: Any = None  # a meta-regression's summary (bayes_msc.models.regression.covariate_summary)
 
     @property
     def posterior(self):
@@ -175,6 +176,7 @@ class FitResult:
             "decisions": self.decisions.to_dict(),
             "diagnostics": self.diagnostics.to_dict(),
             "dose_response": None if self.dose_response is None else self.dose_response.to_dict(),
+            **({"covariates": self.covariates} if self.covariates is not None else {}),
             "inclusion": self.evidence.inclusion.to_dict(orient="records"),
             "timings_seconds": self.timings,
             "package_versions": json.loads(self.tree.attrs["package_versions"]),
@@ -389,4 +391,11 @@ def _result_from_tree(spec: AnalysisSpec, tree, data: Any, path: Path) -> FitRes
 
         dose = dose_response(posterior, outcome.make_inputs(evidence, spec.priors, spec.model), spec)
     summary_vars = tuple(v for v in outcome.summary_vars() if v in present)
-    return FitResult(spec, evidence, tree, diagnostics, decisions, summary_vars, {}, dose)
+    result = FitResult(spec, evidence, tree, diagnostics, decisions, summary_vars, {}, dose)
+    if spec.model.covariates:  # the terms again (the variance explained needs the refit the fit did)
+        from dataclasses import replace
+
+        from .models.regression import covariate_summary
+
+        result = replace(result, covariates=covariate_summary(result))
+    return result

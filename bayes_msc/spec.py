@@ -58,11 +58,15 @@ class ModelSettings:
     body_weight_log_sd: float = 0.2
     reference_dose: float = 1.0  # the dose at which the headline effect is stated
     dose_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
+    # Study-level covariates of a meta-regression (bayes_msc.models.regression); empty: none.
+    # Left out of the spec's table (and hash) while empty, so specs without one keep their hash.
+    covariates: tuple[str, ...] = ()
     # The outcome's family's own settings (None: the defaults of whichever family owns one).
     family: FamilySettings | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "dose_grid", tuple(self.dose_grid))
+        object.__setattr__(self, "covariates", tuple(self.covariates))
         _check_model(self, None, _CONSTRUCTED)
 
     def __getattr__(self, name: str) -> Any:
@@ -79,14 +83,18 @@ class ModelSettings:
 
     def table(self, family_keys: tuple[str, ...]) -> dict[str, Any]:
         """The flat ``[model]`` table of a spec whose outcome's family reads ``family_keys``."""
-        shared = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "family"}
+        shared = {f.name: getattr(self, f.name) for f in fields(self)
+                  if f.name != "family" and not (f.name in OMITTED_WHEN_EMPTY and not getattr(self, f.name))}
         family = {key: getattr(self, key) for key in family_keys}
         # a setting added after specs were hashed is written only when stated (FamilySettings.stated_only)
         return shared | {key: value for key, value in family.items()
                          if not any(table.left_out(key, value) for table in _family_tables() if key in table.keys())}
 
 
-SHARED_MODEL_KEYS = tuple(f.name for f in fields(ModelSettings) if f.name != "family")
+# The shared settings every spec's table lists; "covariates" is shared too, but listed only when set
+# (a spec without covariates keeps its table and hash).
+OMITTED_WHEN_EMPTY = ("covariates",)
+SHARED_MODEL_KEYS = tuple(f.name for f in fields(ModelSettings) if f.name not in ("family", *OMITTED_WHEN_EMPTY))
 
 
 def _family_tables() -> list[type]:
@@ -108,7 +116,7 @@ def _with_family_changes(model: ModelSettings, outcome: str, changes: dict[str, 
 
     table = get_outcome(outcome).model_settings
     own = table.keys() if table is not None else ()
-    shared = {k: v for k, v in changes.items() if k in SHARED_MODEL_KEYS}
+    shared = {k: v for k, v in changes.items() if k in SHARED_MODEL_KEYS + OMITTED_WHEN_EMPTY}
     family_changes = {k: v for k, v in changes.items() if k in own}
     foreign = {k: v for k, v in changes.items() if k not in shared and k not in family_changes}
     for other in _family_tables():
@@ -242,7 +250,8 @@ class AnalysisSpec:
                 raise InputError(
                     f"the {self.outcome} analysis with measure {self.model.measure}{unit} has no default "
                     f"{role} prior: state one, e.g. --prior '{role}=" + (
-                        "normal(mu=0,sigma=50)" if role == "effect" else "halfnormal(sigma=25)") + "' in the outcome's units",
+                        "normal(mu=0,sigma=50)" if role in ("effect", "covariate") else "halfnormal(sigma=25)")
+                    + "' in the outcome's units" + (" (per SD of a numeric covariate)" if role == "covariate" else ""),
                     Location(self.path or OVERRIDE.file, field=f"priors.{role}"),
                 )
 
@@ -272,12 +281,14 @@ def _default_priors(scale: str, previous: PriorSet) -> PriorSet:
     return PriorSet(**chosen, names=names)
 
 
-UNSTATED = "not stated for this scale"
+from .priors import UNSTATED_PRIOR as UNSTATED  # noqa: E402  (one name for a placeholder prior)
 
 
 def _model_priors(priors: PriorSet, scale: str, model: ModelSettings) -> PriorSet:
-    """The priors the model's shape needs: dose-response roles, the baselines' SD."""
-    return priors.with_dose_defaults(scale, model.dose_response).with_baseline_defaults(scale, model.baselines)
+    """The priors the model's shape needs: dose-response roles, the baselines' SD, the
+    meta-regression's covariate effects."""
+    return (priors.with_dose_defaults(scale, model.dose_response).with_baseline_defaults(scale, model.baselines)
+            .with_covariate_defaults(scale, model.covariates))
 
 
 def _only(table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -417,7 +428,8 @@ def _model_section(table: Any, where: str, family_table: type | None) -> ModelSe
     if not isinstance(table, dict):
         raise InputError("must be a table", Location(where, field="model"))
     own = family_table.keys() if family_table is not None else ()
-    shared = _section(ModelSettings, {k: v for k, v in table.items() if k not in own}, where, "model", SHARED_MODEL_KEYS)
+    shared = _section(ModelSettings, {k: v for k, v in table.items() if k not in own}, where, "model",
+                      SHARED_MODEL_KEYS + OMITTED_WHEN_EMPTY)
     family = (_section(family_table, {k: v for k, v in table.items() if k in own}, where, "model")
               if family_table is not None else None)
     return _located(lambda: replace(shared, family=family), Location(where))
@@ -456,9 +468,15 @@ def _check_model(m: ModelSettings, outcome: str | None, where: Location) -> None
     if m.dose_response not in DOSE_RESPONSE_FORMS:
         fail("dose_response", f"unknown dose-response form {m.dose_response!r}; known: {', '.join(DOSE_RESPONSE_FORMS)}")
     if outcome is not None:  # the rules that need the outcome
-        from .outcomes import get_outcome
+        from .models.regression import covariates_problem
+        from .outcomes import Outcome, get_outcome
 
         kind = get_outcome(outcome)
+        # an outcome that reads data other than a register (an estimates file) may name the file's columns
+        problem = covariates_problem(m.covariates, outcome, m, arm_counts="likelihood" in kind.model_keys,
+                                     file_columns=type(kind).load_data is not Outcome.load_data)
+        if problem:
+            fail("covariates", problem)
         if m.dose_response != "none" and not kind.has_doses:
             fail("dose_response", f"the {outcome} analysis has no doses; use mortality or oxygenation")
         if m.family is not None:  # the family's rules that need the shared settings

@@ -196,12 +196,12 @@ def test_bad_oxygenation_rows_name_file_row_and_field(register_copy, row, column
     ],
 )
 def test_bad_estimates_file(tmp_path, content, message):
-    from bayes_msc.evidence.estimates import load_estimates
+    from bayes_msc.evidence.estimates import estimates_evidence, load_estimates
 
     path = tmp_path / "estimates.csv"
     path.write_text(content)
-    with pytest.raises(InputError) as caught:
-        load_estimates(path)
+    with pytest.raises(InputError) as caught:  # an extra column is refused unless a covariate names it
+        estimates_evidence(load_estimates(path))
     assert message in str(caught.value) and "estimates.csv" in str(caught.value)
 
 

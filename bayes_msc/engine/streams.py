@@ -36,6 +36,8 @@ SBC_RANK_TIES = 1
 """The random tie-breaks that make SBC ranks fractional."""
 SIMULATION_REPLICATE = 0x51D
 """One simulation-study register's truth (tau, study effects) and data (index: the item)."""
+SMALL_STUDY_REPLICATE = 0x55E
+"""One small-study-adjustment check's simulated register (index: scenario, replicate)."""
 
 
 def stream(seed: int, tag: int, *index: int) -> np.random.Generator:

@@ -56,6 +56,9 @@ class EstimateTable:
     rows: pd.DataFrame  # study, estimate, se, label, year (None when not given), source, quality, notes
     content_hash: str
     statement: dict = field(default_factory=dict)  # measure, unit, benefit_direction when the file states them
+    # Columns beyond the known ones, raw text by row: covariates of a meta-regression when the analysis
+    # names them (model.covariates), refused as unknown columns otherwise (estimates_evidence).
+    covariates: dict = field(default_factory=dict)
 
 
 def load_estimates(path: str | Path) -> EstimateTable:
@@ -69,9 +72,11 @@ def load_estimates(path: str | Path) -> EstimateTable:
     for name in REQUIRED:
         if name not in header:
             raise InputError(f"required column is missing (need {', '.join(REQUIRED)})", Location(shown, field=name))
-    for name in header:
-        if name not in REQUIRED + OPTIONAL:
-            raise InputError(f"unknown column (known: {', '.join(REQUIRED + OPTIONAL)})", Location(shown, field=name))
+    extra = [name for name in header if name not in REQUIRED + OPTIONAL]
+    for name in extra:
+        if not name or header.count(name) > 1:
+            raise InputError("empty or repeated column name", Location(shown, field=name))
+    covariates: dict[str, list[str]] = {name: [] for name in extra}
     records, seen, statement = [], {}, {}
     for number, row in enumerate(reader, start=1):
         if None in row:
@@ -107,17 +112,29 @@ def load_estimates(path: str | Path) -> EstimateTable:
                                  f"{key.replace('_', ' ')}", Location(shown, number, key))
         year = (parse_number(row["year"], Location(shown, number, "year"), whole=True, maximum=9999)
                 if row.get("year") else None)
+        for name in extra:
+            covariates[name].append(row.get(name, ""))
         records.append({
             "study": study, **values, "label": row.get("label") or study, "year": year,
             "source": row.get("source", ""), "quality": row.get("quality", ""), "notes": row.get("notes", ""),
         })
     if not records:
         raise InputError("no rows", Location(shown))
-    return EstimateTable(path, pd.DataFrame(records), hashlib.sha256(raw).hexdigest(), statement)
+    return EstimateTable(path, pd.DataFrame(records), hashlib.sha256(raw).hexdigest(), statement, covariates)
 
 
-def estimates_evidence(table: EstimateTable, exclude_studies: Iterable[str] = ()) -> OxygenationEvidence:
-    """Contrast terms from an estimates file (studies in ``exclude_studies`` left out)."""
+def estimates_evidence(table: EstimateTable, exclude_studies: Iterable[str] = (),
+                       covariates: Iterable[str] = ()) -> OxygenationEvidence:
+    """Contrast terms from an estimates file (studies in ``exclude_studies`` left out).
+
+    A column the format does not know is read only as a covariate the analysis names
+    (``covariates``: ``model.covariates``, ``--covariate NAME``); any other is refused as an
+    unknown column, so a misspelt column is not silently ignored."""
+    named = set(covariates)
+    for name in table.covariates:
+        if name not in named:
+            raise InputError(f"unknown column (known: {', '.join(REQUIRED + OPTIONAL)}; a covariate column enters "
+                             f"only when the analysis names it: --covariate {name})", Location(str(table.path), field=name))
     excluded = set(exclude_studies)
     terms, inclusion, studies = [], [], []
     for row in table.rows.itertuples():

@@ -258,6 +258,10 @@ def render_result(result, studies: bool = False) -> str:
             lines.append(f"  {item.value['text']}")
     if spec.decision.baseline_risk_source and "baseline_risk_source" in result.outcome.decision_keys:
         lines.append(_wrap(f"(baseline risk: {spec.decision.baseline_risk_source})"))
+    if getattr(result, "covariates", None):  # a meta-regression's terms
+        from ..models.regression import covariate_table_text
+
+        lines.append(covariate_table_text(result.covariates))
     return "\n".join(lines + _footer(result, studies))
 
 

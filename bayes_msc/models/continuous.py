@@ -45,6 +45,7 @@ from ..evidence.oxygenation import sd_missing_mask
 from ..priors import PriorSet
 from .dose_response import build_dose_effect, effect_log_prior, with_doses
 from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
+from . import regression
 
 
 def continuous_inputs(evidence, priors: PriorSet, model=None) -> ModelInputs:
@@ -79,6 +80,7 @@ def continuous_inputs(evidence, priors: PriorSet, model=None) -> ModelInputs:
         coords["missing_term"] = tuple(coords["term"][i] for i in missing["missing_term"])
         coords["missing_sd_study"] = tuple(dict.fromkeys(evidence.terms["study_id"].iloc[missing["missing_term"]]))
         structure["missing_sd"] = True
+    regression.add_covariate_inputs(values, coords, structure, evidence, model)  # meta-regression (model.covariates)
     return with_doses(ModelInputs("continuous", values, coords, structure), terms, evidence.studies, model)
 
 
@@ -215,6 +217,7 @@ def build_continuous_model(inputs: ModelInputs, priors: PriorSet):
             effect_at_term = pm.Deterministic(
                 "term_dose_effect", build_dose_effect(data, inputs.structure, priors, "mu", "term"), dims="term")
         centre = effect_at_term * data["term_treated"]
+        centre = regression.shifted_terms(centre, data, inputs.structure, priors)  # meta-regression
         nc_sd = pt.constant(0.0)
         if inputs.structure["natural_course"]:
             nc_mean = priors.baseline.build("nc_mean", prior_data(data, "baseline", priors.baseline))
@@ -249,7 +252,9 @@ def recover_study_draws(posterior, inputs: ModelInputs, seed: int):
     nc_mean = posterior["nc_mean"].transpose(*dims).values[..., None] if natural else 0.0
     effect = (posterior["term_dose_effect"].transpose(*dims, "term").values if dose
               else posterior["mu"].transpose(*dims).values[..., None])
-    residual = v["term_estimate"] - v["term_treated"] * effect - v["term_is_arm"] * nc_mean
+    shift = regression.shift_draws(posterior)  # meta-regression: each study's covariate term (0.0 without)
+    shift_at_term = shift[..., v["term_study"]] if np.ndim(shift) else 0.0
+    residual = v["term_estimate"] - v["term_treated"] * (effect + shift_at_term) - v["term_is_arm"] * nc_mean
     se = term_se_draws(posterior, inputs)
     study = _study_indicator(v["term_study"], len(inputs.coords["study"]))
     s = StudySums(np, residual, se * se, v["term_treated"], v["term_is_arm"], study, tau, nc_sd)
@@ -264,7 +269,7 @@ def recover_study_draws(posterior, inputs: ModelInputs, seed: int):
     z = mean_z + l11 * e[0]
     coords = {"study": list(inputs.coords["study"])}
     out = {"study_effect_z": xr.DataArray(z, dims=(*dims, "study"), coords=coords)}
-    deviation = tau * z
+    deviation = tau * z + shift
     if dose:
         out["term_effect"] = xr.DataArray(effect + deviation[..., v["term_study"]], dims=(*dims, "term"),
                                           coords={"term": list(inputs.coords["term"])})
@@ -331,6 +336,7 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
         roles.update(nc_mean=priors.baseline, nc_sd=priors.baseline_heterogeneity)
     logprior = {name: xr.apply_ufunc(prior.scipy().logpdf, posterior[name]) for name, prior in roles.items()}
     logprior.update(effect_log_prior(posterior, inputs, priors, "mu"))
+    logprior.update(regression.covariate_log_prior(posterior, priors))
     if inputs.structure.get("missing_sd"):
         logprior["borrowed_log_sd_t"] = xr.apply_ufunc(stats.t(v["borrowed_log_sd_nu"]).logpdf,
                                                        posterior["borrowed_log_sd_t"])

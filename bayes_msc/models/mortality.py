@@ -46,7 +46,7 @@ from ..priors import PriorSet
 from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
 from .dose_response import build_dose_effect, effect_log_prior, with_doses
 from .likelihood import binomial_logpmf_logit, log_binomial_coefficient, pack_partial_reports, partial_report_logp
-from . import sparse
+from . import regression, sparse
 
 
 def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) -> ModelInputs:
@@ -90,6 +90,7 @@ def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) 
     likelihood, baselines = sparse.likelihood_of(model)
     structure.update(likelihood=likelihood, baselines=baselines)
     values, coords = _likelihood_values(likelihood, evidence, values, coords, priors.baseline)
+    regression.add_covariate_inputs(values, coords, structure, evidence, model)  # meta-regression (model.covariates)
     return with_doses(ModelInputs("mortality", values, coords, structure), arms, evidence.studies, model)
 
 
@@ -198,7 +199,7 @@ def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
         )
         z = pm.Normal("study_effect_z", 0.0, 1.0, dims="study")
         nonrandomised = inputs.structure.get("nonrandomised", "none")
-        deviation = tau * z
+        deviation = regression.shifted(tau * z, data, inputs.structure, priors, None if conditional else baseline)
         if nonrandomised == "bias":
             deviation = deviation + _design_deviation(data, priors)
         if inputs.structure["dose_response"] == "none":
@@ -364,6 +365,7 @@ def pointwise_log_density(posterior, inputs: ModelInputs, priors: PriorSet):
     if "baseline_z" in posterior:
         logprior["baseline_z"] = xr.apply_ufunc(stats.norm.logpdf, posterior["baseline_z"])
     logprior.update(effect_log_prior(posterior, inputs, priors, "log_or"))
+    logprior.update(regression.covariate_log_prior(posterior, priors))
     return xr.Dataset(loglik), xr.Dataset(logprior)
 
 
@@ -385,6 +387,7 @@ def _conditional_pointwise(posterior, inputs: ModelInputs, priors: PriorSet, coo
                 "study_effect_z": xr.apply_ufunc(stats.norm.logpdf, posterior["study_effect_z"]),
                 **_design_log_prior(posterior, priors)}
     logprior.update(effect_log_prior(posterior, inputs, priors, "log_or"))
+    logprior.update(regression.covariate_log_prior(posterior, priors))
     return xr.Dataset(loglik), xr.Dataset(logprior)
 
 

@@ -180,8 +180,11 @@ class OxygenationOutcome(ContinuousOutcome):
 
     def build_evidence(self, source, spec):
         from ..evidence.oxygenation import build_oxygenation_evidence
+        from ..models.regression import with_study_covariates
 
-        return build_oxygenation_evidence(source, spec.evidence, **evidence_model_settings(spec.model))
+        return with_study_covariates(  # a meta-regression's covariates, and the studies they exclude
+            lambda selection: build_oxygenation_evidence(source, selection, **evidence_model_settings(spec.model)),
+            source, spec)
 
 
 class EstimatesOutcome(ContinuousOutcome):
@@ -209,9 +212,12 @@ class EstimatesOutcome(ContinuousOutcome):
 
     def build_evidence(self, source, spec):
         from ..evidence.estimates import EstimateTable, estimates_evidence, register_contrasts
+        from ..models.regression import with_study_covariates
 
         if isinstance(source, EstimateTable):
-            return estimates_evidence(source, spec.evidence.exclude_studies)
+            return with_study_covariates(  # a meta-regression's covariates: the file's own columns
+                lambda selection: estimates_evidence(source, selection.exclude_studies, spec.model.covariates),
+                source, spec)
         if (self.measure.name, self.measure.unit) != REGISTER_MEASURE:
             from ..io.errors import InputError
 
@@ -221,7 +227,9 @@ class EstimatesOutcome(ContinuousOutcome):
                 "--unit mmHg with priors in mmHg, the oxygenation analysis, or --data FILE.csv of estimates "
                 "on the analysis' scale"
             )
-        return register_contrasts(source, spec.evidence, **evidence_model_settings(spec.model))
+        return with_study_covariates(
+            lambda selection: register_contrasts(source, selection, **evidence_model_settings(spec.model)),
+            source, spec)
 
 
 REGISTER_MEASURE = ("mean difference", "mmHg")  # what register_contrasts produces

@@ -222,8 +222,11 @@ class MortalityOutcome(Outcome):
     # -- evidence and model -------------------------------------------------------------
     def build_evidence(self, source, spec):
         from ..evidence.mortality import build_mortality_evidence
+        from ..models.regression import with_study_covariates
 
-        return build_mortality_evidence(source, spec.evidence, **evidence_model_settings(spec.model))
+        return with_study_covariates(  # a meta-regression's covariates, and the studies they exclude
+            lambda selection: build_mortality_evidence(source, selection, **evidence_model_settings(spec.model)),
+            source, spec)
 
     def make_inputs(self, evidence, priors, model):
         from ..models.mortality import mortality_inputs
