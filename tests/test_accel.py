@@ -138,3 +138,22 @@ def test_the_command_line_survives_lean_imports_that_fail(tmp_path):
             "sys.exit(main(['-v', 'fit', 'mortality', '--json', '--chains', '2', '--draws', '50', '--tune', '50']))")
     run = run_python(code, tmp_path, timeout=600)
     assert "lean imports failed (RuntimeError: injected failure)" in run.stderr
+
+
+def test_the_warm_start_key_follows_every_model_source(monkeypatch):
+    """A recorded warm start is keyed by the whole package's source: a changed model builder
+    (outside bayes_msc/accel) must not reuse what the earlier builder recorded."""
+    from pathlib import Path
+
+    from bayes_msc.accel import warm_start
+
+    before = warm_start._code_and_versions()
+    original = Path.read_bytes
+    builder = Path(warm_start.__file__).resolve().parents[1] / "models" / "mortality.py"
+
+    def edited(self):
+        data = original(self)
+        return data + b"\n# edited\n" if self.resolve() == builder else data
+
+    monkeypatch.setattr(Path, "read_bytes", edited)
+    assert warm_start._code_and_versions() != before

@@ -42,7 +42,9 @@ def _code_and_versions() -> str:
     digest = hashlib.sha256(json.dumps(
         {name: version(name) for name in ("numba", "llvmlite", "pytensor", "pymc", "nutpie")} | {"format": FORMAT},
         sort_keys=True).encode())
-    package = Path(__file__).resolve().parent
+    # the whole package, not only this folder: a model builder's change must not reuse what an
+    # earlier builder recorded under the same structure key
+    package = Path(__file__).resolve().parents[1]
     for path in sorted(package.rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode())
         digest.update(path.read_bytes())
