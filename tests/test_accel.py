@@ -147,7 +147,7 @@ def test_the_warm_start_key_follows_every_model_source(monkeypatch):
 
     from bayes_msc.accel import warm_start
 
-    before = warm_start._code_and_versions()
+    before = warm_start._code_and_versions.__wrapped__()  # uncached: computed now
     original = Path.read_bytes
     builder = Path(warm_start.__file__).resolve().parents[1] / "models" / "mortality.py"
 
@@ -156,4 +156,4 @@ def test_the_warm_start_key_follows_every_model_source(monkeypatch):
         return data + b"\n# edited\n" if self.resolve() == builder else data
 
     monkeypatch.setattr(Path, "read_bytes", edited)
-    assert warm_start._code_and_versions() != before
+    assert warm_start._code_and_versions.__wrapped__() != before
