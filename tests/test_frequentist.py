@@ -341,3 +341,16 @@ def test_normal_normal_rows_have_no_mantel_haenszel(tmp_path):
 def test_a_predictor_without_spread_gives_no_test_not_an_error():
     test = F.egger_test([0.1, -0.3, 0.5], [0.2, 0.2, 0.2])
     assert math.isnan(test.p_value) and "no test" in test.note
+
+
+def test_each_asymmetry_note_is_said_once():
+    """Peters' note carries the few-studies warning too: the warning is not repeated beside it."""
+    from bayes_msc.analyses.frequentist import asymmetry_notes, egger_test, peters_test
+
+    deaths_t, n_t, deaths_c, n_c = [1, 10, 5, 42, 3], [12, 20, 21, 112, 11], [7, 16, 4, 47, 8], [12, 20, 24, 110, 24]
+    import math
+
+    log_or = [math.log((a + 0.0) / (n - a) / (c / (m - c))) for a, n, c, m in zip(deaths_t, n_t, deaths_c, n_c)]
+    se = [math.sqrt(1 / a + 1 / (n - a) + 1 / c + 1 / (m - c)) for a, n, c, m in zip(deaths_t, n_t, deaths_c, n_c)]
+    notes = asymmetry_notes([peters_test(deaths_t, n_t, deaths_c, n_c, log_or), egger_test(log_or, se)])
+    assert sum("Sterne" in n for n in notes) == 1 and any("Peters' test is preferred" in n for n in notes)

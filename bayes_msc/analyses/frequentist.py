@@ -423,6 +423,12 @@ def weighted_regression_test(effect, predictor, weights, *, name: str, predictor
                          "; ".join(n for n in (note, small) if n))
 
 
+def asymmetry_notes(tests) -> list[str]:
+    """The tests' notes, each said once (a note that another one already contains is left out)."""
+    notes = sorted({t.note for t in tests if t.note})
+    return [n for n in notes if not any(n != other and n in other for other in notes)]
+
+
 def egger_test(estimate, se) -> AsymmetryTest:
     """Egger et al. (1997): effect regressed on its SE with weights 1/SE² (the slope here is
     the intercept of Egger's standard-normal-deviate regression, its "bias" coefficient)."""
@@ -663,7 +669,7 @@ def render_frequentist(summary: FrequentistSummary) -> str:
     lines += ["", f"  Bayesian: pooled {summary.short} {_f(b['median'], d)} ({round(100 * b['ci_prob'])}% equal-tailed "
                   f"{_f(b['lower'], d)} to {_f(b['upper'], d)}); {b['event']} = {b['prob_benefit']:.3f}"]
     notes = list(summary.notes + summary.result.notes)
-    notes += sorted({t.note for t in summary.result.asymmetry if t.note})
+    notes += asymmetry_notes(summary.result.asymmetry)
     if notes:
         lines += [""] + [f"  note: {n}" for n in notes]
     studies = summary.studies

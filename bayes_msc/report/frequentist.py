@@ -147,7 +147,9 @@ def frequentist_section(ctx: ReportContext) -> Markup | None:
         parts.append(table(["test", "predictor", "weights", "k", "slope (SE)", "intercept (SE)", "t", "p"], test_rows,
                            caption="Small-study effects: weighted regression tests (the slope carries the test)",
                            numeric=(3, 4, 5, 6, 7)))
-        for note in sorted({t.note for t in summary.result.asymmetry if t.note}):
+        from ..analyses.frequentist import asymmetry_notes
+
+        for note in asymmetry_notes(summary.result.asymmetry):
             parts.append(para(note + "."))
     if len(funnel_rows(summary)) < MIN_FUNNEL_STUDIES:
         parts.append(para(f"No funnel plot: it needs at least {MIN_FUNNEL_STUDIES} studies with a classic estimate."))
