@@ -33,8 +33,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 from ..io.errors import InputError, Location
 
 NOT_STATED = "not stated"  # the population of trials whose covariate value is missing
@@ -116,6 +114,8 @@ def parse_population(texts: Any, where: Location) -> PopulationSelector | None:
 
 def study_population(selector: PopulationSelector, value) -> str:
     """The population a covariate ``value`` (None: missing) belongs to."""
+    import numpy as np
+
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return NOT_STATED
     return selector.target if value in selector.levels else str(value)
@@ -137,6 +137,8 @@ def resolve_population(spec, register):
 def population_layout(studies, selector: PopulationSelector) -> tuple[tuple[str, ...], np.ndarray]:
     """(populations, index of each study's population): the target first, the other levels
     in name order, "not stated" last; only populations with an included study."""
+    import numpy as np
+
     if not selector.study_groups:
         raise InputError(f"the target population {selector.label} has not been read from a register: fit through "
                          "bayes_msc.fit (or resolve_population(spec, register)) so each trial's population is known")
@@ -232,6 +234,8 @@ def prior_sd_of(prior) -> float:
 def contraction(prior, draws) -> dict:
     """How much the data moved a parameter: prior SD, posterior SD and 1 - (posterior/prior)^2
     variance (Schad, Betancourt & Vasishth 2021's posterior contraction); near 0: mostly prior."""
+    import numpy as np
+
     prior_sd = prior_sd_of(prior)
     post_sd = float(np.asarray(draws).std())
     shrink = 1.0 - (post_sd / prior_sd) ** 2
@@ -244,6 +248,8 @@ def contraction(prior, draws) -> dict:
 
 def population_summary(result) -> dict | None:
     """The ``population`` block of summary.json (None without a target population)."""
+    import numpy as np
+
     selector = getattr(result.spec.model, "population", None)
     post = result.posterior
     if selector is None or "population_sd" not in post:
@@ -304,6 +310,8 @@ def draw_population_truth(spec, evidence, index: np.ndarray, rng, population_sd:
     plus population deviations; ``truth["study_log_or_mean"]`` holds each study's
     ``log_or + population_sd * population_z[g]``, which :meth:`MortalityOutcome.simulate`
     reads as a per-study mean. ``population_sd`` fixes the SD (default: a prior draw)."""
+    import numpy as np
+
     outcome = spec.outcome_type
     truth = outcome.draw_truth(spec, evidence, rng)
     n_pop = int(index.max()) + 1
@@ -317,6 +325,8 @@ def draw_population_truth(spec, evidence, index: np.ndarray, rng, population_sd:
 def simulate_population(spec, evidence, truth, index: np.ndarray, rng):
     """Deaths on the register's design under a population truth (the outcome's simulator with
     each study's mean ``log_or + population_sd * population_z[g(j)]``)."""
+    import numpy as np
+
     per_study = truth["log_or"] + truth["population_sd"] * np.asarray(truth["population_z"])[index]
     return spec.outcome_type.simulate(evidence, {**truth, "log_or": per_study}, rng)
 
