@@ -54,8 +54,8 @@ def test_subgroups_by_cause_counts_trials_and_patients_from_the_register(capsys)
     for level in data["levels"]:
         expected = [s for s in included.studies if studies.loc[s, "ards_cause"] == level["level"]]
         assert sorted(level["studies"]) == sorted(expected)
-        n = arms[[(s, a) in used_arms for s, a in zip(arms["study_id"], arms["arm_id"])]
-                 & arms["study_id"].isin(expected)]["n"].sum()
+        used = pd.Series([(s, a) in used_arms for s, a in zip(arms["study_id"], arms["arm_id"])], index=arms.index)
+        n = arms[used & arms["study_id"].isin(expected)]["n"].sum()
         assert level["n_patients"] == int(n)
         assert 0 < level["odds_ratio_lower"] < level["odds_ratio_median"] < level["odds_ratio_upper"]
         assert level["finding"] == (len(expected) > 1)

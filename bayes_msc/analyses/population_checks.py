@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     population = args.population or ["ards_cause=non_covid"]
     out = Path(args.out)
+    provenance = _provenance(argv)  # the code that runs: the commit at the start
     if args.run == "choice":
         payload = model_choice(population, args.n, args.seed, args.minutes)
     else:
@@ -248,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
                                  journal=out.with_name(out.name + ".partial.jsonl"))
     from ..results import to_json
 
-    out.write_text(to_json({"provenance": _provenance(argv), **payload}, indent=1))
+    out.write_text(to_json({"provenance": provenance, **payload}, indent=1))
     print(f"wrote {out}")
     return 0
 

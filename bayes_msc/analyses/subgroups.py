@@ -110,8 +110,8 @@ def subgroups_from_result(result) -> Subgroups:
     notes = []
     sd = block["between_population_sd"]
     if sd["mostly_prior"]:
-        notes.append("The between-level SD is mostly its prior (" + sd["words"] + "): how different the levels' "
-                     "effects are is assumed more than learnt, and each level's OR leans on the others accordingly.")
+        notes.append("The between-level SD is mostly its prior: how different the levels' effects are is assumed "
+                     "more than learnt, and each level's OR leans on the others by as much as that prior allows.")
     single = [lv.level for lv in levels if not lv.finding]
     if single:
         notes.append(f"{', '.join(single)}: {ONE_TRIAL} (shown, never reported as a finding).")

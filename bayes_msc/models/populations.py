@@ -18,9 +18,11 @@ new trial in it ``population_log_or[target] + tau * eps``. ``population_sd`` -> 
 pooled analysis; a very large ``population_sd`` gives separate analyses per population.
 
 Why exchangeable populations and not an EXNEX mixture (Neuenschwander, Wandel, Roychoudhury &
-Bailey, Pharm Stat 2016): on the register's design (reports/mortality.populations.simstudy.json)
-the two differed little in error when populations truly differ, and the mixture's weight is a
-second prior choice the register cannot inform; see docs/methods.md, "Target populations".
+Bailey, Pharm Stat 2016): on the register's design (reports/mortality.populations.choice.json)
+the exchangeable model had the smaller error when populations are alike and about the same when
+the target differs (there through a bias towards the other populations, which the docs state),
+with narrower intervals and no divergences; the mixture's weight is a second prior choice the
+register cannot inform. See docs/methods/populations.md.
 
 The term enters the mortality model through two hooks (model data in
 :func:`bayes_msc.models.mortality.mortality_inputs`, the deviation in
@@ -36,7 +38,6 @@ from typing import Any
 from ..io.errors import InputError, Location
 
 NOT_STATED = "not stated"  # the population of trials whose covariate value is missing
-TARGET_ROLE = "target"
 
 
 @dataclass(frozen=True)
@@ -306,10 +307,10 @@ def population_summary(result) -> dict | None:
 
 
 def draw_population_truth(spec, evidence, index: np.ndarray, rng, population_sd: float | None = None) -> dict:
-    """A truth for the population model: the mortality outcome's (log_or, tau, z, baselines)
-    plus population deviations; ``truth["study_log_or_mean"]`` holds each study's
-    ``log_or + population_sd * population_z[g]``, which :meth:`MortalityOutcome.simulate`
-    reads as a per-study mean. ``population_sd`` fixes the SD (default: a prior draw)."""
+    """A truth for the population model, drawn from the spec's priors: the mortality outcome's
+    (log_or, tau, z, baselines) plus ``population_sd``, ``population_z`` (one per population of
+    ``index``) and ``target_log_or`` (population 0's mean log OR). ``population_sd`` fixes the
+    SD (default: a prior draw)."""
     import numpy as np
 
     outcome = spec.outcome_type
