@@ -43,10 +43,11 @@ import numpy as np
 from ..evidence.mortality import MortalityEvidence
 from ..evidence.schema import NONRANDOMISED_CONTROLLED
 from ..priors import PriorSet
+from . import populations  # target populations: the two POPULATION HOOK lines below
 from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
 from .dose_response import build_dose_effect, effect_log_prior, with_doses
 from .likelihood import binomial_logpmf_logit, log_binomial_coefficient, pack_partial_reports, partial_report_logp
-from . import populations, sparse
+from . import sparse
 
 
 def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) -> ModelInputs:
