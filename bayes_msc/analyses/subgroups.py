@@ -120,9 +120,12 @@ def subgroups_from_result(result) -> Subgroups:
 
 
 def run_subgroups(spec, register, by: str, *, progress_bar: bool = False):
-    """(fit, subgroups) of ``spec``'s analysis over the levels of ``by``."""
-    from ..api import fit_spec
+    """(fit, subgroups) of ``spec``'s analysis over the levels of ``by``; ``register`` a loaded
+    register, a register directory, or None (the embedded one)."""
+    from ..api import fit_spec, load_data
 
+    if not hasattr(register, "studies"):
+        register = load_data(spec, register)
     result = fit_spec(subgroup_spec(spec, register, by), register, progress_bar=progress_bar)
     return result, subgroups_from_result(result)
 
