@@ -46,6 +46,7 @@ def resolve_spec(
     benefit_direction: str | None = None,
     effect_measure: str | None = None,
     covariates: Iterable[str] | None = None,
+    population: str | Iterable[str] | None = None,
     _caller: str = "resolve_spec",
 ) -> AnalysisSpec:
     """Load a spec and apply overrides; ``prior_params`` keys are ``role.parameter``.
@@ -104,6 +105,8 @@ def resolve_spec(
         spec = spec.with_decision(**{spec.outcome_type.meaningful_key: clinically_meaningful})
     if evidence is not None:
         spec = spec.with_evidence(evidence_set=evidence)
+    if population is not None:  # before priors: it adds the population_heterogeneity role they may set
+        spec = spec.with_population(population)
     if isinstance(priors, PriorSet):
         spec = spec.with_priors(priors)
     elif priors is not None:
@@ -196,6 +199,7 @@ def fit(
     benefit_direction: str | None = None,
     effect_measure: str | None = None,
     covariates: Iterable[str] | None = None,
+    population: str | Iterable[str] | None = None,
     progress_bar: bool = False,
 ) -> FitResult:
     """Fit a named analysis (``"mortality"``), a spec path, or an :class:`AnalysisSpec`.
@@ -236,6 +240,11 @@ def fit(
         ``"mean_difference"`` in ``unit``) and which way is benefit (``"increase"``,
         ``"decrease"``); override the spec's ``model.measure`` and ``decision.benefit_direction``.
         A fit refuses to guess them: the spec, these arguments or the data must state them.
+    population
+        Mortality: a target population, ``"KEY=VALUE[,VALUE]"`` texts on one categorical covariate
+        (e.g. ``"ards_cause=non_covid"``); trials are partially pooled within and across
+        populations (:mod:`bayes_msc.models.populations`) and ``summary_dict()["population"]``
+        holds the target's effect.
     seed, chains, draws, tune, target_accept
         Sampler overrides; the same seed gives bit-identical numbers. Raise ``target_accept``
         (e.g. 0.99) when a fit reports divergences.
@@ -244,7 +253,8 @@ def fit(
         analysis, data=data, evidence=evidence, priors=priors, prior_params=prior_params,
         seed=seed, chains=chains, draws=draws, tune=tune, clinically_meaningful=clinically_meaningful,
         dose_response=dose_response, measure=measure, unit=unit, target_accept=target_accept, likelihood=likelihood,
-        benefit_direction=benefit_direction, effect_measure=effect_measure, covariates=covariates, _caller="fit",
+        benefit_direction=benefit_direction, effect_measure=effect_measure, covariates=covariates,
+        population=population, _caller="fit",
     )
     return fit_spec(spec, load_data(spec, data, "fit"), progress_bar=progress_bar)
 
@@ -297,6 +307,9 @@ def fit_spec(
     from .engine.diagnostics import diagnose
 
     spec.check_priors_stated()
+    from .models.populations import resolve_population
+
+    spec = resolve_population(spec, register)  # each trial's population, when the spec names a target one
     outcome = spec.outcome_type
     outcome.check_decision(spec, "fit_spec")
     evidence, inputs = _evidence_and_inputs(spec, register, evidence)

@@ -140,6 +140,13 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                    help="continuous, oxygenation: how a median and IQR become a mean and SD (default: the spec's)")
 
 
+def _add_population_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--population", action="append", metavar="KEY=VALUE",
+                   help="mortality: a target population, levels of one categorical covariate (repeatable; values "
+                        "of one key are grouped into one population), e.g. ards_cause=non_covid; trials are partially "
+                        "pooled within and across populations (prior: population_heterogeneity)")
+
+
 def _n_list(text: str) -> tuple[int, ...]:
     parts = [v.strip() for v in text.split(",") if v.strip()]
     # plain ASCII digits only, as _whole: int() would read "4_7" and Arabic-Indic digits
@@ -221,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--report", action="store_true", help="also write the HTML report to reports/<analysis>.html "
                      "(bayes_msc_out/ when run from the package's own checkout)")
     fit.add_argument("--force", action="store_true", help=_FORCE_HELP)
+    _add_population_option(fit)
 
     report = sub.add_parser("report", help="fit an analysis and write its self-contained HTML report")
     _add_fit_options(report)
@@ -236,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="add 'The next trial' (MAP prior, assurance, sample size, fragility; defaults of `design`)")
     report.add_argument("--strict", action="store_true", help=f"exit {EXIT_DIAGNOSTICS_FAILED} if any diagnostic fails")
     report.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
+    _add_population_option(report)
 
     figure = sub.add_parser("figure", help="fit an analysis and save one figure for a manuscript (.svg, .png or .pdf)")
     figure.add_argument("kind", metavar="KIND", help="forest (per-study numbers beside the rows), dose (the "
@@ -365,6 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument("--export-prior", metavar="FILE", help="write the robust MAP prior as RBesT mixture JSON")
     design.add_argument("--force", action="store_true", help=_FORCE_HELP)
     design.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
+    _add_population_option(design)
+
+    subgroups = sub.add_parser("subgroups", help="who benefits: the mortality effect per level of a categorical "
+                               "covariate (levels partially pooled)")
+    _add_fit_options(subgroups)
+    subgroups.add_argument("--by", required=True, metavar="COVARIATE",
+                           help="a categorical covariate, e.g. ards_cause, cell_source, severity_definition, rob2_overall")
+    subgroups.add_argument("--json", action="store_true", help="print the table as JSON")
+    subgroups.add_argument("--progress", action="store_true", help="show nutpie's progress bar")
 
     warm = sub.add_parser("warm", help="compile analyses into the compile cache now, so that their first fit "
                           "in any later process starts warm")
@@ -389,7 +407,7 @@ _PROGRESS = ProgressLine(enabled=False)
 
 # Commands that compile models, and so need a usable compile cache.
 _COMPILING = {"fit", "frequentist", "report", "figure", "compare", "sensitivity", "influence", "sbc", "bench",
-              "design", "provenance", "simstudy", "oc", "warm", "cumulative", "update", "smallstudy"}
+              "design", "provenance", "simstudy", "oc", "warm", "cumulative", "update", "smallstudy", "subgroups"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -502,7 +520,32 @@ def _cmd_fit(args) -> int:
         print(to_json(result.summary_dict()))
     else:
         _print(render_result(result, studies=args.studies))
+        _print_population(result)
     return _diagnostics_status(result, args.strict)
+
+
+# -- target populations and subgroups (bayes_msc.models.populations, bayes_msc.analyses.subgroups) --
+
+
+def _print_population(result) -> None:
+    from .models.populations import population_summary
+
+    block = population_summary(result)
+    if block is not None:
+        from .analyses.subgroups import render_population
+
+        _print(render_population(block))
+
+
+def _cmd_subgroups(args) -> int:
+    from .analyses.subgroups import render_subgroups, run_subgroups
+    from .api import load_data
+
+    spec = _spec_from_args(args)
+    register = load_data(spec, args.data)
+    result, table = run_subgroups(spec, register, args.by, progress_bar=args.progress)
+    _print_json_or(args, table, render_subgroups)
+    return _diagnostics_status(result, False)
 
 
 def _sparse_data_warning(result) -> None:
@@ -612,6 +655,7 @@ def _spec_from_args(args):
         measure=args.measure, unit=args.unit, likelihood=args.likelihood, benefit_direction=args.benefit_direction,
         effect_measure=args.effect_measure,
         covariates=args.covariate,
+        population=getattr(args, "population", None),
     )
     if getattr(args, "median_iqr_method", None):
         if "median_iqr_method" not in spec.outcome_type.evidence_keys:
@@ -1003,5 +1047,6 @@ COMMANDS = {
     "priors": _cmd_priors,
     "bench": _cmd_bench,
     "design": _cmd_design,
+    "subgroups": _cmd_subgroups,
     "warm": _cmd_warm,
 }

@@ -392,6 +392,35 @@ LOG_ODDS_RATIO_PRESETS: tuple[Preset, ...] = (
         "mortality in trials without adequate sequence generation (tau 0.08, 95% CI 0.01-0.31).",
         "BRANDO, Savović et al. 2012, as tabulated in Page et al., PLoS One 2016;11:e0159267 Table 3",
     ),
+    # Target populations (``model.population``): the between-population SD of the populations'
+    # mean log ORs (bayes_msc.models.populations). Same scale as tau's default: the populations'
+    # mean effects are judged no more different from one another than trials are.
+    Preset(
+        "population_sd_0.5",
+        "population_heterogeneity",
+        HalfNormal(0.5),
+        "Half-normal(0.5) on the SD between populations' mean log ORs (e.g. COVID-19 vs classic ARDS): "
+        "95% below ~1.0, so two populations' mean ORs differ by a factor below ~2.7 (and typically ~1.5) "
+        "before the data speak; as for tau with few studies. With one or two trials in a population the "
+        "posterior of this SD is mostly this prior: state it and vary it.",
+        "Friede et al., Biom J 2017; Röver et al., Res Synth Methods 2021 (few-study log-OR scales)",
+    ),
+    Preset(
+        "population_sd_0.25",
+        "population_heterogeneity",
+        HalfNormal(0.25),
+        "Half-normal(0.25): populations' mean effects nearly alike (95% below ~0.5 on the log OR); "
+        "more borrowing across populations; for sensitivity analysis.",
+        "",
+    ),
+    Preset(
+        "population_sd_1.0",
+        "population_heterogeneity",
+        HalfNormal(1.0),
+        "Half-normal(1.0): populations may differ by as much as the effect itself; little borrowing "
+        "across populations; for sensitivity analysis.",
+        "",
+    ),
     Preset(
         "default_baseline",
         "baseline",
@@ -637,8 +666,12 @@ ROLES_BY_SCALE: dict[str, tuple[str, ...]] = {
 }
 ALL_ROLES = (
     "effect", "heterogeneity", "baseline", "baseline_heterogeneity", "dose_slope", "ed50",
-    "design_bias", "design_heterogeneity", "covariate",
+    "design_bias", "design_heterogeneity", "covariate", "population_heterogeneity",
 )
+# The between-population SD: present only when the spec names a target population
+# (model.population; see with_population_defaults and bayes_msc.models.populations).
+POPULATION_ROLE = "population_heterogeneity"
+DEFAULT_POPULATION_PRESET = "population_sd_0.5"
 # Design-bias roles: present when the evidence set can admit non-randomised studies (every set
 # but "randomised") on the log-OR scale (see with_bias_defaults).
 BIAS_ROLES = ("design_bias", "design_heterogeneity")
@@ -669,6 +702,7 @@ class PriorSet:
     design_bias: Prior | None = None
     design_heterogeneity: Prior | None = None
     covariate: Prior | None = None  # a meta-regression's covariate effects (present only with covariates)
+    population_heterogeneity: Prior | None = None
     names: dict[str, str] = field(default_factory=dict)  # role -> preset name or "custom"
 
     @property
@@ -731,6 +765,20 @@ class PriorSet:
                 changes[role] = None
                 names.pop(role, None)
         return replace(self, **changes, names=names)
+
+    def with_population_defaults(self, scale: str, population) -> "PriorSet":
+        """Mortality with a target population (``model.population``): add the default
+        between-population SD prior if absent; without one, drop it."""
+        if scale == "log_odds_ratio" and population is not None:
+            if self.population_heterogeneity is None:
+                preset = find_preset(scale, DEFAULT_POPULATION_PRESET)
+                return replace(self, population_heterogeneity=preset.prior,
+                               names={**self.names, POPULATION_ROLE: preset.name})
+            return self
+        if self.population_heterogeneity is not None:
+            names = {k: v for k, v in self.names.items() if k != POPULATION_ROLE}
+            return replace(self, population_heterogeneity=None, names=names)
+        return self
 
     def with_baseline_defaults(self, scale: str, baselines: str) -> "PriorSet":
         """Mortality: exchangeable baselines need a between-trial SD prior (added if absent);
@@ -804,7 +852,8 @@ def priors_from_table(scale: str, table: dict[str, Any], where: str) -> PriorSet
     chosen: dict[str, Prior] = {}
     names: dict[str, str] = {}
     # optional roles: dose-response forms, design bias, exchangeable baselines' SD (log-OR scale)
-    optional = ("dose_slope", "ed50", *BIAS_ROLES, "covariate") + (("baseline_heterogeneity",) if scale == "log_odds_ratio" else ())
+    optional = ("dose_slope", "ed50", *BIAS_ROLES, "covariate") + (("baseline_heterogeneity", POPULATION_ROLE)
+                                                                   if scale == "log_odds_ratio" else ())
     for role in (*roles, *optional):
         entry = table.get(role, None)
         if entry is None:

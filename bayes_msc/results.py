@@ -160,7 +160,11 @@ class FitResult:
         return probability(outcome.benefit_event(draws, threshold, self.spec))
 
     def summary_dict(self) -> dict:
-        """Everything the CLI prints, as JSON-ready data (``summary.json``)."""
+        """Everything the CLI prints, as JSON-ready data (``summary.json``); with a target
+        population (``model.population``) also its ``population`` block."""
+        from .models.populations import population_summary
+
+        population = population_summary(self)
         return {
             "analysis": self.spec.name,
             "title": self.spec.title,
@@ -180,7 +184,7 @@ class FitResult:
             "inclusion": self.evidence.inclusion.to_dict(orient="records"),
             "timings_seconds": self.timings,
             "package_versions": json.loads(self.tree.attrs["package_versions"]),
-        }
+        } | ({"population": population} if population is not None else {})
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``posterior.nc`` and ``summary.json`` into ``out_dir``, atomically per file.
@@ -380,6 +384,9 @@ def _result_from_tree(spec: AnalysisSpec, tree, data: Any, path: Path) -> FitRes
         raise InputError(
             f"this result was fitted on another register or estimates file (hash {str(saved_register)[:12]}); "
             f"pass it as data=", Location(str(path), field="bayes_msc_register_hash"))
+    from .models.populations import resolve_population
+
+    spec = resolve_population(spec, source)  # each trial's population, when the spec names a target one
     evidence = outcome.build_evidence(source, spec)
     posterior = tree["posterior"].to_dataset()
     present = set(posterior.data_vars)

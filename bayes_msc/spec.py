@@ -25,12 +25,16 @@ from .evidence.settings import EvidenceSelection
 from .io.errors import CONSTRUCTED, InputError, Location
 from .io.paths import resolve_spec_path
 from .models.choices import BODY_WEIGHT_MODES, DOSE_METRICS, DOSE_RESPONSE_FORMS
+from .models.populations import PopulationSelector, parse_population
 from .priors import PriorSet, priors_from_table
 
 MAX_BODY_WEIGHT_KG = 500.0
 MAX_LOG_SD = 5.0
 MAX_DOSE = 1e4  # million cells/kg: a thousand times the largest dose any trial gave
 # Upper bounds on sampler settings: far above any useful run, below what overflows nutpie.
+# A target population adds a between-population SD over 2-4 populations: at 0.95 the default
+# analysis diverged in some chains (the funnel of population_z against population_sd); at 0.99 none.
+POPULATION_TARGET_ACCEPT = 0.99
 SAMPLER_LIMITS = {"chains": 1024, "draws": 10_000_000, "tune": 10_000_000, "maxdepth": 30}
 
 
@@ -63,6 +67,9 @@ class ModelSettings:
     covariates: tuple[str, ...] = ()
     # The outcome's family's own settings (None: the defaults of whichever family owns one).
     family: FamilySettings | None = None
+    # A target population (mortality): trials partially pooled within and across populations
+    # (bayes_msc.models.populations). None: the pooled analysis, and no key in the table or hash.
+    population: PopulationSelector | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "dose_grid", tuple(self.dose_grid))
@@ -71,7 +78,7 @@ class ModelSettings:
 
     def __getattr__(self, name: str) -> Any:
         # only called for names that are not shared settings: a family's own setting
-        if name.startswith("_") or name == "family":
+        if name.startswith("_") or name in ("family", "population"):
             raise AttributeError(name)
         family = self.__dict__.get("family")
         if family is not None and name in family.keys():
@@ -84,17 +91,20 @@ class ModelSettings:
     def table(self, family_keys: tuple[str, ...]) -> dict[str, Any]:
         """The flat ``[model]`` table of a spec whose outcome's family reads ``family_keys``."""
         shared = {f.name: getattr(self, f.name) for f in fields(self)
-                  if f.name != "family" and not (f.name in OMITTED_WHEN_EMPTY and not getattr(self, f.name))}
+                  if f.name not in ("family", "population")
+                  and not (f.name in OMITTED_WHEN_EMPTY and not getattr(self, f.name))}
+        population = {} if self.population is None else {"population": self.population.to_list()}
         family = {key: getattr(self, key) for key in family_keys}
         # a setting added after specs were hashed is written only when stated (FamilySettings.stated_only)
-        return shared | {key: value for key, value in family.items()
-                         if not any(table.left_out(key, value) for table in _family_tables() if key in table.keys())}
+        family = {key: value for key, value in family.items()
+                  if not any(table.left_out(key, value) for table in _family_tables() if key in table.keys())}
+        return shared | family | population
 
 
 # The shared settings every spec's table lists; "covariates" is shared too, but listed only when set
-# (a spec without covariates keeps its table and hash).
+# (a spec without covariates keeps its table and hash), and a target population only when stated.
 OMITTED_WHEN_EMPTY = ("covariates",)
-SHARED_MODEL_KEYS = tuple(f.name for f in fields(ModelSettings) if f.name not in ("family", *OMITTED_WHEN_EMPTY))
+SHARED_MODEL_KEYS = tuple(f.name for f in fields(ModelSettings) if f.name not in ("family", "population", *OMITTED_WHEN_EMPTY))
 
 
 def _family_tables() -> list[type]:
@@ -242,6 +252,21 @@ class AnalysisSpec:
         return replace(self, model=model, priors=_model_priors(priors, scale, model),
                        stated=self.stated | (set(changes) & {"measure", "unit"}))
 
+    def with_population(self, selector: "PopulationSelector | list[str] | tuple[str, ...] | None") -> "AnalysisSpec":
+        """The spec for a target population (``KEY=VALUE[,VALUE]`` texts or a selector; None:
+        the pooled analysis): mortality only, and the between-population SD prior added."""
+        if selector is not None and not isinstance(selector, PopulationSelector):
+            selector = parse_population(selector, OVERRIDE)
+        if selector is not None and "likelihood" not in self.outcome_type.model_keys:
+            raise InputError(f"a target population (--population) is modelled for the mortality analysis only; "
+                             f"{self.name} is {self.outcome} (fit it per population with --evidence studies:...)",
+                             replace(OVERRIDE, field="model.population"))
+        model = replace(self.model, population=selector)
+        sampler = self.sampler
+        if selector is not None and sampler.target_accept < POPULATION_TARGET_ACCEPT:
+            sampler = replace(sampler, target_accept=POPULATION_TARGET_ACCEPT)
+        return replace(self, model=model, priors=_model_priors(self.priors, self.scale, model), sampler=sampler)
+
     def check_priors_stated(self) -> None:
         """Refuse priors left over from another scale (see :func:`_default_priors`)."""
         for role, name in self.priors.names.items():
@@ -286,9 +311,9 @@ from .priors import UNSTATED_PRIOR as UNSTATED  # noqa: E402  (one name for a pl
 
 def _model_priors(priors: PriorSet, scale: str, model: ModelSettings) -> PriorSet:
     """The priors the model's shape needs: dose-response roles, the baselines' SD, the
-    meta-regression's covariate effects."""
+    meta-regression's covariate effects, the between-population SD."""
     return (priors.with_dose_defaults(scale, model.dose_response).with_baseline_defaults(scale, model.baselines)
-            .with_covariate_defaults(scale, model.covariates))
+            .with_covariate_defaults(scale, model.covariates).with_population_defaults(scale, model.population))
 
 
 def _only(table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -428,11 +453,18 @@ def _model_section(table: Any, where: str, family_table: type | None) -> ModelSe
     if not isinstance(table, dict):
         raise InputError("must be a table", Location(where, field="model"))
     own = family_table.keys() if family_table is not None else ()
+    population = None
+    if "population" in table:  # a target population: KEY=VALUE texts (bayes_msc.models.populations)
+        if "likelihood" not in own:
+            raise InputError("a target population is modelled for the mortality analysis only",
+                             Location(where, field="model.population"))
+        population = parse_population(table["population"], Location(where))
+        table = {k: v for k, v in table.items() if k != "population"}
     shared = _section(ModelSettings, {k: v for k, v in table.items() if k not in own}, where, "model",
                       SHARED_MODEL_KEYS + OMITTED_WHEN_EMPTY)
     family = (_section(family_table, {k: v for k, v in table.items() if k in own}, where, "model")
               if family_table is not None else None)
-    return _located(lambda: replace(shared, family=family), Location(where))
+    return _located(lambda: replace(shared, family=family, population=population), Location(where))
 
 
 def _check_items(values: list, default: tuple, where: Location) -> None:

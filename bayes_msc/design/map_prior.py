@@ -326,3 +326,60 @@ def from_rbest_json(text: str) -> tuple[NormalMixture, float]:
     sigma = float(np.atleast_1d(sigma)[0]) if sigma is not None else float("nan")
     w = w / w.sum()  # as read_mix_json(rescale = TRUE)
     return NormalMixture(tuple(map(float, w)), tuple(map(float, m)), tuple(map(float, s))), sigma
+
+
+# -- a target population's MAP prior -------------------------------------------------------------
+
+
+def population_effect_draws(result, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(pooled, new-trial) log OR draws of a fit's target population
+    (:mod:`bayes_msc.models.populations`): ``log_or + population_sd * population_z[target]``
+    and that plus ``tau * eps``; None for a fit without a target population. The new trial's
+    MAP prior is then the target's predictive, which borrows from the other populations' trials
+    only as far as the between-population SD allows."""
+    selector = getattr(result.spec.model, "population", None)
+    if selector is None:
+        return None
+    from ..decisions import predictive_effect
+    from ..models.populations import population_effects
+
+    post = result.posterior
+    target = population_effects(post).sel(population=selector.target)
+    new = predictive_effect(target, post["tau"], seed)
+    return (np.asarray(target.transpose("chain", "draw").values).reshape(-1),
+            np.asarray(new.transpose("chain", "draw").values).reshape(-1))
+
+
+def population_borrowing(result, register, map_mixture: NormalMixture, sigma: float) -> dict | None:
+    """How many patients' worth of the target population's MAP prior come from outside it.
+
+    ESS from outside = ESS(MAP prior of the population model, all trials) - ESS(MAP prior of
+    the pooled model fitted to the population's own trials alone), both by ELIR at constant
+    Fisher information 1/sigma^2 (RBesT's normal-mixture ESS, as :func:`constant_information_ess`),
+    in patients per arm. It can be negative: the other populations' trials may widen the
+    prediction (a larger tau, or a target effect pulled away from its own trials) rather than
+    narrow it. None for a fit without a target population."""
+    selector = getattr(result.spec.model, "population", None)
+    if selector is None:
+        return None
+    from ..api import fit_spec, load_data
+    from ..models.populations import population_summary
+
+    block = population_summary(result)
+    own = block["studies"]
+    spec = result.spec.with_population(None).with_evidence(evidence_set="studies:" + ",".join(own))
+    source = load_data(spec, register) if not hasattr(register, "studies") else register
+    alone = fit_spec(spec, source)
+    own_fit = fit_mixture(np.asarray(alone.posterior["log_or_new"].values).reshape(-1))
+    full = constant_information_ess(map_mixture, sigma)
+    inside = constant_information_ess(own_fit.mixture, sigma)
+    return {
+        "population": selector.label, "studies_in_population": own,
+        "ess_population_model": full, "ess_population_trials_alone": inside, "ess_from_outside": full - inside,
+        "unit": "patients per arm",
+        "definition": ("ESS (ELIR at constant Fisher information 1/sigma^2, RBesT's for a normal mixture) of the MAP "
+                       "prior from the population model on all trials, minus that of the MAP prior from the pooled "
+                       "model fitted to the population's own trials alone"),
+        "alone_map_prior": own_fit.to_dict(), "alone_diagnostics": alone.diagnostics.verdict(),
+        "alone_spec_hash": spec.content_hash(),
+    }

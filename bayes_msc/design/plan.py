@@ -23,6 +23,8 @@ from .map_prior import (
     elir_ess,
     fit_mixture,
     normal_unit_information,
+    population_borrowing,
+    population_effect_draws,
     robustify,
     to_rbest_json,
 )
@@ -196,6 +198,9 @@ def effect_draws(result, outcome: DesignOutcome, dose: float | None, seed: int) 
     post = result.posterior
     spec = result.spec
     form = spec.model.dose_response
+    population = population_effect_draws(result, seed)  # a target population's own effect (models/populations.py)
+    if population is not None:
+        return population
     if dose is None and form == "none":
         return _flat(post[outcome.effect_var]), _flat(post[outcome.new_effect_var])
     if form == "none":
@@ -318,6 +323,13 @@ def design(result, settings: DesignSettings | None = None, *, register=None) -> 
             "robust_component": elir_ess(vague, unit_info),
             "definition": f"ELIR with the binomial Fisher information of the log OR at control risk {point:.3g}, "
                           "which falls as |theta| grows (not RBesT's definition for a normal mixture)"}
+
+    borrowing = population_borrowing(result, register, map_fit.mixture, reference_sigma)  # target population
+    if borrowing is not None:
+        ess["from_outside_population"] = borrowing
+        notes.append(f"target population {borrowing['population']}: MAP prior ESS {borrowing['ess_population_model']:.1f} "
+                     f"patients per arm, of which {borrowing['ess_from_outside']:.1f} from outside the population "
+                     f"(its own trials alone: {borrowing['ess_population_trials_alone']:.1f})")
 
     # the rule and the trial
     rule_pairs = settings.rule or ((outcome.show(outcome.null_effect), 0.975),)

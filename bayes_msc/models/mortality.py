@@ -43,6 +43,7 @@ import numpy as np
 from ..evidence.mortality import MortalityEvidence
 from ..evidence.schema import NONRANDOMISED_CONTROLLED
 from ..priors import PriorSet
+from . import populations  # target populations: the two POPULATION HOOK lines below
 from .inputs import ModelInputs, model_data, new_model, prior_data, prior_values
 from .dose_response import build_dose_effect, effect_log_prior, with_doses
 from .likelihood import binomial_logpmf_logit, log_binomial_coefficient, pack_partial_reports, partial_report_logp
@@ -91,6 +92,7 @@ def mortality_inputs(evidence: MortalityEvidence, priors: PriorSet, model=None) 
     structure.update(likelihood=likelihood, baselines=baselines)
     values, coords = _likelihood_values(likelihood, evidence, values, coords, priors.baseline)
     regression.add_covariate_inputs(values, coords, structure, evidence, model)  # meta-regression (model.covariates)
+    values, coords, structure = populations.with_population(evidence, model, values, coords, structure)  # POPULATION HOOK (models/populations.py)
     return with_doses(ModelInputs("mortality", values, coords, structure), arms, evidence.studies, model)
 
 
@@ -200,6 +202,7 @@ def build_mortality_model(inputs: ModelInputs, priors: PriorSet):
         z = pm.Normal("study_effect_z", 0.0, 1.0, dims="study")
         nonrandomised = inputs.structure.get("nonrandomised", "none")
         deviation = regression.shifted(tau * z, data, inputs.structure, priors, None if conditional else baseline)
+        deviation = populations.with_study_deviation(deviation, data, inputs, priors)  # POPULATION HOOK (models/populations.py)
         if nonrandomised == "bias":
             deviation = deviation + _design_deviation(data, priors)
         if inputs.structure["dose_response"] == "none":
