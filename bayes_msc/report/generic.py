@@ -252,8 +252,15 @@ SHARED: dict[str, Callable[[], Section]] = {
                                   robustness_section),
     "methods": lambda: Section("methods", "Methods", methods_section),
     "frequentist": lambda: _frequentist_section(),
+    "covariates": lambda: Section("covariates", "Meta-regression: what the covariates explain", _covariates_content),
     "cumulative": lambda: _cumulative_section(),
 }
+
+
+def _covariates_content(ctx: ReportContext):
+    from .who_benefits import covariate_terms
+
+    return covariate_terms(ctx)
 
 
 def _frequentist_section() -> Section:
@@ -290,8 +297,9 @@ def prior_words(spec, role: str, prior, target: str, cite) -> str:
 
 def generic_layout() -> list[Section]:
     """The report of any outcome: every shared section, in reading order."""
-    return [shared_section(a) for a in ("answer", "forest", "studies", "frequentist", "cumulative", "dose-response",
-                                        "priors", "sensitivity", "diagnostics", "robustness", "methods")]
+    return [shared_section(a) for a in ("answer", "forest", "studies", "covariates", "frequentist", "cumulative",
+                                        "dose-response", "priors", "sensitivity", "diagnostics", "robustness",
+                                        "methods")]
 
 
 __all__ = ["SHARED", "answer", "diagnostics_section", "forest_section", "generic_layout", "key_parameters",

@@ -715,6 +715,7 @@ def oxygenation_layout() -> list[Section]:
         Section("answer", "The answer", answer),
         Section("forest", "Study by study: forest plot", forest_section),
         Section("flow", "Which studies, and why: study flow", flow_section),
+        generic.shared_section("covariates"),
         generic.shared_section("frequentist"),
         generic.shared_section("cumulative"),
         Section("dose-response", "Dose-response", lambda ctx: dose_response_section(
