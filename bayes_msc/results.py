@@ -180,7 +180,11 @@ class FitResult:
             "decisions": self.decisions.to_dict(),
             "diagnostics": self.diagnostics.to_dict(),
             "dose_response": None if self.dose_response is None else self.dose_response.to_dict(),
-            **({"covariates": self.covariates} if self.covariates is not None else {}),
+            # per term under "covariates" ({TERM: {median, mean, ETI, prob_below_zero, MCSEs, prior and
+            # posterior SD, contraction}}); how the terms are coded, and what they explain, beside them
+            **({"covariates": self.covariates["terms"],
+                "covariate_model": {k: v for k, v in self.covariates.items() if k != "terms"}}
+               if self.covariates is not None else {}),
             "inclusion": self.evidence.inclusion.to_dict(orient="records"),
             "timings_seconds": self.timings,
             "package_versions": json.loads(self.tree.attrs["package_versions"]),

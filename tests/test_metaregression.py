@@ -117,7 +117,8 @@ def test_normal_normal_meta_regression_matches_quadrature_on_bcg(tmp_path):
     explained = result.covariates["heterogeneity_explained"]
     assert explained["share"] > 0.3 and explained["mcse"] > 0  # latitude explains much of tau^2 (metafor: 75.6%)
     summary = result.summary_dict()
-    assert "ablat" in summary["covariates"]["terms"]
+    assert summary["covariates"]["ablat"]["prob_below_zero"] == term["prob_below_zero"]
+    assert summary["covariate_model"]["coding"]["ablat"]["centre"] == coding["centre"]
     assert list(post["covariate_effect"].dims) == ["chain", "draw", "covariate_term"]
 
 
