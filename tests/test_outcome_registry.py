@@ -128,7 +128,7 @@ def test_what_is_measured_is_a_frozen_record_and_presentation_lives_beside_the_r
             outcome.record.name = "other"  # type: ignore[misc]
         assert not hasattr(outcome, "report_layout")
     assert {"mortality", "oxygenation"} <= set(PRESENTATIONS)
-    assert "normal_normal" not in PRESENTATIONS  # no HTML report for it (yet): `report` says so
+    assert "normal_normal" not in PRESENTATIONS  # its report is the generic layout (no presentation of its own)
 
 
 def test_unknown_outcome_names_the_known_ones(tmp_path):
