@@ -59,7 +59,7 @@ class ContinuousTrialsOutcome(ContinuousOutcome):
             must_state=("benefit_direction",),
         )
 
-    def specialise(self, model) -> "ContinuousTrialsOutcome":
+    def specialise(self, model, decision=None) -> "ContinuousTrialsOutcome":
         unit = getattr(model, "unit", "") if model is not None else ""
         return self if unit == self.unit else ContinuousTrialsOutcome(unit)
 
