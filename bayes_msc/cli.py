@@ -747,7 +747,10 @@ def _cmd_sbc(args) -> int:
                      progress=_PROGRESS.counter("SBC replicates"),
                      workers=args.workers, scheduler=args.scheduler, journal=journal, chunk_size=args.chunk_size,
                      register_hash=register_hash, sampler=sampler, n_ranked=args.ranked)
-    write_atomic(out, to_json(result.to_dict(), indent=1))
+    from .analyses.sbc import source_commit
+
+    made_by = {"command": "python -m bayes_msc " + " ".join(sys.argv[1:]), "commit": source_commit()}
+    write_atomic(out, to_json(result.to_dict() | made_by, indent=1))
     journal.unlink(missing_ok=True)
     _print(result.verdict())
     _print(f"time: {result.seconds:.1f} s for {result.n} replicates (median {result.ranks['seconds'].median():.2f} s each); "
@@ -832,7 +835,10 @@ def _simulation_command(args, kind: str) -> int:
                    else (simstudy.operating_characteristics, simstudy.render_oc))
     result = run(spec, args.data, reps=args.reps, workers=args.workers, scheduler=args.scheduler, journal=journal,
                  progress=_PROGRESS.counter("simulated registers"), **sampler)
-    write_atomic(out, to_json(result.to_dict(), indent=1))
+    from .analyses.sbc import source_commit
+
+    made_by = {"command": "python -m bayes_msc " + " ".join(sys.argv[1:]), "commit": source_commit()}
+    write_atomic(out, to_json(result.to_dict() | made_by, indent=1))
     journal.unlink(missing_ok=True)
     _print_json_or(args, result, render)
     _print(f"wrote {out}", file=sys.stderr)
