@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     args = parser.parse_args(argv)
+    commit = source_commit()  # the code that runs, read before the run
     try:
         out = check_output_file(args.out, "--out", force=args.force)
         result = covariate_power(resolve_spec("mortality"), reps=args.reps,
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     command = "python -m bayes_msc.analyses.covariate_power " + " ".join(sys.argv[1:] if argv is None else argv)
-    write_atomic(out, to_json(result | {"command": command, "commit": source_commit()}, indent=1) + "\n")
+    write_atomic(out, to_json(result | {"command": command, "commit": commit}, indent=1) + "\n")
     print(file=sys.stderr)
     for name, s in result["scenarios"].items():
         print(f"{name}: detected {s['detection']['count']}/{s['detection']['n']} "
