@@ -927,12 +927,16 @@ def _cmd_sbc(args) -> int:
         sampler["tune"] = args.tune
     # finished replicates stream here; a rerun with the same settings and register resumes from them
     register_hash = load_data(spec, args.data).content_hash
+    from .analyses.sbc import source_commit
+
+    # the code that runs: read before the run, so later edits to the checkout do not relabel it
+    made_by = {"command": "python -m bayes_msc " + " ".join(sys.argv[1:]), "commit": source_commit()}
     journal = journal_path(out, spec, register_hash, n=args.n, thin=args.thin, n_ranked=args.ranked, sampler=sampler)
     result = run_sbc(spec, args.data, n=args.n, thin=args.thin, seed=spec.sampler.seed,
                      progress=_PROGRESS.counter("SBC replicates"),
                      workers=args.workers, scheduler=args.scheduler, journal=journal, chunk_size=args.chunk_size,
                      register_hash=register_hash, sampler=sampler, n_ranked=args.ranked)
-    write_atomic(out, to_json(result.to_dict(), indent=1))
+    write_atomic(out, to_json(result.to_dict() | made_by, indent=1))
     journal.unlink(missing_ok=True)
     _print(result.verdict())
     _print(f"time: {result.seconds:.1f} s for {result.n} replicates (median {result.ranks['seconds'].median():.2f} s each); "

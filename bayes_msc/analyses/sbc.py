@@ -167,6 +167,7 @@ class _Setup:
     padding: int
     compiled: Any
     names: tuple[str, ...]
+    reads: tuple[str, ...] = ()  # each name as the trace holds it (a vector's element by position)
 
 
 _SETUPS: dict[tuple, _Setup] = {}
@@ -198,8 +199,41 @@ def _setup(spec, data) -> _Setup:
         padding = outcome.simulation_padding(evidence)
         base_inputs = outcome.pad_inputs(outcome.make_inputs(evidence, spec.priors, spec.model), padding)
         compiled = compile_analysis(base_inputs, lambda i: outcome.build_model(i, spec.priors))
-        _SETUPS[key] = _Setup(outcome, evidence, padding, compiled, outcome.sbc_parameters(evidence))
+        names = outcome.sbc_parameters(evidence)
+        reads = tuple(trace_name(name, base_inputs.coords) for name in names)
+        _SETUPS[key] = _Setup(outcome, evidence, padding, compiled, names, reads)
     return _SETUPS[key]
+
+
+def source_commit() -> str:
+    """The git commit of the code that ran (``+dirty`` with uncommitted changes to tracked
+    files); "" outside a git checkout. Saved with a simulation's results so they can be remade."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+dirty" if dirty else "")
+
+
+# Vector variables SBC ranks element by element, as VARIABLE[LABEL]: the dimension of the labels.
+ELEMENT_DIMS = {"covariate_effect": "covariate_term"}
+
+
+def trace_name(name: str, coords: dict) -> str:
+    """How the sampler's trace holds a ranked parameter: a scalar by its name; an element
+    ``VARIABLE[LABEL]`` of a vector (:data:`ELEMENT_DIMS`) as ``VARIABLE[POSITION]``."""
+    variable, _, label = name.partition("[")
+    if not label:
+        return name
+    labels = list(coords[ELEMENT_DIMS[variable]])
+    return f"{variable}[{labels.index(label.removesuffix(']'))}]"
 
 
 def replicate_rng(seed: int, index: int):
@@ -231,8 +265,9 @@ def run_replicates(spec, data, indices, *, seed: int, thin: int | None, simulati
         t0 = time.perf_counter()
         for _ in range(MAX_DOUBLINGS + 1):
             # the ranked scalars straight from nutpie's trace (no DataTree: bayes_msc.engine.sampling.scalar_draws)
-            posterior, divergences = scalar_draws(setup.compiled.with_inputs(inputs).sample(settings, raw_trace=True),
-                                                  setup.names)
+            read, divergences = scalar_draws(setup.compiled.with_inputs(inputs).sample(settings, raw_trace=True),
+                                             setup.reads)
+            posterior = {name: read[trace] for name, trace in zip(setup.names, setup.reads)}
             min_ess = min(_bulk_ess(posterior[name]) for name in setup.names)
             if thin is not None or min_ess >= n_ranked:
                 break
@@ -321,6 +356,11 @@ def run_sbc(spec, data: Any = None, *, n: int = 200, seed: int = 0, thin: int | 
 
         raise InputError(f"SBC of {spec.outcome} covers the pooled model (dose_response = none): its simulator does "
                          f"not draw dose-response forms (model.dose_response = {spec.model.dose_response})")
+    if spec.model.covariates and not spec.outcome_type.simulates_covariates:
+        from ..io.errors import InputError
+
+        raise InputError(f"SBC of {spec.outcome} covers the model without covariates: its simulator does not draw "
+                         f"a meta-regression's terms (model.covariates = {', '.join(spec.model.covariates)})")
     check_sbc_settings(spec, thin=thin, chunk_size=chunk_size, n_ranked=n_ranked)
     nonrandomised = simulated_structure(spec, data).get("nonrandomised", "none")
     if nonrandomised != "none":

@@ -113,7 +113,8 @@ def scalar_draws(raw_trace, names: tuple[str, ...]) -> tuple[dict[str, Any], int
 
     The same numbers as the ``DataTree`` nutpie builds (a test compares them), without
     building it: converting every variable and statistic of a trace costs about as much as
-    drawing it, and SBC needs two or four scalars per replicate.
+    drawing it, and SBC needs two or four scalars per replicate. A name ``"variable[k]"``
+    reads position ``k`` of a one-dimensional variable (e.g. one covariate term).
     """
     import numpy as np
     import pyarrow
@@ -126,7 +127,15 @@ def scalar_draws(raw_trace, names: tuple[str, ...]) -> tuple[dict[str, Any], int
         diverging = pyarrow.array(stat.column("diverging")).to_numpy(zero_copy_only=False).astype(bool)
         divergences += int(diverging[~warmup].sum())
         for name in names:
-            column = pyarrow.array(draw.column(name))
+            variable, _, position = name.partition("[")
+            column = pyarrow.array(draw.column(variable))
+            if position:
+                width = len(column[0]) if len(column) else 0
+                k = int(position.rstrip("]"))
+                if not (pyarrow.types.is_list(column.type) or pyarrow.types.is_large_list(column.type)) \
+                        or column.null_count or not 0 <= k < width:
+                    raise ValueError(f"{name!r} is not an element of a vector variable of this trace")
+                column = pyarrow.array(column.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)[:, k])
             if not pyarrow.types.is_floating(column.type) or column.null_count:
                 raise ValueError(f"{name!r} is not a scalar variable of this trace")
             draws[name].append(column.to_numpy(zero_copy_only=False)[~warmup])

@@ -39,6 +39,9 @@ SIMULATION_REPLICATE = 0x51D
 SMALL_STUDY_REPLICATE = 0x55E
 """One small-study-adjustment check's simulated register (index: scenario, replicate)."""
 
+COVARIATE_POWER_REPLICATE = 0xC0B
+"""One covariate-power register's study effects and deaths (index: scenario, replicate)."""
+
 
 def stream(seed: int, tag: int, *index: int) -> np.random.Generator:
     """The generator for stream ``tag`` of run ``seed`` (and replicate ``index``, if any)."""

@@ -27,6 +27,7 @@ class ModelFamily:
     evidence_keys: ClassVar[tuple[str, ...]]  # spec [evidence] settings this outcome reads
     has_doses: ClassVar[bool] = False  # can fit a dose-response form
     simulates_doses: ClassVar[bool] = False  # draw_truth/simulate cover its dose-response forms (SBC)
+    simulates_covariates: ClassVar[bool] = False  # draw_truth/simulate cover a meta-regression's terms (SBC)
     data_description: ClassVar[str] = "an evidence register directory"
     # The model settings only this family reads, with their defaults and checks
     # (bayes_msc.models.settings): e.g. the normal-normal model's "measure", which sets its scale.

@@ -113,8 +113,11 @@ class MortalityOutcome(Outcome):
     model_settings = MortalitySettings
     adjusts_design_bias = True
 
+    simulates_covariates = True
+
     def __init__(self, likelihood: str | None = None, baselines: str | None = None, dose_response: str = "none",
-                 effect_measure: str = "or", baseline_risk: float | None = None) -> None:
+                 effect_measure: str = "or", baseline_risk: float | None = None,
+                 covariates: tuple[str, ...] = ()) -> None:
         from ..models.sparse import DEFAULT_BASELINES, DEFAULT_LIKELIHOOD
 
         # How arms inform the odds ratio (bayes_msc.models.sparse): the simulator draws data in
@@ -133,6 +136,7 @@ class MortalityOutcome(Outcome):
                 base, measure=risk_measure(effect_measure, baseline_risk), meaningful_key=key,
                 decision_keys=(*base.decision_keys, key),
                 benefit_words=f"cells reduce the risk ({'RR < 1' if effect_measure == 'rr' else 'RD < 0'})")
+        self.covariates = tuple(covariates)  # a meta-regression's covariates: SBC ranks their terms too
 
     def specialise(self, model, decision=None) -> "MortalityOutcome":
         from ..models.sparse import likelihood_of
@@ -141,8 +145,10 @@ class MortalityOutcome(Outcome):
         dose_response = getattr(model, "dose_response", "none") if model is not None else "none"
         effect_measure = getattr(model, "effect_measure", "or") if model is not None else "or"
         baseline_risk = decision.baseline_risk if decision is not None and effect_measure != "or" else None
-        state = (likelihood, baselines, dose_response, effect_measure, baseline_risk)
-        if state == (self.likelihood, self.baselines, self.dose_response, self.effect_measure, self.baseline_risk):
+        covariates = tuple(getattr(model, "covariates", ()) or ()) if model is not None else ()
+        state = (likelihood, baselines, dose_response, effect_measure, baseline_risk, covariates)
+        if state == (self.likelihood, self.baselines, self.dose_response, self.effect_measure, self.baseline_risk,
+                     self.covariates):
             return self
         return type(self)(*state)
 
@@ -245,9 +251,15 @@ class MortalityOutcome(Outcome):
 
     def sbc_parameters(self, evidence) -> tuple[str, ...]:
         """The pooled model's log_or and tau; a dose-response form's curve parameters (and
-        the effect at the reference dose, which Emax derives) and tau."""
-        return {"none": ("log_or", "tau"), "loglinear": ("log_or", "dose_slope", "tau"),
-                "emax": ("log_or", "emax", "ed50", "tau")}[self.dose_response]
+        the effect at the reference dose, which Emax derives) and tau; with covariates, each
+        term of ``covariate_effect`` as ``covariate_effect[TERM]``."""
+        names = {"none": ("log_or", "tau"), "loglinear": ("log_or", "dose_slope", "tau"),
+                 "emax": ("log_or", "emax", "ed50", "tau")}[self.dose_response]
+        if not self.covariates:
+            return names
+        from ..models.regression import covariate_design
+
+        return (*names, *(covariate_term_name(t) for t in covariate_design(evidence, self.covariates).terms))
 
     # -- simulation ---------------------------------------------------------------------
     def draw_truth(self, spec, evidence, rng, priors=None) -> dict[str, Any]:
@@ -277,10 +289,13 @@ class MortalityOutcome(Outcome):
             truth["baseline_logit"] = mean + sd * rng.standard_normal(n)
         else:
             truth["baseline_logit"] = priors.baseline.scipy().rvs(size=n, random_state=rng)
+        if spec.model.covariates:  # drawn last: a spec without covariates draws what it always drew
+            truth.update(draw_covariate_truth(evidence, spec.model.covariates, priors, truth["baseline_logit"], rng))
         return truth
 
     def simulate(self, evidence, truth, rng):
-        """Binomial deaths per arm; a partial report becomes a report of whichever interval —
+        """Binomial deaths per arm, each study's effect shifted by ``truth["covariate_shift"]``
+        (x_j' beta, a meta-regression's term) when the truth has one; a partial report becomes a report of whichever interval —
         below, inside or above the reported one — the simulated count falls in (for a total
         across arms of unknown size, after drawing an allocation the design allows)."""
         from scipy.special import expit
@@ -291,7 +306,7 @@ class MortalityOutcome(Outcome):
         arms = evidence.arms
         study = arms["study_index"].to_numpy()
         treated = arms["treated"].to_numpy()
-        deviation = truth["tau"] * np.asarray(truth["z"])
+        deviation = truth["tau"] * np.asarray(truth["z"]) + np.asarray(truth.get("covariate_shift", 0.0))
         if "arm_curve" in truth:  # a dose-response form: the study's deviation plus f(the arm's dose)
             effect = np.asarray(truth["arm_curve"]) + deviation[study]
         else:
@@ -402,6 +417,30 @@ class MortalityOutcome(Outcome):
             rows.append(predictive_row(label, report.kind, n_total, min(totals), max(totals), rep)
                         | {"order": min(a for a, _ in keys[0])})
         return pd.DataFrame(rows).sort_values("order", kind="stable").reset_index(drop=True)
+
+
+def covariate_term_name(term: str) -> str:
+    """The name SBC ranks one meta-regression term under (a scalar of ``covariate_effect``)."""
+    return f"covariate_effect[{term}]"
+
+
+def draw_covariate_truth(evidence, covariates, priors, baseline_logit, rng) -> dict[str, Any]:
+    """A meta-regression's truth: ``covariate_effect`` (one per term) from the ``covariate``
+    prior and each study's shift ``x_j' beta`` in the fitted model's coding
+    (:func:`bayes_msc.models.regression.covariate_design`: numeric covariates centred and
+    scaled over the included studies, categorical ones as indicators against the reference
+    level); control_risk's term reads the drawn baseline (``baseline_logit``, fitted coding),
+    centred and scaled as the model does."""
+    from ..models.regression import CONTROL_RISK, covariate_design
+
+    design = covariate_design(evidence, covariates)
+    beta = np.atleast_1d(priors.covariate.scipy().rvs(size=len(design.terms), random_state=rng)).astype(float)
+    shift = design.matrix @ beta
+    if design.control_risk_term is not None:
+        info = next(c for c in design.covariates if c.name == CONTROL_RISK)
+        shift = shift + beta[design.control_risk_term] * (np.asarray(baseline_logit) - info.centre) / info.scale
+    return {"covariate_effect": beta, "covariate_shift": shift,
+            **{covariate_term_name(t): float(b) for t, b in zip(design.terms, beta)}}
 
 
 def predictive_row(label: str, kind: str, n: int, low: int, high: int, rep: np.ndarray) -> dict:

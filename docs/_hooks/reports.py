@@ -170,7 +170,9 @@ def render_sbc() -> str:
         ess = f"{statistics.median(ess):.0f}" if isinstance(ess, list) and ess else DASH
         verdict = str(d.get("verdict", DASH)).split(":", 1)[0]
         seconds = d.get("seconds")
-        rows.append([f"{d.get('analysis', DASH)}" + ("" if form in (None, "none") else f" ({form})"),
+        covariates = model.get("covariates") or []
+        rows.append([f"{d.get('analysis', DASH)}" + ("" if form in (None, "none") else f" ({form})")
+                     + (f" (covariates: {', '.join(covariates)})" if covariates else ""),
                      d.get("n", DASH), f"**{verdict}**", params, divergent, ess, d.get("n_draws", DASH),
                      _sampler(d.get("sampler") or {}), _num(seconds, ".0f") if seconds is not None else DASH,
                      d.get("date", DASH), _source(path)])
