@@ -105,8 +105,9 @@ def covariate_power(spec, data=None, *, reps: int = 200, scenarios: tuple[Scenar
     from ..models.regression import covariate_design
     from ..outcomes.mortality import MortalityOutcome
 
-    if spec.outcome != "mortality":
-        raise InputError(f"the covariate power study simulates arm deaths: use the mortality analysis, not {spec.outcome}")
+    if not spec.outcome_type.simulates_covariates:
+        raise InputError(f"the covariate power study needs a simulator of the covariate terms; the {spec.outcome} "
+                         "analysis has none (the mortality family has)")
     if reps < 2:
         raise InputError(f"needs at least 2 replicates per scenario, got {reps}")
     start = time.perf_counter()

@@ -348,13 +348,11 @@ def _derived_references(ctx: ReportContext) -> list[Markup]:
 def mortality_layout() -> list[Section]:
     from .next_trial import next_trial_section
     from .flow import flow_section
-    from .who_benefits import who_benefits
 
     return [
         Section("answer", "The answer", answer),
         Section("forest", "Trial by trial: forest plot", forest_section),
         Section("flow", "Which studies, and why: study flow", flow_section),
-        who_benefits(),
         generic.shared_section("frequentist"),
         generic.shared_section("cumulative"),
         Section("dose-response", "Dose-response", lambda ctx: dose_response_section(

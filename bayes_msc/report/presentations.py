@@ -42,7 +42,17 @@ def register_presentation(outcome: str, presentation: Presentation) -> Presentat
     return presentation
 
 
-register_presentation("mortality", Presentation(layout=mortality_layout, measures=("odds ratio",)))
+def mortality_with_who_benefits() -> list[Section]:
+    """The mortality layout with "Who benefits" after the study flow (its module draws on the
+    mortality layout's forest rows, so it is placed here rather than imported there)."""
+    from .who_benefits import who_benefits
+
+    sections = list(mortality_layout())
+    at = next((i + 1 for i, s in enumerate(sections) if s.anchor == "flow"), len(sections))
+    return sections[:at] + [who_benefits()] + sections[at:]
+
+
+register_presentation("mortality", Presentation(layout=mortality_with_who_benefits, measures=("odds ratio",)))
 register_presentation("oxygenation", Presentation(layout=oxygenation_layout))
 # The generic layout, with the mortality family's limit: its study rows are odds ratios
 register_presentation("binary", Presentation(layout=generic_layout, measures=("odds ratio",)))

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .html import Markup, el, figure, fmt, join, para, table
+from .generic import covariate_terms
 from .sections import ReportContext, Section
 
 DEFAULT_BY = "ards_cause"
@@ -40,38 +41,6 @@ def _fit_and_table(ctx: ReportContext, by: str, given):
     if "likelihood" not in ctx.result.outcome.model_keys:
         return None
     return run_subgroups(ctx.spec, ctx.register, by)
-
-
-def covariate_terms(ctx: ReportContext) -> Markup | None:
-    """The meta-regression terms of the fit (:func:`bayes_msc.models.regression.covariate_summary`),
-    each with its prior and posterior SD and, when the data removed less than half of the prior
-    variance, the words that it is mostly prior; None: the fit has no covariates."""
-    summary = getattr(ctx.result, "covariates", None)
-    if not summary:
-        return None
-    rows = []
-    for term, s in summary["terms"].items():
-        rows.append((term, fmt(s["median"]), f"{fmt(s['lower'])} to {fmt(s['upper'])}", f"{s['prob_below_zero']:.3f}",
-                     f"{s['prior_sd']:.2f}", f"{s['posterior_sd']:.2f}", f"{s['contraction']:.2f}",
-                     "mostly prior" if s["mostly_prior"] else ""))
-    pct = round(100 * next(iter(summary["terms"].values()))["ci_prob"]) if summary["terms"] else 95
-    parts = [table(("Term", "Median", f"{pct}% ETI", "P(< 0)", "Prior SD", "Posterior SD", "Contraction", "Note"), rows,
-                   numeric=(1, 2, 3, 4, 5, 6),
-                   caption=f"Meta-regression terms on the model scale ({ctx.result.outcome.measure.model_scale}); "
-                           f"prior {summary['prior']}.")]
-    parts.extend(para(f"{name}: {coding['coding']}") for name, coding in summary["coding"].items())
-    parts.append(para(summary["pooled_effect_means"][:1].upper() + summary["pooled_effect_means"][1:] + "."))
-    explained = summary.get("heterogeneity_explained")
-    if explained:
-        parts.append(para(f"Between-trial variance explained by the covariates: {explained['share']:.2f} "
-                          f"(MCSE {explained['mcse']:.2f}); {explained['definition']}."))
-    if summary.get("excluded_studies"):
-        parts.append(para("Left out for a missing covariate value: " + ", ".join(summary["excluded_studies"]) + "."))
-    if any(s["mostly_prior"] for s in summary["terms"].values()):
-        parts.append(para(f"A term marked mostly prior: the data removed less than "
-                          f"{summary['mostly_prior_threshold']:.0%} of its prior variance, so its posterior restates "
-                          "the prior more than it measures anything; it is not a finding."))
-    return join(parts)
 
 
 def who_benefits_section(ctx: ReportContext, by: str = DEFAULT_BY, given=None) -> Markup | None:
