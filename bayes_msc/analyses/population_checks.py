@@ -67,26 +67,17 @@ def _inputs(spec, evidence, form: str, padding: int):
     return inputs
 
 
-def _target_draws(trace, n_pop: int, form: str) -> dict[str, np.ndarray]:
-    """log_or, tau, population_sd and the target's log OR per draw from nutpie's arrow trace."""
-    import pyarrow
+def _target_draws(trace, n_pop: int, form: str) -> tuple[dict[str, np.ndarray], int]:
+    """log_or, tau, population_sd and the target's log OR per draw (the target population is
+    the first), read from nutpie's arrow trace by :func:`bayes_msc.engine.sampling.scalar_draws`."""
+    from ..engine.sampling import scalar_draws
 
-    draw_batches, stat_batches = trace.get_arrow_trace()
-    out: dict[str, list] = {k: [] for k in RANKED}
-    divergences = 0
-    for draw, stat in zip(draw_batches, stat_batches, strict=True):
-        warmup = pyarrow.array(stat.column("tuning")).to_numpy(zero_copy_only=False).astype(bool)
-        diverging = pyarrow.array(stat.column("diverging")).to_numpy(zero_copy_only=False).astype(bool)
-        divergences += int(diverging[~warmup].sum())
-        scalars = {k: pyarrow.array(draw.column(k)).to_numpy(zero_copy_only=False)[~warmup]
-                   for k in ("log_or", "tau", "population_sd")}
-        name = "population_z" if form == "exchangeable" else "population_deviation"
-        vector = pyarrow.array(draw.column(name)).flatten().to_numpy(zero_copy_only=False).reshape(-1, n_pop)[~warmup]
-        target = scalars["log_or"] + (scalars["population_sd"] * vector[:, 0] if form == "exchangeable" else vector[:, 0])
-        for k in ("log_or", "tau", "population_sd"):
-            out[k].append(scalars[k])
-        out["target_log_or"].append(target)
-    return {k: np.stack(v) for k, v in out.items()}, divergences
+    first = "population_z[0]" if form == "exchangeable" else "population_deviation[0]"
+    draws, divergences = scalar_draws(trace, ("log_or", "tau", "population_sd", first))
+    out = {k: np.asarray(draws[k]) for k in ("log_or", "tau", "population_sd")}
+    deviation = np.asarray(draws[first])
+    out["target_log_or"] = out["log_or"] + (out["population_sd"] * deviation if form == "exchangeable" else deviation)
+    return out, divergences
 
 
 def _provenance(argv: list[str]) -> dict:
