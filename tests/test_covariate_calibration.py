@@ -27,7 +27,7 @@ SBC_FILE = ROOT / "reports" / "mortality.covariate.sbc.json"
 POWER_FILE = ROOT / "reports" / "mortality.covariate_power.json"
 DOCS = ROOT / "docs" / "methods" / "metaregression.md"
 # Infusions of the cell arm of each randomised trial the mortality analysis includes (data/doses.csv)
-INFUSIONS = {"lanzoni2021": 2, "shi2021": 3, "zheng2014": 1, "matthay2019": 1, "dilogo2021": 1, "adas2021": 3,
+INFUSIONS = {"lanzoni2021": 2, "shi2021": 3, "zheng2014": 1, "matthay2019": 1, "dilogo2021": 1,
              "monsel2022": 3, "rebelatto2022": 3, "bowdish2023": 2, "zarrabi2023": 2, "zhu2021": 1}
 
 
@@ -91,7 +91,7 @@ def test_simulated_deaths_carry_the_covariate_shift(spec, evidence):
         se = math.sqrt(1 / d1 + 1 / (big - d1) + 1 / d0 + 1 / (big - d0))
         assert abs(estimate - (log_or + shift[j])) < 4 * se, sid
         checked += 1
-    assert checked == 10
+    assert checked == len(INFUSIONS) - 1  # every trial but Shi 2021 (a bound, not a count)
 
 
 def test_a_large_slope_is_recovered_by_the_fit(spec, evidence):
