@@ -11,6 +11,7 @@ Limits (expectations from other fits, not from the population model):
   held near 0 in both (Half-normal(0.01)), the shared tau does not couple the populations.
 """
 
+import html
 import json
 import math
 
@@ -187,3 +188,17 @@ def test_the_population_sbc_runs_and_ranks_every_parameter():
         values = list(ranks[name])
         assert len(values) == 2 and all(0 <= v <= result["n_draws"] for v in values), name
     json.dumps(result, default=str)  # what the script writes
+
+
+def test_a_report_of_a_target_population_answers_for_that_population_first():
+    """The report's headline effect of a population fit is the mean over populations; the
+    target's own answer comes first, with its numbers from summary.json's population block."""
+    from bayes_msc.report import render_report
+
+    result = fit("mortality", population="ards_cause=non_covid", chains=2, draws=150, tune=300, seed=4)
+    block = result.summary_dict()["population"]
+    text = html.unescape(render_report(result))
+    first = text.index("Target population ards_cause=non_covid")
+    assert first < text.index("The numbers below are the mean over populations") < text.index("Pooling ")
+    assert f"P(OR < 1) {100 * block['prob_benefit']['prob']:.1f}%" in text or \
+        f"P(OR < 1) {round(100 * block['prob_benefit']['prob'])}%" in text

@@ -116,7 +116,28 @@ def answer(ctx: ReportContext) -> Markup:
             "favours cells."
         ),
     ]
-    return Markup(alert + el("div", *words, class_="answer") + keynums(*cards))
+    return Markup(alert + population_answer(ctx) + el("div", *words, class_="answer") + keynums(*cards))
+
+
+def population_answer(ctx: ReportContext) -> Markup:
+    """With a target population (``--population``), its own answer first: the headline numbers
+    below it are the mean over populations, which is not the target's effect."""
+    from ..models.populations import population_summary
+
+    block = population_summary(ctx.result)
+    if block is None:
+        return Markup("")
+    pooled, new = block["pooled_effect"], block["predictive_effect"]
+    sd = block["between_population_sd"]
+    trials = "trial" if block["n_studies"] == 1 else "trials"
+    text = (f"Target population {block['selector']} ({block['n_studies']} {trials}, {block['n_patients']} "
+            f"patients): pooled odds ratio {fmt(pooled['median'])} (95% ETI {fmt(pooled['lower'])} to "
+            f"{fmt(pooled['upper'])}), P(OR < 1) {pct(block['prob_benefit']['prob'])}, P(clinically meaningful) "
+            f"{pct(block['prob_meaningful']['prob'])}; in a new trial of this population {fmt(new['median'])} "
+            f"({fmt(new['lower'])} to {fmt(new['upper'])}). It borrows from the other populations as much as the "
+            f"between-population SD allows (median {fmt(sd['median'])}; {sd['words']}). The numbers below are the "
+            "mean over populations.")
+    return Markup(el("div", para(text), class_="answer"))
 
 
 def forest_section(ctx: ReportContext) -> Markup:

@@ -104,7 +104,7 @@ def answer(ctx: ReportContext) -> Markup:
             f"per 100 patients treated; {d.get("nnt")['text']}."
         ),
     ]
-    return Markup(alert + el("div", *words, class_="answer") + cards)
+    return Markup(alert + generic.population_answer(ctx) + el("div", *words, class_="answer") + cards)
 
 
 def evidence_section(ctx: ReportContext) -> Markup:
