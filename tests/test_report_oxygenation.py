@@ -181,7 +181,7 @@ def test_sections_show_every_part(fitted, report_html):
     mortality = [s.anchor for s in layout_for(get_outcome("mortality"))]
     assert [a if a != "covariates" else "who-benefits" for a in oxygenation] == mortality
     assert re.findall(r'<section id="([^"]+)"', report_html) == [
-        "answer", "forest", "flow", "priors", "diagnostics", "robustness", "methods", "evidence"]
+        "answer", "forest", "flow", "frequentist", "priors", "diagnostics", "robustness", "methods", "evidence"]
     # every study, in or out with the reason
     for label in register.studies["label"]:
         assert label in text, label
